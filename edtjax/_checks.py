@@ -1,0 +1,183 @@
+"""Argument validation shared by every public entry point.
+
+Every check runs on concrete values *outside* ``jit`` and raises :class:`ValueError` naming the
+argument and what was expected. Checks that need concrete array values (finiteness) are skipped
+when the argument is a tracer, so that validated functions still compose with ``jit``/``vmap``/
+``grad``; the check then happens at the outermost concrete call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "as_array",
+    "check_choice",
+    "check_even",
+    "check_finite",
+    "check_int",
+    "check_ndim",
+    "check_probability",
+    "check_real",
+    "check_same_length",
+    "check_shape",
+    "is_concrete",
+]
+
+
+def is_concrete(x: Any) -> bool:
+    """Whether ``x`` holds concrete values (not an abstract tracer under a transformation)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def as_array(
+    name: str,
+    x: Any,
+    *,
+    ndim: int | Sequence[int] | None = None,
+    finite: bool = True,
+    dtype: Any = None,
+) -> jax.Array:
+    """Convert ``x`` to a JAX array and validate its rank and finiteness.
+
+    Args:
+        name: argument name used in the error message.
+        x: array-like input.
+        ndim: required rank, or a sequence of allowed ranks.
+        finite: if true, reject NaN/inf entries (only when ``x`` is concrete).
+        dtype: optional dtype to convert to.
+
+    Raises:
+        ValueError: if ``x`` is not numeric, has the wrong rank, or non-finite entries.
+    """
+    try:
+        arr = jnp.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}") from err
+    if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_):
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if ndim is not None:
+        check_ndim(name, arr, ndim)
+    if finite:
+        check_finite(name, arr)
+    return arr
+
+
+def check_ndim(name: str, x: Any, ndim: int | Sequence[int]) -> None:
+    """Raise unless ``x.ndim`` equals ``ndim`` (or is one of them)."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if jnp.ndim(x) not in allowed:
+        want = " or ".join(str(a) for a in allowed)
+        raise ValueError(f"{name} must have {want} dimension(s), got shape {jnp.shape(x)}")
+
+
+def check_shape(name: str, x: Any, shape: Sequence[int | None]) -> None:
+    """Raise unless ``x`` has ``shape``; ``None`` entries match any size."""
+    got = jnp.shape(x)
+    if len(got) != len(shape) or any(
+        s is not None and s != g for s, g in zip(shape, got, strict=True)
+    ):
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {got}")
+
+
+def check_finite(name: str, x: Any) -> None:
+    """Raise if a concrete ``x`` has NaN or infinite entries, saying how many and where."""
+    if not is_concrete(x):
+        return
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.inexact):
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = np.argwhere(bad)[:5].tolist()
+        raise ValueError(
+            f"{name} must be finite, found {int(bad.sum())} NaN/inf entries "
+            f"(first at indices {where})"
+        )
+
+
+def check_int(
+    name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Return ``value`` as a Python int, raising unless it is an integer within bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_real(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict_minimum: bool = False,
+    strict_maximum: bool = False,
+) -> Any:
+    """Check that a scalar is a finite real within bounds; tracers pass through unchecked.
+
+    Returns the value unchanged (a float when concrete), so it can be used inline.
+    """
+    if not is_concrete(value):
+        return value
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a real number, got {value!r}") from err
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if minimum is not None and (v <= minimum if strict_minimum else v < minimum):
+        op = ">" if strict_minimum else ">="
+        raise ValueError(f"{name} must be {op} {minimum}, got {v}")
+    if maximum is not None and (v >= maximum if strict_maximum else v > maximum):
+        op = "<" if strict_maximum else "<="
+        raise ValueError(f"{name} must be {op} {maximum}, got {v}")
+    return v
+
+
+def check_probability(name: str, value: Any, *, open_interval: bool = True) -> Any:
+    """Check ``0 < value < 1`` (or ``0 <= value <= 1`` with ``open_interval=False``)."""
+    return check_real(
+        name,
+        value,
+        minimum=0.0,
+        maximum=1.0,
+        strict_minimum=open_interval,
+        strict_maximum=open_interval,
+    )
+
+
+def check_even(name: str, value: int) -> int:
+    """Raise unless ``value`` is an even integer."""
+    value = check_int(name, value)
+    if value % 2:
+        raise ValueError(f"{name} must be even, got {value}")
+    return value
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """Raise unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def check_same_length(names: Sequence[str], *arrays: Any) -> int:
+    """Raise unless all arrays share the same leading dimension; return it."""
+    lengths = [jnp.shape(a)[0] if jnp.ndim(a) else None for a in arrays]
+    if len(set(lengths)) != 1 or lengths[0] is None:
+        desc = ", ".join(f"{n}: {ln}" for n, ln in zip(names, lengths, strict=True))
+        raise ValueError(f"{' and '.join(names)} must have the same length, got {desc}")
+    return int(lengths[0])

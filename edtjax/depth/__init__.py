@@ -1,0 +1,3 @@
+"""Statistical depths and the sample Fermat distance, for out-of-distribution detection."""
+
+__all__: list[str] = []

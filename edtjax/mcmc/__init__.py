@@ -1,0 +1,4 @@
+"""Markov chain driver (scan over steps, vmap over chains, checkpoint/resume) and
+autocorrelation-aware diagnostics (Gamma method, ESS, R-hat, binning and jackknife)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Report writer: figures, HTML and JSON summaries."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Predictive metrics, calibration, conformal prediction and surrogate-induced bias."""
+
+__all__: list[str] = []
