@@ -1,4 +1,6 @@
 """Markov chain driver (scan over steps, vmap over chains, checkpoint/resume) and
 autocorrelation-aware diagnostics (Gamma method, ESS, R-hat, binning and jackknife)."""
 
-__all__: list[str] = []
+from edtjax.mcmc.kernel import Kernel
+
+__all__ = ["Kernel"]

@@ -1,0 +1,33 @@
+"""The transition-kernel interface shared by every sampler in edtjax."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+__all__ = ["Kernel"]
+
+
+class Kernel(NamedTuple):
+    """A Markov transition kernel as a pair of pure functions (blackjax's ``SamplingAlgorithm``).
+
+    Attributes:
+        init: ``init(position) -> state``; builds the sampler state of one chain from a position
+            (a spin or field configuration, or any pytree).
+        step: ``step(key, state) -> (state, info)``; one transition of one chain. ``info`` is a
+            pytree of per-step diagnostics (acceptance rate, cluster count, ...).
+
+    Any blackjax ``SamplingAlgorithm`` already has this shape and can be passed wherever a
+    ``Kernel`` is expected.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from edtjax.mcmc import Kernel
+        >>> def step(key, x):
+        ...     return 0.5 * x + jax.random.normal(key), {}
+        >>> ar1 = Kernel(init=lambda x: x, step=step)
+        >>> state, _ = ar1.step(jax.random.key(0), ar1.init(jnp.zeros(())))
+    """
+
+    init: Callable[[Any], Any]
+    step: Callable[[Any, Any], tuple[Any, Any]]
