@@ -65,13 +65,12 @@ def save_arrays(path: str | os.PathLike, arrays: Mapping[str, Any]) -> Path:
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Load an ``.npz`` file without unpickling; a corrupt file raises ``ValueError``."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise ValueError(f"{path} is not a readable .npz file: {err}") from err
+    with open(path, "rb") as fh:  # our own handle: closed even when the archive is corrupt
+        try:
+            with np.load(fh, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+            raise ValueError(f"{path} is not a readable .npz file: {err}") from err
 
 
 def save_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -62,6 +62,12 @@ def test_corrupt_files_are_reported(tmp_path):
     bad.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"not a readable \.npz"):
         _io.load_arrays(bad)
+    good = tmp_path / "good.npz"
+    _io.save_arrays(good, {"a": np.arange(1000)})
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:-200])  # must not leak a handle (ResourceWarning)
+    with pytest.raises(ValueError, match="not a readable"):
+        _io.load_arrays(truncated)
     badj = tmp_path / "bad.json"
     badj.write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
