@@ -105,6 +105,13 @@ def _autocovariance(delta: jax.Array, max_lag: int) -> jax.Array:
     return acov / (num_chains * (n - lags)).astype(delta.dtype)
 
 
+def _mean(x: jax.Array) -> jax.Array:
+    """Mean with one correction pass, ``m = m1 + mean(x - m1)``: exact for constant data and
+    accurate in float32 for series with a large offset."""
+    m1 = jnp.mean(x)
+    return m1 + jnp.mean(x - m1)
+
+
 def _gamma_from_deviations(delta: jax.Array, s_tau: Any) -> tuple[jax.Array, ...]:
     """Wolff's automatic windowing on a (projected) deviation series ``delta`` (chains, n).
 
@@ -144,7 +151,7 @@ def _gamma_from_deviations(delta: jax.Array, s_tau: Any) -> tuple[jax.Array, ...
 
 @jax.jit
 def _gamma_method(x: jax.Array, s_tau: Any) -> GammaResult:
-    mean = jnp.mean(x)
+    mean = _mean(x)
     error, tau, tau_err, window, variance = _gamma_from_deviations(x - mean, s_tau)
     return GammaResult(mean, error, tau, tau_err, window, variance)
 
@@ -202,7 +209,7 @@ def gamma_method(x: Any, *, s_tau: float = 1.5) -> GammaResult:
 
 @functools.partial(jax.jit, static_argnums=0)
 def _derived_error(fn: Callable[..., Any], data: Any, s_tau: Any) -> GammaResult:
-    means = jax.tree_util.tree_map(jnp.mean, data)
+    means = jax.tree_util.tree_map(_mean, data)
     value, grads = jax.value_and_grad(fn)(means)
     projected = sum(
         jax.tree_util.tree_leaves(
