@@ -83,7 +83,9 @@ def _check_gaussian_moments(traces):
         assert abs(float(var.mean) - 4.0) < 5 * float(var.error)
 
 
-@pytest.mark.parametrize("kernel", [RWMH, HMC], ids=["rwmh", "hmc"])
+@pytest.mark.parametrize(
+    "kernel", [RWMH, pytest.param(HMC, marks=pytest.mark.slow)], ids=["rwmh", "hmc"]
+)
 def test_blackjax_kernels_recover_gaussian(key, kernel):
     state = jax.vmap(kernel.init)(jnp.zeros((8, 2)))
     res = run_chains(key, kernel, state, 3000, num_chains=8, burn_in=300)
@@ -219,6 +221,8 @@ def test_bad_inputs(key, tmp_path):
     x0 = jnp.zeros((2, 3))
     with pytest.raises(ValueError, match="num_steps must be >= 1"):
         run_chains(key, AR1, x0, 0, num_chains=2)
+    with pytest.raises(ValueError, match="num_steps must be <= 2147483647"):
+        run_chains(key, AR1, x0, 2**31, num_chains=2)
     with pytest.raises(ValueError, match="thin must be >= 1"):
         run_chains(key, AR1, x0, 10, num_chains=2, thin=0)
     with pytest.raises(ValueError, match="thin must be <= 5"):

@@ -23,6 +23,7 @@ __all__ = ["ChainResult", "run_chains"]
 
 _FORMAT = "edtjax.mcmc.checkpoint/1"
 _PROGRESS_SEGMENTS = 100
+_MAX_STEPS = 2**31 - 1  # the step counter is int32 inside the compiled scan
 
 
 class ChainResult(NamedTuple):
@@ -233,7 +234,7 @@ def run_chains(
             recompiling.
         initial_state: the kernel state of all chains stacked on a leading axis of size
             ``num_chains``, e.g. ``jax.vmap(kernel.init)(positions)``.
-        num_steps: total transitions per chain, burn-in included (``>= 1``).
+        num_steps: total transitions per chain, burn-in included (``1 <= num_steps < 2**31``).
         num_chains: number of chains (``>= 1``); must match the leading axis of every leaf
             of ``initial_state``.
         thin: record every ``thin``-th state after burn-in (``1 <= thin <= num_steps -
@@ -272,7 +273,7 @@ def run_chains(
     key = _check_key(key)
     if not callable(getattr(kernel, "step", None)):
         raise ValueError("kernel must have a callable step(key, state) -> (state, info)")
-    num_steps = check_int("num_steps", num_steps, minimum=1)
+    num_steps = check_int("num_steps", num_steps, minimum=1, maximum=_MAX_STEPS)
     num_chains = check_int("num_chains", num_chains, minimum=1)
     burn_in = check_int("burn_in", burn_in, minimum=0, maximum=num_steps - 1)
     thin = check_int("thin", thin, minimum=1, maximum=num_steps - burn_in)
