@@ -183,6 +183,11 @@ def test_derived_error_and_jackknife_match_delta_method_for_ratio(x64):
     # Relative std of a Gamma-method error on iid data: sqrt((2W + 1) / (2N)) (Madras-Sokal).
     rel = np.sqrt((2 * int(res.window) + 1) / (2 * n))
     assert abs(float(res.error) / exact - 1) < 5 * rel
+    # Replicas: UWerr's bias cancellation of the value, transcribed.
+    ra, rb = a.reshape(4, -1), b.reshape(4, -1)
+    rep = derived_error(lambda m: m["a"] / m["b"], {"a": ra, "b": rb})
+    f_all, f_rep = a.mean() / b.mean(), ra.mean(1) / rb.mean(1)
+    np.testing.assert_allclose(rep.mean, f_all - (f_rep.mean() - f_all) / 3, rtol=1e-12)
     num_bins = 400
     est, err = jackknife(lambda m: m[0] / m[1], (a, b), num_bins=num_bins)
     assert abs(float(est) - mu[0] / mu[1]) < 5 * exact

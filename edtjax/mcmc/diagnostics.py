@@ -217,6 +217,13 @@ def _derived_error(fn: Callable[..., Any], data: Any, s_tau: Any) -> GammaResult
         )
     )
     error, tau, tau_err, window, variance = _gamma_from_deviations(projected, s_tau)
+    num_chains = projected.shape[0]
+    if num_chains > 1:
+        # Replica bias cancellation of Wolff (2004) and his UWerr code: with F_r = fn of the
+        # replica-r means, F -= (mean_r F_r - F) / (R - 1), removing the O(1/N) bias of F.
+        replica_means = jax.tree_util.tree_map(jax.vmap(_mean), data)
+        replica_values = jax.vmap(fn)(replica_means)
+        value = value - (jnp.mean(replica_values) - value) / (num_chains - 1)
     return GammaResult(value, error, tau, tau_err, window, variance)
 
 
@@ -226,7 +233,9 @@ def derived_error(fn: Callable[[Any], Any], data: Any, *, s_tau: float = 1.5) ->
     The primary series are projected onto the gradient of ``fn`` at the sample means,
     ``d_i = sum_alpha dF/dA_alpha (a_{alpha,i} - abar_alpha)`` (gradient by :func:`jax.grad`),
     and the projected series goes through the automatic windowing of :func:`gamma_method`. The
-    linear propagation is exact to leading order in ``1/N``. ``mean`` is ``fn(abar)``.
+    linear propagation is exact to leading order in ``1/N``. ``mean`` is ``F = fn(abar)``;
+    with ``R >= 2`` replica chains its ``O(1/N)`` bias is cancelled as in Wolff's replica
+    method, using the values ``F_r`` on each replica: ``F - (mean_r F_r - F) / (R - 1)``.
 
     Args:
         fn: scalar function of a pytree of scalars shaped like ``data`` (the sample means),
