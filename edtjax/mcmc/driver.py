@@ -54,7 +54,11 @@ def _float_dtype(x: Any) -> Any:
     return x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.result_type(float)
 
 
-@functools.partial(jax.jit, static_argnames=("step_fn", "observables", "length", "thin", "burn_in"))
+@functools.partial(
+    jax.jit,
+    static_argnames=("step_fn", "observables", "length", "thin", "burn_in"),
+    donate_argnames=("traces", "info_sum"),  # updated in place: no copy of the traces per segment
+)
 def _run_segment(
     key: jax.Array,
     state: Any,
@@ -152,11 +156,18 @@ def _metadata(key, state, traces, info_sum, num_steps, num_chains, thin, burn_in
     }
 
 
+def _num_recorded(step: int, meta: dict) -> int:
+    """How many kept states the first ``step`` transitions have recorded."""
+    return max(0, (step - meta["burn_in"]) // meta["thin"])
+
+
 def _save_checkpoint(path: Path, meta: dict, step: int, state, traces, info_sum) -> None:
+    """Write state, step, info sums and the recorded part of the traces atomically."""
     arrays = {"metadata": np.array(json.dumps(meta, sort_keys=True)), "step": np.int64(step)}
+    recorded = _num_recorded(step, meta)
     for group, tree in (("state", state), ("traces", traces), ("info", info_sum)):
         for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)):
-            arrays[f"{group}_{i}"] = np.asarray(leaf)
+            arrays[f"{group}_{i}"] = np.asarray(leaf[:, :recorded] if group == "traces" else leaf)
     save_arrays(path, arrays)
 
 
@@ -184,11 +195,18 @@ def _load_checkpoint(path: Path, meta: dict, state, traces, info_sum) -> tuple[i
         new = []
         for i, leaf in enumerate(leaves):
             arr = arrays.get(f"{group}_{i}")
-            if arr is None or arr.shape != leaf.shape or arr.dtype != leaf.dtype:
+            shape = leaf.shape
+            if group == "traces":
+                shape = (shape[0], _num_recorded(step, meta), *shape[2:])
+            if arr is None or arr.shape != shape or arr.dtype != leaf.dtype:
                 raise ValueError(
                     f"checkpoint {path} is corrupt: array {group}_{i} is missing "
                     "or has the wrong shape or dtype"
                 )
+            if group == "traces":
+                full = np.zeros(leaf.shape, leaf.dtype)
+                full[:, : shape[1]] = arr
+                arr = full
             new.append(jnp.asarray(arr))
         restored.append(jax.tree_util.tree_unflatten(treedef, new))
     return step, *restored
@@ -218,9 +236,10 @@ def run_chains(
     ``burn_in`` steps, every ``thin``-th state is recorded through ``observables``.
 
     Checkpointing: with ``checkpoint_path`` and ``checkpoint_every = k``, the state, step
-    counter, traces so far and info sums are written atomically every ``k`` steps and at the
-    end, in one pickle-free ``.npz`` holding the arrays and a JSON metadata record (key,
-    sizes, shapes and dtypes of every leaf). ``resume=True`` continues from that file, or starts
+    counter, traces recorded so far and info sums are written atomically every ``k`` steps and
+    at the end (each write costs ``O(size of the traces so far)``: choose ``k`` accordingly),
+    in one pickle-free ``.npz`` holding the arrays and a JSON metadata record (key, sizes,
+    shapes and dtypes of every leaf). ``resume=True`` continues from that file, or starts
     afresh if it does not exist, and returns bitwise the same result as an uninterrupted run.
     A file that is unreadable or was written by a run with different arguments (key, sizes,
     state shapes, ``thin``, ``burn_in``, ...) raises ``ValueError``; an existing file without
