@@ -160,6 +160,35 @@ def test_derived_error_identity_equals_gamma_method(x64):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
+def _ratio(m):
+    return m["a"] / m["b"]
+
+
+def test_derived_and_binned_errors_gradients_and_no_retrace(x64):
+    rng = np.random.default_rng(19)
+    data = {
+        "a": jnp.asarray(rng.standard_normal((2, 300)) + 2.0),
+        "b": jnp.asarray(rng.standard_normal((2, 300)) + 4.0),
+    }
+    direction = jax.tree_util.tree_map(lambda x: jnp.asarray(rng.standard_normal(x.shape)), data)
+    h = 1e-6
+
+    def check(fn):
+        grad = jax.grad(fn)(data)
+        analytic = sum(jnp.vdot(grad[k], direction[k]) for k in data)
+        plus = {k: data[k] + h * direction[k] for k in data}
+        minus = {k: data[k] - h * direction[k] for k in data}
+        np.testing.assert_allclose(analytic, (fn(plus) - fn(minus)) / (2 * h), rtol=1e-6)
+
+    check(lambda d: derived_error(_ratio, d).error)
+    check(lambda d: derived_error(_ratio, d).mean)
+    check(lambda d: binned_error(d["a"] * d["b"], 10))
+    derived_error(_ratio, data)
+    size = diag._derived_error._cache_size()
+    derived_error(_ratio, {k: v + 1.0 for k, v in data.items()})
+    assert diag._derived_error._cache_size() == size
+
+
 def _correlated_pair(seed, n):
     mu = np.array([2.0, 4.0])
     cov = np.array([[1.0, 0.3], [0.3, 0.5]])
