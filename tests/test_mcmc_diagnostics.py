@@ -180,8 +180,7 @@ def test_derived_and_binned_errors_gradients_and_no_retrace(x64):
         minus = {k: data[k] - h * direction[k] for k in data}
         np.testing.assert_allclose(analytic, (fn(plus) - fn(minus)) / (2 * h), rtol=1e-6)
 
-    check(lambda d: derived_error(_ratio, d).error)
-    check(lambda d: derived_error(_ratio, d).mean)
+    check(lambda d: derived_error(_ratio, d).error + 0.01 * derived_error(_ratio, d).mean)
     check(lambda d: binned_error(d["a"] * d["b"], 10))
     derived_error(_ratio, data)
     size = diag._derived_error._cache_size()

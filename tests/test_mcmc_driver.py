@@ -26,12 +26,17 @@ def _observe(x):
 
 
 def _reference(key, x0, num_steps, burn_in, thin):
-    """Eager step-by-step transcription of the documented random stream."""
+    """Step-by-step transcription of the documented random stream (one jitted step at a time)."""
     num_chains = x0.shape[0]
+
+    @jax.jit
+    def transition(x, t):
+        keys = jax.random.split(jax.random.fold_in(key, t), num_chains)
+        return jax.vmap(_ar1_step)(keys, x)
+
     x, kept, noise_sum, pos_sum = x0, [], 0.0, 0.0
     for t in range(num_steps):
-        keys = jax.random.split(jax.random.fold_in(key, t), num_chains)
-        x, info = jax.vmap(_ar1_step)(keys, x)
+        x, info = transition(x, t)
         done = t + 1
         if done > burn_in:
             noise_sum = noise_sum + info["noise"]
