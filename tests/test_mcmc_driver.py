@@ -1,5 +1,11 @@
 """run_chains: step-by-step reference, blackjax samplers, checkpoint/resume, input checks."""
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import blackjax
 import jax
 import jax.numpy as jnp
@@ -252,3 +258,40 @@ def test_bad_inputs(key, tmp_path):
         run_chains(
             key, AR1, x0, 10, num_chains=2, checkpoint_path=tmp_path / "a", checkpoint_every=0
         )
+
+
+_SHARDED_RUN = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from edtjax.mcmc import Kernel, run_chains
+
+    def step(key, x):
+        noise = jax.random.normal(key, x.shape, x.dtype)
+        return 0.6 * x + 0.8 * noise, {"noise": noise}
+
+    ar1 = Kernel(init=lambda x: x, step=step)
+    x0 = jnp.arange(16.0).reshape(8, 2)
+    assert len(jax.devices()) == 4
+    sharding = NamedSharding(Mesh(np.array(jax.devices()), ("chains",)), P("chains"))
+    ref = run_chains(jax.random.key(0), ar1, x0, 50, num_chains=8, thin=2)
+    res = run_chains(jax.random.key(0), ar1, jax.device_put(x0, sharding), 50, num_chains=8,
+                     thin=2)
+    assert res.traces.sharding.is_equivalent_to(sharding, 3), res.traces.sharding
+    assert res.final_state.sharding.is_equivalent_to(sharding, 2), res.final_state.sharding
+    np.testing.assert_allclose(res.traces, ref.traces, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(res.info["noise"], ref.info["noise"], rtol=1e-5, atol=1e-6)
+    """
+)
+
+
+@pytest.mark.slow
+def test_chains_sharded_over_four_cpu_devices():
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    env["PYTHONPATH"] = str(root)
+    out = subprocess.run(
+        [sys.executable, "-c", _SHARDED_RUN], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-3000:]

@@ -235,6 +235,11 @@ def run_chains(
     Steps run in a jit-compiled ``lax.scan`` with the chains ``vmap``-ed. After the first
     ``burn_in`` steps, every ``thin``-th state is recorded through ``observables``.
 
+    Scale: shard ``initial_state`` along its chain axis (``jax.device_put`` with a
+    ``NamedSharding`` over a device mesh) and the compiled segments keep the chains
+    distributed; traces and final state come back sharded the same way. ``run_chains`` itself
+    is a host-side driver (segments, file I/O, progress): call it outside ``jit``/``grad``.
+
     Checkpointing: with ``checkpoint_path`` and ``checkpoint_every = k``, the state, step
     counter, traces recorded so far and info sums are written atomically every ``k`` steps and
     at the end (each write costs ``O(size of the traces so far)``: choose ``k`` accordingly),
