@@ -168,7 +168,7 @@ def test_resume_after_crash_is_bitwise_identical(key, tmp_path, monkeypatch):
         run_chains(key, RWMH, state, 120, checkpoint_path=path, checkpoint_every=30, **kwargs)
     assert saves == [30, 60]
     monkeypatch.setattr(driver_module, "_save_checkpoint", save)
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match="pass resume=True"):
         run_chains(key, RWMH, state, 120, checkpoint_path=path, checkpoint_every=30, **kwargs)
     resumed = run_chains(
         key, RWMH, state, 120, checkpoint_path=path, checkpoint_every=30, resume=True, **kwargs

@@ -15,9 +15,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from edtjax._checks import check_int
-from edtjax._io import check_writable, load_arrays, save_arrays
+from edtjax._io import load_arrays, save_arrays
 
 __all__ = ["ChainResult", "run_chains"]
 
@@ -333,8 +334,10 @@ def run_chains(
         meta = _metadata(key, state, traces, info_sum, num_steps, num_chains, thin, burn_in)
         if resume and path.exists():
             start, state, traces, info_sum = _load_checkpoint(path, meta, state, traces, info_sum)
-        elif not resume:
-            check_writable(path)
+        elif path.exists():
+            raise FileExistsError(
+                f"checkpoint {path} exists; pass resume=True to continue that run, or remove it"
+            )
 
     if checkpoint_every is not None:
         segment = checkpoint_every
@@ -344,8 +347,6 @@ def run_chains(
         segment = num_steps
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=num_steps, initial=start, file=sys.stderr, unit="step")
     try:
         while start < num_steps:
