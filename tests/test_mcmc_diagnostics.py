@@ -259,7 +259,7 @@ def test_binned_error_ar1(x64):
 
 
 def paper_split_rhat(x):
-    """Numpy transcription of Vehtari et al. (2021), eqs. (1)-(4) and sec. 4.2."""
+    """NumPy transcription of the rank-normalised split R-hat of Vehtari et al. (2021)."""
     x = np.asarray(x, np.float64)
     half = x.shape[1] // 2
     split = np.concatenate([x[:, :half], x[:, -half:]])
@@ -343,7 +343,7 @@ def test_gamma_method_errors_are_calibrated_over_replicas(x64, rho, seed, num_ch
     # tau_int: unbiased within the scatter, and the Madras-Sokal error matches the scatter.
     tau_sd = np.std(res.tau_int, ddof=1)
     assert abs(np.mean(res.tau_int) - ar1_tau(rho)) < 5 * tau_sd / np.sqrt(reps)
-    # Wolff's eq. (42) (Madras-Sokal) is a leading-order formula; on AR(1) it is slightly
+    # The Madras-Sokal error of tau_int is a leading-order formula; on AR(1) it is slightly
     # pessimistic (measured scatter / stated error 0.87-0.90 here). Require it never to be
     # optimistic and at most 20% pessimistic.
     ratio = tau_sd / np.mean(res.tau_int_error)

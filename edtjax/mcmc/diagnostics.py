@@ -94,7 +94,7 @@ def _next_fast_len(n: int) -> int:
 def _autocovariance(delta: jax.Array, max_lag: int) -> jax.Array:
     """``Gamma(t) = sum_r sum_i delta_{r,i} delta_{r,i+t} / (N - R t)`` for ``t <= max_lag``.
 
-    Replica chains are combined as in Wolff (2004), sec. 3: lag products never cross chain
+    Replica chains are combined as in Wolff (2004): lag products never cross chain
     boundaries. Computed by zero-padded FFT in ``O(R n log n)``.
     """
     num_chains, n = delta.shape
@@ -140,7 +140,7 @@ def _gamma_from_deviations(delta: jax.Array, s_tau: Any) -> tuple[jax.Array, ...
     def c_f(gam):
         return gam[0] + 2 * jnp.sum(jnp.where(in_window, gam, 0))
 
-    gamma = gamma + c_f(gamma) / total  # bias correction of Gamma(t), Wolff eq. (31)
+    gamma = gamma + c_f(gamma) / total  # Wolff's O(1/N) bias correction of Gamma(t)
     cf = c_f(gamma)
     variance = gamma[0]
     tau = jnp.where(has_var, cf / (2 * jnp.where(has_var, variance, 1)), 0.5).astype(dtype)
@@ -178,7 +178,9 @@ def gamma_method(x: Any, *, s_tau: float = 1.5) -> GammaResult:
 
     If no window satisfies the criterion below ``n // 2``, ``W = n // 2`` (the series is too
     short for its autocorrelation; enlarge it). A constant series gives error 0, ``tau_int``
-    1/2. Jit-compiled; differentiable in ``x`` (the window is piecewise constant).
+    1/2. Pathological estimates are not hidden: a negative ``C_F(W)`` (possible for derived
+    quantities) gives a NaN error, and ``tau_int > W + 1/2`` a NaN ``tau_int_error``.
+    Jit-compiled; differentiable in ``x`` (the window is piecewise constant).
 
     Args:
         x: series of shape ``(n,)`` or replica chains ``(num_chains, n)``, ``n >= 4``.
@@ -228,7 +230,7 @@ def _derived_error(fn: Callable[..., Any], data: Any, s_tau: Any) -> GammaResult
 
 
 def derived_error(fn: Callable[[Any], Any], data: Any, *, s_tau: float = 1.5) -> GammaResult:
-    r"""Gamma-method error of a derived quantity ``F = fn(<A>, <B>, ...)`` (Wolff 2004, sec. 2).
+    r"""Gamma-method error of a derived quantity ``F = fn(<A>, <B>, ...)`` (Wolff 2004).
 
     The primary series are projected onto the gradient of ``fn`` at the sample means,
     ``d_i = sum_alpha dF/dA_alpha (a_{alpha,i} - abar_alpha)`` (gradient by :func:`jax.grad`),
