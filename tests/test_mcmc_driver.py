@@ -295,3 +295,73 @@ def test_chains_sharded_over_four_cpu_devices():
         [sys.executable, "-c", _SHARDED_RUN], cwd=root, env=env, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+_CRASH_AND_RESUME = textwrap.dedent(
+    """
+    import os, sys
+    import jax, jax.numpy as jnp, numpy as np
+    from flax import struct
+    from edtjax.mcmc import Kernel, run_chains
+    from edtjax.mcmc import driver
+
+    @struct.dataclass
+    class State:
+        x: jax.Array
+        scale: object = struct.field(pytree_node=False)  # static field: repr holds an address
+
+    def step(key, s):
+        return State(0.6 * s.x + s.scale(jax.random.normal(key, s.x.shape)), s.scale), {}
+
+    def scale(z):
+        return 0.8 * z
+
+    def position(s):
+        return s.x
+
+    kernel = Kernel(init=lambda x: State(x, scale), step=step)
+    path, mode = sys.argv[1], sys.argv[2]
+    state = jax.vmap(kernel.init)(jnp.zeros((3, 2)))
+    kwargs = dict(num_chains=3, burn_in=7, thin=2, observables=position, checkpoint_path=path,
+                  checkpoint_every=20)
+    if mode == "crash":
+        save, saves = driver._save_checkpoint, []
+
+        def save_then_die(*args):
+            save(*args)
+            saves.append(1)
+            if len(saves) == 2:
+                os._exit(3)  # hard kill: no cleanup, no exception handling
+
+        driver._save_checkpoint = save_then_die
+        run_chains(jax.random.key(5), kernel, state, 90, **kwargs)
+    else:
+        resumed = run_chains(jax.random.key(5), kernel, state, 90, resume=True, **kwargs)
+        kwargs.pop("checkpoint_path"), kwargs.pop("checkpoint_every")
+        ref = run_chains(jax.random.key(5), kernel, state, 90, **kwargs)
+        np.testing.assert_array_equal(resumed.traces, ref.traces)
+        np.testing.assert_array_equal(resumed.final_state.x, ref.final_state.x)
+    """
+)
+
+
+@pytest.mark.slow
+def test_resume_in_a_new_process_after_hard_kill(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    path = str(tmp_path / "run.npz")
+
+    def run(mode):
+        return subprocess.run(
+            [sys.executable, "-c", _CRASH_AND_RESUME, path, mode],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    crashed = run("crash")
+    assert crashed.returncode == 3, crashed.stderr[-3000:]
+    assert int(np.load(path)["step"]) == 40
+    resumed = run("resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]

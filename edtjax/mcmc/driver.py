@@ -6,6 +6,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import zipfile
 from collections.abc import Callable
@@ -151,7 +152,8 @@ def _metadata(key, state, traces, info_sum, num_steps, num_chains, thin, burn_in
         "key_impl": str(jax.random.key_impl(key)),
         "key_data": np.asarray(jax.random.key_data(key)).tolist(),
         "state": _leaf_spec(jax.tree_util.tree_leaves(state)),
-        "state_tree": str(jax.tree_util.tree_structure(state)),
+        # Object addresses (of static fields such as functions) differ between processes.
+        "state_tree": re.sub(r" at 0x[0-9a-fA-F]+", "", str(jax.tree_util.tree_structure(state))),
         "traces": _leaf_spec(jax.tree_util.tree_leaves(traces)),
         "info": _leaf_spec(jax.tree_util.tree_leaves(info_sum)),
     }
