@@ -320,6 +320,12 @@ def test_bad_inputs():
         binned_error(good, 11)
     with pytest.raises(ValueError, match="same shape"):
         derived_error(lambda m: m[0] / m[1], (jnp.ones(10), jnp.ones(12)))
+    with pytest.raises(ValueError, match="fn must return a real floating-point scalar"):
+        derived_error(lambda m: jnp.stack([m[0], m[1]]), (good, good))
+    with pytest.raises(ValueError, match="fn must return a real floating-point scalar"):
+        jackknife(lambda m: m > 0, good)
+    with pytest.raises(ValueError, match="fn must be callable"):
+        derived_error(3.0, good)
     with pytest.raises(ValueError, match="at least one series"):
         jackknife(lambda m: 0.0, ())
     with pytest.raises(ValueError, match="num_bins must be an integer"):

@@ -79,6 +79,20 @@ def _as_series_tree(name: str, data: Any) -> Any:
     return jax.tree_util.tree_unflatten(treedef, chains)
 
 
+def _check_scalar_fn(fn: Any, data: Any) -> None:
+    """Raise unless ``fn`` maps a pytree of scalars shaped like ``data`` to a real scalar."""
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+    means = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct((), x.dtype), data)
+    out = jax.eval_shape(fn, means)
+    if not (
+        isinstance(out, jax.ShapeDtypeStruct)
+        and out.shape == ()
+        and jnp.issubdtype(out.dtype, jnp.floating)
+    ):
+        raise ValueError(f"fn must return a real floating-point scalar from the means, got {out}")
+
+
 def _next_fast_len(n: int) -> int:
     """Smallest 2^a 3^b 5^c >= n (fast FFT size)."""
     while True:
@@ -264,6 +278,7 @@ def derived_error(fn: Callable[[Any], Any], data: Any, *, s_tau: float = 1.5) ->
         U. Wolff, "Monte Carlo errors with less errors", Comput. Phys. Commun. 156 (2004) 143.
     """
     data = _as_series_tree("data", data)
+    _check_scalar_fn(fn, data)
     s_tau = check_real("s_tau", s_tau, minimum=0.0, strict_minimum=True)
     return _derived_error(fn, data, s_tau)
 
@@ -470,5 +485,6 @@ def jackknife(
         M. H. Quenouille, Biometrika 43 (1956) 353.
     """
     data = _as_series_tree("data", data)
+    _check_scalar_fn(fn, data)
     first = jax.tree_util.tree_leaves(data)[0]
     return _jackknife(fn, data, _check_bins(first, num_bins))
