@@ -1,6 +1,18 @@
 """Physics simulators and data sets: thermodiffusion solver, analytic test functions,
 dataset builders."""
 
+from edtjax.simulators.datasets import (
+    DEFAULT_INPUT_BOX,
+    PelletDataset,
+    build_pellet_dataset,
+    design_to_inputs,
+    load_dataset,
+    save_dataset,
+    shifted_design,
+    sobol_design,
+    split_dataset,
+    split_indices,
+)
 from edtjax.simulators.materials import (
     GAS_CONSTANT,
     MIHAILA_2009_LAWS,
@@ -22,16 +34,26 @@ from edtjax.simulators.thermodiffusion import (
 )
 
 __all__ = [
+    "DEFAULT_INPUT_BOX",
     "GAS_CONSTANT",
     "MIHAILA_2009_LAWS",
     "MaterialLaws",
+    "PelletDataset",
     "PelletInputs",
     "PelletResult",
     "SolverConfig",
+    "build_pellet_dataset",
     "constant_laws",
     "default_pellet_inputs",
+    "design_to_inputs",
+    "load_dataset",
+    "save_dataset",
+    "shifted_design",
     "simulate_pellet",
     "simulate_pellet_batch",
+    "sobol_design",
+    "split_dataset",
+    "split_indices",
     "uo2x_heat_of_transport",
     "uo2x_oxygen_diffusivity",
     "uo2x_thermal_conductivity",

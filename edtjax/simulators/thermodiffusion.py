@@ -158,7 +158,7 @@ def default_pellet_inputs(dtype=None) -> PelletInputs:
     """Reference case: q''' = 3.0e8 W/m^3, T_s = 700 K, x_0 = 0.01, R = 4.1 mm, unit factors.
 
     Example:
-        >>> float(default_pellet_inputs().radius)
+        >>> round(float(default_pellet_inputs().radius), 6)
         0.0041
     """
     values = (3.0e8, 700.0, 0.01, 4.1e-3, 1.0, 1.0, 0.01)
