@@ -303,3 +303,36 @@ def test_non_convergence_raises_or_is_flagged():
     assert not bool(res.converged)
     under_jit = jax.jit(lambda p: simulate_pellet(p, cfg).converged)(default_pellet_inputs())
     assert not bool(under_jit)
+
+
+def _load_reference():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "thermodiffusion.py"
+    spec = importlib.util.spec_from_file_location("thermodiffusion_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_matches_numpy_scipy_reference_implementation(x64):
+    """Same scheme written with NumPy + scipy.linalg.solve_banded, default laws."""
+    ref = _load_reference()
+    cfg = SolverConfig(n_cells=12, n_steps=40, end_time=1e8, picard_tol=1e-12)
+    for values in [(3.0e8, 700.0, 0.01, 4.1e-3, 1.0, 1.0), (1.5e8, 650.0, 0.04, 3.6e-3, 0.9, 1.7)]:
+        p = _inputs(**dict(zip(PelletInputs._fields, values, strict=False)))
+        res = simulate_pellet(p, cfg)
+        times, ct, cx = ref.reference_simulate(
+            *values,
+            n_cells=12,
+            n_steps=40,
+            end_time=1e8,
+            growth=cfg.step_growth,
+            tol=1e-12,
+            max_picard=cfg.max_picard,
+        )
+        np.testing.assert_allclose(res.times, times, rtol=1e-12)
+        # Both stop Picard at 1e-12 relative change: agreement to ~1e-10 relative.
+        np.testing.assert_allclose(res.centre_temperature, ct, rtol=1e-10)
+        np.testing.assert_allclose(res.centre_x, cx, rtol=1e-9)
