@@ -336,3 +336,26 @@ def test_matches_numpy_scipy_reference_implementation(x64):
         # Both stop Picard at 1e-12 relative change: agreement to ~1e-10 relative.
         np.testing.assert_allclose(res.centre_temperature, ct, rtol=1e-10)
         np.testing.assert_allclose(res.centre_x, cx, rtol=1e-9)
+
+
+def test_time_to_steady_matches_slowest_mode(x64):
+    """Constant k, rho c: T_c(inf) - T_c(t) ~ 1.108 (q R^2 / 4k) exp(-lambda_1 t) at late times.
+
+    lambda_1 = (k / rho c) j_{0,1}^2 / R^2 and 1.108 = 8 / (j_{0,1}^3 J_1(j_{0,1})) (Fourier-
+    Bessel coefficient of R^2 - r^2 at r = 0), so the settling time to rtol is
+    ln(1.108 / rtol) / lambda_1. Backward Euler slows the decay by ~lambda dt / 2 (< 1 %), the
+    grid by O(h^2) (< 0.2 %), one step is 0.25 %: 3 % bounds all of them.
+    """
+    from scipy.special import j0, j1, jn_zeros
+
+    j01 = jn_zeros(0, 1)[0]
+    laws = constant_laws(K_CONST, 3.0e6, 1e-12, 0.0)
+    p = _inputs()
+    cfg = SolverConfig(n_cells=32, n_steps=600, end_time=30.0, step_growth=1.0, steady_rtol=1e-3)
+    res = simulate_pellet(p, cfg, laws)
+    lam = K_CONST / 3.0e6 * j01**2 / float(p.radius) ** 2
+    amplitude = 8.0 / (j01**3 * j1(j01))
+    assert abs(amplitude - 1.108) < 1e-3 and abs(j0(j01)) < 1e-12
+    expected = np.log(amplitude / 1e-3) / lam
+    assert bool(res.reached_steady)
+    np.testing.assert_allclose(float(res.time_to_steady), expected, rtol=0.03)
