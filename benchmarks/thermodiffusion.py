@@ -154,7 +154,7 @@ def _run(batch, n_cells, n_steps, peer_sims, seed=0):
     res = jax.block_until_ready(simulate_pellet_batch(shifted, cfg))
     edtjax_s = time.perf_counter() - t0
 
-    tol = max(cfg.picard_tol, 64 * np.finfo(np.float64).eps)
+    tol = max(cfg.picard_tol, 256 * np.finfo(np.float64).eps)
     t0 = time.perf_counter()
     diffs = []
     for i in range(peer_sims):

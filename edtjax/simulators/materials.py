@@ -26,9 +26,10 @@ The published defaults (:data:`MIHAILA_2009_LAWS`) are the correlations used by 
 * heat of transport (J mol^-1), ``Q* = -1380.8 - 134435.5 exp(-x / 0.0261)``;
 * thermodynamic factor, ``F = (2 + x) / (2 (1 - 3x)(1 - 2x))``.
 
-The validity ranges are those of the correlations' data: 300 K <= T <= 1800 K is used for the
-temperature, 0 < x <= 0.2 for the stoichiometry deviation (``F`` has a pole at x = 1/3 and ``D``
-needs x > 0).
+The ranges checked by the solver are 300 K <= T <= 1800 K and 0 < x <= 0.2: the upper bound on
+x is that of the stoichiometry data behind the correlations (``F`` has a pole at x = 1/3 and
+``D`` needs x > 0); the temperature bounds are a modelling choice bracketing pellet temperatures
+in normal operation, not a published limit of every law.
 
 Cost: every law is elementwise, O(n) in the number of evaluation points.
 
