@@ -288,6 +288,8 @@ def test_bad_inputs_raise(field, value, match):
         (SolverConfig(oxygen_boundary="open"), "oxygen_boundary"),
         (SolverConfig(profile_times=(2e8,)), "profile_times"),
         (SolverConfig(step_growth=0.5), "step_growth"),
+        (SolverConfig(step_growth=1.5, n_steps=5000), "underflow"),
+        (SolverConfig(max_picard=0), "max_picard"),
     ],
 )
 def test_bad_config_raises(config, match):

@@ -371,6 +371,11 @@ def _validate_config(config: SolverConfig | None) -> SolverConfig:
     check_int("config.n_steps", config.n_steps, minimum=1)
     check_real("config.end_time", config.end_time, minimum=0.0, strict_minimum=True)
     check_real("config.step_growth", config.step_growth, minimum=1.0, maximum=2.0)
+    if config.n_steps * np.log10(float(config.step_growth)) > 300:
+        raise ValueError(
+            "config.step_growth ** config.n_steps must stay below 1e300 (the first step would "
+            f"underflow), got step_growth={config.step_growth}, n_steps={config.n_steps}"
+        )
     check_choice("config.oxygen_boundary", config.oxygen_boundary, ("zero_flux", "fixed"))
     for t in config.profile_times:
         check_real("config.profile_times", t, minimum=0.0, maximum=config.end_time)
