@@ -39,6 +39,10 @@ References:
     B. Mihaila, M. Stan, J. Ramirez, A. Zubelewicz, P. Cristea, J. Nucl. Mater. 394 (2009)
     182-189.
 
+    L. H. Thomas, "Elliptic problems in linear difference equations over a network", Watson
+    Sci. Comput. Lab. Rept., Columbia University (1949); N. J. Higham, "Accuracy and Stability
+    of Numerical Algorithms", 2nd ed., SIAM (2002), sec. 9.6 (stability without pivoting).
+
     D. L. Scharfetter, H. K. Gummel, "Large-signal analysis of a silicon Read diode
     oscillator", IEEE Trans. Electron Devices 16 (1969) 64-77.
 """
@@ -184,10 +188,32 @@ def _time_grid(config: SolverConfig, dtype) -> np.ndarray:
 
 
 def _tridiag(lower, diag, upper, rhs):
-    """Solve a tridiagonal system; ``lower[0]`` and ``upper[-1]`` are ignored."""
-    lower = lower.at[0].set(0.0)
-    upper = upper.at[-1].set(0.0)
-    return jax.lax.linalg.tridiagonal_solve(lower, diag, upper, rhs[:, None])[:, 0]
+    """Thomas algorithm (two ``lax.scan`` sweeps); ``lower[0]`` and ``upper[-1]`` are ignored.
+
+    No pivoting is needed: the heat matrix is strictly row diagonally dominant and the
+    Scharfetter-Gummel oxygen matrix is a column diagonally dominant M-matrix, for which
+    Gaussian elimination without pivoting is stable. O(n) work; under ``vmap`` each sweep runs
+    on whole batch vectors, which is faster on CPU than a loop of LAPACK ``gtsv`` calls.
+    """
+
+    def forward(carry, row):
+        c_prev, d_prev = carry
+        a, b, c, d = row
+        m = b - a * c_prev
+        c_new, d_new = c / m, (d - a * d_prev) / m
+        return (c_new, d_new), (c_new, d_new)
+
+    zero = jnp.zeros((), diag.dtype)
+    rows = (lower.at[0].set(0.0), diag, upper.at[-1].set(0.0), rhs)
+    _, (c_mod, d_mod) = jax.lax.scan(forward, (zero, zero), rows)
+
+    def backward(x_next, row):
+        c, d = row
+        x = d - c * x_next
+        return x, x
+
+    _, x = jax.lax.scan(backward, zero, (c_mod, d_mod), reverse=True)
+    return x
 
 
 def _heat_system(temp_old, temp, x, dt, p, geom, laws):
