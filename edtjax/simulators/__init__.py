@@ -1,4 +1,62 @@
 """Physics simulators and data sets: thermodiffusion solver, analytic test functions,
 dataset builders."""
 
-__all__: list[str] = []
+from edtjax.simulators.datasets import (
+    DEFAULT_INPUT_BOX,
+    PelletDataset,
+    build_pellet_dataset,
+    design_to_inputs,
+    load_dataset,
+    save_dataset,
+    shifted_design,
+    sobol_design,
+    split_dataset,
+    split_indices,
+)
+from edtjax.simulators.materials import (
+    GAS_CONSTANT,
+    MIHAILA_2009_LAWS,
+    MaterialLaws,
+    constant_laws,
+    uo2x_heat_of_transport,
+    uo2x_oxygen_diffusivity,
+    uo2x_thermal_conductivity,
+    uo2x_thermodynamic_factor,
+    uo2x_volumetric_heat_capacity,
+)
+from edtjax.simulators.thermodiffusion import (
+    PelletInputs,
+    PelletResult,
+    SolverConfig,
+    default_pellet_inputs,
+    simulate_pellet,
+    simulate_pellet_batch,
+)
+
+__all__ = [
+    "DEFAULT_INPUT_BOX",
+    "GAS_CONSTANT",
+    "MIHAILA_2009_LAWS",
+    "MaterialLaws",
+    "PelletDataset",
+    "PelletInputs",
+    "PelletResult",
+    "SolverConfig",
+    "build_pellet_dataset",
+    "constant_laws",
+    "default_pellet_inputs",
+    "design_to_inputs",
+    "load_dataset",
+    "save_dataset",
+    "shifted_design",
+    "simulate_pellet",
+    "simulate_pellet_batch",
+    "sobol_design",
+    "split_dataset",
+    "split_indices",
+    "uo2x_heat_of_transport",
+    "uo2x_oxygen_diffusivity",
+    "uo2x_thermal_conductivity",
+    "uo2x_thermodynamic_factor",
+    "uo2x_volumetric_heat_capacity",
+]
