@@ -28,6 +28,7 @@ from edtjax.lattice.phi4_observables import (
     susceptibility,
     two_point_function,
 )
+from edtjax.lattice.phi4_sample import Phi4Result, sample_phi4
 
 __all__ = [
     "FreeFieldExact",
@@ -36,6 +37,7 @@ __all__ = [
     "MassCouplings",
     "Phi4MetropolisInfo",
     "Phi4MetropolisState",
+    "Phi4Result",
     "abs_magnetisation",
     "action_per_site",
     "binder_cumulant",
@@ -49,6 +51,7 @@ __all__ = [
     "phi4_action",
     "phi4_logdensity_fn",
     "phi4_metropolis",
+    "sample_phi4",
     "susceptibility",
     "two_point_function",
 ]
