@@ -57,7 +57,7 @@ def test_free_field_against_exact_propagator(key, couplings):
 @pytest.mark.slow
 def test_free_field_three_dimensions_long(key):
     couplings = MassCouplings(mass_squared=0.2, g=0.0)
-    shape, chains, sweeps, burn = (6, 6, 6), 16, 20000, 1000
+    shape, chains, sweeps, burn = (6, 6, 6), 16, 10000, 1000
     kernel = phi4_metropolis(couplings, step_size=1.2)
     phi2, mags, _ = _run(kernel, key, jnp.zeros((chains, *shape)), sweeps)
     exact = free_field_exact(shape, couplings)

@@ -178,6 +178,7 @@ def test_float64_is_kept(x64, key):
         (dict(num_chains=0), "num_chains"),
         (dict(burn_in=-1), "burn_in"),
         (dict(thin=3), "thin"),
+        (dict(thin=5), "recorded steps"),
         (dict(algorithm="gibbs"), "algorithm"),
         (dict(shape=5, algorithm="metropolis"), "even"),
         (dict(shape=(4, 1)), r"shape\[1\]"),

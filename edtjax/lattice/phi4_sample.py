@@ -55,8 +55,9 @@ from edtjax.mcmc import GammaResult, Kernel, derived_error, gamma_method, run_ch
 
 __all__ = ["Phi4Result", "sample_phi4"]
 
-ALGORITHMS = ("hmc", "nuts", "mala", "metropolis")
+_ALGORITHMS = ("hmc", "nuts", "mala", "metropolis")
 _DEFAULT_STEP_SIZE = {"hmc": 0.1, "nuts": 0.1, "mala": 0.1, "metropolis": 1.0}
+_MIN_RECORDS = 4  # shortest series the Gamma method accepts
 _TARGET_ACCEPTANCE = {"hmc": 0.8, "nuts": 0.8, "mala": 0.574, "metropolis": 0.5}
 
 
@@ -76,7 +77,7 @@ class Phi4Result(NamedTuple):
     """
 
     traces: dict[str, jax.Array]
-    summary: dict[str, Any]
+    summary: dict[str, GammaResult]
     final_state: Any
     info: dict[str, jax.Array]
 
@@ -242,7 +243,8 @@ def sample_phi4(
         algorithm: ``"hmc"``, ``"nuts"``, ``"mala"`` or ``"metropolis"`` (checkerboard local
             updates; every side must be even).
         burn_in: adaptation/burn-in transitions, discarded (default ``min(num_steps, 1000)``).
-        thin: record every ``thin``-th transition; must divide ``num_steps``.
+        thin: record every ``thin``-th transition; must divide ``num_steps``, and at least 4
+            transitions must be recorded.
         step_size: initial step size (leapfrog step, MALA step or Metropolis half-width);
             default 0.1 (1.0 for Metropolis). Tuned during burn-in when ``burn_in > 0``.
         num_integration_steps: leapfrog steps per HMC trajectory.
@@ -276,7 +278,7 @@ def sample_phi4(
     """
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
         raise ValueError(f"key must be a typed PRNG key from jax.random.key, got {key!r}")
-    algorithm = check_choice("algorithm", algorithm, ALGORITHMS)
+    algorithm = check_choice("algorithm", algorithm, _ALGORITHMS)
     if isinstance(shape, (int,)) and not isinstance(shape, bool):
         shape = (shape, shape)
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or len(shape) < 1:
@@ -292,6 +294,11 @@ def sample_phi4(
     thin = check_int("thin", thin, minimum=1, maximum=num_steps)
     if num_steps % thin:
         raise ValueError(f"thin must divide num_steps = {num_steps}, got {thin}")
+    if num_steps // thin < _MIN_RECORDS:
+        raise ValueError(
+            f"num_steps // thin must be >= {_MIN_RECORDS} recorded steps for the error analysis, "
+            f"got {num_steps} // {thin}"
+        )
     num_integration_steps = check_int("num_integration_steps", num_integration_steps, minimum=1)
     step_size = _DEFAULT_STEP_SIZE[algorithm] if step_size is None else step_size
     step_size = check_real("step_size", step_size, minimum=0.0, strict_minimum=True)
