@@ -40,8 +40,8 @@ def test_two_point_function_matches_direct_sum(x64, key):
 
 def test_susceptibility_is_zero_momentum_connected_two_point(x64, key):
     fields = 0.3 + jax.random.normal(key, (50, 4, 4), jnp.float64)
-    mags = jax.vmap(magnetisation)(fields)
-    corr = jax.vmap(two_point_function)(fields)
+    mags = jax.jit(jax.vmap(magnetisation))(fields)
+    corr = jax.jit(jax.vmap(two_point_function))(fields)
     g_c = connected_two_point(corr, mags)
     np.testing.assert_allclose(jnp.sum(g_c), susceptibility(mags, 16), rtol=1e-12)
 
