@@ -56,7 +56,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from edtjax._checks import as_array, check_int, check_real, is_concrete
+from edtjax._checks import check_int, check_real, is_concrete
 
 __all__ = [
     "HoppingCouplings",
@@ -237,19 +237,6 @@ def check_couplings(couplings: Any, ndim: int) -> Couplings:
     raise ValueError(
         f"couplings must be HoppingCouplings or MassCouplings, got {type(couplings).__name__}"
     )
-
-
-def check_field(name: str, phi: Any) -> jax.Array:
-    """Validate a single field configuration: a floating array of rank >= 1, sides >= 2."""
-    phi = as_array(name, phi)
-    if phi.ndim < 1 or not jnp.issubdtype(phi.dtype, jnp.floating):
-        raise ValueError(
-            f"{name} must be a floating-point array of rank >= 1 (one field configuration), "
-            f"got shape {phi.shape} and dtype {phi.dtype}"
-        )
-    if min(phi.shape) < 2:
-        raise ValueError(f"{name} must have every lattice side >= 2, got shape {phi.shape}")
-    return phi
 
 
 def neighbour_sum(phi: jax.Array) -> jax.Array:
