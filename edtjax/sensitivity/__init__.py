@@ -13,6 +13,7 @@ from edtjax.sensitivity.estimators import (
     Interval,
     sobol_indices_from_outputs,
 )
+from edtjax.sensitivity.parameters import parameter_sensitivity
 from edtjax.sensitivity.sobol import sobol_indices
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "IndexEstimates",
     "Interval",
     "SaltelliDesign",
+    "parameter_sensitivity",
     "saltelli_design",
     "sobol_indices",
     "sobol_indices_from_outputs",

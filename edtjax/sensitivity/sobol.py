@@ -74,7 +74,9 @@ def _to_factor_values(u, leaves, treedef):
     return jax.tree.unflatten(treedef, values)
 
 
-def _evaluate(key, model, leaves, treedef, mask, num_samples, chunk_rows, sampler, second, dtype):
+def _evaluate(
+    key, model, model_args, leaves, treedef, mask, num_samples, chunk_rows, sampler, second, dtype
+):
     """Model outputs on ``A``, ``B``, ``AB_i`` (and ``BA_i``), chunk by chunk: ``(e, n, p)``."""
     num_dims = mask.shape[1]
     rows = _unit_rows(key, sampler, num_dims, dtype)
@@ -88,7 +90,10 @@ def _evaluate(key, model, leaves, treedef, mask, num_samples, chunk_rows, sample
         u = jnp.concatenate(points, axis=0)
         e = u.shape[0]
         x = _to_factor_values(u.reshape(e * chunk_rows, num_dims), leaves, treedef)
-        y = jax.vmap(model)(x)
+        if model_args is None:
+            y = jax.vmap(model)(x)
+        else:
+            y = jax.vmap(model, in_axes=(0, None))(x, model_args)
         return y.reshape(e, chunk_rows, -1)
 
     y = jax.lax.map(chunk, jnp.arange(num_chunks, dtype=jnp.uint32))
@@ -114,6 +119,7 @@ def _evaluate(key, model, leaves, treedef, mask, num_samples, chunk_rows, sample
 def _sobol_core(
     key,
     leaves,
+    model_args,
     *,
     model,
     treedef,
@@ -133,6 +139,7 @@ def _sobol_core(
     y = _evaluate(
         k_design,
         model,
+        model_args,
         leaves,
         treedef,
         mask,
@@ -175,6 +182,47 @@ def _check_variance(variance):
             f"model output has zero variance in {zero.size} component(s) (first at flattened "
             f"index {zero[:5].tolist()}); Sobol' indices are undefined for a constant output"
         )
+
+
+def _analyse(
+    key,
+    model,
+    model_args,
+    leaves,
+    treedef,
+    group_ids,
+    out_shape,
+    *,
+    num_samples,
+    sampler,
+    second_order,
+    estimator,
+    num_bootstrap,
+    confidence,
+    batch_size,
+) -> IndexEstimates:
+    """Run the jitted core, check the outputs, and pack indices with a leading group axis."""
+    num_groups = max(group_ids) + 1
+    evaluations = 2 * num_groups + 2 if second_order else num_groups + 2
+    chunk_rows = max(1, min(num_samples, batch_size // evaluations))
+    values, stderr, boot, (count, first) = _sobol_core(
+        key,
+        leaves,
+        model_args,
+        model=model,
+        treedef=treedef,
+        group_ids=group_ids,
+        num_samples=num_samples,
+        chunk_rows=chunk_rows,
+        sampler=sampler,
+        second_order=second_order,
+        estimator=estimator,
+        num_bootstrap=num_bootstrap,
+        confidence=confidence,
+    )
+    _check_outputs(count, first, num_groups, num_samples, math.prod(out_shape), second_order)
+    _check_variance(values["variance"])
+    return _assemble(values, stderr, boot, confidence, out_shape)
 
 
 def _group_ids(groups, leaves, treedef):
@@ -295,7 +343,6 @@ def sobol_indices(
                 f"design, got {num_dims}; use sampler='mc'"
             )
         _warn_power_of_two(num_samples)
-    num_groups = max(group_ids) + 1
     probe = _to_factor_values(jnp.full((1, num_dims), 0.5), leaves, treedef)
     try:
         out = jax.eval_shape(jax.vmap(model), probe)
@@ -305,28 +352,26 @@ def sobol_indices(
         ) from err
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise ValueError(f"model must return a single array, got {type(out).__name__}")
-    out_shape = out.shape[1:]
-    evaluations = 2 * num_groups + 2 if second_order else num_groups + 2
-    chunk_rows = max(1, min(num_samples, batch_size // evaluations))
-    values, stderr, boot, (count, first) = _sobol_core(
+    flat = _analyse(
         key,
+        model,
+        None,
         leaves,
-        model=model,
-        treedef=treedef,
-        group_ids=group_ids,
+        treedef,
+        group_ids,
+        out.shape[1:],
         num_samples=num_samples,
-        chunk_rows=chunk_rows,
         sampler=sampler,
         second_order=second_order,
         estimator=estimator,
         num_bootstrap=num_bootstrap,
         confidence=confidence,
+        batch_size=batch_size,
     )
-    _check_outputs(count, first, num_groups, num_samples, math.prod(out_shape), second_order)
-    _check_variance(values["variance"])
-    flat = _assemble(values, stderr, boot, confidence, out_shape)
 
     def tree(x):
+        if x is None:
+            return None
         if isinstance(x, Interval):
             return Interval(tree(x.low), tree(x.high))
         return _to_tree(x, leaves, treedef, names)
@@ -338,8 +383,8 @@ def sobol_indices(
         total_order_stderr=tree(flat.total_order_stderr),
         first_order_interval=tree(flat.first_order_interval),
         total_order_interval=tree(flat.total_order_interval),
-        first_order_bootstrap=None if boot is None else tree(flat.first_order_bootstrap),
-        total_order_bootstrap=None if boot is None else tree(flat.total_order_bootstrap),
+        first_order_bootstrap=tree(flat.first_order_bootstrap),
+        total_order_bootstrap=tree(flat.total_order_bootstrap),
         aggregated_first_order=tree(flat.aggregated_first_order),
         aggregated_total_order=tree(flat.aggregated_total_order),
         aggregated_first_order_stderr=tree(flat.aggregated_first_order_stderr),
