@@ -7,20 +7,24 @@ from edtjax.sensitivity.designs import (
     sobol_sequence,
     uniform_sample,
 )
+from edtjax.sensitivity.dgsm import DGSMResult, dgsm_indices
 from edtjax.sensitivity.estimators import (
-    ESTIMATORS,
     IndexEstimates,
     Interval,
     sobol_indices_from_outputs,
 )
+from edtjax.sensitivity.hsic import HSICResult, hsic_indices
 from edtjax.sensitivity.parameters import parameter_sensitivity
 from edtjax.sensitivity.sobol import sobol_indices
 
 __all__ = [
-    "ESTIMATORS",
+    "DGSMResult",
+    "HSICResult",
     "IndexEstimates",
     "Interval",
     "SaltelliDesign",
+    "dgsm_indices",
+    "hsic_indices",
     "parameter_sensitivity",
     "saltelli_design",
     "sobol_indices",

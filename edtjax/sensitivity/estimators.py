@@ -20,14 +20,12 @@ import jax.numpy as jnp
 from edtjax._checks import as_array, check_choice, check_int, check_probability
 
 __all__ = [
-    "ESTIMATORS",
     "IndexEstimates",
     "Interval",
     "sobol_indices_from_outputs",
 ]
 
-ESTIMATORS = ("janon2014", "saltelli2010")
-"""First-order estimators; the total index always uses Jansen (1999)."""
+_ESTIMATORS = ("janon2014", "saltelli2010")
 
 
 class Interval(NamedTuple):
@@ -212,7 +210,7 @@ def _assemble(values, stderr, boot, confidence, out_shape):
 
 
 def _validate_options(estimator, num_bootstrap, confidence):
-    check_choice("estimator", estimator, ESTIMATORS)
+    check_choice("estimator", estimator, _ESTIMATORS)
     num_bootstrap = check_int("num_bootstrap", num_bootstrap, minimum=0)
     if num_bootstrap == 1:
         raise ValueError("num_bootstrap must be 0 (no bootstrap) or >= 2, got 1")
