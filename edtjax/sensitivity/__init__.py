@@ -13,17 +13,20 @@ from edtjax.sensitivity.estimators import (
     Interval,
     sobol_indices_from_outputs,
 )
+from edtjax.sensitivity.given_data import GivenDataIndices, given_data_first_order
 from edtjax.sensitivity.hsic import HSICResult, hsic_indices
 from edtjax.sensitivity.parameters import parameter_sensitivity
 from edtjax.sensitivity.sobol import sobol_indices
 
 __all__ = [
     "DGSMResult",
+    "GivenDataIndices",
     "HSICResult",
     "IndexEstimates",
     "Interval",
     "SaltelliDesign",
     "dgsm_indices",
+    "given_data_first_order",
     "hsic_indices",
     "parameter_sensitivity",
     "saltelli_design",
