@@ -49,3 +49,13 @@ def test_bad_input(key):
         dgsm_indices(key, lambda v: v, dist.Normal(0.0, 1.0), 1)
     with pytest.raises(ValueError, match="zero variance"):
         dgsm_indices(key, lambda v: 0.0 * v, dist.Normal(0.0, 1.0), 16)
+
+
+def test_no_retrace_on_new_parameters():
+    from edtjax.sensitivity.dgsm import _dgsm_core
+
+    f = lambda v: jnp.sin(v[0]) * v[1]  # noqa: E731
+    dgsm_indices(jax.random.key(0), f, dist.Normal(jnp.zeros(2), 1.0), 64)
+    before = _dgsm_core._cache_size()
+    dgsm_indices(jax.random.key(1), f, dist.Normal(jnp.ones(2), 2.0), 64)
+    assert _dgsm_core._cache_size() == before

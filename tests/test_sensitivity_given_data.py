@@ -45,3 +45,13 @@ def test_bad_input():
         given_data_first_order(jnp.arange(10.0)[:, None], jnp.ones(10))
     with pytest.raises(ValueError, match="finite"):
         given_data_first_order(jnp.ones((4, 1)), jnp.array([1.0, jnp.nan, 2.0, 3.0]))
+
+
+def test_no_retrace_on_new_data():
+    from edtjax.sensitivity.given_data import _given_data
+
+    x = jax.random.uniform(jax.random.key(3), (100, 2))
+    given_data_first_order(x, x[:, 0])
+    before = _given_data._cache_size()
+    given_data_first_order(x**2, jnp.exp(x[:, 1]))
+    assert _given_data._cache_size() == before

@@ -52,3 +52,13 @@ def test_bad_input(key):
         hsic_indices(key, jnp.arange(10.0)[:, None], jnp.ones(10))
     with pytest.raises(ValueError, match="x must"):
         hsic_indices(key, jnp.ones(5), jnp.ones(5))
+
+
+def test_no_retrace_on_new_data():
+    from edtjax.sensitivity.hsic import _hsic_core
+
+    x = jax.random.normal(jax.random.key(5), (30, 2))
+    hsic_indices(jax.random.key(0), x, x[:, 0] ** 2, num_permutations=9)
+    before = _hsic_core._cache_size()
+    hsic_indices(jax.random.key(1), x + 1.0, jnp.cos(x[:, 1]), num_permutations=9)
+    assert _hsic_core._cache_size() == before

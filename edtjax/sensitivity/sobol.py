@@ -29,6 +29,8 @@ from edtjax.sensitivity.estimators import (
 
 __all__ = ["sobol_indices"]
 
+_DESIGN_ENTRIES = 2**24
+
 
 def _is_distribution(x) -> bool:
     return isinstance(x, Distribution)
@@ -204,7 +206,9 @@ def _analyse(
     """Run the jitted core, check the outputs, and pack indices with a leading group axis."""
     num_groups = max(group_ids) + 1
     evaluations = 2 * num_groups + 2 if second_order else num_groups + 2
-    chunk_rows = max(1, min(num_samples, batch_size // evaluations))
+    # a chunk holds at most batch_size evaluations and 2^24 design entries (64 MiB in float32)
+    chunk_rows = batch_size // evaluations, _DESIGN_ENTRIES // (evaluations * len(group_ids))
+    chunk_rows = max(1, min(num_samples, *chunk_rows))
     values, stderr, boot, (count, first) = _sobol_core(
         key,
         leaves,
@@ -302,7 +306,8 @@ def sobol_indices(
             distribution; indices are then per group (a dict by label).
         estimator: ``"janon2014"`` or ``"saltelli2010"`` (first order).
         sampler: ``"sobol"`` (scrambled Sobol') or ``"mc"``.
-        batch_size: model evaluations per vectorised chunk.
+        batch_size: model evaluations per vectorised chunk (a chunk also holds at most 2^24
+            design entries).
 
     Returns:
         :class:`IndexEstimates` whose per-factor fields are pytrees shaped like ``factors``
