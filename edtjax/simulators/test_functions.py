@@ -111,8 +111,8 @@ def sobol_g(x, a):
         ``(...)`` outputs. Cost ``O(size)``.
 
     Example:
-        >>> float(sobol_g(jnp.full(2, 0.5), jnp.array([0.0, 1.0])))
-        0.5
+        >>> float(sobol_g(jnp.zeros(2), jnp.array([0.0, 1.0])))
+        3.0
 
     References:
         Saltelli, A., Sobol', I. M. (1995). About the use of rank transformation in sensitivity
