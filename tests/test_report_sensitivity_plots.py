@@ -10,6 +10,7 @@ from edtjax.report.sensitivity_plots import plot_sobol_indices
 from edtjax.sensitivity import sobol_indices
 
 
+@pytest.mark.slow
 def test_bars_and_png(tmp_path):
     factors = {"a": dist.Normal(0.0, 1.0), "b": dist.Uniform(-1.0, 1.0)}
     r = sobol_indices(jax.random.key(0), lambda v: v["a"] + v["b"] ** 2, factors, 256)

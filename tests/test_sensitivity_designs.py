@@ -34,6 +34,7 @@ def test_scrambled_points_form_a_net(key):
     assert len(np.unique(boxes)) == 1024
 
 
+@pytest.mark.slow
 def test_scramble_is_uniform_over_keys():
     # Owen/Matousek scrambling makes each point uniform: the mean of point 5 over 400 keys is
     # 1/2 within 5 standard errors (sd of U(0,1) is 0.2887).
@@ -42,6 +43,7 @@ def test_scramble_is_uniform_over_keys():
     assert np.all(np.abs(np.asarray(pts.mean(0)) - 0.5) < 5 * 0.2887 / np.sqrt(400))
 
 
+@pytest.mark.slow
 def test_sobol_sequence_jits_with_key_argument(key):
     f = jax.jit(lambda k: sobol_sequence(k, 16, 4))
     np.testing.assert_array_equal(f(key), sobol_sequence(key, 16, 4))
@@ -53,6 +55,7 @@ def test_uniform_sample_range_and_dtype(key, x64):
     assert abs(float(x.mean()) - 0.5) < 5 * 0.2887 / np.sqrt(3000)
 
 
+@pytest.mark.slow
 def test_saltelli_design_structure(key):
     d = saltelli_design(key, 16, 3, groups=np.array([0, 1, 0]), second_order=True)
     assert d.ab.shape == (2, 16, 3) and d.ba.shape == (2, 16, 3)

@@ -21,6 +21,7 @@ def test_linear_model_exact():
     assert float(r.total_order_bound["a"]) == pytest.approx(t_a, rel=0.15)
 
 
+@pytest.mark.slow
 def test_poincare_bound_holds_on_ishigami():
     ref = ishigami_indices()
     factors = dist.Uniform(-jnp.pi * jnp.ones(3), jnp.pi)
@@ -30,16 +31,19 @@ def test_poincare_bound_holds_on_ishigami():
     assert np.all(np.asarray(r.total_order_bound) >= ref.total_order)
 
 
+@pytest.mark.slow
 def test_grad_through_nu(x64):
     def nu(c):
         f = lambda x: jnp.sin(c * x)  # noqa: E731
         return dgsm_indices(jax.random.key(2), f, dist.Normal(0.0, 1.0), 256).nu
 
-    g = jax.grad(nu)(0.8)
+    g = jax.jit(jax.grad(nu))(0.8)
+    value = jax.jit(nu)
     h = 1e-6
-    assert float(g) == pytest.approx(float((nu(0.8 + h) - nu(0.8 - h)) / (2 * h)), rel=1e-5)
+    assert float(g) == pytest.approx(float((value(0.8 + h) - value(0.8 - h)) / (2 * h)), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_bad_input(key):
     with pytest.raises(ValueError, match="Uniform or Normal"):
         dgsm_indices(key, lambda v: v, dist.Gumbel(0.0, 1.0), 16)
@@ -51,6 +55,7 @@ def test_bad_input(key):
         dgsm_indices(key, lambda v: 0.0 * v, dist.Normal(0.0, 1.0), 16)
 
 
+@pytest.mark.slow
 def test_no_retrace_on_new_parameters():
     from edtjax.sensitivity.dgsm import _dgsm_core
 

@@ -9,6 +9,7 @@ from edtjax.sensitivity import given_data_first_order
 from edtjax.simulators.test_functions import ishigami, ishigami_indices
 
 
+@pytest.mark.slow
 def test_ishigami_from_plain_sample():
     # Over 20 independent samples of n = 2^14 the estimator's sd was at most 0.012 per index;
     # 5 sd = 0.06 bounds a single fixed-seed run (false-failure rate < 1e-6).
@@ -27,6 +28,7 @@ def test_vector_output_and_aggregate():
     assert float(r.aggregated_first_order[0]) == pytest.approx(2 / 3, abs=0.05)
 
 
+@pytest.mark.slow
 def test_grad_wrt_outputs(x64):
     x = jax.random.uniform(jax.random.key(2), (64, 2))
 
@@ -47,6 +49,7 @@ def test_bad_input():
         given_data_first_order(jnp.ones((4, 1)), jnp.array([1.0, jnp.nan, 2.0, 3.0]))
 
 
+@pytest.mark.slow
 def test_no_retrace_on_new_data():
     from edtjax.sensitivity.given_data import _given_data
 

@@ -20,6 +20,7 @@ def _hsic_numpy(x, y):
     return np.trace(gram(x) @ h @ gram(y) @ h) / n**2
 
 
+@pytest.mark.slow
 def test_matches_direct_formula(x64):
     x = jax.random.normal(jax.random.key(0), (50, 2))
     y = jnp.sin(3 * x[:, 0]) + 0.1 * x[:, 1]
@@ -28,6 +29,7 @@ def test_matches_direct_formula(x64):
         assert float(r.hsic[i]) == pytest.approx(_hsic_numpy(np.asarray(x[:, i]), np.asarray(y)))
 
 
+@pytest.mark.slow
 def test_detects_dependence_first_order_sobol_misses():
     # y = x1 x2, x ~ U(-1, 1)^3: E[y | x1] = 0, so S_1 = 0, yet y depends on x1 (its spread).
     # With 199 permutations the smallest p-value is 0.005; an inert x3 gets p > 0.005 except
@@ -54,6 +56,7 @@ def test_bad_input(key):
         hsic_indices(key, jnp.ones(5), jnp.ones(5))
 
 
+@pytest.mark.slow
 def test_no_retrace_on_new_data():
     from edtjax.sensitivity.hsic import _hsic_core
 

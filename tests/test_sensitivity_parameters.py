@@ -32,6 +32,7 @@ def test_linear_model_additive_weight_indices():
     assert np.all(np.abs(st - exact) <= K * se + 1e-4)
 
 
+@pytest.mark.slow
 def test_linear_model_multiplicative_custom_groups():
     # w_i (1 + s xi_i): S_i proportional to (w_i x_i)^2; group {0, 1} gets the sum of the two.
     w = jnp.array([1.0, -2.0, 0.5])
@@ -58,6 +59,7 @@ class _TwoBranch(nn.Module):
         return nn.Dense(1, name="head_a")(a) + nn.Dense(1, name="head_b")(b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("perturbation", ["multiplicative", "mask"])
 def test_layer_with_zero_outgoing_weights_has_zero_index(perturbation):
     net = _TwoBranch()

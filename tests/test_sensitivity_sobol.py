@@ -33,7 +33,7 @@ def _flat(tree):
     return np.concatenate([np.ravel(tree["x12"]), np.ravel(tree["x3"])])
 
 
-@pytest.mark.parametrize("sampler", ["sobol", "mc"])
+@pytest.mark.parametrize("sampler", [pytest.param("sobol", marks=pytest.mark.slow), "mc"])
 def test_ishigami_first_total_second(sampler):
     ref = ishigami_indices(7.0, 0.1)
     r = sobol_indices(
@@ -54,6 +54,7 @@ def test_ishigami_first_total_second(sampler):
     assert float(r.variance) == pytest.approx(ref.variance, rel=0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "a", [[0.0, 1.0, 4.5, 9.0, 99.0, 99.0], [0.0, 0.0, 0.0], [1.0, 2.0, 5.0, 10.0, 20.0, 50.0]]
 )
@@ -67,6 +68,7 @@ def test_sobol_g(a):
     assert np.all(np.abs(r.second_order - ref.second_order) <= K * r.second_order_stderr + 1e-4)
 
 
+@pytest.mark.slow
 def test_agrees_with_salib_pipeline_within_monte_carlo_error():
     from SALib.analyze import sobol as salib_analyze
     from SALib.sample import sobol as salib_sample
@@ -97,6 +99,7 @@ def test_agrees_with_salib_pipeline_within_monte_carlo_error():
     assert np.all(lo <= _flat(r.first_order)) and np.all(_flat(r.first_order) <= hi)
 
 
+@pytest.mark.slow
 def test_groups_and_vector_output_with_aggregated_indices():
     # y = (x1 + x2, x3) with independent standard normals: per-component indices are exact and
     # the aggregated index of x3 is Var(x3) / (Var(y1) + Var(y2)) = 1/3 (Gamma et al. 2014).
@@ -116,14 +119,19 @@ def test_groups_and_vector_output_with_aggregated_indices():
     np.testing.assert_allclose(g.total_order["z"], [0.0, 1.0], atol=0.02)
 
 
-def test_jit_no_retrace_and_outer_jit():
+def test_no_retrace_on_new_key_and_distribution_parameters():
     factors = {"x12": dist.Uniform(-jnp.pi * jnp.ones(2), jnp.pi), "x3": dist.Uniform(-3.0, 3.0)}
-    sobol_indices(jax.random.key(0), _ishigami_model, factors, 256, num_bootstrap=10)
+    sobol_indices(jax.random.key(0), _ishigami_model, factors, 256, sampler="mc")
     before = _sobol_core._cache_size()
     other = {"x12": dist.Uniform(-2.0 * jnp.ones(2), 2.0), "x3": dist.Uniform(-1.0, 1.0)}
-    sobol_indices(jax.random.key(1), _ishigami_model, other, 256, num_bootstrap=10)
-    sobol_indices(jax.random.key(2), _ishigami_model, factors, 256, num_bootstrap=10)
+    sobol_indices(jax.random.key(1), _ishigami_model, other, 256, sampler="mc")
+    sobol_indices(jax.random.key(2), _ishigami_model, factors, 256, sampler="mc")
     assert _sobol_core._cache_size() == before
+
+
+@pytest.mark.slow
+def test_whole_estimator_under_outer_jit():
+    factors = _ishigami_factors()
     whole = jax.jit(lambda k: sobol_indices(k, _ishigami_model, factors, 256).first_order)
     np.testing.assert_allclose(
         _flat(whole(jax.random.key(4))),
@@ -132,6 +140,7 @@ def test_jit_no_retrace_and_outer_jit():
     )
 
 
+@pytest.mark.slow
 def test_grad_of_first_order_wrt_model_parameter(x64):
     # f = x1 + theta x2, x ~ U(0,1)^2: S1 = 1 / (1 + theta^2); derivative checked against central
     # finite differences of the same estimator (same key, so the same design).
@@ -142,21 +151,18 @@ def test_grad_of_first_order_wrt_model_parameter(x64):
         return r.first_order[0]
 
     theta = 0.7
-    g = jax.grad(s1)(theta)
+    g = jax.jit(jax.grad(s1))(theta)
+    value = jax.jit(s1)
     h = 1e-5
-    fd = (s1(theta + h) - s1(theta - h)) / (2 * h)
+    fd = (value(theta + h) - value(theta - h)) / (2 * h)
     assert float(g) == pytest.approx(float(fd), rel=1e-5)
-    assert float(s1(theta)) == pytest.approx(1 / (1 + theta**2), abs=0.05)
+    assert float(value(theta)) == pytest.approx(1 / (1 + theta**2), abs=0.05)
 
 
 def test_bad_input(key):
     factors = {"x": dist.Normal(jnp.zeros(2), 1.0)}
     with pytest.raises(ValueError, match="num_samples"):
         sobol_indices(key, lambda v: v["x"].sum(), factors, 1)
-    with pytest.raises(ValueError, match="non-finite outputs"):
-        sobol_indices(key, lambda v: jnp.log(v["x"][0]), factors, 64)
-    with pytest.raises(ValueError, match="zero variance"):
-        sobol_indices(key, lambda v: jnp.stack([v["x"][0], 0.0 * v["x"][1]]), factors, 64)
     with pytest.raises(ValueError, match="shaped like factors"):
         sobol_indices(key, lambda v: v["y"], factors, 64)
     with pytest.raises(ValueError, match="icdf"):
@@ -167,8 +173,6 @@ def test_bad_input(key):
         sobol_indices(key, lambda v: v["x"].sum(), factors, 64, groups={"y": "a"})
     with pytest.raises(ValueError, match="estimator"):
         sobol_indices(key, lambda v: v["x"].sum(), factors, 64, estimator="sobol")
-    with pytest.warns(UserWarning, match="power of two"):
-        sobol_indices(key, lambda v: v["x"].sum(), factors, 100)
 
 
 @pytest.mark.slow
@@ -198,3 +202,14 @@ def test_interval_coverage_over_independent_runs():
     for name, h in hits.items():
         coverage = h / reps
         assert np.all(coverage >= 0.95 - 5 * 0.0154), (name, coverage)
+
+
+@pytest.mark.slow
+def test_evaluation_errors(key):
+    factors = {"x": dist.Normal(jnp.zeros(2), 1.0)}
+    with pytest.raises(ValueError, match="non-finite outputs; the first at design matrix A"):
+        sobol_indices(key, lambda v: jnp.log(v["x"][0]), factors, 64)
+    with pytest.raises(ValueError, match="zero variance"):
+        sobol_indices(key, lambda v: jnp.stack([v["x"][0], 0.0 * v["x"][1]]), factors, 64)
+    with pytest.warns(UserWarning, match="power of two"):
+        sobol_indices(key, lambda v: v["x"].sum(), factors, 100)

@@ -54,6 +54,7 @@ def test_sobol_g_indices_by_quadrature(x64):
     assert abs(1 - v12 / v - ref.total_order[0]) < 1e-3
 
 
+@pytest.mark.slow
 def test_friedman1_indices_by_quadrature(x64):
     ref = friedman1_indices(6)
     assert ref.first_order[5] == 0.0 and ref.total_order[5] == 0.0
@@ -70,6 +71,7 @@ def test_friedman1_indices_by_quadrature(x64):
     assert abs(y.var() - ref.variance) < 5 * se
 
 
+@pytest.mark.slow
 def test_borehole_value_and_gradient(x64):
     x = jnp.array([0.1, 1000.0, 90000.0, 1050.0, 90.0, 760.0, 1400.0, 11000.0])
     assert float(borehole(x)) == pytest.approx(71.2965, rel=1e-5)

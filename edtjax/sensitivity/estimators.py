@@ -122,7 +122,7 @@ def _delta_stderr(z, estimator, weights):
     means = jax.tree.map(lambda v: jnp.mean(v, axis=0), z)
     values, linear = jax.linearize(lambda m: _indices_from_means(m, estimator, weights), means)
     centred = jax.tree.map(lambda v, mu: v - mu, z, means)
-    influence = jax.lax.map(linear, centred, batch_size=min(n, 4096))
+    influence = jax.vmap(linear)(centred)
     stderr = jax.tree.map(lambda v: jnp.std(v, axis=0, ddof=1) / jnp.sqrt(n), influence)
     return values, stderr
 
@@ -168,6 +168,9 @@ def _estimate(key, y_a, y_b, y_ab, y_ba, estimator, num_bootstrap, confidence):
         boot = _bootstrap(key, z, estimator, weights, num_bootstrap, confidence)
     values["variance"] = values["variance"] * scale**2
     return values, stderr, boot
+
+
+_estimate_jit = jax.jit(_estimate, static_argnums=(5, 6, 7))
 
 
 def _assemble(values, stderr, boot, confidence, out_shape):
@@ -302,7 +305,7 @@ def sobol_indices_from_outputs(
     def flat(y):
         return None if y is None else jnp.moveaxis(y.reshape(g, n, p), 0, 1)
 
-    values, stderr, boot = _estimate(
+    values, stderr, boot = _estimate_jit(
         key,
         y_a.reshape(n, p),
         y_b.reshape(n, p),

@@ -130,7 +130,7 @@ def sobol_g_indices(a) -> ReferenceIndices:
     ``T_i = V_i prod_{j != i} (1 + V_j) / V``, ``S_ij = V_i V_j / V``.
 
     Example:
-        >>> float(sobol_g_indices([0.0]).first_order[0])
+        >>> round(float(sobol_g_indices([0.0]).first_order[0]), 6)
         1.0
 
     References:
