@@ -211,5 +211,3 @@ def test_evaluation_errors(key):
         sobol_indices(key, lambda v: jnp.log(v["x"][0]), factors, 64)
     with pytest.raises(ValueError, match="zero variance"):
         sobol_indices(key, lambda v: jnp.stack([v["x"][0], 0.0 * v["x"][1]]), factors, 64)
-    with pytest.warns(UserWarning, match="power of two"):
-        sobol_indices(key, lambda v: v["x"].sum(), factors, 100)
