@@ -1,0 +1,397 @@
+"""Sobol' indices of a model whose inputs are a pytree of numpyro distributions."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.distributions import Distribution
+
+from edtjax._checks import check_choice, check_int, is_concrete
+from edtjax.sensitivity.designs import (
+    _MAX_SOBOL_DIMS,
+    _cross,
+    _group_mask,
+    _unit_rows,
+    _warn_power_of_two,
+)
+from edtjax.sensitivity.estimators import (
+    IndexEstimates,
+    Interval,
+    _assemble,
+    _estimate,
+    _validate_options,
+)
+
+__all__ = ["sobol_indices"]
+
+_DESIGN_ENTRIES = 2**24
+
+
+def _is_distribution(x) -> bool:
+    return isinstance(x, Distribution)
+
+
+def _factor_leaves(factors):
+    """Flatten ``factors`` to distributions; check each is univariate with an inverse CDF."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(factors, is_leaf=_is_distribution)
+    if not flat:
+        raise ValueError("factors must hold at least one numpyro distribution")
+    leaves = []
+    for path, leaf in flat:
+        where = jax.tree_util.keystr(path) or "<root>"
+        if not _is_distribution(leaf):
+            raise ValueError(
+                f"factors must be a pytree of numpyro distributions; factors{where} is a "
+                f"{type(leaf).__name__}"
+            )
+        if leaf.event_shape != ():
+            raise ValueError(
+                f"factors{where} must be a univariate (batched) distribution, got event shape "
+                f"{leaf.event_shape}; split it into independent components"
+            )
+        try:
+            leaf.icdf(jnp.full(leaf.batch_shape, 0.5))
+        except (NotImplementedError, ImportError) as err:
+            raise ValueError(
+                f"factors{where} ({type(leaf).__name__}) has no inverse CDF (icdf); Sobol' "
+                "designs map uniform points through icdf, so use a distribution that has one"
+            ) from err
+        leaves.append(leaf)
+    return leaves, treedef
+
+
+def _to_factor_values(u, leaves, treedef):
+    """Map uniform rows ``(m, d)`` to a pytree of factor values with leading axis ``m``."""
+    values, start = [], 0
+    for leaf in leaves:
+        size = math.prod(leaf.batch_shape)
+        block = u[:, start : start + size].reshape(u.shape[0], *leaf.batch_shape)
+        values.append(leaf.icdf(block).astype(u.dtype))
+        start += size
+    return jax.tree.unflatten(treedef, values)
+
+
+def _evaluate(
+    key, model, model_args, leaves, treedef, mask, num_samples, chunk_rows, sampler, second, dtype
+):
+    """Model outputs on ``A``, ``B``, ``AB_i`` (and ``BA_i``), chunk by chunk: ``(e, n, p)``."""
+    num_dims = mask.shape[1]
+    rows = _unit_rows(key, sampler, num_dims, dtype)
+    num_chunks = -(-num_samples // chunk_rows)
+
+    def chunk(c):
+        index = c * chunk_rows + jnp.arange(chunk_rows, dtype=jnp.uint32)
+        a, b = rows(index)
+        ab, ba = _cross(a, b, mask)
+        points = [a[None], b[None], ab] + ([ba] if second else [])
+        u = jnp.concatenate(points, axis=0)
+        e = u.shape[0]
+        x = _to_factor_values(u.reshape(e * chunk_rows, num_dims), leaves, treedef)
+        if model_args is None:
+            y = jax.vmap(model)(x)
+        else:
+            y = jax.vmap(model, in_axes=(0, None))(x, model_args)
+        return y.reshape(e, chunk_rows, -1)
+
+    y = jax.lax.map(chunk, jnp.arange(num_chunks, dtype=jnp.uint32))
+    y = jnp.moveaxis(y, 0, 1).reshape(y.shape[1], num_chunks * chunk_rows, y.shape[-1])
+    return y[:, :num_samples]
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "model",
+        "treedef",
+        "group_ids",
+        "num_samples",
+        "chunk_rows",
+        "sampler",
+        "second_order",
+        "estimator",
+        "num_bootstrap",
+        "confidence",
+    ),
+)
+def _sobol_core(
+    key,
+    leaves,
+    model_args,
+    *,
+    model,
+    treedef,
+    group_ids,
+    num_samples,
+    chunk_rows,
+    sampler,
+    second_order,
+    estimator,
+    num_bootstrap,
+    confidence,
+):
+    mask = _group_mask(np.asarray(group_ids), len(group_ids))
+    g = mask.shape[0]
+    k_design, k_boot = jax.random.split(key)
+    dtype = jnp.result_type(float)
+    y = _evaluate(
+        k_design,
+        model,
+        model_args,
+        leaves,
+        treedef,
+        mask,
+        num_samples,
+        chunk_rows,
+        sampler,
+        second_order,
+        dtype,
+    )
+    bad = ~jnp.isfinite(y)
+    y_ab = jnp.moveaxis(y[2 : 2 + g], 0, 1)
+    y_ba = jnp.moveaxis(y[2 + g :], 0, 1) if second_order else None
+    values, stderr, boot = _estimate(
+        k_boot, y[0], y[1], y_ab, y_ba, estimator, num_bootstrap, confidence
+    )
+    return values, stderr, boot, (jnp.sum(bad), jnp.argmax(bad.reshape(-1)))
+
+
+def _check_outputs(count, first, num_groups, num_samples, num_out, second_order):
+    """Raise a ValueError naming how many outputs are non-finite and where the first one is."""
+    if not is_concrete(count) or int(count) == 0:
+        return
+    e, rest = divmod(int(first), num_samples * num_out)
+    row, comp = divmod(rest, num_out)
+    names = ["A", "B"] + [f"AB_{i}" for i in range(num_groups)]
+    if second_order:
+        names += [f"BA_{i}" for i in range(num_groups)]
+    raise ValueError(
+        f"model returned {int(count)} non-finite outputs; the first at design matrix "
+        f"{names[e]}, row {row}, output component {comp} (flattened)"
+    )
+
+
+def _check_variance(variance):
+    if not is_concrete(variance):
+        return
+    zero = np.argwhere(np.asarray(variance).reshape(-1) <= 0).ravel()
+    if zero.size:
+        raise ValueError(
+            f"model output has zero variance in {zero.size} component(s) (first at flattened "
+            f"index {zero[:5].tolist()}); Sobol' indices are undefined for a constant output"
+        )
+
+
+def _analyse(
+    key,
+    model,
+    model_args,
+    leaves,
+    treedef,
+    group_ids,
+    out_shape,
+    *,
+    num_samples,
+    sampler,
+    second_order,
+    estimator,
+    num_bootstrap,
+    confidence,
+    batch_size,
+) -> IndexEstimates:
+    """Run the jitted core, check the outputs, and pack indices with a leading group axis."""
+    num_groups = max(group_ids) + 1
+    evaluations = 2 * num_groups + 2 if second_order else num_groups + 2
+    # a chunk holds at most batch_size evaluations and 2^24 design entries (64 MiB in float32)
+    chunk_rows = batch_size // evaluations, _DESIGN_ENTRIES // (evaluations * len(group_ids))
+    chunk_rows = max(1, min(num_samples, *chunk_rows))
+    values, stderr, boot, (count, first) = _sobol_core(
+        key,
+        leaves,
+        model_args,
+        model=model,
+        treedef=treedef,
+        group_ids=group_ids,
+        num_samples=num_samples,
+        chunk_rows=chunk_rows,
+        sampler=sampler,
+        second_order=second_order,
+        estimator=estimator,
+        num_bootstrap=num_bootstrap,
+        confidence=confidence,
+    )
+    _check_outputs(count, first, num_groups, num_samples, math.prod(out_shape), second_order)
+    _check_variance(values["variance"])
+    return _assemble(values, stderr, boot, confidence, out_shape)
+
+
+def _group_ids(groups, leaves, treedef):
+    """Column group ids ``(d,)`` and the sorted group labels (``None`` without groups)."""
+    sizes = [math.prod(leaf.batch_shape) for leaf in leaves]
+    if groups is None:
+        return tuple(range(sum(sizes))), None
+    labels, gdef = jax.tree.flatten(groups)
+    if gdef != treedef:
+        raise ValueError(
+            f"groups must have the structure of factors ({treedef}) with one label per "
+            f"distribution, got {gdef}"
+        )
+    try:
+        names = sorted(set(labels))
+    except TypeError as err:
+        raise ValueError("groups labels must be mutually sortable (e.g. all str)") from err
+    ids = []
+    for label, size in zip(labels, sizes, strict=True):
+        ids += [names.index(label)] * size
+    return tuple(ids), names
+
+
+def _to_tree(x, leaves, treedef, names):
+    """Split the leading group axis of ``x`` into a pytree like ``factors`` or a dict by label."""
+    if x is None:
+        return None
+    if names is not None:
+        return {name: x[i] for i, name in enumerate(names)}
+    out, start = [], 0
+    for leaf in leaves:
+        size = math.prod(leaf.batch_shape)
+        out.append(x[start : start + size].reshape(*leaf.batch_shape, *x.shape[1:]))
+        start += size
+    return jax.tree.unflatten(treedef, out)
+
+
+def sobol_indices(
+    key,
+    model,
+    factors,
+    num_samples: int,
+    *,
+    second_order: bool = False,
+    num_bootstrap: int = 0,
+    confidence: float = 0.95,
+    groups: Any = None,
+    estimator: str = "janon2014",
+    sampler: str = "sobol",
+    batch_size: int = 65536,
+) -> IndexEstimates:
+    """Variance-based sensitivity indices of ``model`` over a pytree of random factors.
+
+    Each scalar factor (each element of each batched univariate distribution in ``factors``)
+    gets its own column of a Saltelli design on the unit cube (scrambled Sobol' or Monte Carlo,
+    :func:`saltelli_design`), mapped through the distribution's inverse CDF. The model is
+    evaluated ``n (g + 2)`` times (``n (2g + 2)`` with second order), ``batch_size`` evaluations
+    at a time, so the design is never held in memory. Indices follow
+    :func:`sobol_indices_from_outputs`: first order of Janon et al. (2014) or Saltelli et al.
+    (2010), Jansen total, Saltelli (2002) second order, for each output component, plus
+    aggregated indices of Gamboa et al. (2014) over all components.
+
+    Jitted (``model`` and the options are static); a new key or new distribution parameters of
+    the same shapes reuse the compiled code. Differentiable with respect to distribution
+    parameters and to parameters the model closes over.
+
+    Args:
+        key: PRNG key (design scramble or draws, and bootstrap).
+        model: maps one pytree of factor values (structure of ``factors``, leaves of the
+            distributions' batch shapes) to an array of any shape ``out``; it is ``vmap``-ed.
+        factors: pytree of univariate numpyro distributions with an ``icdf``.
+        num_samples: base sample size ``n >= 2`` (a power of two for Sobol': warns otherwise).
+        second_order: also estimate second-order indices.
+        num_bootstrap: bootstrap resamples for percentile intervals (0: none).
+        confidence: level of asymptotic and bootstrap intervals.
+        groups: optional pytree with the structure of ``factors`` holding a sortable label per
+            distribution; indices are then per group (a dict by label).
+        estimator: ``"janon2014"`` or ``"saltelli2010"`` (first order).
+        sampler: ``"sobol"`` (scrambled Sobol') or ``"mc"``.
+        batch_size: model evaluations per vectorised chunk (a chunk also holds at most 2^24
+            design entries).
+
+    Returns:
+        :class:`IndexEstimates` whose per-factor fields are pytrees shaped like ``factors``
+        (leaves ``(*batch_shape, *out)``; aggregated ones ``batch_shape``), or dicts by group
+        label. ``second_order`` is ``(g, g, *out)`` over factors in ``jax.tree.leaves`` order
+        (flattened batch elements) or over sorted group labels.
+
+    Raises:
+        ValueError: bad factors or groups, ``num_samples < 2``, non-finite model outputs
+            (how many and where), or a constant output (indices undefined).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import numpyro.distributions as dist
+        >>> factors = {"x": dist.Uniform(-1.0, 1.0), "y": dist.Normal(0.0, 1.0)}
+        >>> r = sobol_indices(jax.random.key(0), lambda v: v["x"] + v["y"], factors, 1024)
+        >>> round(float(r.first_order["x"] + r.first_order["y"]), 1)
+        1.0
+
+    References:
+        Saltelli, A. (2002). Comput. Phys. Commun. 145, 280-297.
+        Saltelli, A. et al. (2010). Comput. Phys. Commun. 181, 259-270.
+        Janon, A. et al. (2014). ESAIM: P&S 18, 342-364.
+        Gamboa, F., Janon, A., Klein, T., Lagnoux, A. (2014). Electron. J. Statist. 8, 575-603.
+    """
+    num_samples = check_int("num_samples", num_samples, minimum=2)
+    sampler = check_choice("sampler", sampler, ("sobol", "mc"))
+    num_bootstrap, confidence = _validate_options(estimator, num_bootstrap, confidence)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    second_order = bool(second_order)
+    leaves, treedef = _factor_leaves(factors)
+    group_ids, names = _group_ids(groups, leaves, treedef)
+    num_dims = len(group_ids)
+    if sampler == "sobol":
+        if 2 * num_dims > _MAX_SOBOL_DIMS:
+            raise ValueError(
+                f"factors must hold <= {_MAX_SOBOL_DIMS // 2} scalar factors for a Sobol' "
+                f"design, got {num_dims}; use sampler='mc'"
+            )
+        _warn_power_of_two(num_samples)
+    probe = _to_factor_values(jnp.full((1, num_dims), 0.5), leaves, treedef)
+    try:
+        out = jax.eval_shape(jax.vmap(model), probe)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+        raise ValueError(
+            f"model could not be applied to a pytree shaped like factors ({treedef}): {err}"
+        ) from err
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        raise ValueError(f"model must return a single array, got {type(out).__name__}")
+    flat = _analyse(
+        key,
+        model,
+        None,
+        leaves,
+        treedef,
+        group_ids,
+        out.shape[1:],
+        num_samples=num_samples,
+        sampler=sampler,
+        second_order=second_order,
+        estimator=estimator,
+        num_bootstrap=num_bootstrap,
+        confidence=confidence,
+        batch_size=batch_size,
+    )
+
+    def tree(x):
+        if x is None:
+            return None
+        if isinstance(x, Interval):
+            return Interval(tree(x.low), tree(x.high))
+        return _to_tree(x, leaves, treedef, names)
+
+    return flat._replace(
+        first_order=tree(flat.first_order),
+        total_order=tree(flat.total_order),
+        first_order_stderr=tree(flat.first_order_stderr),
+        total_order_stderr=tree(flat.total_order_stderr),
+        first_order_interval=tree(flat.first_order_interval),
+        total_order_interval=tree(flat.total_order_interval),
+        first_order_bootstrap=tree(flat.first_order_bootstrap),
+        total_order_bootstrap=tree(flat.total_order_bootstrap),
+        aggregated_first_order=tree(flat.aggregated_first_order),
+        aggregated_total_order=tree(flat.aggregated_total_order),
+        aggregated_first_order_stderr=tree(flat.aggregated_first_order_stderr),
+        aggregated_total_order_stderr=tree(flat.aggregated_total_order_stderr),
+    )
