@@ -1,3 +1,5 @@
 """Report writer: figures, HTML and JSON summaries."""
 
-__all__: list[str] = []
+from edtjax.report.sensitivity_plots import plot_sobol_indices
+
+__all__ = ["plot_sobol_indices"]
