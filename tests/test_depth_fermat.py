@@ -58,6 +58,7 @@ def test_query_on_a_reference_point_reads_its_row(key):
     )
 
 
+@pytest.mark.slow
 def test_gradient_in_the_query_matches_finite_differences(key, x64):
     k1, k2 = jax.random.split(key)
     x = jax.random.normal(k1, (60, 2), dtype=jnp.float64)

@@ -29,6 +29,7 @@ def test_one_dimension_counts_pairs_around_the_query(key):
     np.testing.assert_allclose(exact, 2 * z[:, 0] * (1 - z[:, 0]), atol=0.15)
 
 
+@pytest.mark.slow
 def test_from_distances_and_isometry_invariance(key):
     k1, k2 = jax.random.split(key)
     x = jax.random.normal(k1, (120, 2))

@@ -49,6 +49,7 @@ def _far_from(key, generator, low, high, margin, n):
     return c[dmin > margin][:n]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "generator", "low", "high"),
     [

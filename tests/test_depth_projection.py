@@ -38,6 +38,7 @@ def test_halfspace_in_one_dimension_is_exact(key):
     np.testing.assert_allclose(expected, jnp.minimum(z[:, 0], 1 - z[:, 0]), atol=0.08)
 
 
+@pytest.mark.slow
 def test_gaussian_halfspace_and_projection_closed_forms(key):
     k1, k2, k3 = jax.random.split(key, 3)
     x = jax.random.normal(k1, (5000, 2))
@@ -77,6 +78,7 @@ def test_halfspace_random_agrees_with_exact(key):
     np.testing.assert_allclose(approx, exact, atol=3 / 500)
 
 
+@pytest.mark.slow
 def test_projection_affine_invariant(key):
     k1, k2, k3 = jax.random.split(key, 3)
     x = jax.random.normal(k1, (300, 2))

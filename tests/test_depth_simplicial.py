@@ -34,6 +34,7 @@ def test_one_dimensional_closed_form(key):
     )
 
 
+@pytest.mark.slow
 def test_affine_invariant_for_the_same_simplices(key):
     k1, k2, k3 = jax.random.split(key, 3)
     x = jax.random.normal(k1, (100, 3))

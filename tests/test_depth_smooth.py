@@ -21,6 +21,7 @@ def _fd(f, z0, eps=1e-6):
     return jnp.array([(f(z0 + eps * e) - f(z0 - eps * e)) / (2 * eps) for e in jnp.eye(z0.size)])
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences(key, x64):
     k1, k2, k3 = jax.random.split(key, 3)
     x = jax.random.normal(k1, (80, 2), dtype=jnp.float64)
@@ -37,6 +38,7 @@ def test_gradients_match_finite_differences(key, x64):
         np.testing.assert_allclose(grad, _fd(f, z0), rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_converge_to_hard_depths(key, x64):
     k1, k2, k3 = jax.random.split(key, 3)
     x = jax.random.normal(k1, (150, 2), dtype=jnp.float64)
