@@ -1,0 +1,95 @@
+"""Exact planar halfspace and simplicial depths: data-depth, brute force, invariance."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from depth.model.DepthEucl import DepthEucl
+
+from edtjax.depth import halfspace_depth_planar, planar, simplicial_depth_planar
+
+
+def _brute_simplicial(z, x):
+    count, total = 0, 0
+    for i, j, k in itertools.combinations(range(len(x)), 3):
+        a = np.stack([x[j] - x[i], x[k] - x[i]], axis=1)
+        lam = np.linalg.solve(a, z - x[i])
+        count += bool(np.all(lam >= 0) and lam.sum() <= 1)
+        total += 1
+    return count / total
+
+
+def _brute_halfspace(z, x):
+    # the minimising closed half-plane has a boundary through z and, rotated, some x_i: it is
+    # enough to test normals perpendicular to every x_i - z, nudged both ways.
+    best = len(x)
+    for xi in x:
+        v = xi - z
+        for s in (1e-7, -1e-7):
+            t = np.arctan2(v[1], v[0]) + np.pi / 2 + s
+            for u in (np.array([np.cos(t), np.sin(t)]), -np.array([np.cos(t), np.sin(t)])):
+                best = min(best, int(np.sum((x - z) @ u >= 0)))
+    return best / len(x)
+
+
+def test_against_brute_force(key, x64):
+    k1, k2 = jax.random.split(key)
+    x = np.asarray(jax.random.normal(k1, (13, 2), dtype=jnp.float64))
+    z = np.asarray(jax.random.normal(k2, (6, 2), dtype=jnp.float64))
+    np.testing.assert_allclose(
+        simplicial_depth_planar(z, x), [_brute_simplicial(q, x) for q in z], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        halfspace_depth_planar(z, x), [_brute_halfspace(q, x) for q in z], atol=1e-12
+    )
+
+
+def test_agrees_with_data_depth(key, x64):
+    k1, k2 = jax.random.split(key)
+    x = jax.random.normal(k1, (400, 2), dtype=jnp.float64) * jnp.array([1.0, 0.3])
+    z = jax.random.normal(k2, (60, 2), dtype=jnp.float64)
+    model = DepthEucl().load_dataset(np.asarray(x))
+    zn = np.asarray(z)
+    np.testing.assert_allclose(halfspace_depth_planar(z, x), model.halfspace(zn), atol=1e-12)
+    np.testing.assert_allclose(simplicial_depth_planar(z, x), model.simplicial(zn), atol=1e-10)
+
+
+def test_points_on_the_sample_and_the_centre():
+    square = jnp.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    assert float(halfspace_depth_planar(jnp.zeros((1, 2)), square)[0]) == 0.5
+    # the centre lies in all 4 triangles (two of them on an edge): closed simplices
+    assert float(simplicial_depth_planar(jnp.zeros((1, 2)), square)[0]) == 1.0
+    # a vertex lies in the 3 triangles that use it, and its half-planes hold it and one more
+    np.testing.assert_allclose(simplicial_depth_planar(square[:1], square), 0.75)
+    np.testing.assert_allclose(halfspace_depth_planar(square[:1], square), 0.25)
+
+
+def test_affine_invariant(key):
+    k1, k2 = jax.random.split(key)
+    x = jax.random.normal(k1, (200, 2))
+    z = jax.random.normal(k2, (30, 2))
+    a = jnp.array([[1.5, 0.4], [-0.3, 0.8]])
+    for f in (halfspace_depth_planar, simplicial_depth_planar):
+        np.testing.assert_allclose(f(z @ a.T - 1.0, x @ a.T - 1.0), f(z, x), atol=1e-6)
+
+
+def test_does_not_retrace(key):
+    k1, k2 = jax.random.split(key)
+    halfspace_depth_planar(jax.random.normal(k1, (5, 2)), jax.random.normal(k2, (30, 2)))
+    before = planar._halfspace._cache_size()
+    halfspace_depth_planar(jax.random.normal(k2, (5, 2)), jax.random.normal(k1, (30, 2)))
+    assert planar._halfspace._cache_size() == before
+
+
+def test_bad_input(key):
+    x = jax.random.normal(key, (10, 2))
+    with pytest.raises(ValueError, match="dimension 2"):
+        halfspace_depth_planar(jnp.zeros((1, 3)), jnp.zeros((10, 3)))
+    with pytest.raises(ValueError, match="x_query"):
+        simplicial_depth_planar(jnp.zeros((1, 3)), x)
+    with pytest.raises(ValueError, match="at least 3"):
+        simplicial_depth_planar(jnp.zeros((1, 2)), x[:2])
+    with pytest.raises(ValueError, match="x_ref"):
+        halfspace_depth_planar(jnp.zeros((1, 2)), x.at[2].set(jnp.nan))
