@@ -1,4 +1,36 @@
 """Lattice field theories: Ising and scalar phi^4 actions, local and cluster updates,
 blackjax log-densities, observables and exact small-lattice results."""
 
-__all__: list[str] = []
+from edtjax.lattice.ising import BETA_CRITICAL as BETA_CRITICAL
+from edtjax.lattice.ising import IsingState as IsingState
+from edtjax.lattice.ising import binder_cumulant as binder_cumulant
+from edtjax.lattice.ising import ising_energy as ising_energy
+from edtjax.lattice.ising import ising_heatbath_kernel as ising_heatbath_kernel
+from edtjax.lattice.ising import ising_magnetisation as ising_magnetisation
+from edtjax.lattice.ising import ising_metropolis_kernel as ising_metropolis_kernel
+from edtjax.lattice.ising import specific_heat as specific_heat
+from edtjax.lattice.ising import susceptibility as susceptibility
+from edtjax.lattice.ising_cluster import cluster_labels as cluster_labels
+from edtjax.lattice.ising_cluster import ising_swendsen_wang_kernel as ising_swendsen_wang_kernel
+from edtjax.lattice.ising_exact import IsingEnumeration as IsingEnumeration
+from edtjax.lattice.ising_exact import IsingExact as IsingExact
+from edtjax.lattice.ising_exact import ising_enumerate as ising_enumerate
+from edtjax.lattice.ising_exact import ising_exact as ising_exact
+
+__all__ = [
+    "BETA_CRITICAL",
+    "IsingEnumeration",
+    "IsingExact",
+    "IsingState",
+    "binder_cumulant",
+    "cluster_labels",
+    "ising_energy",
+    "ising_enumerate",
+    "ising_exact",
+    "ising_heatbath_kernel",
+    "ising_magnetisation",
+    "ising_metropolis_kernel",
+    "ising_swendsen_wang_kernel",
+    "specific_heat",
+    "susceptibility",
+]
