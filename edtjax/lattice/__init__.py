@@ -16,11 +16,18 @@ from edtjax.lattice.ising_exact import IsingEnumeration as IsingEnumeration
 from edtjax.lattice.ising_exact import IsingExact as IsingExact
 from edtjax.lattice.ising_exact import ising_enumerate as ising_enumerate
 from edtjax.lattice.ising_exact import ising_exact as ising_exact
+from edtjax.lattice.ising_multispin import IsingPackedState as IsingPackedState
+from edtjax.lattice.ising_multispin import ising_multispin_kernel as ising_multispin_kernel
+from edtjax.lattice.ising_multispin import ising_pack as ising_pack
+from edtjax.lattice.ising_multispin import ising_packed_energy as ising_packed_energy
+from edtjax.lattice.ising_multispin import ising_packed_magnetisation as ising_packed_magnetisation
+from edtjax.lattice.ising_multispin import ising_unpack as ising_unpack
 
 __all__ = [
     "BETA_CRITICAL",
     "IsingEnumeration",
     "IsingExact",
+    "IsingPackedState",
     "IsingState",
     "binder_cumulant",
     "cluster_labels",
@@ -30,7 +37,12 @@ __all__ = [
     "ising_heatbath_kernel",
     "ising_magnetisation",
     "ising_metropolis_kernel",
+    "ising_multispin_kernel",
+    "ising_pack",
+    "ising_packed_energy",
+    "ising_packed_magnetisation",
     "ising_swendsen_wang_kernel",
+    "ising_unpack",
     "specific_heat",
     "susceptibility",
 ]
