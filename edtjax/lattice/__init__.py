@@ -22,12 +22,17 @@ from edtjax.lattice.ising_multispin import ising_pack as ising_pack
 from edtjax.lattice.ising_multispin import ising_packed_energy as ising_packed_energy
 from edtjax.lattice.ising_multispin import ising_packed_magnetisation as ising_packed_magnetisation
 from edtjax.lattice.ising_multispin import ising_unpack as ising_unpack
+from edtjax.lattice.ising_sample import ALGORITHMS as ALGORITHMS
+from edtjax.lattice.ising_sample import IsingSample as IsingSample
+from edtjax.lattice.ising_sample import sample_ising as sample_ising
 
 __all__ = [
+    "ALGORITHMS",
     "BETA_CRITICAL",
     "IsingEnumeration",
     "IsingExact",
     "IsingPackedState",
+    "IsingSample",
     "IsingState",
     "binder_cumulant",
     "cluster_labels",
@@ -43,6 +48,7 @@ __all__ = [
     "ising_packed_magnetisation",
     "ising_swendsen_wang_kernel",
     "ising_unpack",
+    "sample_ising",
     "specific_heat",
     "susceptibility",
 ]
