@@ -76,7 +76,7 @@ def check_spins(spins: Any, *, even: bool = True) -> jax.Array:
     size = check_int("L", arr.shape[0], minimum=2)
     if even:
         check_even("L", size)
-    if is_concrete(arr) and not bool(jnp.all(jnp.abs(arr) == 1)):
+    if is_concrete(arr) and not np.all(np.abs(np.asarray(arr)) == 1):
         raise ValueError("spins must contain only -1 and +1")
     return arr.astype(jnp.int8)
 

@@ -175,16 +175,19 @@ def _half_sweep(key, spins, other, black, beta, J, h, dtype):
     for mask, all_or_none in zip(masks, always, strict=True):
         accept = accept | (mask & all_or_none)
     random_words = jax.random.bits(key, (_RANDOM_BITS, *spins.shape), jnp.uint32)
-    less = jnp.zeros_like(spins)
-    equal = jnp.full_like(spins, ones)
-    for i in range(_RANDOM_BITS):
-        shift = jnp.uint32(_RANDOM_BITS - 1 - i)
-        t_bit = jnp.zeros_like(spins)
-        for mask, threshold in zip(masks, thresholds, strict=True):
-            t_bit = t_bit | (mask & (jnp.uint32(0) - ((threshold >> shift) & 1)))
+    masks = jnp.stack(masks)
+    thresholds = jnp.stack(thresholds)
+
+    def compare_bit(i, carry):
+        # Most significant bit first: r < T once r and T first differ with r_i = 0, T_i = 1.
+        less, equal = carry
+        select = jnp.uint32(0) - ((thresholds >> jnp.uint32(_RANDOM_BITS - 1 - i)) & 1)
+        t_bit = jnp.bitwise_or.reduce(masks & select.reshape(-1, 1, 1), axis=0)
         r_bit = random_words[i]
-        less = less | (equal & ~r_bit & t_bit)
-        equal = equal & ~(r_bit ^ t_bit)
+        return less | (equal & ~r_bit & t_bit), equal & ~(r_bit ^ t_bit)
+
+    start = (jnp.zeros_like(spins), jnp.full_like(spins, ones))
+    less, _ = jax.lax.fori_loop(0, _RANDOM_BITS, compare_bit, start, unroll=4)
     accept = accept | less
     n_flipped = jnp.sum(jax.lax.population_count(accept).astype(jnp.int32))
     return spins ^ accept, n_flipped
