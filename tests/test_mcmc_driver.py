@@ -1,0 +1,245 @@
+"""run_chains: step-by-step reference, blackjax samplers, checkpoint/resume, input checks."""
+
+import blackjax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from edtjax.mcmc import ChainResult, Kernel, gamma_method, run_chains
+from edtjax.mcmc import driver as driver_module
+
+RHO = 0.6
+SCALE = float(np.sqrt(1.0 - RHO**2))
+
+
+def _ar1_step(key, x):
+    noise = jax.random.normal(key, x.shape, x.dtype)
+    return RHO * x + SCALE * noise, {"noise": noise, "positive": noise > 0}
+
+
+AR1 = Kernel(init=lambda x: x, step=_ar1_step)
+
+
+def _observe(x):
+    return {"x": x, "x2": jnp.sum(x**2)}
+
+
+def _reference(key, x0, num_steps, burn_in, thin):
+    """Eager step-by-step transcription of the documented random stream."""
+    num_chains = x0.shape[0]
+    x, kept, noise_sum, pos_sum = x0, [], 0.0, 0.0
+    for t in range(num_steps):
+        keys = jax.random.split(jax.random.fold_in(key, t), num_chains)
+        x, info = jax.vmap(_ar1_step)(keys, x)
+        done = t + 1
+        if done > burn_in:
+            noise_sum = noise_sum + info["noise"]
+            pos_sum = pos_sum + info["positive"].astype(jnp.float32)
+            if (done - burn_in) % thin == 0:
+                kept.append(x)
+    sampled = num_steps - burn_in
+    return jnp.stack(kept, axis=1), x, noise_sum / sampled, pos_sum / sampled
+
+
+def test_custom_kernel_matches_step_by_step_reference(key):
+    x0 = jax.random.normal(jax.random.key(1), (3, 2))
+    res = run_chains(key, AR1, x0, 23, num_chains=3, burn_in=4, thin=3)
+    assert isinstance(res, ChainResult)
+    traces, final, noise_mean, pos_mean = _reference(key, x0, 23, 4, 3)
+    assert res.traces.shape == (3, (23 - 4) // 3, 2)
+    np.testing.assert_allclose(res.traces, traces, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(res.final_state, final, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(res.info["noise"], noise_mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(res.info["positive"], pos_mean, rtol=1e-6)
+    assert res.info["positive"].dtype == jnp.result_type(float)
+
+
+def test_custom_observables_pytree(key):
+    res = run_chains(key, AR1, jnp.zeros((2, 3)), 10, num_chains=2, observables=_observe)
+    assert res.traces["x"].shape == (2, 10, 3)
+    assert res.traces["x2"].shape == (2, 10)
+    np.testing.assert_allclose(res.traces["x2"], jnp.sum(res.traces["x"] ** 2, -1), rtol=1e-6)
+
+
+def _gaussian_logdensity(x):
+    return -0.5 * jnp.sum((x - 1.0) ** 2 / 4.0)
+
+
+RWMH = blackjax.additive_step_random_walk(
+    _gaussian_logdensity, blackjax.mcmc.random_walk.normal(jnp.full(2, 2.0))
+)
+HMC = blackjax.hmc(_gaussian_logdensity, 0.5, jnp.ones(2), 5)
+
+
+def _check_gaussian_moments(traces):
+    # Target N(1, 4) per coordinate. Tolerance: 5 Gamma-method standard errors per check,
+    # two-sided false-failure rate ~6e-7 each under normality of the estimators.
+    for d in range(2):
+        x = traces[..., d]
+        mean = gamma_method(x)
+        assert abs(float(mean.mean) - 1.0) < 5 * float(mean.error)
+        var = gamma_method((x - 1.0) ** 2)
+        assert abs(float(var.mean) - 4.0) < 5 * float(var.error)
+
+
+@pytest.mark.parametrize("kernel", [RWMH, HMC], ids=["rwmh", "hmc"])
+def test_blackjax_kernels_recover_gaussian(key, kernel):
+    state = jax.vmap(kernel.init)(jnp.zeros((8, 2)))
+    res = run_chains(key, kernel, state, 3000, num_chains=8, burn_in=300)
+    assert res.traces.shape == (8, 2700, 2)
+    _check_gaussian_moments(res.traces)
+    assert res.info.acceptance_rate.shape == (8,)
+    assert bool(jnp.all((res.info.acceptance_rate > 0.2) & (res.info.acceptance_rate <= 1.0)))
+
+
+def test_no_retrace_on_new_data_of_same_shape(key):
+    calls = []
+
+    def observe(x):
+        calls.append(1)
+        return x
+
+    run_chains(key, AR1, jnp.zeros((2, 2)), 20, num_chains=2, observables=observe)
+    traced = len(calls)
+    size = driver_module._run_segment._cache_size()
+    res = run_chains(
+        jax.random.key(7), AR1, jnp.ones((2, 2)), 20, num_chains=2, observables=observe
+    )
+    assert len(calls) == traced  # observables are traced once, on the first call only
+    assert driver_module._run_segment._cache_size() == size
+    assert res.traces.shape == (2, 20, 2)
+
+
+def _assert_same(a, b):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_result_independent_of_segmentation_and_progress(key, tmp_path, capsys):
+    x0 = jnp.zeros((3, 2))
+    kwargs = {"num_chains": 3, "burn_in": 5, "thin": 2, "observables": _observe}
+    ref = run_chains(key, AR1, x0, 41, **kwargs)
+    for every in (10,):
+        res = run_chains(
+            key,
+            AR1,
+            x0,
+            41,
+            checkpoint_path=tmp_path / f"c{every}.npz",
+            checkpoint_every=every,
+            **kwargs,
+        )
+        _assert_same(ref, res)
+    res = run_chains(key, AR1, x0, 41, progress=True, **kwargs)
+    _assert_same(ref, res)
+    assert "41/41" in capsys.readouterr().err
+
+
+def test_resume_after_crash_is_bitwise_identical(key, tmp_path, monkeypatch):
+    state = jax.vmap(RWMH.init)(jnp.zeros((4, 2)))
+    kwargs = {"num_chains": 4, "burn_in": 10, "thin": 3}
+    ref = run_chains(key, RWMH, state, 120, **kwargs)
+    path = tmp_path / "run.npz"
+    save = driver_module._save_checkpoint
+    saves = []
+
+    def crashing_save(*args, **kw):
+        save(*args, **kw)
+        saves.append(args[2])
+        if len(saves) == 2:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(driver_module, "_save_checkpoint", crashing_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_chains(key, RWMH, state, 120, checkpoint_path=path, checkpoint_every=30, **kwargs)
+    assert saves == [30, 60]
+    monkeypatch.setattr(driver_module, "_save_checkpoint", save)
+    with pytest.raises(FileExistsError):
+        run_chains(key, RWMH, state, 120, checkpoint_path=path, checkpoint_every=30, **kwargs)
+    resumed = run_chains(
+        key, RWMH, state, 120, checkpoint_path=path, checkpoint_every=30, resume=True, **kwargs
+    )
+    _assert_same(ref, resumed)
+    # A finished checkpoint returns the same result without running further steps.
+    again = run_chains(key, RWMH, state, 120, checkpoint_path=path, resume=True, **kwargs)
+    _assert_same(ref, again)
+
+
+def test_resume_without_file_starts_afresh(key, tmp_path):
+    ref = run_chains(key, AR1, jnp.zeros((2, 1)), 30, num_chains=2)
+    res = run_chains(
+        key,
+        AR1,
+        jnp.zeros((2, 1)),
+        30,
+        num_chains=2,
+        checkpoint_path=tmp_path / "new.npz",
+        checkpoint_every=8,
+        resume=True,
+    )
+    _assert_same(ref, res)
+    assert (tmp_path / "new.npz").exists()
+
+
+def test_corrupt_or_mismatched_checkpoint_raises(key, tmp_path):
+    path = tmp_path / "run.npz"
+    x0 = jnp.zeros((2, 3))
+    run_chains(key, AR1, x0, 20, num_chains=2, thin=2, checkpoint_path=path, checkpoint_every=5)
+    good = path.read_bytes()
+
+    def resume(**overrides):
+        kw = {"num_chains": 2, "thin": 2, "checkpoint_path": path, "resume": True}
+        kw.update(overrides)
+        args = kw.pop("args", (key, AR1, x0, 20))
+        return run_chains(*args, **kw)
+
+    with pytest.raises(ValueError, match="thin"):
+        resume(thin=4)
+    with pytest.raises(ValueError, match="num_steps"):
+        resume(args=(key, AR1, x0, 30))
+    with pytest.raises(ValueError, match="state"):
+        resume(args=(key, AR1, jnp.zeros((2, 4)), 20))
+    with pytest.raises(ValueError, match="key_data"):
+        resume(args=(jax.random.key(3), AR1, x0, 20))
+    with pytest.raises(ValueError, match="burn_in"):
+        resume(burn_in=2)
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="not a readable"):
+        resume()
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="not a readable"):
+        resume()
+    np.savez(path, step=np.int64(3))
+    with pytest.raises(ValueError, match="corrupt"):
+        resume()
+
+
+def test_bad_inputs(key, tmp_path):
+    x0 = jnp.zeros((2, 3))
+    with pytest.raises(ValueError, match="num_steps must be >= 1"):
+        run_chains(key, AR1, x0, 0, num_chains=2)
+    with pytest.raises(ValueError, match="thin must be >= 1"):
+        run_chains(key, AR1, x0, 10, num_chains=2, thin=0)
+    with pytest.raises(ValueError, match="thin must be <= 5"):
+        run_chains(key, AR1, x0, 10, num_chains=2, burn_in=5, thin=6)
+    with pytest.raises(ValueError, match="burn_in must be <= 9"):
+        run_chains(key, AR1, x0, 10, num_chains=2, burn_in=10)
+    with pytest.raises(ValueError, match="leading axis of size num_chains=3"):
+        run_chains(key, AR1, x0, 10, num_chains=3)
+    with pytest.raises(ValueError, match="num_chains must be an integer"):
+        run_chains(key, AR1, x0, 10, num_chains=2.0)
+    with pytest.raises(ValueError, match="typed PRNG key"):
+        run_chains(jax.random.PRNGKey(0), AR1, x0, 10, num_chains=2)
+    with pytest.raises(ValueError, match="single key"):
+        run_chains(jax.random.split(key, 2), AR1, x0, 10, num_chains=2)
+    with pytest.raises(ValueError, match="kernel must have a callable step"):
+        run_chains(key, object(), x0, 10, num_chains=2)
+    with pytest.raises(ValueError, match="checkpoint_every needs a checkpoint_path"):
+        run_chains(key, AR1, x0, 10, num_chains=2, checkpoint_every=2)
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint_path"):
+        run_chains(key, AR1, x0, 10, num_chains=2, resume=True)
+    with pytest.raises(ValueError, match="checkpoint_every must be >= 1"):
+        run_chains(
+            key, AR1, x0, 10, num_chains=2, checkpoint_path=tmp_path / "a", checkpoint_every=0
+        )
