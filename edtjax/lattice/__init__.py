@@ -24,6 +24,7 @@ from edtjax.lattice.ising_multispin import ising_packed_magnetisation as ising_p
 from edtjax.lattice.ising_multispin import ising_unpack as ising_unpack
 from edtjax.lattice.ising_sample import ALGORITHMS as ALGORITHMS
 from edtjax.lattice.ising_sample import IsingSample as IsingSample
+from edtjax.lattice.ising_sample import ising_summary as ising_summary
 from edtjax.lattice.ising_sample import sample_ising as sample_ising
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "ising_pack",
     "ising_packed_energy",
     "ising_packed_magnetisation",
+    "ising_summary",
     "ising_swendsen_wang_kernel",
     "ising_unpack",
     "sample_ising",

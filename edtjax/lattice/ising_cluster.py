@@ -8,9 +8,11 @@ flipped with probability 1/2; with a field, cluster :math:`C` with magnetisation
 :math:`1 / (1 + e^{2 \\beta h M_C})`, which keeps detailed balance for the full Hamiltonian.
 
 Connected components are found by label propagation: every site starts with its own index as
-label; each round replaces a label by the minimum over itself and its bond-connected neighbours,
-then applies pointer jumping (``label <- label[label]``, twice), which lets labels travel
-exponentially far along a cluster per round. The loop (``lax.while_loop``) stops when no label
+label (always the index of a site of the same cluster); each round (i) takes at every site the
+minimum label over itself and its bond-connected neighbours, (ii) hooks: the site a label
+points to takes that minimum too (a scatter-min), and (iii) applies pointer jumping
+(``label <- label[label]``, twice). Hooking and jumping let labels travel exponentially far
+along a cluster per round. The loop (``lax.while_loop``) stops when no label
 changes; the fixed point labels every site with the smallest index of its cluster.
 
 References:
@@ -74,8 +76,10 @@ def cluster_labels(bond_right: jax.Array, bond_down: jax.Array) -> tuple[jax.Arr
             jnp.where(bond_down, jnp.roll(labels, -1, axis=0), big),
             jnp.where(bond_up, jnp.roll(labels, 1, axis=0), big),
         )
-        new = jnp.min(jnp.stack(candidates), axis=0)
-        flat = new.reshape(-1)
+        seen = jnp.min(jnp.stack(candidates), axis=0).reshape(-1)
+        flat = labels.reshape(-1)
+        # Hooking: the site a label points to (same cluster) takes the smallest label seen.
+        flat = jnp.minimum(flat.at[flat].min(seen), seen)
         flat = flat[flat]  # pointer jumping: a label is a site of the same cluster
         flat = flat[flat]
         return flat.reshape(shape)

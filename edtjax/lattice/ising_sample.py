@@ -23,8 +23,9 @@ from edtjax.lattice.ising_multispin import (
     ising_packed_energy,
     ising_packed_magnetisation,
 )
+from edtjax.mcmc import GammaResult, derived_error, gamma_method, run_chains
 
-__all__ = ["ALGORITHMS", "IsingSample", "sample_ising"]
+__all__ = ["ALGORITHMS", "IsingSample", "ising_summary", "sample_ising"]
 
 ALGORITHMS = ("metropolis", "heatbath", "swendsen_wang", "multispin")
 """Names accepted by :func:`sample_ising`'s ``algorithm``."""
@@ -45,12 +46,18 @@ class IsingSample(NamedTuple):
             energy and magnetisation per site after every ``thin``-th sweep.
         final_state: the batched kernel state after the last sweep (``IsingState`` or
             ``IsingPackedState`` with a leading chain axis).
-        info: per-recorded-sweep kernel diagnostics, each ``(num_chains, num_sweeps // thin)``.
+        info: kernel diagnostics averaged over the sweeps after burn-in, each ``(num_chains,)``
+            (``flip_rate``; for Swendsen-Wang also ``num_clusters`` and ``rounds``).
+        summary: :class:`~edtjax.mcmc.GammaResult` (mean, error, ``tau_int`` in recorded
+            samples, ...) over all chains for ``energy``, ``magnetisation``,
+            ``abs_magnetisation``, ``magnetisation_sq``, and the derived ``specific_heat``,
+            ``susceptibility`` and ``binder_cumulant`` (errors by the Gamma method, Wolff 2004).
     """
 
     traces: dict[str, jax.Array]
     final_state: Any
     info: dict[str, jax.Array]
+    summary: dict[str, GammaResult]
 
 
 def _observables(algorithm: str, J, h, dtype):
@@ -72,27 +79,78 @@ def _observables(algorithm: str, J, h, dtype):
 def _sample(key, beta, J, h, *, size, num_sweeps, num_chains, algorithm, thin, burn_in):
     dtype = float_dtype(beta, J, h)
     kernel = _KERNELS[algorithm](beta, J=J, h=h)
-    observe = _observables(algorithm, J, h, dtype)
-    k_init, k_burn, k_run = jax.random.split(key, 3)
+    k_init, k_run = jax.random.split(key)
     hot = jax.random.bernoulli(k_init, 0.5, (num_chains, size, size))
     state = jax.vmap(kernel.init)(jnp.where(hot, 1, -1).astype(jnp.int8))
-    step = jax.vmap(kernel.step)
+    return run_chains(
+        k_run,
+        kernel,
+        state,
+        burn_in + num_sweeps,
+        num_chains=num_chains,
+        thin=thin,
+        burn_in=burn_in,
+        observables=_observables(algorithm, J, h, dtype),
+    )
 
-    def sweep(state, k):
-        state, info = step(jax.random.split(k, num_chains), state)
-        return state, info
 
-    state, _ = jax.lax.scan(sweep, state, jax.random.split(k_burn, burn_in))
+def _fluctuation(means):
+    return means["x2"] - means["x"] ** 2
 
-    def block(state, k):
-        state, info = jax.lax.scan(sweep, state, jax.random.split(k, thin))
-        last_info = jax.tree.map(lambda x: x[-1], info)
-        return state, (observe_batched(state), last_info)
 
-    observe_batched = jax.vmap(observe)
-    state, (traces, info) = jax.lax.scan(block, state, jax.random.split(k_run, num_sweeps // thin))
-    swap = functools.partial(jnp.swapaxes, axis1=0, axis2=1)  # (samples, chains) -> (chains, ...)
-    return IsingSample(jax.tree.map(swap, traces), state, jax.tree.map(swap, info))
+def _binder(means):
+    return 1.0 - means["m4"] / (3.0 * means["m2"] ** 2)
+
+
+def _scaled(result: GammaResult, factor) -> GammaResult:
+    return result._replace(mean=factor * result.mean, error=jnp.abs(factor) * result.error)
+
+
+def ising_summary(traces: dict[str, jax.Array], beta: Any, L: int) -> dict[str, GammaResult]:
+    """Means and autocorrelation-aware errors of the Ising observables from recorded traces.
+
+    Primary observables (energy per site :math:`e`, :math:`m`, :math:`|m|`, :math:`m^2`) go
+    through :func:`edtjax.mcmc.gamma_method`; the specific heat
+    :math:`\beta^2 N (\\langle e^2\rangle - \\langle e\rangle^2)`, the susceptibility
+    :math:`\beta N (\\langle m^2\rangle - \\langle m\rangle^2)` and the Binder cumulant
+    :math:`1 - \\langle m^4\rangle / (3\\langle m^2\rangle^2)` through
+    :func:`edtjax.mcmc.derived_error` (linear error propagation of the Gamma method).
+    Cost :math:`O(N_s \\log N_s)` for :math:`N_s` recorded samples.
+
+    Args:
+        traces: ``{"energy", "magnetisation"}`` of shape ``(num_chains, n)``, ``n >= 4``.
+        beta: inverse temperature of the run.
+        L: linear size of the run (``N = L^2`` sites).
+
+    Returns:
+        ``dict`` of :class:`~edtjax.mcmc.GammaResult`.
+
+    Example:
+        >>> import jax
+        >>> from edtjax.lattice import ising_summary, sample_ising
+        >>> out = sample_ising(jax.random.key(0), 8, 0.3, 400, num_chains=2)
+        >>> summary = ising_summary(out.traces, 0.3, 8)
+        >>> sorted(summary)[:2]
+        ['abs_magnetisation', 'binder_cumulant']
+
+    References:
+        Wolff, U. (2004). Monte Carlo errors with less errors. Comput. Phys. Commun. 156, 143.
+    """
+    energy, m = traces["energy"], traces["magnetisation"]
+    n_sites = L * L
+    return {
+        "energy": gamma_method(energy),
+        "magnetisation": gamma_method(m),
+        "abs_magnetisation": gamma_method(jnp.abs(m)),
+        "magnetisation_sq": gamma_method(m**2),
+        "specific_heat": _scaled(
+            derived_error(_fluctuation, {"x": energy, "x2": energy**2}), beta**2 * n_sites
+        ),
+        "susceptibility": _scaled(
+            derived_error(_fluctuation, {"x": m, "x2": m**2}), beta * n_sites
+        ),
+        "binder_cumulant": derived_error(_binder, {"m2": m**2, "m4": m**4}),
+    }
 
 
 def sample_ising(
@@ -113,8 +171,9 @@ def sample_ising(
     Every chain starts from an independent random ("hot") configuration, runs ``burn_in`` sweeps
     that are discarded, then ``num_sweeps`` sweeps of which every ``thin``-th is recorded. A sweep
     is one ``step`` of the chosen kernel (one visit of every spin, or one Swendsen-Wang update).
-    The whole run is one jitted ``lax.scan`` (sizes static): a second call with a new ``key``,
-    ``beta``, ``J`` or ``h`` does not recompile. Cost :math:`O(\\text{chains} \\times
+    The chains run through :func:`edtjax.mcmc.run_chains` inside one jitted computation (sizes
+    static): a second call with a new ``key``, ``beta``, ``J`` or ``h`` does not recompile. The
+    summary comes from :func:`ising_summary`. Cost :math:`O(\\text{chains} \\times
     (\\text{burn\\_in} + \\text{num\\_sweeps}) \\times L^2)`.
 
     Args:
@@ -122,7 +181,7 @@ def sample_ising(
         L: linear size: even for the checkerboard kernels, a multiple of 64 for ``"multispin"``,
             ``>= 2`` for ``"swendsen_wang"``.
         beta: inverse temperature, ``>= 0``.
-        num_sweeps: sweeps after burn-in, ``>= 1``.
+        num_sweeps: sweeps after burn-in, with ``num_sweeps // thin >= 4`` recorded samples.
         num_chains: independent chains, ``>= 1``.
         algorithm: one of :data:`ALGORITHMS`.
         thin: record every ``thin``-th sweep, ``1 <= thin <= num_sweeps``.
@@ -132,9 +191,7 @@ def sample_ising(
 
     Returns:
         :class:`IsingSample` with ``traces["energy"]`` and ``traces["magnetisation"]`` (per
-        site) of shape ``(num_chains, num_sweeps // thin)``. Derived observables follow from the
-        traces: :func:`~edtjax.lattice.specific_heat`, :func:`~edtjax.lattice.susceptibility`,
-        :func:`~edtjax.lattice.binder_cumulant`.
+        site) of shape ``(num_chains, num_sweeps // thin)`` and the ``summary`` with errors.
 
     Raises:
         ValueError: for a non-integer or non-positive ``L``, ``num_sweeps``, ``num_chains`` or
@@ -147,6 +204,7 @@ def sample_ising(
         >>> out = sample_ising(jax.random.key(0), 8, 0.3, 200, num_chains=4)
         >>> out.traces["energy"].shape
         (4, 200)
+        >>> energy = out.summary["energy"]  # .mean, .error, .tau_int
 
     References:
         Newman and Barkema (1999), Monte Carlo Methods in Statistical Physics, ch. 3-4;
@@ -161,10 +219,14 @@ def sample_ising(
     num_sweeps = check_int("num_sweeps", num_sweeps, minimum=1)
     num_chains = check_int("num_chains", num_chains, minimum=1)
     thin = check_int("thin", thin, minimum=1, maximum=num_sweeps)
+    if num_sweeps // thin < 4:
+        raise ValueError(
+            f"num_sweeps // thin must be >= 4 recorded samples, got {num_sweeps} // {thin}"
+        )
     burn_in = num_sweeps // 10 if burn_in is None else check_int("burn_in", burn_in, minimum=0)
     check_couplings(beta, J, h)
     dtype = float_dtype(beta, J, h)
-    return _sample(
+    result = _sample(
         key,
         jnp.asarray(beta, dtype),
         jnp.asarray(J, dtype),
@@ -176,3 +238,5 @@ def sample_ising(
         thin=thin,
         burn_in=burn_in,
     )
+    summary = ising_summary(result.traces, beta, size)
+    return IsingSample(result.traces, result.final_state, result.info, summary)
