@@ -62,14 +62,14 @@ def test_small_lattice_matches_enumeration(x64, key, algorithm):
 
 
 def test_multispin_matches_kaufman(x64, key):
-    check_kaufman(key, "multispin", 64, 0.3, 1000, burn_in=200)
+    check_kaufman(key, "multispin", 64, 0.3, 4000, num_chains=8, burn_in=200)
 
 
 def test_swendsen_wang_decorrelates_faster_than_metropolis(x64, key):
     taus = {}
     for algorithm in ("metropolis", "swendsen_wang"):
         out = sample_ising(
-            key, 16, BETA_CRITICAL, 3000, num_chains=8, algorithm=algorithm, burn_in=300
+            key, 16, BETA_CRITICAL, 4000, num_chains=8, algorithm=algorithm, burn_in=300
         )
         taus[algorithm] = float(out.summary["abs_magnetisation"].tau_int)
     print(f"tau_int(|m|) at beta_c, L=16: {taus}")
@@ -107,19 +107,19 @@ def test_swendsen_wang_tau_far_below_metropolis_at_l32(x64, key):
 
 def test_sample_does_not_retrace(key):
     module = importlib.import_module("edtjax.lattice.ising_sample")
-    sample_ising(key, 4, 0.3, 40, num_chains=2, burn_in=4)
+    sample_ising(key, 4, 0.3, 4000, num_chains=8, burn_in=200)
     before = module._sample._cache_size()
-    out = sample_ising(jax.random.split(key)[1], 4, 0.5, 40, num_chains=2, burn_in=4, J=0.9, h=0.1)
+    out = sample_ising(key, 4, 0.5, 4000, num_chains=8, burn_in=200, J=0.9, h=0.1)
     assert module._sample._cache_size() == before
-    assert out.traces["energy"].shape == (2, 40)
+    assert out.traces["energy"].shape == (8, 4000)
     assert out.traces["energy"].dtype == jnp.float32
 
 
 def test_thin_and_burn_in_shapes(key):
-    out = sample_ising(key, 4, 0.3, 40, num_chains=2, thin=5, burn_in=4)
-    assert out.traces["magnetisation"].shape == (2, 8)
-    assert out.final_state.spins.shape == (2, 4, 4)
-    assert out.info["flip_rate"].shape == (2,)
+    out = sample_ising(key, 4, 0.3, 20000, num_chains=8, thin=5, burn_in=200)
+    assert out.traces["magnetisation"].shape == (8, 4000)
+    assert out.final_state.spins.shape == (8, 4, 4)
+    assert out.info["flip_rate"].shape == (8,)
     assert np.all(np.isfinite(np.asarray(out.traces["energy"])))
 
 

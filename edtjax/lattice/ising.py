@@ -230,10 +230,22 @@ def binder_cumulant(magnetisation: jax.Array) -> jax.Array:
     return 1.0 - jnp.mean(magnetisation**4) / (3.0 * m2**2)
 
 
+def _colour_uniforms(key, shape, dtype):
+    """One uniform per site of one colour, laid out on the full lattice.
+
+    Every horizontal pair of sites ``(i, 2k), (i, 2k + 1)`` holds exactly one site of each
+    colour, so both share the pair's number and each number is used by one update only: half the
+    random numbers of drawing one per site.
+    """
+    size = shape[-1]
+    u = jax.random.uniform(key, (*shape[:-1], size // 2, 1), dtype)
+    return jnp.broadcast_to(u, (*shape[:-1], size // 2, 2)).reshape(shape)
+
+
 def _half_sweep_metropolis(key, spins, mask, beta, J, h, dtype):
     field = J * neighbour_sum(spins).astype(dtype) + h
     delta_e = 2.0 * spins.astype(dtype) * field
-    u = jax.random.uniform(key, spins.shape, dtype)
+    u = _colour_uniforms(key, spins.shape, dtype)
     flip = mask & (u < jnp.exp(-beta * delta_e))
     return jnp.where(flip, -spins, spins), jnp.sum(flip)
 
@@ -241,7 +253,7 @@ def _half_sweep_metropolis(key, spins, mask, beta, J, h, dtype):
 def _half_sweep_heatbath(key, spins, mask, beta, J, h, dtype):
     field = J * neighbour_sum(spins).astype(dtype) + h
     p_up = jax.nn.sigmoid(2.0 * beta * field)
-    u = jax.random.uniform(key, spins.shape, dtype)
+    u = _colour_uniforms(key, spins.shape, dtype)
     new = jnp.where(u < p_up, jnp.int8(1), jnp.int8(-1))
     updated = jnp.where(mask, new, spins)
     return updated, jnp.sum(updated != spins)

@@ -187,7 +187,7 @@ def _half_sweep(key, spins, other, black, beta, J, h, dtype):
         return less | (equal & ~r_bit & t_bit), equal & ~(r_bit ^ t_bit)
 
     start = (jnp.zeros_like(spins), jnp.full_like(spins, ones))
-    less, _ = jax.lax.fori_loop(0, _RANDOM_BITS, compare_bit, start, unroll=4)
+    less, _ = jax.lax.fori_loop(0, _RANDOM_BITS, compare_bit, start)
     accept = accept | less
     n_flipped = jnp.sum(jax.lax.population_count(accept).astype(jnp.int32))
     return spins ^ accept, n_flipped
