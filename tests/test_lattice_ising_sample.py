@@ -45,8 +45,18 @@ def check_small_lattice(key, algorithm, beta, h=0.0, num_sweeps=4000):
 
 
 def check_kaufman(key, algorithm, size, beta, num_sweeps, num_chains=4, burn_in=500):
+    # Below T_c start ordered: from a random start local updates on L = 64 can stay for
+    # thousands of sweeps in striped states (two domain walls around the torus).
+    start = "ordered" if beta > BETA_CRITICAL else "random"
     out = sample_ising(
-        key, size, beta, num_sweeps, num_chains=num_chains, algorithm=algorithm, burn_in=burn_in
+        key,
+        size,
+        beta,
+        num_sweeps,
+        num_chains=num_chains,
+        algorithm=algorithm,
+        burn_in=burn_in,
+        start=start,
     )
     exact = ising_exact(size, beta)
     label = f"L={size} {algorithm} beta={beta:.4f}"
@@ -81,15 +91,21 @@ def test_swendsen_wang_decorrelates_faster_than_metropolis(x64, key):
 @pytest.mark.parametrize("algorithm", ["metropolis", "heatbath", "swendsen_wang"])
 def test_every_algorithm_matches_kaufman_at_l16(x64, key, algorithm):
     for i, beta in enumerate((0.3, BETA_CRITICAL, 0.6)):
-        check_kaufman(jax.random.fold_in(key, i), algorithm, 16, beta, 20000, num_chains=8)
-    for i, beta in enumerate((0.2, 0.6)):
-        check_small_lattice(jax.random.fold_in(key, 10 + i), algorithm, beta, h=-0.3)
+        check_kaufman(jax.random.fold_in(key, i), algorithm, 16, beta, 10000, num_chains=8)
+    check_small_lattice(jax.random.fold_in(key, 10), algorithm, 0.6, num_sweeps=10000)
+    # With a field, <m> at low temperature is dominated by rare visits to the metastable state
+    # opposite to h; local updates on L = 4 at beta = 0.6 tunnel a handful of times (or never)
+    # in a run of this length, so no run-length error bar can cover it. Fields are tested where
+    # every algorithm tunnels often, and at beta = 0.6 only with cluster updates, which do.
+    field_betas = (0.2, 0.3, 0.6) if algorithm == "swendsen_wang" else (0.2, 0.3)
+    for i, beta in enumerate(field_betas):
+        check_small_lattice(jax.random.fold_in(key, 20 + i), algorithm, beta, h=-0.3)
 
 
 @pytest.mark.slow
 def test_multispin_matches_kaufman_near_criticality(x64, key):
     for i, beta in enumerate((BETA_CRITICAL, 0.6)):
-        check_kaufman(jax.random.fold_in(key, i), "multispin", 64, beta, 10000, num_chains=8)
+        check_kaufman(jax.random.fold_in(key, i), "multispin", 64, beta, 5000, num_chains=8)
 
 
 @pytest.mark.slow
@@ -97,7 +113,7 @@ def test_swendsen_wang_tau_far_below_metropolis_at_l32(x64, key):
     taus = {}
     for algorithm in ("metropolis", "swendsen_wang"):
         out = sample_ising(
-            key, 32, BETA_CRITICAL, 20000, num_chains=8, algorithm=algorithm, burn_in=2000
+            key, 32, BETA_CRITICAL, 10000, num_chains=8, algorithm=algorithm, burn_in=1000
         )
         taus[algorithm] = float(out.summary["abs_magnetisation"].tau_int)
     print(f"tau_int(|m|) at beta_c, L=32: {taus}")
@@ -105,17 +121,17 @@ def test_swendsen_wang_tau_far_below_metropolis_at_l32(x64, key):
     assert taus["metropolis"] > 6 * taus["swendsen_wang"]
 
 
-def test_sample_does_not_retrace(key):
+def test_sample_does_not_retrace(x64, key):
     module = importlib.import_module("edtjax.lattice.ising_sample")
     sample_ising(key, 4, 0.3, 4000, num_chains=8, burn_in=200)
     before = module._sample._cache_size()
     out = sample_ising(key, 4, 0.5, 4000, num_chains=8, burn_in=200, J=0.9, h=0.1)
     assert module._sample._cache_size() == before
     assert out.traces["energy"].shape == (8, 4000)
-    assert out.traces["energy"].dtype == jnp.float32
+    assert out.traces["energy"].dtype == jnp.float64
 
 
-def test_thin_and_burn_in_shapes(key):
+def test_thin_and_burn_in_shapes(x64, key):
     out = sample_ising(key, 4, 0.3, 20000, num_chains=8, thin=5, burn_in=200)
     assert out.traces["magnetisation"].shape == (8, 4000)
     assert out.final_state.spins.shape == (8, 4, 4)
@@ -139,6 +155,7 @@ def test_thin_and_burn_in_shapes(key):
         ({"burn_in": -1}, "burn_in"),
         ({"num_sweeps": 6, "thin": 2}, "num_sweeps // thin"),
         ({"algorithm": "wolff"}, "algorithm"),
+        ({"start": "cold"}, "start"),
     ],
 )
 def test_sample_bad_input(key, kwargs, match):

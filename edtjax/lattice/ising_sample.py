@@ -74,14 +74,14 @@ def _observables(algorithm: str, J, h, dtype):
 
 @functools.partial(
     jax.jit,
-    static_argnames=("size", "num_sweeps", "num_chains", "algorithm", "thin", "burn_in"),
+    static_argnames=("size", "num_sweeps", "num_chains", "algorithm", "thin", "burn_in", "start"),
 )
-def _sample(key, beta, J, h, *, size, num_sweeps, num_chains, algorithm, thin, burn_in):
+def _sample(key, beta, J, h, *, size, num_sweeps, num_chains, algorithm, thin, burn_in, start):
     dtype = float_dtype(beta, J, h)
     kernel = _KERNELS[algorithm](beta, J=J, h=h)
     k_init, k_run = jax.random.split(key)
-    hot = jax.random.bernoulli(k_init, 0.5, (num_chains, size, size))
-    state = jax.vmap(kernel.init)(jnp.where(hot, 1, -1).astype(jnp.int8))
+    up = jax.random.bernoulli(k_init, 0.5 if start == "random" else 1.0, (num_chains, size, size))
+    state = jax.vmap(kernel.init)(jnp.where(up, 1, -1).astype(jnp.int8))
     return run_chains(
         k_run,
         kernel,
@@ -163,12 +163,15 @@ def sample_ising(
     algorithm: str = "metropolis",
     thin: int = 1,
     burn_in: int | None = None,
+    start: str = "random",
     J: Any = 1.0,
     h: Any = 0.0,
 ) -> IsingSample:
     """Sample the periodic ``L x L`` Ising model with vmapped chains and record observables.
 
-    Every chain starts from an independent random ("hot") configuration, runs ``burn_in`` sweeps
+    Every chain starts from an independent random ("hot") configuration, or from the ordered
+    all-up one with ``start="ordered"`` (advisable below the critical temperature, where local
+    updates from a random start can stay in long-lived striped states), runs ``burn_in`` sweeps
     that are discarded, then ``num_sweeps`` sweeps of which every ``thin``-th is recorded. A sweep
     is one ``step`` of the chosen kernel (one visit of every spin, or one Swendsen-Wang update).
     The chains run through :func:`edtjax.mcmc.run_chains` inside one jitted computation (sizes
@@ -186,6 +189,7 @@ def sample_ising(
         algorithm: one of :data:`ALGORITHMS`.
         thin: record every ``thin``-th sweep, ``1 <= thin <= num_sweeps``.
         burn_in: discarded initial sweeps, ``>= 0``; ``None`` means ``num_sweeps // 10``.
+        start: ``"random"`` (independent fair spins) or ``"ordered"`` (all +1).
         J: coupling, finite.
         h: field, finite.
 
@@ -196,7 +200,7 @@ def sample_ising(
     Raises:
         ValueError: for a non-integer or non-positive ``L``, ``num_sweeps``, ``num_chains`` or
             ``thin``, a negative ``burn_in``, an odd ``L`` with a checkerboard kernel, an
-            unknown ``algorithm``, ``beta < 0`` or NaN, or non-finite ``J``/``h``.
+            unknown ``algorithm`` or ``start``, ``beta < 0`` or NaN, or non-finite ``J``/``h``.
 
     Example:
         >>> import jax
@@ -211,6 +215,7 @@ def sample_ising(
         Swendsen and Wang (1987), Phys. Rev. Lett. 58, 86.
     """
     check_choice("algorithm", algorithm, ALGORITHMS)
+    check_choice("start", start, ("random", "ordered"))
     size = check_int("L", L, minimum=2)
     if algorithm in ("metropolis", "heatbath"):
         check_even("L", size)
@@ -237,6 +242,7 @@ def sample_ising(
         algorithm=algorithm,
         thin=thin,
         burn_in=burn_in,
+        start=start,
     )
     summary = ising_summary(result.traces, beta, size)
     return IsingSample(result.traces, result.final_state, result.info, summary)
