@@ -13,7 +13,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from edtjax.lattice import BETA_CRITICAL, ising_enumerate, ising_exact, sample_ising
+from edtjax.lattice import (
+    BETA_CRITICAL,
+    IsingState,
+    ising_enumerate,
+    ising_exact,
+    ising_observables,
+    ising_pack,
+    sample_ising,
+)
 
 N_SE = 5.0
 
@@ -162,3 +170,11 @@ def test_sample_bad_input(key, kwargs, match):
     args = {"L": 4, "beta": 0.3, "num_sweeps": 100} | kwargs
     with pytest.raises(ValueError, match=match):
         sample_ising(key, args.pop("L"), args.pop("beta"), args.pop("num_sweeps"), **args)
+
+
+def test_observables_agree_for_both_state_types(key):
+    spins = jnp.where(jax.random.bernoulli(key, 0.5, (64, 64)), 1, -1).astype(jnp.int8)
+    plain = ising_observables(IsingState(spins), J=0.8, h=0.2)
+    packed = ising_observables(ising_pack(spins), J=0.8, h=0.2)
+    assert abs(float(plain["energy"] - packed["energy"])) < 1e-6
+    assert float(plain["magnetisation"]) == float(packed["magnetisation"])

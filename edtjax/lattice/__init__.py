@@ -24,6 +24,7 @@ from edtjax.lattice.ising_multispin import ising_packed_magnetisation as ising_p
 from edtjax.lattice.ising_multispin import ising_unpack as ising_unpack
 from edtjax.lattice.ising_sample import ALGORITHMS as ALGORITHMS
 from edtjax.lattice.ising_sample import IsingSample as IsingSample
+from edtjax.lattice.ising_sample import ising_observables as ising_observables
 from edtjax.lattice.ising_sample import ising_summary as ising_summary
 from edtjax.lattice.ising_sample import sample_ising as sample_ising
 
@@ -44,6 +45,7 @@ __all__ = [
     "ising_magnetisation",
     "ising_metropolis_kernel",
     "ising_multispin_kernel",
+    "ising_observables",
     "ising_pack",
     "ising_packed_energy",
     "ising_packed_magnetisation",

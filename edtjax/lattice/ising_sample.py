@@ -19,13 +19,14 @@ from edtjax.lattice.ising import (
 )
 from edtjax.lattice.ising_cluster import ising_swendsen_wang_kernel
 from edtjax.lattice.ising_multispin import (
+    IsingPackedState,
     ising_multispin_kernel,
     ising_packed_energy,
     ising_packed_magnetisation,
 )
 from edtjax.mcmc import GammaResult, derived_error, gamma_method, run_chains
 
-__all__ = ["ALGORITHMS", "IsingSample", "ising_summary", "sample_ising"]
+__all__ = ["ALGORITHMS", "IsingSample", "ising_observables", "ising_summary", "sample_ising"]
 
 ALGORITHMS = ("metropolis", "heatbath", "swendsen_wang", "multispin")
 """Names accepted by :func:`sample_ising`'s ``algorithm``."""
@@ -60,13 +61,39 @@ class IsingSample(NamedTuple):
     summary: dict[str, GammaResult]
 
 
-def _observables(algorithm: str, J, h, dtype):
-    if algorithm == "multispin":
-        return lambda state: {
+def ising_observables(state: Any, J: Any = 1.0, h: Any = 0.0) -> dict[str, jax.Array]:
+    """Energy and magnetisation per site of one chain's state, for any Ising kernel's state.
+
+    Pass ``functools.partial(ising_observables, J=J, h=h)`` as ``observables`` to
+    :func:`edtjax.mcmc.run_chains` (e.g. for checkpointed or progress-bar runs), then
+    :func:`ising_summary` on the traces. Cost :math:`O(L^2)`.
+
+    Args:
+        state: an :class:`~edtjax.lattice.IsingState` or
+            :class:`~edtjax.lattice.IsingPackedState`.
+        J: coupling used for the energy.
+        h: field used for the energy.
+
+    Returns:
+        ``{"energy": e, "magnetisation": m}`` in the floating dtype of ``J``/``h``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from edtjax.lattice import IsingState, ising_observables
+        >>> obs = ising_observables(IsingState(jnp.ones((4, 4), jnp.int8)))
+        >>> float(obs["energy"]), float(obs["magnetisation"])
+        (-2.0, 1.0)
+
+    References:
+        Newman and Barkema (1999), Monte Carlo Methods in Statistical Physics, ch. 3.
+    """
+    dtype = float_dtype(J, h)
+    if isinstance(state, IsingPackedState):
+        return {
             "energy": ising_packed_energy(state, J, h),
             "magnetisation": ising_packed_magnetisation(state, dtype),
         }
-    return lambda state: {
+    return {
         "energy": ising_energy(state.spins, J, h),
         "magnetisation": ising_magnetisation(state.spins, dtype),
     }
@@ -77,7 +104,6 @@ def _observables(algorithm: str, J, h, dtype):
     static_argnames=("size", "num_sweeps", "num_chains", "algorithm", "thin", "burn_in", "start"),
 )
 def _sample(key, beta, J, h, *, size, num_sweeps, num_chains, algorithm, thin, burn_in, start):
-    dtype = float_dtype(beta, J, h)
     kernel = _KERNELS[algorithm](beta, J=J, h=h)
     k_init, k_run = jax.random.split(key)
     up = jax.random.bernoulli(k_init, 0.5 if start == "random" else 1.0, (num_chains, size, size))
@@ -90,7 +116,7 @@ def _sample(key, beta, J, h, *, size, num_sweeps, num_chains, algorithm, thin, b
         num_chains=num_chains,
         thin=thin,
         burn_in=burn_in,
-        observables=_observables(algorithm, J, h, dtype),
+        observables=functools.partial(ising_observables, J=J, h=h),
     )
 
 
