@@ -1,6 +1,40 @@
 """Lattice field theories: Ising and scalar phi^4 actions, local and cluster updates,
 blackjax log-densities, observables and exact small-lattice results."""
 
+from edtjax.lattice.ising import (
+    BETA_CRITICAL,
+    IsingState,
+    ising_energy,
+    ising_heatbath_kernel,
+    ising_magnetisation,
+    ising_metropolis_kernel,
+    specific_heat,
+)
+from edtjax.lattice.ising_cluster import (
+    cluster_labels,
+    ising_swendsen_wang_kernel,
+)
+from edtjax.lattice.ising_exact import (
+    IsingEnumeration,
+    IsingExact,
+    ising_enumerate,
+    ising_exact,
+)
+from edtjax.lattice.ising_multispin import (
+    IsingPackedState,
+    ising_multispin_kernel,
+    ising_pack,
+    ising_packed_energy,
+    ising_packed_magnetisation,
+    ising_unpack,
+)
+from edtjax.lattice.ising_sample import (
+    ALGORITHMS,
+    IsingSample,
+    ising_observables,
+    ising_summary,
+    sample_ising,
+)
 from edtjax.lattice.phi4 import (
     HoppingCouplings,
     LocalCoefficients,
@@ -28,22 +62,42 @@ from edtjax.lattice.phi4_observables import (
     susceptibility,
     two_point_function,
 )
-from edtjax.lattice.phi4_sample import Phi4Result, sample_phi4
 
 __all__ = [
+    "ALGORITHMS",
+    "BETA_CRITICAL",
     "FreeFieldExact",
     "HoppingCouplings",
+    "IsingEnumeration",
+    "IsingExact",
+    "IsingPackedState",
+    "IsingSample",
+    "IsingState",
     "LocalCoefficients",
     "MassCouplings",
     "Phi4MetropolisInfo",
     "Phi4MetropolisState",
-    "Phi4Result",
     "abs_magnetisation",
     "action_per_site",
     "binder_cumulant",
+    "cluster_labels",
     "connected_two_point",
     "free_field_exact",
     "hopping_to_mass",
+    "ising_energy",
+    "ising_enumerate",
+    "ising_exact",
+    "ising_heatbath_kernel",
+    "ising_magnetisation",
+    "ising_metropolis_kernel",
+    "ising_multispin_kernel",
+    "ising_observables",
+    "ising_pack",
+    "ising_packed_energy",
+    "ising_packed_magnetisation",
+    "ising_summary",
+    "ising_swendsen_wang_kernel",
+    "ising_unpack",
     "local_coefficients",
     "magnetisation",
     "mass_to_hopping",
@@ -51,7 +105,8 @@ __all__ = [
     "phi4_action",
     "phi4_logdensity_fn",
     "phi4_metropolis",
-    "sample_phi4",
+    "sample_ising",
+    "specific_heat",
     "susceptibility",
     "two_point_function",
 ]

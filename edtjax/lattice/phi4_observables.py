@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -167,26 +167,37 @@ def connected_two_point(two_point: jax.Array, magnetisations: jax.Array) -> jax.
     return jnp.mean(two_point, axis=0) - jnp.mean(magnetisations) ** 2
 
 
-def susceptibility(magnetisations: jax.Array, volume: int) -> jax.Array:
-    r"""Zero-momentum susceptibility :math:`\chi = V(\langle m^2\rangle - \langle m\rangle^2)`.
+def susceptibility(magnetisations: jax.Array, volume: int, beta: Any = 1.0) -> jax.Array:
+    r"""Susceptibility :math:`\chi = \beta V(\langle m^2\rangle - \langle m\rangle^2)`.
+
+    For :math:`\phi^4` (couplings inside the action) ``beta = 1`` and :math:`\chi` is the
+    zero-momentum connected two-point function. For the Ising model pass the inverse
+    temperature: :math:`\chi = \beta N(\langle m^2\rangle - \langle m\rangle^2) =
+    \partial\langle m\rangle/\partial h` (fluctuation-dissipation).
 
     Args:
-        magnetisations: samples of :math:`m`, shape ``(n,)``.
+        magnetisations: samples of the magnetisation per site :math:`m`, any shape (all axes
+            averaged).
         volume: number of lattice sites :math:`V`.
+        beta: inverse temperature multiplying the fluctuation (``1`` for :math:`\phi^4`).
 
     Returns:
-        Scalar estimate (a ratio-type estimator; get its error with a derived-quantity method).
+        Scalar estimate (a ratio-type estimator; get its error with
+        :func:`edtjax.mcmc.derived_error`).
 
     Example:
         >>> import jax.numpy as jnp
         >>> from edtjax.lattice import susceptibility
         >>> float(susceptibility(jnp.array([1.0, -1.0]), volume=4))
         4.0
+        >>> float(susceptibility(jnp.array([1.0, -1.0]), 4, beta=0.5))
+        2.0
 
     References:
-        Albergo, Kanwar and Shanahan, Phys. Rev. D 100, 034515 (2019), eq. (21).
+        Albergo, Kanwar and Shanahan, Phys. Rev. D 100, 034515 (2019), eq. (21);
+        Newman and Barkema (1999), Monte Carlo Methods in Statistical Physics, eq. (3.16).
     """
-    return volume * (jnp.mean(magnetisations**2) - jnp.mean(magnetisations) ** 2)
+    return beta * volume * (jnp.mean(magnetisations**2) - jnp.mean(magnetisations) ** 2)
 
 
 def binder_cumulant(magnetisations: jax.Array) -> jax.Array:
