@@ -178,3 +178,11 @@ def test_observables_agree_for_both_state_types(key):
     packed = ising_observables(ising_pack(spins), J=0.8, h=0.2)
     assert abs(float(plain["energy"] - packed["energy"])) < 1e-6
     assert float(plain["magnetisation"]) == float(packed["magnetisation"])
+
+
+def test_progress_bar_run_equals_jitted_run(key, capsys):
+    jitted = sample_ising(key, 8, 0.4, 40, num_chains=2, algorithm="heatbath")
+    shown = sample_ising(key, 8, 0.4, 40, num_chains=2, algorithm="heatbath", progress=True)
+    for name in jitted.traces:
+        np.testing.assert_array_equal(jitted.traces[name], shown.traces[name])
+    assert "step" in capsys.readouterr().err

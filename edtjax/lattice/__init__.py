@@ -62,6 +62,7 @@ from edtjax.lattice.phi4_observables import (
     susceptibility,
     two_point_function,
 )
+from edtjax.lattice.phi4_sample import Phi4Result, sample_phi4
 
 __all__ = [
     "ALGORITHMS",
@@ -77,6 +78,7 @@ __all__ = [
     "MassCouplings",
     "Phi4MetropolisInfo",
     "Phi4MetropolisState",
+    "Phi4Result",
     "abs_magnetisation",
     "action_per_site",
     "binder_cumulant",
@@ -106,6 +108,7 @@ __all__ = [
     "phi4_logdensity_fn",
     "phi4_metropolis",
     "sample_ising",
+    "sample_phi4",
     "specific_heat",
     "susceptibility",
     "two_point_function",

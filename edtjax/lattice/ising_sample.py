@@ -99,11 +99,9 @@ def ising_observables(state: Any, J: Any = 1.0, h: Any = 0.0) -> dict[str, jax.A
     }
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("size", "num_sweeps", "num_chains", "algorithm", "thin", "burn_in", "start"),
-)
-def _sample(key, beta, J, h, *, size, num_sweeps, num_chains, algorithm, thin, burn_in, start):
+def _run(
+    key, beta, J, h, *, size, num_sweeps, num_chains, algorithm, thin, burn_in, start, progress
+):
     kernel = _KERNELS[algorithm](beta, J=J, h=h)
     k_init, k_run = jax.random.split(key)
     up = jax.random.bernoulli(k_init, 0.5 if start == "random" else 1.0, (num_chains, size, size))
@@ -117,7 +115,14 @@ def _sample(key, beta, J, h, *, size, num_sweeps, num_chains, algorithm, thin, b
         thin=thin,
         burn_in=burn_in,
         observables=functools.partial(ising_observables, J=J, h=h),
+        progress=progress,
     )
+
+
+_sample = jax.jit(
+    functools.partial(_run, progress=False),
+    static_argnames=("size", "num_sweeps", "num_chains", "algorithm", "thin", "burn_in", "start"),
+)
 
 
 def _fluctuation(means):
@@ -192,6 +197,7 @@ def sample_ising(
     start: str = "random",
     J: Any = 1.0,
     h: Any = 0.0,
+    progress: bool = False,
 ) -> IsingSample:
     """Sample the periodic ``L x L`` Ising model with vmapped chains and record observables.
 
@@ -218,6 +224,8 @@ def sample_ising(
         start: ``"random"`` (independent fair spins) or ``"ordered"`` (all +1).
         J: coupling, finite.
         h: field, finite.
+        progress: show a progress bar on stderr; the chains then run in compiled segments
+            outside one enclosing ``jit`` (same result, compiled anew for each call).
 
     Returns:
         :class:`IsingSample` with ``traces["energy"]`` and ``traces["magnetisation"]`` (per
@@ -257,7 +265,8 @@ def sample_ising(
     burn_in = num_sweeps // 10 if burn_in is None else check_int("burn_in", burn_in, minimum=0)
     check_couplings(beta, J, h)
     dtype = float_dtype(beta, J, h)
-    result = _sample(
+    run = functools.partial(_run, progress=True) if progress else _sample
+    result = run(
         key,
         jnp.asarray(beta, dtype),
         jnp.asarray(J, dtype),

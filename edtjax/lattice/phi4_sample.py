@@ -230,6 +230,7 @@ def sample_phi4(
     initial_field: jax.Array | None = None,
     two_point: bool = False,
     dtype: Any = None,
+    progress: bool = False,
 ) -> Phi4Result:
     r"""Sample :math:`e^{-S[\phi]}` on a periodic lattice and summarise observables with errors.
 
@@ -254,6 +255,7 @@ def sample_phi4(
             recorded configuration (memory ``num_chains * num_steps / thin * V``).
         dtype: floating dtype of the fields (default: that of ``initial_field``, else JAX's
             default float).
+        progress: show a progress bar on stderr over the sampling after burn-in.
 
     Returns:
         :class:`Phi4Result` with traces, Gamma-method summary, final states and diagnostics.
@@ -331,6 +333,7 @@ def sample_phi4(
         num_chains=num_chains,
         thin=thin,
         observables=_all_observables if two_point else _scalar_observables,
+        progress=progress,
     )
     info = dict(chains.info)
     info["step_size"] = chains.final_state.step_size
