@@ -1,4 +1,51 @@
 """Optimal transport with ott-jax: entropic OT, Hallin center-outward distribution and
 quantile functions, ranks, contours, shift tests and OT conformal regions."""
 
-__all__: list[str] = []
+from edtjax.transport.center_outward import (
+    CenterOutwardFit,
+    center_outward_distribution,
+    center_outward_fit,
+    center_outward_quantile,
+    monge_kantorovich_depth,
+    quantile_contour,
+    quantile_region,
+)
+from edtjax.transport.ranks import CenterOutwardRanks, center_outward_ranks
+from edtjax.transport.reference import (
+    ReferenceGrid,
+    grid_factorisation,
+    reference_grid,
+    sphere_directions,
+)
+from edtjax.transport.sinkhorn import (
+    EntropicMap,
+    EntropicOT,
+    apply_entropic_map,
+    entropic_map,
+    entropic_ot,
+    entropic_plan,
+    sinkhorn_divergence,
+)
+
+__all__ = [
+    "CenterOutwardFit",
+    "CenterOutwardRanks",
+    "EntropicMap",
+    "EntropicOT",
+    "ReferenceGrid",
+    "apply_entropic_map",
+    "center_outward_distribution",
+    "center_outward_fit",
+    "center_outward_quantile",
+    "center_outward_ranks",
+    "entropic_map",
+    "entropic_ot",
+    "entropic_plan",
+    "grid_factorisation",
+    "monge_kantorovich_depth",
+    "quantile_contour",
+    "quantile_region",
+    "reference_grid",
+    "sinkhorn_divergence",
+    "sphere_directions",
+]
