@@ -63,6 +63,7 @@ def test_divergence_of_translation_is_squared_shift(key, x64):
     assert abs(float(same)) < 1e-8
 
 
+@pytest.mark.slow
 def test_entropic_map_is_pot_barycentric_projection(key, x64):
     x, y = _clouds(key)
     eps = 0.5
@@ -82,13 +83,22 @@ def test_gradients_match_finite_differences(key, x64):
     direction = jax.random.normal(jax.random.key(7), x.shape, dtype=x.dtype)
     h = 1e-5  # central differences: O(h^2) ~ 1e-10 truncation, solver error 1e-12 / h ~ 1e-7
 
-    for fn in (
-        lambda z: sinkhorn_divergence(z, y, **kw),
-        lambda z: jnp.sum(apply_entropic_map(entropic_map(z, y, **kw), z[:5]) ** 2),
-    ):
-        g = jax.grad(fn)(x)
-        fd = (fn(x + h * direction) - fn(x - h * direction)) / (2 * h)
-        np.testing.assert_allclose(float(jnp.sum(g * direction)), float(fd), rtol=1e-5)
+    fn = lambda z: sinkhorn_divergence(z, y, **kw)  # noqa: E731
+    g = jax.grad(fn)(x)
+    fd = (fn(x + h * direction) - fn(x - h * direction)) / (2 * h)
+    np.testing.assert_allclose(float(jnp.sum(g * direction)), float(fd), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_entropic_map_gradient_matches_finite_differences(key, x64):
+    x, y = _clouds(key, n=20, m=25, d=2)
+    kw = dict(epsilon=0.4, threshold=1e-12, max_iterations=50_000)
+    direction = jax.random.normal(jax.random.key(7), x.shape, dtype=x.dtype)
+    h = 1e-5
+    fn = lambda z: jnp.sum(apply_entropic_map(entropic_map(z, y, **kw), z[:5]) ** 2)  # noqa: E731
+    g = jax.grad(fn)(x)
+    fd = (fn(x + h * direction) - fn(x - h * direction)) / (2 * h)
+    np.testing.assert_allclose(float(jnp.sum(g * direction)), float(fd), rtol=1e-5)
 
 
 def test_jit_and_vmap_compose(key):
