@@ -17,6 +17,7 @@ from edtjax.transport.reference import (
     reference_grid,
     sphere_directions,
 )
+from edtjax.transport.shift import PermutationTest, rank_energy_shift_test, sinkhorn_shift_test
 from edtjax.transport.sinkhorn import (
     EntropicMap,
     EntropicOT,
@@ -32,6 +33,7 @@ __all__ = [
     "CenterOutwardRanks",
     "EntropicMap",
     "EntropicOT",
+    "PermutationTest",
     "ReferenceGrid",
     "apply_entropic_map",
     "center_outward_distribution",
@@ -45,7 +47,9 @@ __all__ = [
     "monge_kantorovich_depth",
     "quantile_contour",
     "quantile_region",
+    "rank_energy_shift_test",
     "reference_grid",
     "sinkhorn_divergence",
+    "sinkhorn_shift_test",
     "sphere_directions",
 ]
