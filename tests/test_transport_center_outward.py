@@ -143,6 +143,7 @@ def test_fit_does_not_retrace_and_respects_dtype(key):
         (lambda fit: center_outward_fit(np.zeros((1, 2))), "at least 2"),
         (lambda fit: center_outward_fit(np.full((5, 2), np.inf)), "finite"),
         (lambda fit: center_outward_fit(np.eye(5, 2), epsilon=0.0), "epsilon"),
+        (lambda fit: center_outward_fit(np.ones((5, 2))), "zero spread"),
     ],
 )
 def test_bad_input(key, call, match):

@@ -77,6 +77,32 @@ def test_entropic_map_is_pot_barycentric_projection(key, x64):
     )
 
 
+def test_entropic_map_matches_ott_dual_potentials(key):
+    x, y = _clouds(key, dtype=jnp.float32)
+    tmap = entropic_map(x, y, epsilon=0.5)
+    out = sk._solve(x, y, tmap.a, tmap.b, tmap.epsilon, 1e-3, 2000)
+    pots = out.to_dual_potentials()
+    z = x[:10] + 0.1
+    np.testing.assert_allclose(apply_entropic_map(tmap, z), pots.transport(z), atol=1e-4)
+    np.testing.assert_allclose(
+        apply_entropic_map(tmap, y[:10], forward=False),
+        pots.transport(y[:10], forward=False),
+        atol=1e-4,
+    )
+
+
+def test_entropic_map_is_stable_far_from_the_data(key):
+    # The map is a convex combination of target points, also for far queries in float32.
+    x, y = _clouds(key, dtype=jnp.float32)
+    tmap = entropic_map(x, y, epsilon=0.5)
+    far = jnp.array([[100.0, 0.0, 0.0], [0.0, -1e4, 0.0]])
+    out = apply_entropic_map(tmap, far)
+    assert bool(jnp.all(jnp.isfinite(out)))
+    # the limit is the target point extreme in the query direction
+    np.testing.assert_allclose(out[0], y[jnp.argmax(y[:, 0])], atol=1e-4)
+    np.testing.assert_allclose(out[1], y[jnp.argmin(y[:, 1])], atol=1e-4)
+
+
 def test_gradients_match_finite_differences(key, x64):
     x, y = _clouds(key, n=20, m=25, d=2)
     kw = dict(epsilon=0.4, threshold=1e-12, max_iterations=50_000)

@@ -10,6 +10,12 @@ from edtjax.transport.center_outward import (
     quantile_contour,
     quantile_region,
 )
+from edtjax.transport.conformal import (
+    OTConformalRegion,
+    ot_conformal_boundary,
+    ot_conformal_calibrate,
+    ot_conformal_contains,
+)
 from edtjax.transport.ranks import CenterOutwardRanks, center_outward_ranks
 from edtjax.transport.reference import (
     ReferenceGrid,
@@ -33,6 +39,7 @@ __all__ = [
     "CenterOutwardRanks",
     "EntropicMap",
     "EntropicOT",
+    "OTConformalRegion",
     "PermutationTest",
     "ReferenceGrid",
     "apply_entropic_map",
@@ -45,6 +52,9 @@ __all__ = [
     "entropic_plan",
     "grid_factorisation",
     "monge_kantorovich_depth",
+    "ot_conformal_boundary",
+    "ot_conformal_calibrate",
+    "ot_conformal_contains",
     "quantile_contour",
     "quantile_region",
     "rank_energy_shift_test",

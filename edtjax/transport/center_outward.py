@@ -71,8 +71,10 @@ def center_outward_fit(
 
     Args:
         x: sample, shape ``(n, d)``, ``n >= 2``.
-        epsilon: entropic regularisation; ``None`` uses :math:`0.05\,\mathrm{std}(C)` of the
-            sample-to-grid cost matrix (the data scale). Smaller is closer to the exact
+        epsilon: entropic regularisation; ``None`` uses the data spread times the grid's
+            radial spacing, :math:`\varepsilon = \sigma / (n_R + 1)` with
+            :math:`\sigma^2 = \frac1n\sum_i \|x_i - \bar x\|^2`, so that the entropic blur
+            in the reference ball is about one grid step. Smaller is closer to the exact
             assignment but needs more Sinkhorn iterations.
         n_radii: number of radii of the reference grid (default :math:`\lfloor\sqrt n\rfloor`).
         threshold: Sinkhorn marginal-error tolerance.
@@ -102,6 +104,8 @@ def center_outward_fit(
         raise ValueError(f"x must have at least 2 points, got {n}")
     dtype = jnp.result_type(x.dtype, float)
     grid = reference_grid(n, d, n_radii=n_radii, dtype=dtype)
+    if epsilon is None:
+        epsilon = _default_epsilon(x.astype(dtype), grid.n_radii)
     tmap = _sk.entropic_map(
         x.astype(dtype),
         grid.points,
@@ -110,6 +114,14 @@ def center_outward_fit(
         max_iterations=max_iterations,
     )
     return CenterOutwardFit(transport=tmap)
+
+
+def _default_epsilon(x: jax.Array, n_radii: int) -> jax.Array:
+    """Data spread times the grid's radial spacing: ``sqrt(mean |x - mean|^2) / (n_R + 1)``."""
+    spread = jnp.sqrt(jnp.mean(jnp.sum((x - jnp.mean(x, axis=0)) ** 2, axis=1)))
+    if _checks.is_concrete(spread) and float(spread) == 0.0:
+        raise ValueError("x must not have all points equal (zero spread)")
+    return spread / (n_radii + 1)
 
 
 def _check_points(name: str, fit: CenterOutwardFit, y: Any) -> jax.Array:
