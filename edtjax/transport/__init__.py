@@ -33,6 +33,12 @@ from edtjax.transport.sinkhorn import (
     entropic_plan,
     sinkhorn_divergence,
 )
+from edtjax.transport.weights import (
+    layer_ot_distance,
+    layer_units,
+    parameter_ot_distance,
+    parameter_point_cloud,
+)
 
 __all__ = [
     "CenterOutwardFit",
@@ -51,10 +57,14 @@ __all__ = [
     "entropic_ot",
     "entropic_plan",
     "grid_factorisation",
+    "layer_ot_distance",
+    "layer_units",
     "monge_kantorovich_depth",
     "ot_conformal_boundary",
     "ot_conformal_calibrate",
     "ot_conformal_contains",
+    "parameter_ot_distance",
+    "parameter_point_cloud",
     "quantile_contour",
     "quantile_region",
     "rank_energy_shift_test",
