@@ -17,6 +17,11 @@ from edtjax.transport import (
 from edtjax.transport import sinkhorn as sk
 
 
+@pytest.fixture(scope="module")
+def small_fit():
+    return center_outward_fit(jax.random.normal(jax.random.key(0), (20, 2)))
+
+
 def _error_budget(fit, n, d, mean_radius):
     """Tolerance for the mean error of F+- against its closed form.
 
@@ -45,6 +50,7 @@ def test_gaussian_matches_chi_closed_form(key, d):
     np.testing.assert_allclose(depth, 1 - np.linalg.norm(truth, axis=1), atol=3 * err.max())
 
 
+@pytest.mark.slow
 def test_uniform_ball_gives_identity(key):
     n, d = 1000, 2
     k1, k2, k3, k4 = jax.random.split(key, 4)
@@ -136,7 +142,7 @@ def test_fit_does_not_retrace_and_respects_dtype(key):
         (lambda fit: quantile_contour(fit, 1.0, 8), "tau"),
         (lambda fit: quantile_contour(fit, -0.1, 8), "tau"),
         (lambda fit: quantile_region(fit, np.zeros((2, 2)), 1.5), "tau"),
-        (lambda fit: quantile_contour(fit, 0.5, 0), "num"),
+        (lambda fit: quantile_contour(fit, 0.5, 0), "num_points"),
         (lambda fit: center_outward_distribution(fit, np.zeros((2, 3))), "columns"),
         (lambda fit: center_outward_distribution(fit, np.array([[np.nan, 0.0]])), "finite"),
         (lambda fit: center_outward_quantile(fit, np.zeros((2, 1))), "columns"),
@@ -146,7 +152,6 @@ def test_fit_does_not_retrace_and_respects_dtype(key):
         (lambda fit: center_outward_fit(np.ones((5, 2))), "zero spread"),
     ],
 )
-def test_bad_input(key, call, match):
-    fit = center_outward_fit(jax.random.normal(key, (20, 2)))
+def test_bad_input(small_fit, call, match):
     with pytest.raises(ValueError, match=match):
-        call(fit)
+        call(small_fit)

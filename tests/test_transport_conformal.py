@@ -23,6 +23,7 @@ def _data(key, n):
     return mean, mean + noise
 
 
+@pytest.mark.slow
 def test_coverage_over_repeated_splits(key):
     # Split-conformal guarantee: 1 - alpha <= E[coverage] <= 1 - alpha + 1/(n_cal + 1).
     # Per split, coverage has sd <= sqrt(a(1-a)/n_test + a(1-a)/(n_cal + 2)) ~ 0.025; over
@@ -41,6 +42,7 @@ def test_coverage_over_repeated_splits(key):
     assert mean <= 1 - alpha + 1 / (n_cal + 1) + 5 * se
 
 
+@pytest.mark.slow
 def test_boundary_points_lie_on_the_region_edge(key):
     pred, y = _data(key, 400)
     region = ot_conformal_calibrate((y - pred)[:200], (y - pred)[200:], 0.2)

@@ -11,7 +11,9 @@ from edtjax.transport.shift import rank_energy_shift_test, sinkhorn_shift_test
 TESTS = [sinkhorn_shift_test, rank_energy_shift_test]
 
 
-@pytest.mark.parametrize("test", TESTS)
+@pytest.mark.parametrize(
+    "test", [pytest.param(sinkhorn_shift_test, marks=pytest.mark.slow), rank_energy_shift_test]
+)
 def test_detects_a_mean_shift(key, test):
     k1, k2, k3 = jax.random.split(key, 3)
     x = jax.random.normal(k1, (40, 2))

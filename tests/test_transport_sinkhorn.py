@@ -45,6 +45,7 @@ def test_cost_and_plan_agree_with_pot(key, x64):
     assert float(res.epsilon) == eps
 
 
+@pytest.mark.slow
 def test_default_epsilon_is_data_scale(key, x64):
     x, y = _clouds(key)
     res = entropic_ot(x, y)
@@ -77,18 +78,22 @@ def test_entropic_map_is_pot_barycentric_projection(key, x64):
     )
 
 
+@pytest.mark.slow
 def test_entropic_map_matches_ott_dual_potentials(key):
     x, y = _clouds(key, dtype=jnp.float32)
     tmap = entropic_map(x, y, epsilon=0.5)
     out = sk._solve(x, y, tmap.a, tmap.b, tmap.epsilon, 1e-3, 2000)
-    pots = out.to_dual_potentials()
     z = x[:10] + 0.1
-    np.testing.assert_allclose(apply_entropic_map(tmap, z), pots.transport(z), atol=1e-4)
-    np.testing.assert_allclose(
-        apply_entropic_map(tmap, y[:10], forward=False),
-        pots.transport(y[:10], forward=False),
-        atol=1e-4,
-    )
+
+    @jax.jit
+    def ott_transport(out, z, w):
+        pots = out.to_dual_potentials()
+        return pots.transport(z), pots.transport(w, forward=False)
+
+    forward, backward = ott_transport(out, z, y[:10])
+    # float32 round-off of the autodiff formula near the data: ~1e-6 relative, 1e-4 is ample
+    np.testing.assert_allclose(apply_entropic_map(tmap, z), forward, atol=1e-4)
+    np.testing.assert_allclose(apply_entropic_map(tmap, y[:10], forward=False), backward, atol=1e-4)
 
 
 def test_entropic_map_is_stable_far_from_the_data(key):
@@ -103,6 +108,7 @@ def test_entropic_map_is_stable_far_from_the_data(key):
     np.testing.assert_allclose(out[1], y[jnp.argmin(y[:, 1])], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences(key, x64):
     x, y = _clouds(key, n=20, m=25, d=2)
     kw = dict(epsilon=0.4, threshold=1e-12, max_iterations=50_000)
@@ -127,6 +133,7 @@ def test_entropic_map_gradient_matches_finite_differences(key, x64):
     np.testing.assert_allclose(float(jnp.sum(g * direction)), float(fd), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_jit_and_vmap_compose(key):
     x, y = _clouds(key, dtype=jnp.float32)
     shifts = jnp.linspace(0.0, 1.0, 3)[:, None] * jnp.ones((1, 3))
@@ -135,6 +142,7 @@ def test_jit_and_vmap_compose(key):
     assert bool(jnp.all(jnp.isfinite(divs)))
 
 
+@pytest.mark.slow
 def test_respects_float32(key):
     x, y = _clouds(key, dtype=jnp.float32)
     res = entropic_ot(x, y, epsilon=0.5)

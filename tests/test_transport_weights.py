@@ -29,6 +29,7 @@ def test_layer_distance_is_invariant_to_unit_permutations(key, x64):
     np.testing.assert_allclose(float(shifted), float(t @ t), rtol=1e-7)
 
 
+@pytest.mark.slow
 def test_layer_distance_differentiable_and_widths_may_differ(key):
     k1, k2 = jax.random.split(key)
     wa = jax.random.normal(k1, (4, 10))
@@ -37,6 +38,7 @@ def test_layer_distance_differentiable_and_widths_may_differ(key):
     assert g.shape == wa.shape and bool(jnp.all(jnp.isfinite(g)))
 
 
+@pytest.mark.slow
 def test_parameter_distance_of_translated_ensemble(key, x64):
     k1, k2 = jax.random.split(key)
     ens = {"dense": {"w": jax.random.normal(k1, (12, 3, 2)), "b": jax.random.normal(k2, (12, 2))}}

@@ -116,6 +116,15 @@ def center_outward_fit(
     return CenterOutwardFit(transport=tmap)
 
 
+def _check_num_points(num_points: Any, d: int) -> int:
+    num_points = _checks.check_int("num_points", num_points, minimum=1)
+    if d == 1 and num_points != 2:
+        raise ValueError(
+            f"num_points must be 2 in dimension 1 (the two quantiles), got {num_points}"
+        )
+    return num_points
+
+
 def _default_epsilon(x: jax.Array, n_radii: int) -> jax.Array:
     """Data spread times the grid's radial spacing: ``sqrt(mean |x - mean|^2) / (n_R + 1)``."""
     spread = jnp.sqrt(jnp.mean(jnp.sum((x - jnp.mean(x, axis=0)) ** 2, axis=1)))
@@ -232,6 +241,7 @@ def quantile_contour(fit: CenterOutwardFit, tau: float, num_points: int) -> jax.
     """
     _check_tau(tau)
     d = fit.transport.x.shape[1]
+    num_points = _check_num_points(num_points, d)
     directions = jnp.asarray(sphere_directions(num_points, d), dtype=fit.transport.x.dtype)
     return _sk._apply(fit.transport, tau * directions, False)
 

@@ -36,7 +36,11 @@ import jax.numpy as jnp
 
 from edtjax import _checks
 from edtjax.transport import sinkhorn as _sk
-from edtjax.transport.center_outward import CenterOutwardFit, center_outward_fit
+from edtjax.transport.center_outward import (
+    CenterOutwardFit,
+    _check_num_points,
+    center_outward_fit,
+)
 from edtjax.transport.reference import sphere_directions
 
 __all__ = [
@@ -177,7 +181,11 @@ def ot_conformal_boundary(
             ordered closed polygon; low-discrepancy directions for ``d > 2``).
 
     Returns:
-        Shape ``(k, num_points, d)``.
+        Shape ``(k, num_points, d)``. This is the Hallin contour estimator of the residual law,
+        shifted to each prediction; it agrees with the membership rule of
+        :func:`ot_conformal_contains` up to the entropic error of
+        :math:`\hat{\mathbf{F}}_\pm \circ \hat{\mathbf{Q}}_\pm`, which vanishes as
+        ``epsilon`` decreases.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -192,6 +200,7 @@ def ot_conformal_boundary(
     """
     predictions = _check_pair(region, "predictions", predictions)
     d = predictions.shape[1]
+    num_points = _check_num_points(num_points, d)
     directions = jnp.asarray(sphere_directions(num_points, d), dtype=predictions.dtype)
     shape = _sk._apply(region.fit.transport, region.threshold * directions, False)
     return predictions[:, None, :] + shape[None, :, :]
