@@ -1,0 +1,190 @@
+"""Entropic OT wrappers: agreement with POT, closed forms, gradients, retracing, bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import ot
+import pytest
+
+from edtjax.transport import sinkhorn as sk
+from edtjax.transport.sinkhorn import (
+    apply_entropic_map,
+    entropic_map,
+    entropic_ot,
+    entropic_plan,
+    sinkhorn_divergence,
+)
+
+
+def _clouds(key, n=60, m=45, d=3, dtype=jnp.float64):
+    k1, k2 = jax.random.split(key)
+    x = jax.random.normal(k1, (n, d), dtype=dtype)
+    y = 1.5 * jax.random.normal(k2, (m, d), dtype=dtype) + 0.5
+    return x, y
+
+
+def _pot(x, y, eps):
+    a = np.full(x.shape[0], 1.0 / x.shape[0])
+    b = np.full(y.shape[0], 1.0 / y.shape[0])
+    M = ot.dist(np.asarray(x), np.asarray(y))  # squared Euclidean, same as ott's SqEuclidean
+    plan = ot.sinkhorn(a, b, M, eps, method="sinkhorn_log", stopThr=1e-13, numItermax=200_000)
+    return plan, float(np.sum(plan * M))
+
+
+def test_cost_and_plan_agree_with_pot(key, x64):
+    x, y = _clouds(key)
+    eps = 0.5
+    res = entropic_ot(x, y, epsilon=eps, threshold=1e-11, max_iterations=20_000)
+    plan = entropic_plan(x, y, epsilon=eps, threshold=1e-11, max_iterations=20_000)
+    pot_plan, pot_cost = _pot(x, y, eps)
+    assert bool(res.converged)
+    # Both solvers converge to the same unique entropic plan; at marginal error 1e-11 in
+    # float64 the remaining discrepancy is round-off, far below 1e-8 relative.
+    np.testing.assert_allclose(float(res.transport_cost), pot_cost, rtol=1e-8)
+    np.testing.assert_allclose(np.asarray(plan), pot_plan, atol=1e-12)
+    assert float(res.epsilon) == eps
+
+
+@pytest.mark.slow
+def test_default_epsilon_is_data_scale(key, x64):
+    x, y = _clouds(key)
+    res = entropic_ot(x, y)
+    cost = np.asarray(ot.dist(np.asarray(x), np.asarray(y)))
+    np.testing.assert_allclose(float(res.epsilon), 0.05 * cost.std(), rtol=1e-10)
+
+
+def test_divergence_of_translation_is_squared_shift(key, x64):
+    # S_eps(mu, mu + t) = |t|^2 exactly: the linear term of the cost integrates to zero
+    # under equal marginals, so only the solver tolerance (1e-10) remains.
+    x, _ = _clouds(key, n=80)
+    t = jnp.array([0.7, -0.4, 0.2])
+    div = sinkhorn_divergence(x, x + t, epsilon=0.3, threshold=1e-10, max_iterations=20_000)
+    np.testing.assert_allclose(float(div), float(t @ t), rtol=1e-7)
+    same = sinkhorn_divergence(x, x, epsilon=0.3, threshold=1e-10, max_iterations=20_000)
+    assert abs(float(same)) < 1e-8
+
+
+@pytest.mark.slow
+def test_entropic_map_is_pot_barycentric_projection(key, x64):
+    x, y = _clouds(key)
+    eps = 0.5
+    tmap = entropic_map(x, y, epsilon=eps, threshold=1e-11, max_iterations=20_000)
+    pot_plan, _ = _pot(x, y, eps)
+    forward = pot_plan @ np.asarray(y) / pot_plan.sum(1, keepdims=True)
+    backward = pot_plan.T @ np.asarray(x) / pot_plan.sum(0)[:, None]
+    np.testing.assert_allclose(np.asarray(apply_entropic_map(tmap, x)), forward, atol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(apply_entropic_map(tmap, y, forward=False)), backward, atol=1e-8
+    )
+
+
+@pytest.mark.slow
+def test_entropic_map_matches_ott_dual_potentials(key):
+    x, y = _clouds(key, dtype=jnp.float32)
+    tmap = entropic_map(x, y, epsilon=0.5)
+    out = sk._solve(x, y, tmap.a, tmap.b, tmap.epsilon, 1e-3, 2000)
+    z = x[:10] + 0.1
+
+    @jax.jit
+    def ott_transport(out, z, w):
+        pots = out.to_dual_potentials()
+        return pots.transport(z), pots.transport(w, forward=False)
+
+    forward, backward = ott_transport(out, z, y[:10])
+    # float32 round-off of the autodiff formula near the data: ~1e-6 relative, 1e-4 is ample
+    np.testing.assert_allclose(apply_entropic_map(tmap, z), forward, atol=1e-4)
+    np.testing.assert_allclose(apply_entropic_map(tmap, y[:10], forward=False), backward, atol=1e-4)
+
+
+def test_entropic_map_is_stable_far_from_the_data(key):
+    # The map is a convex combination of target points, also for far queries in float32.
+    x, y = _clouds(key, dtype=jnp.float32)
+    tmap = entropic_map(x, y, epsilon=0.5)
+    far = jnp.array([[100.0, 0.0, 0.0], [0.0, -1e4, 0.0]])
+    out = apply_entropic_map(tmap, far)
+    assert bool(jnp.all(jnp.isfinite(out)))
+    # the limit is the target point extreme in the query direction
+    np.testing.assert_allclose(out[0], y[jnp.argmax(y[:, 0])], atol=1e-4)
+    np.testing.assert_allclose(out[1], y[jnp.argmin(y[:, 1])], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_gradients_match_finite_differences(key, x64):
+    x, y = _clouds(key, n=20, m=25, d=2)
+    kw = dict(epsilon=0.4, threshold=1e-12, max_iterations=50_000)
+    direction = jax.random.normal(jax.random.key(7), x.shape, dtype=x.dtype)
+    h = 1e-5  # central differences: O(h^2) ~ 1e-10 truncation, solver error 1e-12 / h ~ 1e-7
+
+    fn = lambda z: sinkhorn_divergence(z, y, **kw)  # noqa: E731
+    g = jax.grad(fn)(x)
+    fd = (fn(x + h * direction) - fn(x - h * direction)) / (2 * h)
+    np.testing.assert_allclose(float(jnp.sum(g * direction)), float(fd), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_entropic_map_gradient_matches_finite_differences(key, x64):
+    x, y = _clouds(key, n=20, m=25, d=2)
+    kw = dict(epsilon=0.4, threshold=1e-12, max_iterations=50_000)
+    direction = jax.random.normal(jax.random.key(7), x.shape, dtype=x.dtype)
+    h = 1e-5
+    fn = lambda z: jnp.sum(apply_entropic_map(entropic_map(z, y, **kw), z[:5]) ** 2)  # noqa: E731
+    g = jax.grad(fn)(x)
+    fd = (fn(x + h * direction) - fn(x - h * direction)) / (2 * h)
+    np.testing.assert_allclose(float(jnp.sum(g * direction)), float(fd), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_jit_and_vmap_compose(key):
+    x, y = _clouds(key, dtype=jnp.float32)
+    shifts = jnp.linspace(0.0, 1.0, 3)[:, None] * jnp.ones((1, 3))
+    divs = jax.jit(jax.vmap(lambda s: sinkhorn_divergence(x, y + s, epsilon=0.5)))(shifts)
+    assert divs.shape == (3,) and divs.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(divs)))
+
+
+@pytest.mark.slow
+def test_respects_float32(key):
+    x, y = _clouds(key, dtype=jnp.float32)
+    res = entropic_ot(x, y, epsilon=0.5)
+    assert res.f.dtype == jnp.float32 and res.transport_cost.dtype == jnp.float32
+
+
+def test_no_retrace_on_new_data(key):
+    x, y = _clouds(key, dtype=jnp.float32)
+    entropic_ot(x, y, epsilon=0.5)
+    before = sk._entropic_ot._cache_size()
+    entropic_ot(x + 1.0, y * 2.0, epsilon=0.7)
+    assert sk._entropic_ot._cache_size() == before
+    sinkhorn_divergence(x, y, epsilon=0.5)
+    before = sk._divergence_jit._cache_size()
+    sinkhorn_divergence(y[:40], x[:40] - 1.0, epsilon=0.2)
+    sinkhorn_divergence(x, y + 3.0, epsilon=0.2)
+    assert sk._divergence_jit._cache_size() == before + 1  # one new shape, one retrace
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "kwargs", "match"),
+    [
+        (np.zeros((5, 2)), np.zeros((5, 3)), {}, "same number of columns"),
+        (np.zeros((1, 2)), np.zeros((5, 2)), {}, "at least 2"),
+        (np.zeros((5, 2)), np.zeros((1, 2)), {}, "at least 2"),
+        (np.array([[0.0, np.nan], [1.0, 1.0]]), np.zeros((5, 2)), {}, "finite"),
+        (np.zeros((5, 2)), np.array([[0.0, np.inf], [1.0, 1.0]]), {}, "finite"),
+        (np.zeros((5, 2)), np.zeros((5, 2)), {"epsilon": 0.0}, "epsilon"),
+        (np.zeros((5, 2)), np.zeros((5, 2)), {"epsilon": -1.0}, "epsilon"),
+        (np.zeros((5, 2)), np.zeros((5, 2)), {"a": np.ones(4) / 4}, "one weight per point"),
+        (np.zeros((5, 2)), np.zeros((5, 2)), {"b": np.ones(5)}, "sum to 1"),
+        (np.zeros(5), np.zeros((5, 2)), {}, "dimension"),
+    ],
+)
+def test_bad_input(x, y, kwargs, match):
+    for fn in (entropic_ot, entropic_plan, sinkhorn_divergence, entropic_map):
+        with pytest.raises(ValueError, match=match):
+            fn(x, y, **kwargs)
+
+
+def test_apply_map_bad_dimension(key):
+    x, y = _clouds(key, dtype=jnp.float32)
+    tmap = entropic_map(x, y, epsilon=0.5)
+    with pytest.raises(ValueError, match="columns"):
+        apply_entropic_map(tmap, jnp.zeros((2, 2)))
