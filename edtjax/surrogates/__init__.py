@@ -1,16 +1,40 @@
 """Surrogate models as (init, apply) pairs: networks, ensembles, MC dropout, mixture
 density networks, Gaussian processes, Bayesian neural networks and Bayesian last layers."""
 
+from edtjax.surrogates.last_layer import (
+    EMTrace,
+    MatrixNormalPosterior,
+    MatrixTPosterior,
+    NIGPosterior,
+    mbll_em,
+    mbll_posterior,
+    mbll_predictive,
+    mbll_t_posterior,
+    mbll_t_predictive,
+    nig_posterior,
+    nig_predictive,
+)
 from edtjax.surrogates.network import Surrogate, mlp
 from edtjax.surrogates.predictive import Predictive
 from edtjax.surrogates.training import TrainResult, fit, gaussian_nll_loss, mse_loss
 
 __all__ = [
+    "EMTrace",
+    "MatrixNormalPosterior",
+    "MatrixTPosterior",
+    "NIGPosterior",
     "Predictive",
     "Surrogate",
     "TrainResult",
     "fit",
     "gaussian_nll_loss",
+    "mbll_em",
+    "mbll_posterior",
+    "mbll_predictive",
+    "mbll_t_posterior",
+    "mbll_t_predictive",
     "mlp",
     "mse_loss",
+    "nig_posterior",
+    "nig_predictive",
 ]
