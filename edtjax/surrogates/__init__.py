@@ -1,6 +1,12 @@
 """Surrogate models as (init, apply) pairs: networks, ensembles, MC dropout, mixture
 density networks, Gaussian processes, Bayesian neural networks and Bayesian last layers."""
 
+from edtjax.surrogates.ensembles import (
+    ensemble_predictive,
+    fit_ensemble,
+    mc_dropout_predictive,
+    mdn,
+)
 from edtjax.surrogates.last_layer import (
     EMTrace,
     MatrixNormalPosterior,
@@ -16,7 +22,13 @@ from edtjax.surrogates.last_layer import (
 )
 from edtjax.surrogates.network import Surrogate, mlp
 from edtjax.surrogates.predictive import Predictive
-from edtjax.surrogates.training import TrainResult, fit, gaussian_nll_loss, mse_loss
+from edtjax.surrogates.training import (
+    TrainResult,
+    fit,
+    gaussian_nll_loss,
+    mixture_nll_loss,
+    mse_loss,
+)
 
 __all__ = [
     "EMTrace",
@@ -26,13 +38,18 @@ __all__ = [
     "Predictive",
     "Surrogate",
     "TrainResult",
+    "ensemble_predictive",
     "fit",
+    "fit_ensemble",
     "gaussian_nll_loss",
     "mbll_em",
     "mbll_posterior",
     "mbll_predictive",
     "mbll_t_posterior",
     "mbll_t_predictive",
+    "mc_dropout_predictive",
+    "mdn",
+    "mixture_nll_loss",
     "mlp",
     "mse_loss",
     "nig_posterior",

@@ -13,9 +13,9 @@ import optax
 from edtjax._checks import as_array, check_choice, check_int, check_real, check_same_length
 from edtjax.surrogates.network import Surrogate
 
-__all__ = ["TrainResult", "fit", "gaussian_nll_loss", "mse_loss"]
+__all__ = ["TrainResult", "fit", "gaussian_nll_loss", "mixture_nll_loss", "mse_loss"]
 
-_LOSSES = ("gaussian_nll", "mse")
+_LOSSES = ("gaussian_nll", "mixture_nll", "mse")
 _ADAM = optax.scale_by_adam()
 
 
@@ -50,10 +50,27 @@ def mse_loss(mean: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean((y - mean) ** 2)
 
 
+def mixture_nll_loss(
+    logits: jax.Array, means: jax.Array, variances: jax.Array, y: jax.Array
+) -> jax.Array:
+    r"""Mean negative log-likelihood of diagonal Gaussian mixtures (Bishop 1994).
+
+    :math:`-\frac1n\sum_i\log\sum_k\pi_k(x_i)\,\mathcal N(y_i;\mu_k(x_i),
+    \mathrm{diag}\,\sigma_k^2(x_i))` with :math:`\pi = \mathrm{softmax}(\text{logits})`;
+    shapes ``logits (n, k)``, ``means``/``variances`` ``(n, k, d)``, ``y (n, d)``.
+    """
+    comp = -0.5 * jnp.sum(
+        jnp.log(2 * jnp.pi * variances) + (y[:, None, :] - means) ** 2 / variances, axis=-1
+    )
+    return -jnp.mean(jax.nn.logsumexp(jax.nn.log_softmax(logits, axis=-1) + comp, axis=-1))
+
+
 def _loss(surrogate, loss, params, x, y, key):
     pred = surrogate.apply(params, x, key)
     if loss == "gaussian_nll":
         return gaussian_nll_loss(pred.mean, pred.variance, y)
+    if loss == "mixture_nll":
+        return mixture_nll_loss(*pred.mixture, y)
     return mse_loss(pred.mean, y)
 
 
@@ -200,7 +217,8 @@ def fit(
         surrogate: the network, e.g. from :func:`~edtjax.surrogates.mlp`.
         x: inputs, shape ``(n, p)``.
         y: targets, shape ``(n, d)``.
-        loss: ``"gaussian_nll"`` (needs a heteroscedastic network) or ``"mse"``.
+        loss: ``"gaussian_nll"`` (needs a heteroscedastic network), ``"mixture_nll"`` (needs a
+            mixture density network, :func:`~edtjax.surrogates.mdn`) or ``"mse"``.
         epochs: maximum number of epochs.
         batch_size: minibatch size (the last incomplete minibatch of each epoch is skipped).
         learning_rate: Adam step size, used when ``optimizer`` is ``None`` (traced, so changing
@@ -258,6 +276,8 @@ def fit(
         raise ValueError(f"y must have {probe.mean.shape[-1]} columns, got {y.shape[1]}")
     if loss == "gaussian_nll" and probe.variance is None:
         raise ValueError('loss="gaussian_nll" needs a network that predicts a variance')
+    if loss == "mixture_nll" and probe.mixture is None:
+        raise ValueError('loss="mixture_nll" needs a mixture density network')
     return _fit(
         key,
         x,
