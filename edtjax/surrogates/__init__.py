@@ -7,6 +7,14 @@ from edtjax.surrogates.ensembles import (
     mc_dropout_predictive,
     mdn,
 )
+from edtjax.surrogates.gp import (
+    GPFit,
+    GPParams,
+    fit_gp,
+    gp_kernel,
+    gp_log_marginal_likelihood,
+    gp_predict,
+)
 from edtjax.surrogates.last_layer import (
     EMTrace,
     MatrixNormalPosterior,
@@ -32,6 +40,8 @@ from edtjax.surrogates.training import (
 
 __all__ = [
     "EMTrace",
+    "GPFit",
+    "GPParams",
     "MatrixNormalPosterior",
     "MatrixTPosterior",
     "NIGPosterior",
@@ -41,7 +51,11 @@ __all__ = [
     "ensemble_predictive",
     "fit",
     "fit_ensemble",
+    "fit_gp",
     "gaussian_nll_loss",
+    "gp_kernel",
+    "gp_log_marginal_likelihood",
+    "gp_predict",
     "mbll_em",
     "mbll_posterior",
     "mbll_predictive",
