@@ -1,6 +1,15 @@
 """Surrogate models as (init, apply) pairs: networks, ensembles, MC dropout, mixture
 density networks, Gaussian processes, Bayesian neural networks and Bayesian last layers."""
 
+from edtjax.surrogates.bnn import (
+    PosteriorSamples,
+    SVIResult,
+    bnn_log_density,
+    bnn_predictive,
+    nuts_blackjax,
+    nuts_numpyro,
+    svi_gaussian,
+)
 from edtjax.surrogates.ensembles import (
     ensemble_predictive,
     fit_ensemble,
@@ -45,9 +54,13 @@ __all__ = [
     "MatrixNormalPosterior",
     "MatrixTPosterior",
     "NIGPosterior",
+    "PosteriorSamples",
     "Predictive",
+    "SVIResult",
     "Surrogate",
     "TrainResult",
+    "bnn_log_density",
+    "bnn_predictive",
     "ensemble_predictive",
     "fit",
     "fit_ensemble",
@@ -68,4 +81,7 @@ __all__ = [
     "mse_loss",
     "nig_posterior",
     "nig_predictive",
+    "nuts_blackjax",
+    "nuts_numpyro",
+    "svi_gaussian",
 ]
