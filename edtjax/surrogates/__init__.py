@@ -24,6 +24,11 @@ from edtjax.surrogates.gp import (
     gp_log_marginal_likelihood,
     gp_predict,
 )
+from edtjax.surrogates.laplace import (
+    LastLayerLaplace,
+    last_layer_laplace,
+    last_layer_laplace_predictive,
+)
 from edtjax.surrogates.last_layer import (
     EMTrace,
     MatrixNormalPosterior,
@@ -51,6 +56,7 @@ __all__ = [
     "EMTrace",
     "GPFit",
     "GPParams",
+    "LastLayerLaplace",
     "MatrixNormalPosterior",
     "MatrixTPosterior",
     "NIGPosterior",
@@ -69,6 +75,8 @@ __all__ = [
     "gp_kernel",
     "gp_log_marginal_likelihood",
     "gp_predict",
+    "last_layer_laplace",
+    "last_layer_laplace_predictive",
     "mbll_em",
     "mbll_posterior",
     "mbll_predictive",
