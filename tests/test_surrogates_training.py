@@ -54,6 +54,7 @@ def test_early_stopping_keeps_best_epoch(key):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_heteroscedastic_fit_learns_noise_level(key):
     """y = sin(3x) + 0.1 eps: the learned variance must be near 0.01 (not 0, not var(y))."""
     x, y = _data(key, 256)

@@ -200,8 +200,7 @@ def fit(
     rows, runs one optimizer update per minibatch inside ``lax.scan``, and evaluates the
     validation loss; the parameters with the lowest validation loss are kept and training stops
     once it has not improved for ``patience`` (>= 1) consecutive epochs (``lax.while_loop``). The
-    loss is
-    the Gaussian negative log-likelihood
+    loss is the Gaussian negative log-likelihood
     :math:`\tfrac12[\log 2\pi\sigma^2(x) + (y-\mu(x))^2/\sigma^2(x)]` for heteroscedastic
     networks or the mean squared error. Dropout layers are active during training.
 
