@@ -86,6 +86,7 @@ def test_svi_gaussian_family_optimum(family):
     assert res.samples["w"].shape == (200, P, 1)
 
 
+@pytest.mark.slow
 def test_divergences_are_counted_not_hidden():
     """Neal's funnel with a tiny warm-up: NUTS diverges in the neck; the count is reported."""
 

@@ -33,6 +33,7 @@ def test_ensemble_moments_exact(key):
     assert pred.samples.shape == (4, 5, 2)
 
 
+@pytest.mark.slow
 def test_fit_ensemble_trains_distinct_members(key):
     x = jnp.linspace(-1, 1, 32)[:, None]
     net = mlp((4,), 1)
