@@ -139,7 +139,7 @@ def main() -> None:
                 "warmup": args.warmup,
                 "edtjax_s": ed_s,
                 "peer_s": np_s,
-                "ratio": ed_s / np_s,
+                "ratio": np_s / ed_s,
                 "peer": "numpyro.infer.hmc.hmc(algo='NUTS'), chains vmapped",
                 "edtjax_ess_per_s": ed_ess / ed_s,
                 "peer_ess_per_s": np_ess / np_s,
