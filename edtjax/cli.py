@@ -168,14 +168,29 @@ def _print_table(title: str, rows: list[dict[str, float | str]]) -> None:
     print("  (errors and tau_int by the Gamma method, Wolff 2004; tau_int in recorded samples)")
 
 
-def _save(out: Path | None, traces: dict[str, Any], metadata: dict[str, Any]) -> None:
-    if out is None:
-        return
-    from edtjax._io import save_arrays, save_json
+def _report(args: argparse.Namespace, title: str, result: Any, model: dict[str, Any]) -> int:
+    """Print the summary table and, with ``--out``, save traces and metadata."""
+    rows = _summary_rows(result.summary)
+    _print_table(title, rows)
+    if args.out is not None:
+        from edtjax._io import save_arrays, save_json
 
-    save_arrays(out / "traces.npz", traces)
-    save_json(out / "metadata.json", metadata)
-    print(f"traces written to {out / 'traces.npz'}, metadata to {out / 'metadata.json'}")
+        metadata = {
+            **model,
+            "algorithm": args.algorithm,
+            "num_chains": args.chains,
+            "thin": args.thin,
+            "burn_in": args.burn_in,
+            "seed": args.seed,
+            "edtjax_version": edtjax.__version__,
+            "summary": rows,
+        }
+        save_arrays(args.out / "traces.npz", dict(result.traces))
+        save_json(args.out / "metadata.json", metadata)
+        print(
+            f"traces written to {args.out / 'traces.npz'}, metadata to {args.out / 'metadata.json'}"
+        )
+    return 0
 
 
 def _run_sample_ising(args: argparse.Namespace) -> int:
@@ -198,32 +213,19 @@ def _run_sample_ising(args: argparse.Namespace) -> int:
         h=args.h,
         progress=not args.no_progress,
     )
-    rows = _summary_rows(result.summary)
-    _print_table(
+    title = (
         f"Ising L={args.L} beta={beta:.6g} J={args.J:g} h={args.h:g} {args.algorithm}: "
-        f"{args.chains} chains x {args.sweeps} sweeps",
-        rows,
+        f"{args.chains} chains x {args.sweeps} sweeps"
     )
-    _save(
-        args.out,
-        dict(result.traces),
-        {
-            "model": "ising",
-            "L": args.L,
-            "beta": beta,
-            "J": args.J,
-            "h": args.h,
-            "algorithm": args.algorithm,
-            "num_chains": args.chains,
-            "num_sweeps": args.sweeps,
-            "thin": args.thin,
-            "burn_in": args.burn_in,
-            "seed": args.seed,
-            "edtjax_version": edtjax.__version__,
-            "summary": rows,
-        },
-    )
-    return 0
+    model = {
+        "model": "ising",
+        "L": args.L,
+        "beta": beta,
+        "J": args.J,
+        "h": args.h,
+        "num_sweeps": args.sweeps,
+    }
+    return _report(args, title, result, model)
 
 
 def _run_sample_phi4(args: argparse.Namespace) -> int:
@@ -243,32 +245,19 @@ def _run_sample_phi4(args: argparse.Namespace) -> int:
         thin=args.thin,
         progress=not args.no_progress,
     )
-    rows = _summary_rows(result.summary)
-    _print_table(
+    title = (
         f"phi^4 {args.dim}-d L={args.L} kappa={args.kappa:g} lambda={args.lam:g} "
-        f"{args.algorithm}: {args.chains} chains x {args.steps} steps",
-        rows,
+        f"{args.algorithm}: {args.chains} chains x {args.steps} steps"
     )
-    _save(
-        args.out,
-        dict(result.traces),
-        {
-            "model": "phi4",
-            "L": args.L,
-            "dim": args.dim,
-            "kappa": args.kappa,
-            "lam": args.lam,
-            "algorithm": args.algorithm,
-            "num_chains": args.chains,
-            "num_steps": args.steps,
-            "thin": args.thin,
-            "burn_in": args.burn_in,
-            "seed": args.seed,
-            "edtjax_version": edtjax.__version__,
-            "summary": rows,
-        },
-    )
-    return 0
+    model = {
+        "model": "phi4",
+        "L": args.L,
+        "dim": args.dim,
+        "kappa": args.kappa,
+        "lam": args.lam,
+        "num_steps": args.steps,
+    }
+    return _report(args, title, result, model)
 
 
 def main(argv: list[str] | None = None) -> int:
