@@ -240,3 +240,69 @@ def test_phi4_save_load_round_trip(key, tmp_path):
     np.testing.assert_array_equal(back.outputs, ds.outputs)
     np.testing.assert_array_equal(back.converged, ds.converged)
     assert back.output_names == ds.output_names and back.metadata == ds.metadata
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["metropolis", "heatbath"])
+def test_ising_local_samplers_agree_with_exact_enumeration(key, x64, algorithm):
+    betas = [0.3, 0.6]
+    num_chains, num_per_beta = 4, 2000
+    ds = ising_configuration_dataset(
+        key,
+        4,
+        betas,
+        num_per_beta,
+        algorithm=algorithm,
+        num_chains=num_chains,
+        pilot_sweeps=1000,
+        start="ordered",
+    )
+    for i, beta in enumerate(betas):
+        rows = ds.outputs[i * num_per_beta : (i + 1) * num_per_beta].reshape(num_chains, -1, 3)
+        exact = ising_enumerate(4, beta)
+        for x, value in [
+            (rows[..., 0], exact.energy),
+            (np.abs(rows[..., 1]), exact.abs_magnetisation),
+            (rows[..., 1] ** 2, exact.magnetisation_sq),
+        ]:
+            est = gamma_method(jnp.asarray(x))
+            assert abs(float(est.mean) - float(value)) <= Z * float(est.error), beta
+
+
+@pytest.mark.slow
+def test_ising_energy_agrees_with_kaufman_at_l8(key, x64):
+    from edtjax.lattice import ising_exact
+
+    betas = [0.35, 0.4406868, 0.55]
+    num_chains, num_per_beta = 4, 2000
+    ds = ising_configuration_dataset(key, 8, betas, num_per_beta, num_chains=num_chains)
+    for i, beta in enumerate(betas):
+        energy = ds.outputs[i * num_per_beta : (i + 1) * num_per_beta, 0]
+        est = gamma_method(jnp.asarray(energy.reshape(num_chains, -1)))
+        exact = float(ising_exact(8, beta).energy)
+        assert abs(float(est.mean) - exact) <= Z * float(est.error), (beta, exact)
+
+
+@pytest.mark.slow
+def test_phi4_interacting_points_agree_between_samplers(key, x64):
+    # No closed form when lam > 0: HMC and local Metropolis, two exact Markov chains for the
+    # same e^{-S}, must agree within 5 combined standard errors.
+    design = HoppingCouplings(kappa=np.array([0.15, 0.25]), lam=np.array([0.5, 1.0]))
+    k_hmc, k_met = jax.random.split(key)
+    hmc = phi4_observable_dataset(
+        k_hmc, 6, design, 4000, num_chains=4, algorithm="nuts", burn_in=500, progress=False
+    )
+    met = phi4_observable_dataset(
+        k_met,
+        6,
+        design,
+        8000,
+        num_chains=4,
+        algorithm="metropolis",
+        burn_in=1000,
+        progress=False,
+    )
+    n = len(PHI4_OBSERVABLE_NAMES)
+    diff = np.abs(hmc.outputs[:, :n] - met.outputs[:, :n])
+    sigma = np.hypot(hmc.outputs[:, n:], met.outputs[:, n:])
+    assert np.all(diff <= Z * sigma), diff / sigma
