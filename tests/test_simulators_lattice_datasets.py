@@ -92,18 +92,16 @@ def test_ising_is_deterministic_given_the_key(key):
 
 
 def test_ising_given_thin_and_partial_last_chain(key):
-    ds = ising_configuration_dataset(
-        key, 4, 0.3, 7, num_chains=3, thin=5, pilot_sweeps=20, algorithm="metropolis"
-    )
+    ds = ising_configuration_dataset(key, 4, 0.3, 7, num_chains=2, thin=5, pilot_sweeps=40)
     assert ds.inputs.shape == (7, 16) and ds.metadata["thin"] == [5]
 
 
 def test_ising_new_betas_do_not_recompile(key):
-    ising_configuration_dataset(key, 4, [0.3], 4, num_chains=2, pilot_sweeps=20, thin=2)
+    _small_ising(key)
     production = ld._ising_production._cache_size()
     pilot = ising_sample._sample._cache_size()
     ising_configuration_dataset(
-        jax.random.key(3), 4, [0.5, 0.6, 0.1], 4, num_chains=2, pilot_sweeps=20, thin=3
+        jax.random.key(3), 4, [0.5, 0.6, 0.1], 8, num_chains=2, pilot_sweeps=40, thin=3
     )
     assert ld._ising_production._cache_size() == production
     assert ising_sample._sample._cache_size() == pilot
@@ -159,10 +157,8 @@ def _phi4_small(key, couplings, **kwargs):
 def test_phi4_free_field_agrees_with_exact(key, x64):
     kappas = np.array([0.08, 0.15, 0.2])
     design = HoppingCouplings(kappa=kappas, lam=np.zeros(3))
-    ds = phi4_observable_dataset(
-        key, 4, design, 4000, num_chains=4, algorithm="hmc", burn_in=500, progress=False
-    )
-    assert ds.input_names == ("kappa", "lam")
+    ds = phi4_observable_dataset(key, 4, design, 2000, num_chains=4, burn_in=300, progress=False)
+    assert ds.input_names == ("kappa", "lam") and ds.metadata["algorithm"] == "nuts"
     np.testing.assert_array_equal(ds.inputs[:, 0], kappas)
     col = {name: i for i, name in enumerate(ds.output_names)}
     volume = 16
@@ -182,8 +178,10 @@ def test_phi4_free_field_agrees_with_exact(key, x64):
             assert err > 0
             assert abs(mean - expected[name]) <= Z * err, (kappa, name, mean, expected[name])
         # The flag is the effective-sample-size rule over the stored observables' tau_int.
-        ess = 4 * 4000 / (2.0 * max(ds.metadata["tau_int"][p].values()))
+        ess = 4 * 2000 / (2.0 * max(ds.metadata["tau_int"][p].values()))
         assert bool(ds.converged[p]) == (ess >= 100.0)
+    # NUTS mixes the free field quickly (tau_int of order 1): every point is converged.
+    assert ds.converged.all()
 
 
 def test_phi4_mass_couplings_and_deterministic(key):
