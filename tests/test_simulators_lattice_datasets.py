@@ -304,3 +304,12 @@ def test_phi4_interacting_points_agree_between_samplers(key, x64):
     diff = np.abs(hmc.outputs[:, :n] - met.outputs[:, :n])
     sigma = np.hypot(hmc.outputs[:, n:], met.outputs[:, n:])
     assert np.all(diff <= Z * sigma), diff / sigma
+
+
+def test_progress_bars_count_betas_and_points(key, capsys):
+    _small_ising(key, progress=True)
+    assert "ising betas" in capsys.readouterr().err
+    design = HoppingCouplings(kappa=np.array([0.1, 0.2]), lam=np.array([0.5, 1.0]))
+    _phi4_small(key, design, progress=True)
+    err = capsys.readouterr().err
+    assert "phi4 points" in err and "2/2" in err
