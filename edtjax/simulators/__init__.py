@@ -13,6 +13,13 @@ from edtjax.simulators.datasets import (
     split_dataset,
     split_indices,
 )
+from edtjax.simulators.lattice_datasets import (
+    ISING_LABEL_NAMES,
+    ISING_SAMPLERS,
+    PHI4_OBSERVABLE_NAMES,
+    ising_configuration_dataset,
+    phi4_observable_dataset,
+)
 from edtjax.simulators.materials import (
     GAS_CONSTANT,
     MIHAILA_2009_LAWS,
@@ -47,8 +54,11 @@ from edtjax.simulators.thermodiffusion import (
 __all__ = [
     "DEFAULT_INPUT_BOX",
     "GAS_CONSTANT",
+    "ISING_LABEL_NAMES",
+    "ISING_SAMPLERS",
     "MIHAILA_2009_LAWS",
     "MaterialLaws",
+    "PHI4_OBSERVABLE_NAMES",
     "PelletDataset",
     "PelletInputs",
     "PelletResult",
@@ -64,7 +74,9 @@ __all__ = [
     "friedman1_indices",
     "ishigami",
     "ishigami_indices",
+    "ising_configuration_dataset",
     "load_dataset",
+    "phi4_observable_dataset",
     "save_dataset",
     "shifted_design",
     "simulate_pellet",
