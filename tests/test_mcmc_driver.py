@@ -290,7 +290,8 @@ def test_chains_sharded_over_four_cpu_devices():
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ)
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
-    env["PYTHONPATH"] = str(root)
+    env["JAX_PLATFORMS"] = "cpu"  # four host CPU devices, also on a machine with an accelerator
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     out = subprocess.run(
         [sys.executable, "-c", _SHARDED_RUN], cwd=root, env=env, capture_output=True, text=True
     )
