@@ -111,6 +111,14 @@ def _validate_pair(x: Any, y: Any, a: Any, b: Any, epsilon: Any):
     return x, y, a, b, epsilon
 
 
+def _validated_call(solver, x, y, a, b, epsilon, threshold, max_iterations):
+    r"""Validate the public arguments shared by every solve, then call the jitted ``solver``."""
+    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
+    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
+    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
+    return solver(x, y, a, b, epsilon, float(threshold), max_iterations)
+
+
 def _validate_weights(name: str, w: Any, size: int, dtype: Any) -> jax.Array:
     if w is None:
         return jnp.full((size,), 1.0 / size, dtype=dtype)
@@ -205,10 +213,7 @@ def entropic_ot(
         Cuturi, M. (2013). Sinkhorn distances: lightspeed computation of optimal transport.
         NeurIPS 26. Cuturi, M. et al. (2022). Optimal Transport Tools (OTT). arXiv:2201.12324.
     """
-    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
-    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return _entropic_ot(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return _validated_call(_entropic_ot, x, y, a, b, epsilon, threshold, max_iterations)
 
 
 def entropic_plan(
@@ -235,10 +240,7 @@ def entropic_plan(
     References:
         Cuturi, M. (2013). Sinkhorn distances. NeurIPS 26.
     """
-    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
-    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return _entropic_plan(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return _validated_call(_entropic_plan, x, y, a, b, epsilon, threshold, max_iterations)
 
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations"))
@@ -301,10 +303,7 @@ def sinkhorn_divergence(
         divergences. AISTATS. Genevay, A., Peyré, G., Cuturi, M. (2018). Learning generative
         models with Sinkhorn divergences. AISTATS.
     """
-    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
-    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return _divergence_jit(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return _validated_call(_divergence_jit, x, y, a, b, epsilon, threshold, max_iterations)
 
 
 def _fit_map(x, y, a, b, epsilon, threshold, max_iterations) -> EntropicMap:
@@ -351,10 +350,7 @@ def entropic_map(
         Pooladian, A.-A., Niles-Weed, J. (2021). Entropic estimation of optimal transport maps.
         arXiv:2109.12004.
     """
-    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
-    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return _fit_map_jit(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return _validated_call(_fit_map_jit, x, y, a, b, epsilon, threshold, max_iterations)
 
 
 def _apply(tmap: EntropicMap, z: jax.Array, forward: bool) -> jax.Array:
