@@ -250,10 +250,41 @@ def _group_ids(groups, leaves, treedef):
     return tuple(ids), names
 
 
+_PER_GROUP_FIELDS = (
+    "first_order",
+    "total_order",
+    "first_order_stderr",
+    "total_order_stderr",
+    "first_order_interval",
+    "total_order_interval",
+    "first_order_bootstrap",
+    "total_order_bootstrap",
+    "aggregated_first_order",
+    "aggregated_total_order",
+    "aggregated_first_order_stderr",
+    "aggregated_total_order_stderr",
+)
+
+
+def _split_group_axis(flat: IndexEstimates, split) -> IndexEstimates:
+    """Apply ``split`` (leading group axis -> pytree) to every per-group field of ``flat``.
+
+    Fields that are ``None`` stay ``None``; an :class:`Interval` is split bound by bound. The
+    second-order fields keep their ``(g, g, ...)`` layout.
+    """
+
+    def tree(x):
+        if x is None:
+            return None
+        if isinstance(x, Interval):
+            return Interval(tree(x.low), tree(x.high))
+        return split(x)
+
+    return flat._replace(**{name: tree(getattr(flat, name)) for name in _PER_GROUP_FIELDS})
+
+
 def _to_tree(x, leaves, treedef, names):
     """Split the leading group axis of ``x`` into a pytree like ``factors`` or a dict by label."""
-    if x is None:
-        return None
     if names is not None:
         return {name: x[i] for i, name in enumerate(names)}
     out, start = [], 0
@@ -374,24 +405,4 @@ def sobol_indices(
         batch_size=batch_size,
     )
 
-    def tree(x):
-        if x is None:
-            return None
-        if isinstance(x, Interval):
-            return Interval(tree(x.low), tree(x.high))
-        return _to_tree(x, leaves, treedef, names)
-
-    return flat._replace(
-        first_order=tree(flat.first_order),
-        total_order=tree(flat.total_order),
-        first_order_stderr=tree(flat.first_order_stderr),
-        total_order_stderr=tree(flat.total_order_stderr),
-        first_order_interval=tree(flat.first_order_interval),
-        total_order_interval=tree(flat.total_order_interval),
-        first_order_bootstrap=tree(flat.first_order_bootstrap),
-        total_order_bootstrap=tree(flat.total_order_bootstrap),
-        aggregated_first_order=tree(flat.aggregated_first_order),
-        aggregated_total_order=tree(flat.aggregated_total_order),
-        aggregated_first_order_stderr=tree(flat.aggregated_first_order_stderr),
-        aggregated_total_order_stderr=tree(flat.aggregated_total_order_stderr),
-    )
+    return _split_group_axis(flat, lambda x: _to_tree(x, leaves, treedef, names))
