@@ -89,7 +89,8 @@ class EntropicMap(NamedTuple):
     epsilon: jax.Array
 
 
-def _validate_pair(x: Any, y: Any, a: Any, b: Any, epsilon: Any):
+def _validate_clouds(x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
+    """Two finite ``(n, d)`` and ``(m, d)`` clouds of >= 2 points, cast to a common float dtype."""
     x = _checks.as_array("x", x, ndim=2)
     y = _checks.as_array("y", y, ndim=2)
     if x.shape[1] != y.shape[1]:
@@ -97,12 +98,16 @@ def _validate_pair(x: Any, y: Any, a: Any, b: Any, epsilon: Any):
             f"x and y must have the same number of columns (dimension), got {x.shape[1]} "
             f"and {y.shape[1]}"
         )
-    if x.shape[0] < 2:
-        raise ValueError(f"x must have at least 2 points, got {x.shape[0]}")
-    if y.shape[0] < 2:
-        raise ValueError(f"y must have at least 2 points, got {y.shape[0]}")
+    for name, arr in (("x", x), ("y", y)):
+        if arr.shape[0] < 2:
+            raise ValueError(f"{name} must have at least 2 points, got {arr.shape[0]}")
     dtype = jnp.result_type(x.dtype, y.dtype, float)
-    x, y = x.astype(dtype), y.astype(dtype)
+    return x.astype(dtype), y.astype(dtype)
+
+
+def _validate_pair(x: Any, y: Any, a: Any, b: Any, epsilon: Any):
+    x, y = _validate_clouds(x, y)
+    dtype = x.dtype
     a = _validate_weights("a", a, x.shape[0], dtype)
     b = _validate_weights("b", b, y.shape[0], dtype)
     if epsilon is not None:
