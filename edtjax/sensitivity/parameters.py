@@ -12,7 +12,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 from edtjax._checks import as_array, check_choice, check_int, check_real
-from edtjax.sensitivity.designs import _warn_power_of_two
+from edtjax.sensitivity.designs import _check_saltelli_sobol
 from edtjax.sensitivity.estimators import IndexEstimates, _validate_options
 from edtjax.sensitivity.sobol import _analyse, _split_group_axis
 
@@ -202,9 +202,11 @@ def parameter_sensitivity(
         group_ids, names = _group_labels(params, groups)
     num_dims = len(group_ids)
     if sampler == "sobol":
-        if num_dims > 2048:
-            raise ValueError(f"a Sobol' design allows <= 2048 parameters, got {num_dims}")
-        _warn_power_of_two(num_samples)
+        _check_saltelli_sobol(
+            num_dims,
+            num_samples,
+            lambda limit: f"a Sobol' design allows <= {limit} parameters, got {num_dims}",
+        )
     if perturbation == "mask":
         factors = [dist.Uniform(jnp.zeros(v.shape, v.dtype), 1.0) for v in leaves]
     else:

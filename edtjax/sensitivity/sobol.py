@@ -13,11 +13,10 @@ from numpyro.distributions import Distribution
 
 from edtjax._checks import check_choice, check_int, is_concrete
 from edtjax.sensitivity.designs import (
-    _MAX_SOBOL_DIMS,
+    _check_saltelli_sobol,
     _cross,
     _group_mask,
     _unit_rows,
-    _warn_power_of_two,
 )
 from edtjax.sensitivity.estimators import (
     IndexEstimates,
@@ -373,12 +372,14 @@ def sobol_indices(
     group_ids, names = _group_ids(groups, leaves, treedef)
     num_dims = len(group_ids)
     if sampler == "sobol":
-        if 2 * num_dims > _MAX_SOBOL_DIMS:
-            raise ValueError(
-                f"factors must hold <= {_MAX_SOBOL_DIMS // 2} scalar factors for a Sobol' "
-                f"design, got {num_dims}; use sampler='mc'"
-            )
-        _warn_power_of_two(num_samples)
+        _check_saltelli_sobol(
+            num_dims,
+            num_samples,
+            lambda limit: (
+                f"factors must hold <= {limit} scalar factors for a Sobol' design, "
+                f"got {num_dims}; use sampler='mc'"
+            ),
+        )
     probe = _to_factor_values(jnp.full((1, num_dims), 0.5), leaves, treedef)
     try:
         out = jax.eval_shape(jax.vmap(model), probe)
