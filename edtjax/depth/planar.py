@@ -27,17 +27,22 @@ def _sorted_angles(z: jax.Array, x_ref: jax.Array) -> jax.Array:
     return jnp.sort(jnp.where(valid, theta, _PAST))
 
 
+def _arc_counts(s: jax.Array, *, closed_start: bool) -> jax.Array:
+    """For each sorted angle ``s_j``: ``#{i : s_i - s_j mod 2 pi in [0, pi)}`` when
+    ``closed_start``, else in ``(0, pi)`` (three binary searches, ``O(n log n)``)."""
+    return (
+        jnp.searchsorted(s, s + jnp.pi, side="left")
+        - jnp.searchsorted(s, s, side="left" if closed_start else "right")
+        + jnp.searchsorted(s, s - jnp.pi, side="left")
+    )
+
+
 def _halfspace_one(z: jax.Array, x_ref: jax.Array) -> jax.Array:
     n = x_ref.shape[0]
     s = _sorted_angles(z, x_ref)
     valid_sorted = s < _PAST
     # c_j = #{i : theta_i - s_j mod 2 pi in [0, pi)}: the largest open half-plane count.
-    c = (
-        jnp.searchsorted(s, s + jnp.pi, side="left")
-        - jnp.searchsorted(s, s, side="left")
-        + jnp.searchsorted(s, s - jnp.pi, side="left")
-    )
-    c = jnp.where(valid_sorted, c, 0)
+    c = jnp.where(valid_sorted, _arc_counts(s, closed_start=True), 0)
     return (n - jnp.max(c)) / n
 
 
@@ -47,11 +52,7 @@ def _simplicial_one(z: jax.Array, x_ref: jax.Array) -> jax.Array:
     valid_sorted = s < _PAST
     # k_i = #{j : theta_j - s_i mod 2 pi in (0, pi)}; triangles missing z are counted once,
     # at their first vertex in counter-clockwise order (Rousseeuw & Ruts 1996).
-    k = (
-        jnp.searchsorted(s, s + jnp.pi, side="left")
-        - jnp.searchsorted(s, s, side="right")
-        + jnp.searchsorted(s, s - jnp.pi, side="left")
-    ).astype(x_ref.dtype)
+    k = _arc_counts(s, closed_start=False).astype(x_ref.dtype)
     missing = jnp.sum(jnp.where(valid_sorted, k * (k - 1) / 2, 0.0))
     total = n * (n - 1.0) * (n - 2.0) / 6.0
     return (total - missing) / total

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from edtjax._checks import check_choice, check_even, check_int
+from edtjax.lattice._moments import binder_cumulant, connected_moment, scaled
 from edtjax.lattice.ising import (
     check_couplings,
     float_dtype,
@@ -125,18 +126,6 @@ _sample = jax.jit(
 )
 
 
-def _fluctuation(means):
-    return means["x2"] - means["x"] ** 2
-
-
-def _binder(means):
-    return 1.0 - means["m4"] / (3.0 * means["m2"] ** 2)
-
-
-def _scaled(result: GammaResult, factor) -> GammaResult:
-    return result._replace(mean=factor * result.mean, error=jnp.abs(factor) * result.error)
-
-
 def ising_summary(traces: dict[str, jax.Array], beta: Any, L: int) -> dict[str, GammaResult]:
     """Means and autocorrelation-aware errors of the Ising observables from recorded traces.
 
@@ -174,13 +163,13 @@ def ising_summary(traces: dict[str, jax.Array], beta: Any, L: int) -> dict[str, 
         "magnetisation": gamma_method(m),
         "abs_magnetisation": gamma_method(jnp.abs(m)),
         "magnetisation_sq": gamma_method(m**2),
-        "specific_heat": _scaled(
-            derived_error(_fluctuation, {"x": energy, "x2": energy**2}), beta**2 * n_sites
+        "specific_heat": scaled(
+            derived_error(connected_moment, {"x": energy, "x2": energy**2}), beta**2 * n_sites
         ),
-        "susceptibility": _scaled(
-            derived_error(_fluctuation, {"x": m, "x2": m**2}), beta * n_sites
+        "susceptibility": scaled(
+            derived_error(connected_moment, {"x": m, "x2": m**2}), beta * n_sites
         ),
-        "binder_cumulant": derived_error(_binder, {"m2": m**2, "m4": m**4}),
+        "binder_cumulant": derived_error(binder_cumulant, {"m2": m**2, "m4": m**4}),
     }
 
 

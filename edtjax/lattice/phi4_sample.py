@@ -43,6 +43,7 @@ import jax.numpy as jnp
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 
 from edtjax._checks import as_array, check_choice, check_int, check_real
+from edtjax.lattice._moments import binder_cumulant, connected_moment, scaled
 from edtjax.lattice.phi4 import (
     Couplings,
     check_couplings,
@@ -368,27 +369,13 @@ _SCALARS = (
 )
 
 
-def _connected_moment(means: dict[str, jax.Array]) -> jax.Array:
-    """chi / V = <m^2> - <m>^2 (module-level so the compiled error analysis is reused)."""
-    return means["magnetisation_squared"] - means["magnetisation"] ** 2
-
-
-def _binder(means: dict[str, jax.Array]) -> jax.Array:
-    return 1.0 - means["magnetisation_fourth"] / (3.0 * means["magnetisation_squared"] ** 2)
-
-
 def _summarise(traces: dict[str, jax.Array], volume: int) -> dict[str, GammaResult]:
     """Gamma-method summaries of the scalar traces and of chi and U_4 (derived quantities)."""
     summary = {name: gamma_method(traces[name]) for name in _SCALARS}
-    moments = {
-        name: traces[name]
-        for name in ("magnetisation", "magnetisation_squared", "magnetisation_fourth")
-    }
-    connected = derived_error(_connected_moment, moments)
-    summary["susceptibility"] = connected._replace(
-        mean=volume * connected.mean,
-        error=volume * connected.error,
-        variance=volume**2 * connected.variance,
+    m, m2 = traces["magnetisation"], traces["magnetisation_squared"]
+    connected = derived_error(connected_moment, {"x": m, "x2": m2})
+    summary["susceptibility"] = scaled(connected, volume)
+    summary["binder_cumulant"] = derived_error(
+        binder_cumulant, {"m2": m2, "m4": traces["magnetisation_fourth"]}
     )
-    summary["binder_cumulant"] = derived_error(_binder, moments)
     return summary

@@ -141,10 +141,18 @@ def _check_dims(num_dims, sampler: str) -> int:
     return num_dims
 
 
-def _warn_power_of_two(num_points: int) -> None:
-    if num_points & (num_points - 1):
+def _check_saltelli_sobol(num_dims: int, num_samples: int, message) -> None:
+    """Checks for a Sobol' Saltelli design, which draws ``2 * num_dims`` sequence dimensions.
+
+    Raises ``ValueError(message(limit))`` when ``num_dims`` exceeds ``limit``, the largest
+    allowed count, and warns (at the public function's caller) when ``num_samples`` is not a
+    power of two.
+    """
+    if 2 * num_dims > _MAX_SOBOL_DIMS:
+        raise ValueError(message(_MAX_SOBOL_DIMS // 2))
+    if num_samples & (num_samples - 1):
         warnings.warn(
-            f"num_samples={num_points} is not a power of two; Sobol' points keep their "
+            f"num_samples={num_samples} is not a power of two; Sobol' points keep their "
             "balance properties only for powers of two",
             UserWarning,
             stacklevel=3,
@@ -320,12 +328,14 @@ def saltelli_design(
     num_samples = check_int("num_samples", num_samples, minimum=2)
     num_dims = _check_dims(num_dims, sampler)
     if sampler == "sobol":
-        if 2 * num_dims > _MAX_SOBOL_DIMS:
-            raise ValueError(
-                f"num_dims must be <= {_MAX_SOBOL_DIMS // 2} for a Sobol' Saltelli design "
+        _check_saltelli_sobol(
+            num_dims,
+            num_samples,
+            lambda limit: (
+                f"num_dims must be <= {limit} for a Sobol' Saltelli design "
                 f"(it uses 2 * num_dims dimensions), got {num_dims}"
-            )
-        _warn_power_of_two(num_samples)
+            ),
+        )
     mask = _group_mask(groups, num_dims)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
     a, b = _unit_rows(key, sampler, num_dims, dtype)(jnp.arange(num_samples, dtype=jnp.uint32))

@@ -12,9 +12,9 @@ import numpy as np
 import numpyro.distributions as dist
 
 from edtjax._checks import as_array, check_choice, check_int, check_real
-from edtjax.sensitivity.designs import _warn_power_of_two
-from edtjax.sensitivity.estimators import IndexEstimates, Interval, _validate_options
-from edtjax.sensitivity.sobol import _analyse
+from edtjax.sensitivity.designs import _check_saltelli_sobol
+from edtjax.sensitivity.estimators import IndexEstimates, _validate_options
+from edtjax.sensitivity.sobol import _analyse, _split_group_axis
 
 __all__ = ["parameter_sensitivity"]
 
@@ -86,10 +86,6 @@ def _group_labels(params, groups):
 
 def _by_group(x, names, groups):
     """Group axis -> dict by layer name (``unit``: arrays over units) or by custom id."""
-    if x is None:
-        return None
-    if isinstance(x, Interval):
-        return Interval(_by_group(x.low, names, groups), _by_group(x.high, names, groups))
     if groups != "unit":
         return {name: x[i] for i, name in enumerate(names)}
     out: dict[str, Any] = {}
@@ -99,10 +95,6 @@ def _by_group(x, names, groups):
 
 
 def _by_weight(x, params):
-    if x is None:
-        return None
-    if isinstance(x, Interval):
-        return Interval(_by_weight(x.low, params), _by_weight(x.high, params))
     leaves, treedef = jax.tree.flatten(params)
     out, start = [], 0
     for leaf in leaves:
@@ -210,9 +202,11 @@ def parameter_sensitivity(
         group_ids, names = _group_labels(params, groups)
     num_dims = len(group_ids)
     if sampler == "sobol":
-        if num_dims > 2048:
-            raise ValueError(f"a Sobol' design allows <= 2048 parameters, got {num_dims}")
-        _warn_power_of_two(num_samples)
+        _check_saltelli_sobol(
+            num_dims,
+            num_samples,
+            lambda limit: f"a Sobol' design allows <= {limit} parameters, got {num_dims}",
+        )
     if perturbation == "mask":
         factors = [dist.Uniform(jnp.zeros(v.shape, v.dtype), 1.0) for v in leaves]
     else:
@@ -244,22 +238,6 @@ def parameter_sensitivity(
         batch_size=batch_size,
     )
 
-    def tree(v):
-        if groups == "weight":
-            return _by_weight(v, params)
-        return _by_group(v, names, groups)
-
-    return flat._replace(
-        first_order=tree(flat.first_order),
-        total_order=tree(flat.total_order),
-        first_order_stderr=tree(flat.first_order_stderr),
-        total_order_stderr=tree(flat.total_order_stderr),
-        first_order_interval=tree(flat.first_order_interval),
-        total_order_interval=tree(flat.total_order_interval),
-        first_order_bootstrap=tree(flat.first_order_bootstrap),
-        total_order_bootstrap=tree(flat.total_order_bootstrap),
-        aggregated_first_order=tree(flat.aggregated_first_order),
-        aggregated_total_order=tree(flat.aggregated_total_order),
-        aggregated_first_order_stderr=tree(flat.aggregated_first_order_stderr),
-        aggregated_total_order_stderr=tree(flat.aggregated_total_order_stderr),
-    )
+    if groups == "weight":
+        return _split_group_axis(flat, lambda v: _by_weight(v, params))
+    return _split_group_axis(flat, lambda v: _by_group(v, names, groups))

@@ -13,11 +13,10 @@ from numpyro.distributions import Distribution
 
 from edtjax._checks import check_choice, check_int, is_concrete
 from edtjax.sensitivity.designs import (
-    _MAX_SOBOL_DIMS,
+    _check_saltelli_sobol,
     _cross,
     _group_mask,
     _unit_rows,
-    _warn_power_of_two,
 )
 from edtjax.sensitivity.estimators import (
     IndexEstimates,
@@ -250,10 +249,41 @@ def _group_ids(groups, leaves, treedef):
     return tuple(ids), names
 
 
+_PER_GROUP_FIELDS = (
+    "first_order",
+    "total_order",
+    "first_order_stderr",
+    "total_order_stderr",
+    "first_order_interval",
+    "total_order_interval",
+    "first_order_bootstrap",
+    "total_order_bootstrap",
+    "aggregated_first_order",
+    "aggregated_total_order",
+    "aggregated_first_order_stderr",
+    "aggregated_total_order_stderr",
+)
+
+
+def _split_group_axis(flat: IndexEstimates, split) -> IndexEstimates:
+    """Apply ``split`` (leading group axis -> pytree) to every per-group field of ``flat``.
+
+    Fields that are ``None`` stay ``None``; an :class:`Interval` is split bound by bound. The
+    second-order fields keep their ``(g, g, ...)`` layout.
+    """
+
+    def tree(x):
+        if x is None:
+            return None
+        if isinstance(x, Interval):
+            return Interval(tree(x.low), tree(x.high))
+        return split(x)
+
+    return flat._replace(**{name: tree(getattr(flat, name)) for name in _PER_GROUP_FIELDS})
+
+
 def _to_tree(x, leaves, treedef, names):
     """Split the leading group axis of ``x`` into a pytree like ``factors`` or a dict by label."""
-    if x is None:
-        return None
     if names is not None:
         return {name: x[i] for i, name in enumerate(names)}
     out, start = [], 0
@@ -342,12 +372,14 @@ def sobol_indices(
     group_ids, names = _group_ids(groups, leaves, treedef)
     num_dims = len(group_ids)
     if sampler == "sobol":
-        if 2 * num_dims > _MAX_SOBOL_DIMS:
-            raise ValueError(
-                f"factors must hold <= {_MAX_SOBOL_DIMS // 2} scalar factors for a Sobol' "
-                f"design, got {num_dims}; use sampler='mc'"
-            )
-        _warn_power_of_two(num_samples)
+        _check_saltelli_sobol(
+            num_dims,
+            num_samples,
+            lambda limit: (
+                f"factors must hold <= {limit} scalar factors for a Sobol' design, "
+                f"got {num_dims}; use sampler='mc'"
+            ),
+        )
     probe = _to_factor_values(jnp.full((1, num_dims), 0.5), leaves, treedef)
     try:
         out = jax.eval_shape(jax.vmap(model), probe)
@@ -374,24 +406,4 @@ def sobol_indices(
         batch_size=batch_size,
     )
 
-    def tree(x):
-        if x is None:
-            return None
-        if isinstance(x, Interval):
-            return Interval(tree(x.low), tree(x.high))
-        return _to_tree(x, leaves, treedef, names)
-
-    return flat._replace(
-        first_order=tree(flat.first_order),
-        total_order=tree(flat.total_order),
-        first_order_stderr=tree(flat.first_order_stderr),
-        total_order_stderr=tree(flat.total_order_stderr),
-        first_order_interval=tree(flat.first_order_interval),
-        total_order_interval=tree(flat.total_order_interval),
-        first_order_bootstrap=tree(flat.first_order_bootstrap),
-        total_order_bootstrap=tree(flat.total_order_bootstrap),
-        aggregated_first_order=tree(flat.aggregated_first_order),
-        aggregated_total_order=tree(flat.aggregated_total_order),
-        aggregated_first_order_stderr=tree(flat.aggregated_first_order_stderr),
-        aggregated_total_order_stderr=tree(flat.aggregated_total_order_stderr),
-    )
+    return _split_group_axis(flat, lambda x: _to_tree(x, leaves, treedef, names))

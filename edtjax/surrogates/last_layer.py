@@ -228,7 +228,7 @@ def nig_predictive(posterior: NIGPosterior, features, noise_scale=None) -> Predi
     phi = jnp.asarray(features)
     s2 = 1.0 if noise_scale is None else jnp.asarray(noise_scale)[:, None] ** 2
     mean = (phi @ posterior.mean)[:, None]
-    lever = jnp.einsum("mp,pq,mq->m", phi, posterior.cov_factor, phi)[:, None]
+    lever = _lever(phi, posterior.cov_factor)[:, None]
     sigma2 = posterior.b / (posterior.a - 1.0)
     aleatoric = jnp.broadcast_to(sigma2 * s2, mean.shape)
     return Predictive(mean=mean, variance=sigma2 * (s2 + lever), aleatoric=aleatoric)
@@ -289,6 +289,24 @@ def _lever(phi, col_cov):
     return jnp.einsum("mp,pq,mq->m", phi, col_cov, phi)
 
 
+def _matrix_predictive(posterior, noise_cov, features, noise_scale, full_cov):
+    r"""Predictive moments :math:`W_n^\top\phi_*` and :math:`(s_*^2 + \phi_*^\top K_n\phi_*)
+    \Sigma` for a matrix posterior with row covariance ``posterior.col_cov`` (:math:`K_n`) and
+    expected noise covariance ``noise_cov`` (:math:`\Sigma`); aleatoric part :math:`s_*^2\Sigma`."""
+    phi = jnp.asarray(features)
+    s2 = jnp.ones(phi.shape[0], phi.dtype) if noise_scale is None else jnp.asarray(noise_scale) ** 2
+    lever = _lever(phi, posterior.col_cov)
+    diag = jnp.diag(noise_cov)
+    pred = Predictive(
+        mean=phi @ posterior.mean,
+        variance=(s2 + lever)[:, None] * diag,
+        aleatoric=s2[:, None] * diag,
+    )
+    if full_cov:
+        return pred, (s2 + lever)[:, None, None] * noise_cov
+    return pred
+
+
 def mbll_predictive(
     posterior: MatrixNormalPosterior, features, noise_scale=None, *, full_cov: bool = False
 ):
@@ -313,18 +331,7 @@ def mbll_predictive(
         >>> post = mbll_posterior(phi, phi @ jnp.eye(2), jnp.eye(2))
         >>> pred, cov = mbll_predictive(post, phi[:3], full_cov=True)
     """
-    phi = jnp.asarray(features)
-    s2 = jnp.ones(phi.shape[0], phi.dtype) if noise_scale is None else jnp.asarray(noise_scale) ** 2
-    lever = _lever(phi, posterior.col_cov)
-    diag = jnp.diag(posterior.noise_cov)
-    pred = Predictive(
-        mean=phi @ posterior.mean,
-        variance=(s2 + lever)[:, None] * diag,
-        aleatoric=s2[:, None] * diag,
-    )
-    if full_cov:
-        return pred, (s2 + lever)[:, None, None] * posterior.noise_cov
-    return pred
+    return _matrix_predictive(posterior, posterior.noise_cov, features, noise_scale, full_cov)
 
 
 @jax.jit
@@ -401,20 +408,9 @@ def mbll_t_predictive(
         >>> phi = jax.random.normal(jax.random.key(0), (30, 2))
         >>> pred = mbll_t_predictive(mbll_t_posterior(phi, phi), phi[:3])
     """
-    phi = jnp.asarray(features)
     d = posterior.scale.shape[0]
-    s2 = jnp.ones(phi.shape[0], phi.dtype) if noise_scale is None else jnp.asarray(noise_scale) ** 2
-    lever = _lever(phi, posterior.col_cov)
-    ev = posterior.scale / (posterior.dof - d - 1)
-    diag = jnp.diag(ev)
-    pred = Predictive(
-        mean=phi @ posterior.mean,
-        variance=(s2 + lever)[:, None] * diag,
-        aleatoric=s2[:, None] * diag,
-    )
-    if full_cov:
-        return pred, (s2 + lever)[:, None, None] * ev
-    return pred
+    expected_noise_cov = posterior.scale / (posterior.dof - d - 1)
+    return _matrix_predictive(posterior, expected_noise_cov, features, noise_scale, full_cov)
 
 
 def _log_evidence(phi_w, y_w, m0, k0, noise_cov, s):

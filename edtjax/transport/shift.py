@@ -51,19 +51,9 @@ class PermutationTest(NamedTuple):
 
 
 def _validate(x: Any, y: Any, num_permutations: Any) -> tuple[jax.Array, int]:
-    x = _checks.as_array("x", x, ndim=2)
-    y = _checks.as_array("y", y, ndim=2)
-    if x.shape[1] != y.shape[1]:
-        raise ValueError(
-            f"x and y must have the same number of columns (dimension), got {x.shape[1]} "
-            f"and {y.shape[1]}"
-        )
-    for name, arr in (("x", x), ("y", y)):
-        if arr.shape[0] < 2:
-            raise ValueError(f"{name} must have at least 2 points, got {arr.shape[0]}")
+    x, y = _sk._validate_clouds(x, y)
     _checks.check_int("num_permutations", num_permutations, minimum=1)
-    dtype = jnp.result_type(x.dtype, y.dtype, float)
-    return jnp.concatenate([x, y]).astype(dtype), x.shape[0]
+    return jnp.concatenate([x, y]), x.shape[0]
 
 
 def _p_value(statistic: jax.Array, null: jax.Array) -> jax.Array:

@@ -89,7 +89,8 @@ class EntropicMap(NamedTuple):
     epsilon: jax.Array
 
 
-def _validate_pair(x: Any, y: Any, a: Any, b: Any, epsilon: Any):
+def _validate_clouds(x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
+    """Two finite ``(n, d)`` and ``(m, d)`` clouds of >= 2 points, cast to a common float dtype."""
     x = _checks.as_array("x", x, ndim=2)
     y = _checks.as_array("y", y, ndim=2)
     if x.shape[1] != y.shape[1]:
@@ -97,18 +98,30 @@ def _validate_pair(x: Any, y: Any, a: Any, b: Any, epsilon: Any):
             f"x and y must have the same number of columns (dimension), got {x.shape[1]} "
             f"and {y.shape[1]}"
         )
-    if x.shape[0] < 2:
-        raise ValueError(f"x must have at least 2 points, got {x.shape[0]}")
-    if y.shape[0] < 2:
-        raise ValueError(f"y must have at least 2 points, got {y.shape[0]}")
+    for name, arr in (("x", x), ("y", y)):
+        if arr.shape[0] < 2:
+            raise ValueError(f"{name} must have at least 2 points, got {arr.shape[0]}")
     dtype = jnp.result_type(x.dtype, y.dtype, float)
-    x, y = x.astype(dtype), y.astype(dtype)
+    return x.astype(dtype), y.astype(dtype)
+
+
+def _validate_pair(x: Any, y: Any, a: Any, b: Any, epsilon: Any):
+    x, y = _validate_clouds(x, y)
+    dtype = x.dtype
     a = _validate_weights("a", a, x.shape[0], dtype)
     b = _validate_weights("b", b, y.shape[0], dtype)
     if epsilon is not None:
         _checks.check_real("epsilon", epsilon, minimum=0.0, strict_minimum=True)
         epsilon = jnp.asarray(epsilon, dtype=dtype)
     return x, y, a, b, epsilon
+
+
+def _validated_call(solver, x, y, a, b, epsilon, threshold, max_iterations):
+    r"""Validate the public arguments shared by every solve, then call the jitted ``solver``."""
+    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
+    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
+    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
+    return solver(x, y, a, b, epsilon, float(threshold), max_iterations)
 
 
 def _validate_weights(name: str, w: Any, size: int, dtype: Any) -> jax.Array:
@@ -205,10 +218,7 @@ def entropic_ot(
         Cuturi, M. (2013). Sinkhorn distances: lightspeed computation of optimal transport.
         NeurIPS 26. Cuturi, M. et al. (2022). Optimal Transport Tools (OTT). arXiv:2201.12324.
     """
-    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
-    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return _entropic_ot(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return _validated_call(_entropic_ot, x, y, a, b, epsilon, threshold, max_iterations)
 
 
 def entropic_plan(
@@ -235,10 +245,7 @@ def entropic_plan(
     References:
         Cuturi, M. (2013). Sinkhorn distances. NeurIPS 26.
     """
-    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
-    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return _entropic_plan(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return _validated_call(_entropic_plan, x, y, a, b, epsilon, threshold, max_iterations)
 
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations"))
@@ -301,10 +308,7 @@ def sinkhorn_divergence(
         divergences. AISTATS. Genevay, A., Peyré, G., Cuturi, M. (2018). Learning generative
         models with Sinkhorn divergences. AISTATS.
     """
-    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
-    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return _divergence_jit(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return _validated_call(_divergence_jit, x, y, a, b, epsilon, threshold, max_iterations)
 
 
 def _fit_map(x, y, a, b, epsilon, threshold, max_iterations) -> EntropicMap:
@@ -351,10 +355,7 @@ def entropic_map(
         Pooladian, A.-A., Niles-Weed, J. (2021). Entropic estimation of optimal transport maps.
         arXiv:2109.12004.
     """
-    _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
-    max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
-    x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return _fit_map_jit(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return _validated_call(_fit_map_jit, x, y, a, b, epsilon, threshold, max_iterations)
 
 
 def _apply(tmap: EntropicMap, z: jax.Array, forward: bool) -> jax.Array:

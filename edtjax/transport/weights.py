@@ -57,6 +57,15 @@ def layer_units(kernel: Any, bias: Any = None) -> jax.Array:
     return jnp.concatenate([units, bias[:, None].astype(units.dtype)], axis=1)
 
 
+def _cloud_divergence(
+    cloud_a: jax.Array, cloud_b: jax.Array, requirement: str, **solver: Any
+) -> jax.Array:
+    """Sinkhorn divergence of two clouds after checking they live in the same dimension."""
+    if cloud_a.shape[1] != cloud_b.shape[1]:
+        raise ValueError(f"{requirement}, got {cloud_a.shape[1]} and {cloud_b.shape[1]}")
+    return sinkhorn_divergence(cloud_a, cloud_b, **solver)
+
+
 def layer_ot_distance(
     kernel_a: Any,
     kernel_b: Any,
@@ -95,13 +104,13 @@ def layer_ot_distance(
         raise ValueError("bias_a and bias_b must be given together or both omitted")
     units_a = layer_units(kernel_a, bias_a)
     units_b = layer_units(kernel_b, bias_b)
-    if units_a.shape[1] != units_b.shape[1]:
-        raise ValueError(
-            f"kernel_a and kernel_b must have the same fan-in, got {units_a.shape[1]} and "
-            f"{units_b.shape[1]}"
-        )
-    return sinkhorn_divergence(
-        units_a, units_b, epsilon=epsilon, threshold=threshold, max_iterations=max_iterations
+    return _cloud_divergence(
+        units_a,
+        units_b,
+        "kernel_a and kernel_b must have the same fan-in",
+        epsilon=epsilon,
+        threshold=threshold,
+        max_iterations=max_iterations,
     )
 
 
@@ -171,11 +180,11 @@ def parameter_ot_distance(
         )
     cloud_a = parameter_point_cloud(params_a)
     cloud_b = parameter_point_cloud(params_b)
-    if cloud_a.shape[1] != cloud_b.shape[1]:
-        raise ValueError(
-            f"params_a and params_b must have the same number of parameters per member, got "
-            f"{cloud_a.shape[1]} and {cloud_b.shape[1]}"
-        )
-    return sinkhorn_divergence(
-        cloud_a, cloud_b, epsilon=epsilon, threshold=threshold, max_iterations=max_iterations
+    return _cloud_divergence(
+        cloud_a,
+        cloud_b,
+        "params_a and params_b must have the same number of parameters per member",
+        epsilon=epsilon,
+        threshold=threshold,
+        max_iterations=max_iterations,
     )
