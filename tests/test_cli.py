@@ -31,6 +31,7 @@ def test_sample_ising_writes_traces_and_refuses_overwrite(tmp_path, capsys):
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "energy" in printed and "binder_cumulant" in printed
+    assert "exact (Kaufman, L=8)" in printed and "standard errors" in printed
     traces = _io.load_arrays(out / "traces.npz")
     assert traces["energy"].shape == (2, 64)
     meta = _io.load_json(out / "metadata.json")
