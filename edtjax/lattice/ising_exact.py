@@ -2,8 +2,9 @@
 
 Both functions compute in float64 through JAX (so they are differentiable and can be
 ``jit``/``vmap``-ed over ``beta``); they require float64 to be enabled
-(``jax.config.update("jax_enable_x64", True)``) and raise :class:`ValueError` otherwise, because
-the 1e-10 agreement they are used for is out of reach in float32.
+(``jax.config.update("jax_enable_x64", True)``, or scoped: ``with jax.enable_x64(True):``)
+and raise :class:`ValueError` otherwise, because the 1e-10 agreement they are used for is out
+of reach in float32.
 
 References:
     Kaufman, B. (1949). Crystal statistics. II. Partition function evaluated by spinor analysis.
@@ -184,12 +185,11 @@ def ising_exact(L: int, beta: Any, *, J: Any = 1.0) -> IsingExact:
 
     Example:
         >>> import jax
-        >>> jax.config.update("jax_enable_x64", True)
         >>> from edtjax.lattice import ising_exact
-        >>> exact = ising_exact(16, 0.4406867935)
+        >>> with jax.enable_x64(True):  # float64 for this block only
+        ...     exact = ising_exact(16, 0.4406867935)
         >>> round(float(exact.energy), 4)
         -1.4531
-        >>> jax.config.update("jax_enable_x64", False)
 
     References:
         Kaufman, B. (1949), Phys. Rev. 76, 1232, eq. (39); Beale, P. D. (1996), Phys. Rev. Lett.
@@ -271,11 +271,11 @@ def ising_enumerate(L: int, beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> IsingEn
 
     Example:
         >>> import jax
-        >>> jax.config.update("jax_enable_x64", True)
         >>> from edtjax.lattice import ising_enumerate
-        >>> round(float(ising_enumerate(2, 0.0).log_z), 6)  # ln 2^4
+        >>> with jax.enable_x64(True):  # float64 for this block only
+        ...     log_z = ising_enumerate(2, 0.0).log_z
+        >>> round(float(log_z), 6)  # ln 2^4
         2.772589
-        >>> jax.config.update("jax_enable_x64", False)
 
     References:
         Beale, P. D. (1996), Phys. Rev. Lett. 76, 78 (density of states of finite lattices);

@@ -204,11 +204,10 @@ def gp_predict(
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from edtjax.surrogates import GPParams, gp_predict
-        >>> jax.config.update("jax_enable_x64", True)
-        >>> x = jnp.linspace(0, 1, 8)[:, None]
-        >>> p = GPParams(jnp.zeros(1), jnp.zeros(()), jnp.log(1e-2))
-        >>> pred = gp_predict(p, x, jnp.sin(3 * x[:, 0]), x[:2])
-        >>> jax.config.update("jax_enable_x64", False)
+        >>> with jax.enable_x64(True):  # float64 for this block only
+        ...     x = jnp.linspace(0, 1, 8)[:, None]
+        ...     p = GPParams(jnp.zeros(1), jnp.zeros(()), jnp.log(1e-2))
+        ...     pred = gp_predict(p, x, jnp.sin(3 * x[:, 0]), x[:2])
 
     References:
         Rasmussen, C. E. and Williams, C. K. I. (2006). Gaussian Processes for Machine Learning.
@@ -275,10 +274,9 @@ def fit_gp(
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from edtjax.surrogates import fit_gp
-        >>> jax.config.update("jax_enable_x64", True)
-        >>> x = jnp.linspace(0, 1, 20)[:, None]
-        >>> result = fit_gp(x, jnp.sin(6 * x[:, 0]), steps=50)
-        >>> jax.config.update("jax_enable_x64", False)
+        >>> with jax.enable_x64(True):  # float64 for this block only
+        ...     x = jnp.linspace(0, 1, 20)[:, None]
+        ...     result = fit_gp(x, jnp.sin(6 * x[:, 0]), steps=50)
 
     References:
         Rasmussen, C. E. and Williams, C. K. I. (2006). Gaussian Processes for Machine Learning.
