@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from edtjax._checks import check_int, check_real
+from edtjax._checks import as_array, check_int, check_real
 from edtjax.depth import (
     fermat_fit,
     knn_distance_score,
@@ -126,8 +126,8 @@ def knn_indicator(*, n_neighbors: int = 1) -> Indicator:
 
     def fit(key, x_train):
         del key
-        x_train = jnp.asarray(x_train)
-        if x_train.ndim != 2 or x_train.shape[0] < k:
+        x_train = as_array("x_train", x_train, ndim=2)
+        if x_train.shape[0] < k:
             raise ValueError(
                 f"x_train must have shape (n, d) with n >= n_neighbors = {k}, got {x_train.shape}"
             )
@@ -211,7 +211,7 @@ def smooth_lens_indicator(*, temperature: float) -> Indicator:
 
     def fit(key, x_train):
         del key
-        x_train = jnp.asarray(x_train)
+        x_train = as_array("x_train", x_train, ndim=2)
         smooth_lens_depth(x_train[:1], x_train, temperature=temperature)  # validates x_train
         return x_train
 
