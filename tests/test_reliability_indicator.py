@@ -5,7 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from edtjax.depth import fermat_fit, lens_depth_fermat, projection_fit, projection_score
+from edtjax.depth import (
+    fermat_fit,
+    knn_distance_score,
+    lens_depth_fermat,
+    projection_fit,
+    projection_score,
+)
 from edtjax.reliability import (
     Indicator,
     feature_space_indicator,
@@ -175,3 +181,12 @@ def test_bad_training_data_raises(key):
     ind = predictive_spread_indicator(lambda q: jnp.ones((q.shape[0] + 1,)))
     with pytest.raises(ValueError, match="variance_fn must return shape"):
         ind.fit(key, jnp.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("k", [1, 4, 20])
+def test_knn_matches_depth_module(key, k):
+    x = jax.random.normal(key, (300, 4))
+    q = jnp.concatenate([jax.random.normal(jax.random.key(1), (700, 4)) * 2, x[:5]])
+    ind = knn_indicator(n_neighbors=k)
+    expected = knn_distance_score(q, x, n_neighbors=k)
+    np.testing.assert_allclose(ind.score(ind.fit(key, x), q), expected, rtol=1e-5, atol=1e-6)
