@@ -15,6 +15,7 @@ Any other score plugs in by building ``Indicator(fit, score)`` directly.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -115,6 +116,7 @@ def _kth_one(z: jax.Array, x_ref: jax.Array, sq_ref: jax.Array, k: int) -> jax.A
     return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
 
 
+@functools.partial(jax.jit, static_argnames=("k",))
 def _kth_neighbour_distance(x_query: jax.Array, x_ref: jax.Array, k: int) -> jax.Array:
     sq_ref = jnp.sum(x_ref**2, axis=1)
     return jax.lax.map(lambda z: _kth_one(z, x_ref, sq_ref, k), x_query, batch_size=_KNN_BATCH)
