@@ -1,3 +1,46 @@
 """Reliability indicators: is a surrogate safe to reuse on a new input?"""
 
-__all__: list[str] = []
+from edtjax.reliability.calibration import (
+    Calibration,
+    calibrate,
+    conformal_p_values,
+    minimum_calibration_size,
+)
+from edtjax.reliability.combine import CombinedState, combine
+from edtjax.reliability.indicator import (
+    Indicator,
+    feature_space_indicator,
+    knn_indicator,
+    lens_fermat_indicator,
+    mahalanobis_indicator,
+    predictive_spread_indicator,
+    projection_indicator,
+    smooth_lens_indicator,
+)
+from edtjax.reliability.report import ValidityReport, spearman_correlation, validity_report
+from edtjax.reliability.sensitivity import score_dgsm
+from edtjax.reliability.walk import WalkBackResult, score_gradient, walk_back
+
+__all__ = [
+    "Calibration",
+    "CombinedState",
+    "Indicator",
+    "ValidityReport",
+    "WalkBackResult",
+    "calibrate",
+    "combine",
+    "conformal_p_values",
+    "feature_space_indicator",
+    "knn_indicator",
+    "lens_fermat_indicator",
+    "mahalanobis_indicator",
+    "minimum_calibration_size",
+    "predictive_spread_indicator",
+    "projection_indicator",
+    "score_dgsm",
+    "score_gradient",
+    "smooth_lens_indicator",
+    "spearman_correlation",
+    "validity_report",
+    "walk_back",
+]

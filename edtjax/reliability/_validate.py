@@ -1,0 +1,58 @@
+"""Boundary validation shared by the reliability functions (runs outside ``jit``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from edtjax._checks import as_array, check_probability
+
+__all__ = ["alpha", "as_array", "indicator", "minimum_calibration_size", "queries", "rank"]
+from edtjax.reliability.indicator import Indicator
+
+
+def indicator(value: Any) -> Indicator:
+    """Raise unless ``value`` is an :class:`Indicator`."""
+    if not isinstance(value, Indicator):
+        raise ValueError(f"indicator must be an Indicator, got {type(value).__name__}")
+    return value
+
+
+def queries(name: str, ind: Indicator, state: Any, x: Any) -> jax.Array:
+    """Validate ``(m, d)`` finite queries and check that ``ind.score`` accepts them.
+
+    The score is traced abstractly (``jax.eval_shape``), so a dimension mismatch with the fitted
+    state is reported as a ValueError naming ``name``, at no compute cost.
+    """
+    x = as_array(name, x, ndim=2)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    try:
+        out = jax.eval_shape(ind.score, state, x)
+    except (TypeError, ValueError, IndexError) as err:
+        raise ValueError(f"{name} does not fit the indicator's state: {err}") from err
+    if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != (x.shape[0],):
+        got = getattr(out, "shape", type(out).__name__)
+        raise ValueError(f"indicator.score must return shape ({x.shape[0]},), got {got}")
+    return x
+
+
+def alpha(value: Any) -> float:
+    """A level in the open interval (0, 1)."""
+    return float(check_probability("alpha", value))
+
+
+def minimum_calibration_size(alpha_value: float) -> int:
+    """Smallest ``n`` with ``ceil((n + 1)(1 - alpha)) <= n``, i.e. ``n >= 1/alpha - 1``."""
+    n = max(1, math.ceil(1.0 / alpha_value - 1.0 - 1e-9))
+    while math.ceil((n + 1) * (1.0 - alpha_value) - 1e-9) > n:
+        n += 1
+    return n
+
+
+def rank(n: int, alpha_value: float) -> int:
+    """``k = ceil((n + 1)(1 - alpha))``, robust to the rounding of ``(n + 1)(1 - alpha)``."""
+    return max(1, math.ceil((n + 1) * (1.0 - alpha_value) - 1e-9))

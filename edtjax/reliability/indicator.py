@@ -1,0 +1,391 @@
+"""The ``Indicator(fit, score)`` interface and the built-in out-of-domain indicators.
+
+An indicator answers "how far is this input from the data the surrogate was trained on?" with a
+scalar score per query, *higher = farther from the domain of validity*. It is a pair of pure
+functions, like ``optax.GradientTransformation(init, update)``:
+
+* ``fit(key, x_train) -> state``: a pytree summarising the training inputs;
+* ``score(state, x) -> (m,)``: one score per row of the ``(m, d)`` queries.
+
+Scores are turned into decisions with a controlled false-alarm rate by
+:func:`edtjax.reliability.calibrate`; ``score`` is a pure function of ``x``, so ``jit``,
+``vmap`` and (for the differentiable ones, stated per indicator) ``jax.grad`` work through it.
+Any other score plugs in by building ``Indicator(fit, score)`` directly: e.g. a Monge-Kantorovich
+depth or the norm of the center-outward rank (``fit`` solves the transport problem to a reference
+distribution, ``score`` returns ``1 - depth`` or the rank norm), or the predictive variance of any
+ensemble, Bayesian network or Bayesian last layer through :func:`predictive_spread_indicator`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from edtjax._checks import as_array, check_int, check_real
+from edtjax.depth import (
+    fermat_fit,
+    lens_depth_fermat,
+    mahalanobis_fit,
+    mahalanobis_score,
+    projection_fit,
+    projection_score,
+    smooth_lens_depth,
+    smooth_projection_score,
+)
+
+__all__ = [
+    "Indicator",
+    "feature_space_indicator",
+    "knn_indicator",
+    "lens_fermat_indicator",
+    "mahalanobis_indicator",
+    "predictive_spread_indicator",
+    "projection_indicator",
+    "smooth_lens_indicator",
+]
+
+
+class Indicator(NamedTuple):
+    """An out-of-domain indicator: a pair of pure functions.
+
+    Attributes:
+        fit: ``fit(key, x_train) -> state``, ``x_train`` of shape ``(n, d)``; ``state`` is a
+            pytree (it crosses ``jit``).
+        score: ``score(state, x) -> (m,)`` for ``x`` of shape ``(m, d)``; higher means farther
+            from the domain of validity.
+    """
+
+    fit: Callable[..., Any]
+    score: Callable[[Any, jax.Array], jax.Array]
+
+
+def mahalanobis_indicator(*, shrinkage: float = 0.0) -> Indicator:
+    """Mahalanobis indicator, score ``log(1 + (x - μ̂)ᵀ Σ̂⁻¹ (x - μ̂)) = -log D_M(x)``.
+
+    ``D_M`` is the Mahalanobis depth (:func:`edtjax.depth.mahalanobis_depth`) with moment
+    estimates of the training inputs (optionally shrunk towards a scaled identity). Minus the
+    log depth keeps far queries distinguishable (``1 - D_M`` saturates at 1). Differentiable:
+    ``∇ score = 2 Σ̂⁻¹ (x - μ̂) / (1 + r²)``. The ``key`` of ``fit`` is not used.
+
+    Args:
+        shrinkage: ``λ`` in ``[0, 1]`` (see :func:`edtjax.depth.mahalanobis_fit`).
+
+    Returns:
+        :class:`Indicator`; fit costs ``O(n d² + d³)``, scoring ``O(m d²)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> ind = mahalanobis_indicator()
+        >>> state = ind.fit(jax.random.key(0), jax.random.normal(jax.random.key(1), (200, 2)))
+        >>> ind.score(state, jnp.zeros((1, 2))).shape
+        (1,)
+
+    References:
+        Mahalanobis, P. C. (1936). On the generalised distance in statistics. Proc. Natl. Inst.
+        Sci. India 2, 49-55. Lee, K., Lee, K., Lee, H. & Shin, J. (2018). A simple unified
+        framework for detecting out-of-distribution samples and adversarial attacks. NeurIPS.
+    """
+    shrinkage = check_real("shrinkage", shrinkage, minimum=0.0, maximum=1.0)
+
+    def fit(key, x_train):
+        del key
+        return mahalanobis_fit(x_train, shrinkage=shrinkage)
+
+    def score(state, x):
+        return -jnp.log(mahalanobis_score(state, x))
+
+    return Indicator(fit, score)
+
+
+_KNN_BATCH = 512
+
+
+def _kth_one(z: jax.Array, x_ref: jax.Array, sq_ref: jax.Array, k: int) -> jax.Array:
+    # select with ‖x‖² - 2 xᵀz (a matrix product over the batch), then recompute the distance
+    # to the selected neighbour directly, which is exact and differentiable in z
+    key = sq_ref - 2.0 * (x_ref @ z)
+    if k <= 16:
+        for _ in range(k - 1):
+            key = key.at[jnp.argmin(key)].set(jnp.inf)
+        idx = jnp.argmin(key)
+    else:
+        idx = jax.lax.top_k(-key, k)[1][k - 1]
+    sq = jnp.sum((z - x_ref[idx]) ** 2)
+    positive = sq > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, sq, 1.0)), 0.0)
+
+
+@functools.partial(jax.jit, static_argnames=("k",))
+def _kth_neighbour_distance(x_query: jax.Array, x_ref: jax.Array, k: int) -> jax.Array:
+    sq_ref = jnp.sum(x_ref**2, axis=1)
+    return jax.lax.map(lambda z: _kth_one(z, x_ref, sq_ref, k), x_query, batch_size=_KNN_BATCH)
+
+
+def knn_indicator(*, n_neighbors: int = 1) -> Indicator:
+    """k-nearest-neighbour indicator: the distance to the ``k``-th nearest training input.
+
+    Score ``‖x - x_(k)(x)‖``, the quantity of :func:`edtjax.depth.knn_distance_score`, computed
+    in batches of 512 queries: the neighbours are selected with ``‖x_i‖² - 2 x_iᵀ x`` (one
+    matrix product per batch, then ``k`` masked minima, or a top-k for ``k > 16``) and the
+    distance to the selected one is recomputed exactly. Differentiable wherever the ``k``-th
+    neighbour is unique and distinct from ``x`` (gradient: the unit vector away from it). The
+    state is the training set itself. The ``key`` of ``fit`` is not used.
+
+    Args:
+        n_neighbors: ``k >= 1`` (at most the number of training points).
+
+    Returns:
+        :class:`Indicator`; scoring costs ``O(m n (d + k))`` time and ``O(512 n)`` memory.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> ind = knn_indicator()
+        >>> state = ind.fit(None, jnp.array([[3.0, 4.0], [6.0, 8.0]]))
+        >>> ind.score(state, jnp.zeros((1, 2))).tolist()
+        [5.0]
+
+    References:
+        Sun, Y., Ming, Y., Zhu, X. & Li, Y. (2022). Out-of-distribution detection with deep
+        nearest neighbors. ICML 2022.
+    """
+    k = check_int("n_neighbors", n_neighbors, minimum=1)
+
+    def fit(key, x_train):
+        del key
+        x_train = as_array("x_train", x_train, ndim=2)
+        if x_train.shape[0] < k:
+            raise ValueError(
+                f"x_train must have shape (n, d) with n >= n_neighbors = {k}, got {x_train.shape}"
+            )
+        if not jnp.issubdtype(x_train.dtype, jnp.floating):
+            x_train = x_train.astype(jnp.result_type(float))
+        return x_train
+
+    def score(state, x):
+        x = as_array("x_query", x, ndim=2)
+        if x.shape[1] != state.shape[1]:
+            raise ValueError(
+                f"x_query must have the same dimension as x_train ({state.shape[1]}), "
+                f"got {x.shape[1]}"
+            )
+        return _kth_neighbour_distance(x.astype(state.dtype), state, k)
+
+    return Indicator(fit, score)
+
+
+def lens_fermat_indicator(*, alpha: float = 2.0, n_neighbors: int = 10) -> Indicator:
+    """LD-Fermat indicator, score ``1 - LD_F(x)`` with ``LD_F`` the lens depth under the sample
+    Fermat distance of the training inputs (:func:`edtjax.depth.lens_depth_fermat`).
+
+    The Fermat distance follows the density and shape of the training set, so the lenses hug
+    non-convex supports. The depth takes values on the grid ``j / C(n, 2)`` and is 0 outside
+    the training lenses, hence ``1 - LD`` (``-log LD`` would be infinite); it is piecewise
+    constant in ``x`` (no useful gradient: use :func:`smooth_lens_indicator` for gradients).
+    The ``key`` of ``fit`` is not used.
+
+    Args:
+        alpha: Fermat exponent ``α >= 1``.
+        n_neighbors: neighbours of the kNN graph, ``1 <= k <= n - 1``.
+
+    Returns:
+        :class:`Indicator`; fit costs ``O(n² d)`` plus the graph shortest paths, scoring
+        ``O(m n (d + k) + m n²)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> ind = lens_fermat_indicator(n_neighbors=8)
+        >>> state = ind.fit(jax.random.key(0), jax.random.normal(jax.random.key(1), (60, 2)))
+        >>> ind.score(state, jnp.zeros((1, 2))).shape
+        (1,)
+
+    References:
+        Nguyen, H. L., Elhajji, A., Nguyen, T. & Dao, N. (2024). Combining statistical depth and
+        Fermat distance for uncertainty quantification. NeurIPS 2024.
+    """
+    alpha = check_real("alpha", alpha, minimum=1.0)
+    n_neighbors = check_int("n_neighbors", n_neighbors, minimum=1)
+
+    def fit(key, x_train):
+        del key
+        return fermat_fit(x_train, alpha=alpha, n_neighbors=n_neighbors)
+
+    def score(state, x):
+        return 1.0 - lens_depth_fermat(state, x)
+
+    return Indicator(fit, score)
+
+
+def smooth_lens_indicator(*, temperature: float) -> Indicator:
+    """Smooth lens-depth indicator, score ``1 - LD_τ(x)`` (:func:`edtjax.depth.smooth_lens_depth`).
+
+    Euclidean lens depth with logistic gates of temperature ``τ`` (units of the inputs),
+    differentiable in ``x`` everywhere, which makes it the depth indicator to use with
+    :func:`edtjax.reliability.walk_back`. The state is the training set. The ``key`` of ``fit``
+    is not used.
+
+    Args:
+        temperature: ``τ > 0``.
+
+    Returns:
+        :class:`Indicator`; scoring costs ``O(m n²)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> ind = smooth_lens_indicator(temperature=0.1)
+        >>> state = ind.fit(None, jax.random.normal(jax.random.key(1), (40, 2)))
+        >>> jax.grad(lambda z: ind.score(state, z[None])[0])(jnp.ones(2)).shape
+        (2,)
+
+    References:
+        Liu, Z. & Modarres, R. (2011). Lens data depth and median. J. Nonparametric Stat.
+        23(4), 1063-1074.
+    """
+    temperature = check_real("temperature", temperature, minimum=0.0, strict_minimum=True)
+
+    def fit(key, x_train):
+        del key
+        x_train = as_array("x_train", x_train, ndim=2)
+        smooth_lens_depth(x_train[:1], x_train, temperature=temperature)  # validates x_train
+        return x_train
+
+    def score(state, x):
+        return 1.0 - smooth_lens_depth(x, state, temperature=temperature)
+
+    return Indicator(fit, score)
+
+
+def projection_indicator(*, n_directions: int = 500, temperature: float | None = None) -> Indicator:
+    """Projection-depth indicator, score ``-log D_P(x) = log(1 + O(x))``.
+
+    ``O(x) = max_k |u_kᵀ x - med_k| / MAD_k`` is the Stahel-Donoho outlyingness over
+    ``n_directions`` random unit directions drawn from ``key`` in ``fit``
+    (:func:`edtjax.depth.projection_fit`). With ``temperature`` the maximum is relaxed to a
+    log-mean-exp (:func:`edtjax.depth.smooth_projection_score`), which spreads the gradient
+    over all directions; without it the score is differentiable almost everywhere (the
+    gradient of the maximising direction).
+
+    Args:
+        n_directions: number of random directions ``K >= 1``.
+        temperature: optional ``τ > 0`` (outlyingness units).
+
+    Returns:
+        :class:`Indicator`; fit costs ``O(K n d + K n log n)``, scoring ``O(m K d)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> ind = projection_indicator(n_directions=50)
+        >>> state = ind.fit(jax.random.key(0), jax.random.normal(jax.random.key(1), (100, 3)))
+        >>> ind.score(state, jnp.zeros((2, 3))).shape
+        (2,)
+
+    References:
+        Zuo, Y. (2003). Projection-based depth functions and associated medians. Ann. Statist.
+        31(5), 1460-1490.
+    """
+    n_directions = check_int("n_directions", n_directions, minimum=1)
+    if temperature is not None:
+        temperature = check_real("temperature", temperature, minimum=0.0, strict_minimum=True)
+
+    def fit(key, x_train):
+        return projection_fit(key, x_train, n_directions=n_directions)
+
+    def score(state, x):
+        if temperature is None:
+            return -jnp.log(projection_score(state, x))
+        return -jnp.log(smooth_projection_score(state, x, temperature=temperature))
+
+    return Indicator(fit, score)
+
+
+def predictive_spread_indicator(variance_fn: Callable[[jax.Array], jax.Array]) -> Indicator:
+    """Predictive-spread indicator: the surrogate's own predictive variance as the score.
+
+    ``score(x) = Σ_j Var[y_j | x]`` summed over outputs, for any callable ``variance_fn`` that
+    maps ``(m, d)`` queries to ``(m,)`` or ``(m, p)`` predictive (e.g. epistemic) variances:
+    the spread of a deep ensemble, the posterior predictive variance of a Bayesian network,
+    the epistemic part of a Bayesian last layer, or a GP's posterior variance. The surrogate
+    has been trained elsewhere, so ``fit`` only checks that ``variance_fn`` accepts the
+    training inputs and returns an empty state. Differentiable whenever ``variance_fn`` is.
+
+    Args:
+        variance_fn: ``(m, d) -> (m,)`` or ``(m, p)``, pure and JAX-traceable.
+
+    Returns:
+        :class:`Indicator`; scoring costs one call of ``variance_fn``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> ind = predictive_spread_indicator(lambda x: 1.0 + jnp.sum(x**2, axis=1))
+        >>> state = ind.fit(None, jnp.zeros((3, 2)))
+        >>> ind.score(state, jnp.ones((1, 2))).tolist()
+        [3.0]
+
+    References:
+        Lakshminarayanan, B., Pritzel, A. & Blundell, C. (2017). Simple and scalable predictive
+        uncertainty estimation using deep ensembles. NeurIPS 2017.
+    """
+    if not callable(variance_fn):
+        raise ValueError(f"variance_fn must be callable, got {type(variance_fn).__name__}")
+
+    def score(state, x):
+        del state
+        var = jnp.asarray(variance_fn(x))
+        if var.ndim not in (1, 2) or var.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"variance_fn must return shape (m,) or (m, p) for m = {x.shape[0]} queries, "
+                f"got {var.shape}"
+            )
+        return var if var.ndim == 1 else jnp.sum(var, axis=1)
+
+    def fit(key, x_train):
+        del key
+        jax.eval_shape(lambda x: score((), x), jnp.asarray(x_train))
+        return ()
+
+    return Indicator(fit, score)
+
+
+def feature_space_indicator(
+    indicator: Indicator, feature_fn: Callable[[jax.Array], jax.Array]
+) -> Indicator:
+    """Apply an indicator to a learned representation ``φ(x)`` instead of the raw inputs.
+
+    ``fit(key, x) = indicator.fit(key, φ(x_train))`` and ``score(state, x) =
+    indicator.score(state, φ(x))`` with ``feature_fn = φ: (m, d) -> (m, h)``, typically the
+    last hidden layer of the surrogate network (parameters closed over). Differentiable when
+    both ``φ`` and the inner score are.
+
+    Args:
+        indicator: any :class:`Indicator`.
+        feature_fn: pure, JAX-traceable feature map.
+
+    Returns:
+        :class:`Indicator`; cost of ``φ`` plus that of ``indicator`` in dimension ``h``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> ind = feature_space_indicator(mahalanobis_indicator(), lambda x: jnp.tanh(x))
+        >>> state = ind.fit(None, jax.random.normal(jax.random.key(1), (100, 2)))
+        >>> ind.score(state, jnp.zeros((1, 2))).shape
+        (1,)
+
+    References:
+        Lee, K., Lee, K., Lee, H. & Shin, J. (2018). A simple unified framework for detecting
+        out-of-distribution samples and adversarial attacks. NeurIPS 2018.
+    """
+    if not isinstance(indicator, Indicator):
+        raise ValueError(f"indicator must be an Indicator, got {type(indicator).__name__}")
+    if not callable(feature_fn):
+        raise ValueError(f"feature_fn must be callable, got {type(feature_fn).__name__}")
+
+    def fit(key, x_train):
+        return indicator.fit(key, feature_fn(jnp.asarray(x_train)))
+
+    def score(state, x):
+        return indicator.score(state, feature_fn(x))
+
+    return Indicator(fit, score)
