@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from edtjax.reliability import Indicator, calibrate, monge_kantorovich_indicator
+from edtjax.reliability import Indicator, calibrate, monge_kantorovich_indicator, walk_back
 from edtjax.transport import center_outward_fit, monge_kantorovich_depth
 
 
@@ -107,6 +107,23 @@ def test_gradient_matches_finite_differences(x64):
     assert float(f(z + 0.1 * jax.grad(f)(z))) > float(f(z))
     # finite at the median, where the rank norm is 0 only at one point
     assert bool(jnp.all(jnp.isfinite(jax.grad(f)(jnp.zeros(2)))))
+
+
+def test_walk_back_lands_inside(x64):
+    """Outlying queries at radius 3.5 and 4.5 (8 directions) walk back below the calibrated
+    threshold along the score gradient, towards the bulk of the data."""
+    ind = monge_kantorovich_indicator()
+    state = ind.fit(None, jax.random.normal(jax.random.key(11), (300, 2), jnp.float64))
+    x_cal = jax.random.normal(jax.random.key(4), (199, 2), jnp.float64)
+    cal = calibrate(jax.random.key(3), ind, state, x_cal, 0.1)
+    angles = jnp.linspace(0.0, 2.0 * jnp.pi, 8, endpoint=False)
+    directions = jnp.stack([jnp.cos(angles), jnp.sin(angles)], axis=1)
+    queries = jnp.concatenate([3.5 * directions, 4.5 * directions])
+    assert bool(jnp.all(ind.score(state, queries) > cal.threshold))
+    res = walk_back(ind, state, cal.threshold, queries, step_size=0.02, max_steps=400)
+    assert bool(jnp.all(res.inside))
+    assert bool(jnp.all(res.score <= cal.threshold))
+    assert bool(jnp.all(jnp.linalg.norm(res.x, axis=1) < jnp.linalg.norm(queries, axis=1)))
 
 
 def test_jit_and_vmap(gaussian_fit):

@@ -52,7 +52,10 @@ def monge_kantorovich_indicator(
     queries map to the outer shell of the grid, radius :math:`n_R / (n_R + 1)`. Differentiable
     in ``x`` everywhere (the norm is taken with a finite gradient at the median):
     :math:`\nabla\|\hat{\mathbf F}_\pm\| = J^\top \hat{\mathbf F}_\pm/\|\hat{\mathbf F}_\pm\|`
-    with :math:`J = \frac{2}{\varepsilon}\mathrm{Cov}_{w(x)}(u)` the Jacobian of the map. The
+    with :math:`J = \frac{2}{\varepsilon}\mathrm{Cov}_{w(x)}(u)` the Jacobian of the map. Far
+    beyond the sample the weights concentrate on one outer grid point, the score saturates and
+    its gradient decays exponentially, so :func:`edtjax.reliability.walk_back` is reliable from
+    moderately outlying queries (a few spreads out), not from arbitrarily far ones. The
     ``key`` of ``fit`` is not used. The scores follow the dtype of the training inputs (use
     float64 for tight gradient checks).
 
