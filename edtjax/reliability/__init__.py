@@ -19,6 +19,7 @@ from edtjax.reliability.indicator import (
 )
 from edtjax.reliability.report import ValidityReport, spearman_correlation, validity_report
 from edtjax.reliability.sensitivity import score_dgsm
+from edtjax.reliability.transport_indicators import monge_kantorovich_indicator
 from edtjax.reliability.walk import WalkBackResult, score_gradient, walk_back
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "lens_fermat_indicator",
     "mahalanobis_indicator",
     "minimum_calibration_size",
+    "monge_kantorovich_indicator",
     "predictive_spread_indicator",
     "projection_indicator",
     "score_dgsm",
