@@ -10,10 +10,10 @@ functions, like ``optax.GradientTransformation(init, update)``:
 Scores are turned into decisions with a controlled false-alarm rate by
 :func:`edtjax.reliability.calibrate`; ``score`` is a pure function of ``x``, so ``jit``,
 ``vmap`` and (for the differentiable ones, stated per indicator) ``jax.grad`` work through it.
-Any other score plugs in by building ``Indicator(fit, score)`` directly: e.g. a Monge-Kantorovich
-depth or the norm of the center-outward rank (``fit`` solves the transport problem to a reference
-distribution, ``score`` returns ``1 - depth`` or the rank norm), or the predictive variance of any
-ensemble, Bayesian network or Bayesian last layer through :func:`predictive_spread_indicator`.
+The center-outward rank norm (``1 -`` Monge-Kantorovich depth) is
+:func:`edtjax.reliability.monge_kantorovich_indicator`; the predictive variance of any ensemble,
+Bayesian network or Bayesian last layer plugs in through :func:`predictive_spread_indicator`, and
+any other score by building ``Indicator(fit, score)`` directly.
 """
 
 from __future__ import annotations
