@@ -109,10 +109,11 @@ class ReweightingBias(NamedTuple):
 
 
 def _mixture_quantile(centres, scale, p):
-    """Quantile ``p`` of the equal-weight mixture of ``N(centres[s], scale**2)`` along axis 0.
+    r"""Quantile ``p`` of the equal-weight mixture of ``N(centres[s], scale**2)`` along axis 0.
 
-    Bisection on the mixture CDF for the value, then one Newton step around the stopped-gradient
-    root so that derivatives follow the implicit function theorem.
+    The value is the bisection root of the mixture CDF; derivatives are those of one Newton step
+    around the stopped-gradient root, i.e. the implicit function theorem
+    :math:`\partial x_p = -\partial F(x_p) / f(x_p)`.
     """
     scale = jnp.broadcast_to(scale, centres.shape[1:])
 
@@ -134,7 +135,8 @@ def _mixture_quantile(centres, scale, p):
 
     lo, hi = jax.lax.fori_loop(0, _BISECTION_STEPS, body, (lo0, hi0))
     root = jax.lax.stop_gradient(0.5 * (lo + hi))
-    return root - (cdf(root, centres, scale) - p) / density(root, centres, scale)
+    step = -(cdf(root, centres, scale) - p) / density(root, centres, scale)
+    return root + (step - jax.lax.stop_gradient(step))
 
 
 def _equal_tailed(x, credible):
