@@ -92,7 +92,9 @@ class ReweightingBias(NamedTuple):
             a handful of configurations and should not be trusted.
         bias_mean: mean of ``bias`` over posterior samples.
         bias_lower: lower credible bound of ``bias`` over posterior samples.
-        bias_upper: upper credible bound of ``bias`` over posterior samples.
+        bias_upper: upper credible bound of ``bias`` over posterior samples. The interval is
+            the posterior spread of the per-sample estimates; each carries its own Monte Carlo
+            error ``bias_error``, which the interval does not add.
     """
 
     naive: jax.Array
