@@ -1,5 +1,6 @@
 """Predictive metrics, calibration, conformal prediction and surrogate-induced bias."""
 
+from edtjax.uq.bias import ReweightingBias, SurrogateBias, reweighting_bias, surrogate_bias
 from edtjax.uq.calibration import (
     Recalibration,
     calibration_curve,
@@ -33,6 +34,8 @@ from edtjax.uq.metrics import (
 
 __all__ = [
     "Recalibration",
+    "ReweightingBias",
+    "SurrogateBias",
     "calibration_curve",
     "calibration_error",
     "conformal_quantile",
@@ -52,8 +55,10 @@ __all__ = [
     "normalized_conformal",
     "recalibrate",
     "recalibrated_quantile",
+    "reweighting_bias",
     "sample_nll",
     "sample_pit",
     "sharpness",
     "split_conformal",
+    "surrogate_bias",
 ]
