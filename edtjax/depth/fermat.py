@@ -15,7 +15,7 @@ algorithm by the backend that holds the reference sample:
 
 * CPU: Dijkstra from every source (``scipy.sparse.csgraph.dijkstra``, compiled C, binary heap)
   on the sparse symmetrised graph, outside ``jit``, in float64: ``O(n · E log n)`` with
-  ``E <= 2 n k`` edges, i.e. ``O(n² k log n)``; about 40 s at ``n = 10^4``, ``k = 10`` on two
+  ``E <= 2 n k`` edges, i.e. ``O(n² k log n)``; about 30 s at ``n = 10^4``, ``k = 10`` on two
   CPU cores.
 * accelerators: repeated Bellman-Ford relaxation of every row along the padded neighbour lists,
   ``D[i, :] <- min(D[i, :], w_ij + D[j, :])``, until nothing changes, as dense gathers that
