@@ -30,6 +30,43 @@ def test_agrees_with_dijkstra_on_the_same_knn_graph(key, x64):
     np.testing.assert_allclose(graph.distances, peer, rtol=1e-10)
 
 
+def test_dijkstra_fit_equals_relaxation_on_a_random_graph(key, x64):
+    # Two well separated clusters (k = 4 keeps them disconnected: inf across) and a duplicated
+    # point (a zero-weight edge): the CPU fit (Dijkstra) and the accelerator fit (relaxation
+    # sweeps) must give the same matrix; both are exact in float64, so rtol 1e-12.
+    k1, k2 = jax.random.split(key)
+    a = jax.random.normal(k1, (90, 2), dtype=jnp.float64)
+    b = jax.random.normal(k2, (60, 2), dtype=jnp.float64) + 100.0
+    x = jnp.concatenate([a, b, a[:1]])
+    alpha = 1.7
+    graph = fermat_fit(x, alpha=alpha, n_neighbors=4)
+    idx, sq = fermat._knn(x, 4)
+    nbr, w = fermat._symmetric_neighbours(np.asarray(idx), np.asarray(sq))
+    old = fermat._all_pairs_relaxation(jnp.asarray(nbr), jnp.asarray(w), jnp.asarray(alpha))
+    dist = np.asarray(graph.distances)
+    assert graph.distances.dtype == jnp.float64
+    assert np.all(np.isinf(dist[:90, 90:150])) and np.all(np.isfinite(dist[:90, :90]))
+    assert dist[0, 150] == 0.0
+    np.testing.assert_allclose(dist, np.asarray(old), rtol=1e-12)
+
+
+def test_float32_fit_matches_float64_dijkstra(key):
+    # The CPU fit runs Dijkstra in float64 and rounds once: 1e-6 relative to the float64 fit of
+    # the same float32 sample (the float32 kNN distances carry ~1e-7 relative error).
+    x = jax.random.normal(key, (300, 2))
+    graph = fermat_fit(x, alpha=2.0, n_neighbors=10)
+    assert graph.distances.dtype == jnp.float32
+    d = np.linalg.norm(
+        np.asarray(x, np.float64)[:, None] - np.asarray(x, np.float64)[None], axis=-1
+    )
+    np.fill_diagonal(d, np.inf)
+    nbr = np.argsort(d, axis=1)[:, :10]
+    rows = np.repeat(np.arange(300), 10)
+    w = coo_matrix((d[rows, nbr.ravel()] ** 2, (rows, nbr.ravel())), shape=(300, 300))
+    peer = shortest_path(w.tocsr(), method="D", directed=False)
+    np.testing.assert_allclose(graph.distances, peer, rtol=1e-6)
+
+
 def test_circle_distance_is_proportional_to_arc_length(key):
     n = 600
     h = 2 * np.pi / n
