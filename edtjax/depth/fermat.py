@@ -82,7 +82,11 @@ def _safe_power(sq: jax.Array, alpha: jax.Array) -> jax.Array:
 @functools.partial(jax.jit, static_argnames=("k",))
 def _knn(x_ref: jax.Array, k: int) -> tuple[jax.Array, jax.Array]:
     sq_norm = jnp.sum(x_ref**2, axis=1)
-    sq = sq_norm[:, None] + sq_norm[None, :] - 2 * x_ref @ x_ref.T
+    sq = (
+        sq_norm[:, None]
+        + sq_norm[None, :]
+        - 2 * jnp.matmul(x_ref, x_ref.T, precision=jax.lax.Precision.HIGHEST)
+    )
     sq = jnp.where(jnp.eye(x_ref.shape[0], dtype=bool), jnp.inf, sq)
     _, idx = jax.lax.top_k(-sq, k)
     exact = jnp.sum((x_ref[:, None, :] - x_ref[idx]) ** 2, axis=-1)

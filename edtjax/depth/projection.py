@@ -71,14 +71,14 @@ class HalfspaceFit(NamedTuple):
 @functools.partial(jax.jit, static_argnames=("n_directions",))
 def _projection_fit(key: jax.Array, x_ref: jax.Array, n_directions: int) -> ProjectionFit:
     u = random_directions(key, n_directions, x_ref.shape[1], x_ref.dtype)
-    proj = x_ref @ u.T
+    proj = jnp.matmul(x_ref, u.T, precision=jax.lax.Precision.HIGHEST)
     med = jnp.median(proj, axis=0)
     mad = jnp.median(jnp.abs(proj - med), axis=0)
     return ProjectionFit(u, med, mad)
 
 
 def _outlyingness(fit: ProjectionFit, x_query: jax.Array) -> jax.Array:
-    proj = x_query @ fit.directions.T
+    proj = jnp.matmul(x_query, fit.directions.T, precision=jax.lax.Precision.HIGHEST)
     return jnp.max(jnp.abs(proj - fit.median) / fit.mad, axis=1)
 
 
@@ -149,7 +149,9 @@ def projection_depth(
 @functools.partial(jax.jit, static_argnames=("n_directions",))
 def _halfspace_fit(key: jax.Array, x_ref: jax.Array, n_directions: int) -> HalfspaceFit:
     u = random_directions(key, n_directions, x_ref.shape[1], x_ref.dtype)
-    return HalfspaceFit(u, jnp.sort(x_ref @ u.T, axis=0).T)
+    return HalfspaceFit(
+        u, jnp.sort(jnp.matmul(x_ref, u.T, precision=jax.lax.Precision.HIGHEST), axis=0).T
+    )
 
 
 def _count_closed_halfspaces(sorted_proj: jax.Array, q: jax.Array) -> jax.Array:
@@ -161,7 +163,7 @@ def _count_closed_halfspaces(sorted_proj: jax.Array, q: jax.Array) -> jax.Array:
 
 @jax.jit
 def _halfspace_score(fit: HalfspaceFit, x_query: jax.Array) -> jax.Array:
-    proj = x_query @ fit.directions.T
+    proj = jnp.matmul(x_query, fit.directions.T, precision=jax.lax.Precision.HIGHEST)
     counts = jax.vmap(_count_closed_halfspaces, in_axes=(0, 1), out_axes=1)(
         fit.sorted_projections, proj
     )

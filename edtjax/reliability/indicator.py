@@ -107,7 +107,7 @@ _KNN_BATCH = 512
 def _kth_one(z: jax.Array, x_ref: jax.Array, sq_ref: jax.Array, k: int) -> jax.Array:
     # select with ‖x‖² - 2 xᵀz (a matrix product over the batch), then recompute the distance
     # to the selected neighbour directly, which is exact and differentiable in z
-    key = sq_ref - 2.0 * (x_ref @ z)
+    key = sq_ref - 2.0 * jnp.matmul(x_ref, z, precision=jax.lax.Precision.HIGHEST)
     if k <= 16:
         for _ in range(k - 1):
             key = key.at[jnp.argmin(key)].set(jnp.inf)

@@ -75,7 +75,11 @@ def gp_kernel(kind: str, params: GPParams, x1: jax.Array, x2: jax.Array) -> jax.
     """
     ell = jnp.exp(params.log_lengthscales)
     a, b = x1 / ell, x2 / ell
-    r2 = jnp.sum(a**2, -1)[:, None] + jnp.sum(b**2, -1)[None, :] - 2 * a @ b.T
+    r2 = (
+        jnp.sum(a**2, -1)[:, None]
+        + jnp.sum(b**2, -1)[None, :]
+        - 2 * jnp.matmul(a, b.T, precision=jax.lax.Precision.HIGHEST)
+    )
     r2 = jnp.maximum(r2, 0.0)
     s2 = jnp.exp(params.log_variance)
     if kind == "rbf":

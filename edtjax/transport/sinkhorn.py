@@ -370,7 +370,11 @@ def _apply(tmap: EntropicMap, z: jax.Array, forward: bool) -> jax.Array:
         support, potential, weights = tmap.y, tmap.g, tmap.b
     else:
         support, potential, weights = tmap.x, tmap.f, tmap.a
-    logits = (potential + 2.0 * z @ support.T - jnp.sum(support * support, axis=1)) / tmap.epsilon
+    logits = (
+        potential
+        + 2.0 * jnp.matmul(z, support.T, precision=jax.lax.Precision.HIGHEST)
+        - jnp.sum(support * support, axis=1)
+    ) / tmap.epsilon
     return jax.nn.softmax(logits + jnp.log(weights), axis=-1) @ support
 
 
