@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import json
 import os
 import platform
 import resource
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy
+from _peers import data_depth_model
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import shortest_path
 from scipy.spatial import cKDTree
@@ -44,20 +43,7 @@ from scipy.spatial import cKDTree
 import edtjax.depth as ed
 from edtjax._io import check_writable, save_json
 
-
-def _data_depth_model():
-    """data-depth's ``DepthEucl`` (its import name ``depth`` is shadowed by this script's name)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    sys.modules.pop("depth", None)
-    try:
-        return importlib.import_module("depth.model.DepthEucl").DepthEucl
-    finally:
-        sys.path[:] = saved
-
-
-DepthEucl = _data_depth_model()
+DepthEucl = data_depth_model()
 
 
 def _time(fn, repeat):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib
 import json
 import os
 import platform
@@ -32,22 +31,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy
+from _peers import data_depth_model
 from scipy.spatial import cKDTree
 
 import edtjax.reliability as er
 from edtjax._io import check_writable, save_json
-
-
-def _data_depth_model():
-    """data-depth's ``DepthEucl`` (imported as ``depth``, not this repository's benchmark)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    sys.modules.pop("depth", None)
-    try:
-        return importlib.import_module("depth.model.DepthEucl").DepthEucl
-    finally:
-        sys.path[:] = saved
 
 
 def _time(fn, repeat):
@@ -85,7 +73,7 @@ def run(n, m, d, lens_n, lens_m, knn_m, peer_m, directions, repeat):
     key = jax.random.key(0)
     variance, numpy_variance = _rff_surrogate(key, xj, jnp.sin(xj[:, 0]))
     tree_holder = {}
-    peer_depth = _data_depth_model()().load_dataset(x.astype(np.float64))
+    peer_depth = data_depth_model()().load_dataset(x.astype(np.float64))
 
     def knn_peer():
         tree_holder["tree"] = tree_holder.get("tree") or cKDTree(x)
