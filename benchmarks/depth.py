@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy
-from _peers import data_depth_model
+from _common import best_of, data_depth_model
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import shortest_path
 from scipy.spatial import cKDTree
@@ -44,17 +44,6 @@ import edtjax.depth as ed
 from edtjax._io import check_writable, save_json
 
 DepthEucl = data_depth_model()
-
-
-def _time(fn, repeat):
-    best = np.inf
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        out = jax.block_until_ready(out)
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def _line(records, name, edtjax_s, peer_s, ours, theirs, **extra):
@@ -131,8 +120,8 @@ def _one_dimension(x, z, k, repeat, records, simplicial_m):
         ]
     for name, ours_fn, peer_fn, extra in cases:
         jax.block_until_ready(ours_fn())  # compile outside the timed region
-        t_ours, ours = _time(ours_fn, repeat)
-        t_peer, theirs = _time(peer_fn, 1)
+        t_ours, ours = best_of(ours_fn, repeat)
+        t_peer, theirs = best_of(peer_fn, 1)
         if name in ("projection", "halfspace"):
             # both are upper bounds of the depth from K directions: measure each against the
             # smallest value found by either or by edtjax with 20 K directions.
@@ -162,7 +151,7 @@ def fermat_configs(sizes, records):
         graph = ed.fermat_fit(x, alpha=2.0, n_neighbors=10)
         jax.block_until_ready(graph.distances)
         t_first = time.perf_counter() - t0
-        t_ours, graph = _time(lambda x=x: ed.fermat_fit(x, alpha=2.0, n_neighbors=10), 1)
+        t_ours, graph = best_of(lambda x=x: ed.fermat_fit(x, alpha=2.0, n_neighbors=10), 1)
         t0 = time.perf_counter()
         dist, nbr = cKDTree(x.astype(np.float64)).query(x.astype(np.float64), 11)
         rows = np.repeat(np.arange(n), 10)

@@ -10,21 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 
 import jax
 import jax.numpy as jnp
+from _common import best_of
 
 from edtjax.surrogates import fit, fit_ensemble, mlp
-
-
-def _time(fn, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main() -> None:
@@ -51,8 +42,8 @@ def main() -> None:
 
         jax.block_until_ready(vmapped())  # compile
         jax.block_until_ready(looped())
-        edtjax_s = _time(vmapped, args.repeats)
-        peer_s = _time(looped, args.repeats)
+        edtjax_s = best_of(vmapped, args.repeats)[0]
+        peer_s = best_of(looped, args.repeats)[0]
         print(
             json.dumps(
                 {

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.signal
 import scipy.stats
+from _common import best_of
 
 from edtjax.mcmc import gamma_method, split_rhat
 
@@ -65,15 +65,6 @@ def numpy_split_rhat(x: np.ndarray) -> float:
     return float(max(rhat(z_scale(split)), rhat(z_scale(np.abs(split - np.median(split))))))
 
 
-def _best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -105,8 +96,8 @@ def main() -> None:
                 agree = abs(float(ours_value.tau_int) / peer_value[2] - 1)
             else:
                 agree = abs(float(ours_value) / peer_value - 1)
-            edtjax_s = _best_of(ours, args.repeats)
-            peer_s = _best_of(peer, args.repeats)
+            edtjax_s = best_of(ours, args.repeats)[0]
+            peer_s = best_of(peer, args.repeats)[0]
             print(
                 json.dumps(
                     {

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import time
 
 import blackjax
 import jax
 import jax.numpy as jnp
+from _common import best_of
 
 from edtjax.mcmc import run_chains
 
@@ -40,15 +40,6 @@ def blackjax_loop(key, state, *, step, num_steps):
     return positions
 
 
-def _best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", type=int, nargs="+", default=[10, 100])
@@ -66,8 +57,8 @@ def main() -> None:
         peer = functools.partial(blackjax_loop, key, state, step=kernel.step, num_steps=args.steps)
         jax.block_until_ready(ours())  # compile outside the timed region
         jax.block_until_ready(peer())
-        edtjax_s = _best_of(ours, args.repeats)
-        peer_s = _best_of(peer, args.repeats)
+        edtjax_s = best_of(ours, args.repeats)[0]
+        peer_s = best_of(peer, args.repeats)[0]
         print(
             json.dumps(
                 {

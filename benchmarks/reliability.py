@@ -25,26 +25,16 @@ import json
 import os
 import platform
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy
-from _peers import data_depth_model
+from _common import best_of, data_depth_model
 from scipy.spatial import cKDTree
 
 import edtjax.reliability as er
 from edtjax._io import check_writable, save_json
-
-
-def _time(fn, repeat):
-    best, out = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(fn())
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def _rff_surrogate(key, x, y, n_features=200, noise_var=1e-2):
@@ -146,9 +136,9 @@ def run(n, m, d, lens_n, lens_m, knn_m, peer_m, directions, repeat):
     records = []
     for name, ind, x_fit, z_score, peer, peer_name in cases:
         score = jax.jit(ind.score)
-        fit_s, state = _time(lambda ind=ind, x_fit=x_fit: ind.fit(key, x_fit), 1)
+        fit_s, state = best_of(lambda ind=ind, x_fit=x_fit: ind.fit(key, x_fit), 1)
         jax.block_until_ready(score(state, z_score))  # compile outside the timing
-        ours_s, ours = _time(lambda score=score, state=state, z=z_score: score(state, z), repeat)
+        ours_s, ours = best_of(lambda score=score, state=state, z=z_score: score(state, z), repeat)
         rec = {
             "name": name,
             "edtjax_s": round(ours_s, 5),
@@ -162,7 +152,7 @@ def run(n, m, d, lens_n, lens_m, knn_m, peer_m, directions, repeat):
         }
         if peer is not None:
             peer()  # warm-up (e.g. the kd-tree build)
-            peer_s, theirs = _time(peer, 1)
+            peer_s, theirs = best_of(peer, 1)
             m_peer = len(theirs)
             rec["peer_m_timed"] = m_peer
             peer_s *= z_score.shape[0] / m_peer  # scaled linearly when timed on fewer queries

@@ -1,10 +1,25 @@
-"""Peer imports shared by the benchmark scripts."""
+"""Timing and peer imports shared by the benchmark scripts."""
 
 from __future__ import annotations
 
 import importlib
 import os
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+
+def best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Best wall time of ``repeats`` calls of ``fn`` (each waited for) and the last output."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = jax.block_until_ready(fn())
+        best = min(best, time.perf_counter() - start)
+    return best, out
 
 
 def data_depth_model():
