@@ -2,7 +2,7 @@
 
 Subpackages: :mod:`edtjax.lattice`, :mod:`edtjax.mcmc`, :mod:`edtjax.sensitivity`,
 :mod:`edtjax.transport`, :mod:`edtjax.depth`, :mod:`edtjax.surrogates`, :mod:`edtjax.uq`,
-:mod:`edtjax.simulators`, :mod:`edtjax.reliability`, :mod:`edtjax.report`.
+:mod:`edtjax.simulators`, :mod:`edtjax.reliability`, :mod:`edtjax.report`, :mod:`edtjax.audit`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -13,6 +13,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 SUBPACKAGES = (
+    "audit",
     "depth",
     "lattice",
     "mcmc",

@@ -1,22 +1,13 @@
-"""The ``edtjax`` command line.
-
-Subcommands:
-    ``edtjax sample ising``  sample the 2-D Ising model and print observables with errors;
-    ``edtjax sample phi4``   sample scalar phi^4 theory likewise.
-
-User errors (bad arguments, existing output without ``--force``) print one line on stderr and exit
-with status 2; they never print a traceback.
-"""
+"""``edtjax sample ising|phi4``: sample a lattice field theory, print observables with errors."""
 
 from __future__ import annotations
 
 import argparse
-import math
-import sys
 from pathlib import Path
 from typing import Any
 
 import edtjax
+from edtjax.cli._args import finite_float, positive_int, prepare_out
 
 _EXAMPLES_SAMPLE = """\
 examples:
@@ -27,33 +18,9 @@ examples:
 """
 
 
-class UserError(Exception):
-    """An error caused by the command's arguments or files; reported in one line, exit 2."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from err
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
 def _add_common_sampling(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--chains", type=_positive_int, default=4, help="parallel chains")
-    parser.add_argument("--thin", type=_positive_int, default=1, help="record every k-th state")
+    parser.add_argument("--chains", type=positive_int, default=4, help="parallel chains")
+    parser.add_argument("--thin", type=positive_int, default=1, help="record every k-th state")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for traces.npz and metadata.json (created)"
@@ -62,15 +29,8 @@ def _add_common_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``edtjax`` command and its subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="edtjax",
-        description="Trustworthy machine-learning surrogates of physics simulations.",
-    )
-    parser.add_argument("--version", action="version", version=f"edtjax {edtjax.__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Register ``edtjax sample ising|phi4`` on the subcommand set ``commands``."""
     sample = commands.add_parser(
         "sample",
         help="sample a lattice field theory and print observables with errors",
@@ -85,22 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EXAMPLES_SAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    ising.add_argument("--L", type=_positive_int, default=32, help="linear size (default 32)")
+    ising.add_argument("--L", type=positive_int, default=32, help="linear size (default 32)")
     ising.add_argument(
         "--beta",
-        type=_finite_float,
+        type=finite_float,
         default=None,
         help="inverse temperature (default: the critical point ln(1+sqrt 2)/2)",
     )
-    ising.add_argument("--J", type=_finite_float, default=1.0, help="coupling (default 1)")
-    ising.add_argument("--h", type=_finite_float, default=0.0, help="field (default 0)")
+    ising.add_argument("--J", type=finite_float, default=1.0, help="coupling (default 1)")
+    ising.add_argument("--h", type=finite_float, default=0.0, help="field (default 0)")
     ising.add_argument(
         "--algorithm",
         default="swendsen_wang",
         choices=["metropolis", "heatbath", "swendsen_wang", "multispin"],
     )
     ising.add_argument(
-        "--sweeps", type=_positive_int, default=2000, help="sweeps after burn-in (default 2000)"
+        "--sweeps", type=positive_int, default=2000, help="sweeps after burn-in (default 2000)"
     )
     ising.add_argument(
         "--burn-in", type=int, default=None, help="discarded sweeps (default sweeps // 10)"
@@ -114,13 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EXAMPLES_SAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    phi4.add_argument("--L", type=_positive_int, default=16, help="linear size (default 16)")
-    phi4.add_argument("--dim", type=_positive_int, default=2, help="dimension (default 2)")
-    phi4.add_argument("--kappa", type=_finite_float, default=0.2, help="hopping parameter")
-    phi4.add_argument("--lam", type=_finite_float, default=0.5, help="quartic coupling >= 0")
+    phi4.add_argument("--L", type=positive_int, default=16, help="linear size (default 16)")
+    phi4.add_argument("--dim", type=positive_int, default=2, help="dimension (default 2)")
+    phi4.add_argument("--kappa", type=finite_float, default=0.2, help="hopping parameter")
+    phi4.add_argument("--lam", type=finite_float, default=0.5, help="quartic coupling >= 0")
     phi4.add_argument("--algorithm", default="hmc", choices=["hmc", "nuts", "mala", "metropolis"])
     phi4.add_argument(
-        "--steps", type=_positive_int, default=2000, help="transitions after burn-in (default 2000)"
+        "--steps", type=positive_int, default=2000, help="transitions after burn-in (default 2000)"
     )
     phi4.add_argument(
         "--burn-in",
@@ -130,18 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common_sampling(phi4)
     phi4.set_defaults(func=_run_sample_phi4)
-    return parser
-
-
-def _prepare_out(out: Path | None, force: bool) -> None:
-    if out is None:
-        return
-    if out.exists() and not force:
-        raise UserError(f"output folder {out} exists; pass --force to overwrite it")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot create output folder {out}: {err.strerror}") from err
 
 
 def _summary_rows(summary: dict[str, Any]) -> list[dict[str, float | str]]:
@@ -199,7 +147,7 @@ def _run_sample_ising(args: argparse.Namespace) -> int:
     from edtjax.lattice import BETA_CRITICAL, sample_ising
 
     beta = BETA_CRITICAL if args.beta is None else args.beta
-    _prepare_out(args.out, args.force)
+    prepare_out(args.out, args.force)
     result = sample_ising(
         jax.random.key(args.seed),
         args.L,
@@ -255,7 +203,7 @@ def _run_sample_phi4(args: argparse.Namespace) -> int:
 
     from edtjax.lattice import HoppingCouplings, sample_phi4
 
-    _prepare_out(args.out, args.force)
+    prepare_out(args.out, args.force)
     result = sample_phi4(
         jax.random.key(args.seed),
         (args.L,) * args.dim,
@@ -280,21 +228,3 @@ def _run_sample_phi4(args: argparse.Namespace) -> int:
         "num_steps": args.steps,
     }
     return _report(args, title, result, model)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code (2 for user errors)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        return args.func(args)
-    except (UserError, ValueError, FileExistsError) as err:
-        print(f"edtjax: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

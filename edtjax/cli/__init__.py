@@ -1,0 +1,47 @@
+"""The ``edtjax`` command line.
+
+Subcommands:
+    ``edtjax sample ising``  sample the 2-D Ising model and print observables with errors;
+    ``edtjax sample phi4``   sample scalar phi^4 theory likewise.
+
+User errors (bad arguments, unreadable files, existing output without ``--force``) print one line
+on stderr and exit with status 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import edtjax
+from edtjax.cli import sample
+from edtjax.cli._args import UserError
+
+_SUBCOMMANDS = (sample,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``edtjax`` command and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="edtjax",
+        description="Trustworthy machine-learning surrogates of physics simulations.",
+    )
+    parser.add_argument("--version", action="version", version=f"edtjax {edtjax.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _SUBCOMMANDS:
+        module.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code (2 for user errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (UserError, ValueError, FileExistsError) as err:
+        print(f"edtjax: error: {err}", file=sys.stderr)
+        return 2

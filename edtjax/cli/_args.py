@@ -1,0 +1,45 @@
+"""Argument types and output-folder handling shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+
+class UserError(Exception):
+    """An error caused by the command's arguments or files; reported in one line, exit 2."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from err
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite float."""
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def prepare_out(out: Path | None, force: bool) -> None:
+    """Create the output folder ``out``; refuse an existing one unless ``force``."""
+    if out is None:
+        return
+    if out.exists() and not force:
+        raise UserError(f"output folder {out} exists; pass --force to overwrite it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create output folder {out}: {err.strerror}") from err
