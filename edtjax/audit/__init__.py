@@ -1,5 +1,22 @@
 """The audit workflow: simulate or load data, fit surrogates, explain them, judge new inputs."""
 
+from edtjax.audit.config import AuditConfig, audit_preset, config_to_dict, load_config
+from edtjax.audit.pipeline import STAGES, run_audit
 from edtjax.audit.result import AuditData, AuditResult, check_audit_result
+from edtjax.audit.summary import format_summary
+from edtjax.audit.thermodiffusion import pellet_simulator, thermodiffusion_case
 
-__all__ = ["AuditData", "AuditResult", "check_audit_result"]
+__all__ = [
+    "AuditConfig",
+    "AuditData",
+    "AuditResult",
+    "STAGES",
+    "audit_preset",
+    "check_audit_result",
+    "config_to_dict",
+    "format_summary",
+    "load_config",
+    "pellet_simulator",
+    "run_audit",
+    "thermodiffusion_case",
+]

@@ -1,0 +1,228 @@
+"""Audit stages on the surrogate itself: the split, training, and predictive metrics.
+
+Outputs are standardised with the training mean and standard deviation before training;
+``nll``, ``crps`` and interval widths are reported in those standardised units and the RMSE in
+physical units (see :mod:`edtjax.audit.result`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from edtjax.audit.config import AuditConfig
+from edtjax.audit.result import AuditData
+from edtjax.surrogates import (
+    Predictive,
+    Surrogate,
+    ensemble_predictive,
+    fit_ensemble,
+    last_layer_laplace,
+    last_layer_laplace_predictive,
+    mbll_em,
+    mbll_predictive,
+    mlp,
+)
+from edtjax.uq import (
+    calibration_curve,
+    calibration_error,
+    crps_gaussian,
+    gaussian_interval,
+    gaussian_nll,
+    gaussian_pit,
+    interval_coverage,
+    interval_width,
+    split_conformal,
+)
+
+ENSEMBLE = "deep_ensemble"
+
+
+class Split(NamedTuple):
+    """The labelled data split three ways, plus shifted queries, in float32 standardised units.
+
+    ``x_*`` are inputs standardised by the training mean/std, ``y_*`` outputs standardised the
+    same way; ``x_shift``/``y_shift`` are ``None`` when there are no queries (or no outputs).
+    """
+
+    x_train: jax.Array
+    y_train: jax.Array
+    x_cal: jax.Array
+    y_cal: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+    x_shift: jax.Array | None
+    y_shift: jax.Array | None
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: np.ndarray
+    y_scale: np.ndarray
+    raw_train: np.ndarray
+    raw_test: np.ndarray
+    raw_shift: np.ndarray | None
+
+    def to_inputs(self, x_physical: Any) -> jax.Array:
+        """Standardise physical inputs ``(k, d)`` (float32)."""
+        return jnp.asarray((np.asarray(x_physical) - self.x_mean) / self.x_scale, jnp.float32)
+
+    def to_physical_inputs(self, z: Any) -> np.ndarray:
+        """Map standardised inputs back to physical units (float64 NumPy)."""
+        return np.asarray(z, np.float64) * self.x_scale + self.x_mean
+
+
+def split_data(key: jax.Array, data: AuditData, config: AuditConfig) -> Split:
+    """Random train/calibration/test split and standardisation with training statistics."""
+    x = np.asarray(data.x, np.float64)
+    y = np.asarray(data.y, np.float64)
+    n = x.shape[0]
+    perm = np.asarray(jax.random.permutation(key, n))
+    n_tr = int(np.floor(config.train_fraction * n))
+    n_cal = int(np.floor(config.calibration_fraction * n))
+    tr, cal, te = perm[:n_tr], perm[n_tr : n_tr + n_cal], perm[n_tr + n_cal :]
+    if min(len(tr), len(cal), len(te)) < 10:
+        raise ValueError(
+            f"data has {n} labelled rows: too few for train/calibration/test sets of at least "
+            f"10 rows each with fractions {config.train_fraction}, {config.calibration_fraction}"
+        )
+    x_mean, x_scale = x[tr].mean(0), x[tr].std(0)
+    y_mean, y_scale = y[tr].mean(0), y[tr].std(0)
+    for name, scale, names in (
+        ("input", x_scale, data.input_names),
+        ("output", y_scale, data.output_names),
+    ):
+        if np.any(scale == 0):
+            bad = [names[j] for j in np.flatnonzero(scale == 0)]
+            raise ValueError(f"data has constant {name} columns on the training set: {bad}")
+
+    def zx(a):
+        return jnp.asarray((a - x_mean) / x_scale, jnp.float32)
+
+    def zy(a):
+        return jnp.asarray((a - y_mean) / y_scale, jnp.float32)
+
+    q = None if data.queries is None else np.asarray(data.queries, np.float64)
+    qy = None if data.queries_y is None else np.asarray(data.queries_y, np.float64)
+    return Split(
+        zx(x[tr]),
+        zy(y[tr]),
+        zx(x[cal]),
+        zy(y[cal]),
+        zx(x[te]),
+        zy(y[te]),
+        None if q is None else zx(q),
+        None if qy is None else zy(qy),
+        x_mean,
+        x_scale,
+        y_mean,
+        y_scale,
+        x[tr],
+        x[te],
+        q,
+    )
+
+
+class Surrogates(NamedTuple):
+    """Trained surrogates: the ensemble network and its stacked member parameters, and the
+    predictive of each method as a function of standardised inputs."""
+
+    net: Surrogate
+    params: Any
+    predict: dict[str, Any]
+
+    def member(self, i: int) -> Any:
+        """Parameters of ensemble member ``i``."""
+        return jax.tree.map(lambda p: p[i], self.params)
+
+
+def _augment(phi):
+    return jnp.concatenate([phi, jnp.ones((phi.shape[0], 1), phi.dtype)], axis=1)
+
+
+def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surrogates:
+    """Deep ensemble of heteroscedastic MLPs and the configured Bayesian method on member 0."""
+    out = split.y_train.shape[1]
+    net = mlp(config.hidden, out, activation=config.activation, heteroscedastic=True)
+    res = fit_ensemble(
+        key,
+        net,
+        split.x_train,
+        split.y_train,
+        members=config.members,
+        loss="gaussian_nll",
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        patience=config.patience,
+    )
+    params = res.params
+    first = jax.tree.map(lambda p: p[0], params)
+
+    # Predictives are jitted with the fitted parameters as arguments: one compilation per
+    # query shape instead of op-by-op dispatch.
+    ensemble = jax.jit(functools.partial(ensemble_predictive, net))
+    predict = {ENSEMBLE: functools.partial(ensemble, params)}
+    if config.bayesian_method == "mbll":
+        phi = _augment(net.features(first, split.x_train))
+        posterior, _ = mbll_em(phi, split.y_train, iterations=config.mbll_iterations)
+
+        @jax.jit
+        def bayes(state, z):
+            member, post = state
+            return mbll_predictive(post, _augment(net.features(member, z)))
+
+        predict["mbll"] = functools.partial(bayes, (first, posterior))
+    else:
+        laplace = last_layer_laplace(
+            net, first, split.x_train, prior_precision=config.laplace_prior_precision
+        )
+        bayes = jax.jit(functools.partial(last_layer_laplace_predictive, net))
+        predict["laplace"] = functools.partial(bayes, first, laplace)
+    return Surrogates(net, params, predict)
+
+
+def _float(x) -> float:
+    return float(np.asarray(x))
+
+
+def surrogate_metrics(
+    split: Split, surrogates: Surrogates, config: AuditConfig
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metrics per method on the test split, calibration and coverage curves."""
+    numbers: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    nominal = np.asarray(config.coverage_levels, np.float64)
+    arrays["coverage/nominal"] = nominal
+    for method, predict in surrogates.predict.items():
+        pred: Predictive = predict(split.x_test)
+        cal: Predictive = predict(split.x_cal)
+        y = split.y_test
+        rmse = np.sqrt(np.mean((np.asarray(pred.mean) - np.asarray(y)) ** 2, axis=0))
+        lo, hi = gaussian_interval(pred.mean, pred.variance, 0.1)
+        c_lo, c_hi = split_conformal(split.y_cal, cal.mean, pred.mean, 0.1)
+        pit = gaussian_pit(y, pred.mean, pred.variance)
+        numbers[method] = {
+            "rmse": [float(v) for v in rmse * split.y_scale],
+            "nll": _float(gaussian_nll(y, pred.mean, pred.variance)),
+            "crps": _float(crps_gaussian(y, pred.mean, pred.variance)),
+            "coverage_90": _float(interval_coverage(y, lo, hi)),
+            "width_90": _float(interval_width(lo, hi)),
+            "calibration_error": _float(calibration_error(pit, config.calibration_levels)),
+            "conformal_coverage_90": _float(interval_coverage(y, c_lo, c_hi)),
+            "conformal_width_90": _float(interval_width(c_lo, c_hi)),
+        }
+        expected, observed = calibration_curve(pit, config.calibration_levels)
+        arrays["calibration/expected"] = np.asarray(expected, np.float64)
+        arrays[f"calibration/{method}"] = np.asarray(observed, np.float64)
+        gauss, conf = [], []
+        for level in config.coverage_levels:
+            lo, hi = gaussian_interval(pred.mean, pred.variance, 1.0 - level)
+            gauss.append(_float(interval_coverage(y, lo, hi)))
+            c_lo, c_hi = split_conformal(split.y_cal, cal.mean, pred.mean, 1.0 - level)
+            conf.append(_float(interval_coverage(y, c_lo, c_hi)))
+        arrays[f"coverage/{method}"] = np.asarray(gauss)
+        arrays[f"coverage/{method}/conformal"] = np.asarray(conf)
+    return numbers, arrays

@@ -1,0 +1,159 @@
+"""The final terminal summary of an audit: :func:`format_summary`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from edtjax.audit.result import AuditResult, check_audit_result
+
+__all__ = ["format_summary"]
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    cells = [[str(h) for h in header]] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
+
+    def line(r):
+        return "  ".join(
+            c.ljust(w) if j == 0 else c.rjust(w)
+            for j, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+
+    rule = "-" * len(line(cells[0]))
+    return [title, rule, line(cells[0]), rule, *(line(r) for r in cells[1:]), ""]
+
+
+def _top(indices: dict | None, names: Sequence[str], j: int, k: int = 3) -> str:
+    if indices is None:
+        return "-"
+    total = [row[j] for row in indices["total"]]
+    order = sorted(range(len(total)), key=lambda i: -total[i])[:k]
+    return ", ".join(f"{names[i]} {total[i]:.2f}" for i in order)
+
+
+def format_summary(result: AuditResult) -> str:
+    """Render the audit's key numbers as plain-text tables for the terminal.
+
+    Sections: surrogate metrics per method (test split), top-3 inputs by total Sobol' index
+    for simulator and surrogate per output, shift tests, reliability indicators (false-alarm
+    and detection rates, AUROC), the downstream bias, and stage timings.
+
+    Args:
+        result: an :class:`~edtjax.audit.AuditResult` (checked with
+            :func:`~edtjax.audit.check_audit_result`).
+
+    Returns:
+        The summary text (lines joined by ``\\n``). Cost: linear in the size of ``numbers``.
+
+    Example:
+        >>> from edtjax.audit import AuditResult
+        >>> numbers = {k: None for k in ("bias", "case", "depth_maps", "parameter_gsa",
+        ...            "reliability", "sobol", "surrogates", "transport")}
+        >>> print(format_summary(AuditResult(numbers, {}, {"split": 0.1})).splitlines()[-3])
+        split         0.1
+
+    References:
+        See :mod:`edtjax.audit.pipeline`.
+    """
+    check_audit_result(result)
+    n = result.numbers
+    out: list[str] = []
+    case = n.get("case") or {}
+    if case:
+        out += [
+            f"edtjax audit: {case['name']} ({case['n_train']} train, {case['n_calibration']} "
+            f"calibration, {case['n_test']} test, {case['n_queries_shifted']} shifted queries)",
+            "",
+        ]
+    outputs = case.get("output_names", [])
+    if n.get("surrogates"):
+        rows = []
+        for method, m in n["surrogates"].items():
+            rmse = ", ".join(_fmt(v) for v in m["rmse"])
+            rows.append(
+                [
+                    method,
+                    rmse,
+                    m["nll"],
+                    m["crps"],
+                    m["coverage_90"],
+                    m["width_90"],
+                    m["conformal_coverage_90"],
+                    m["calibration_error"],
+                ]
+            )
+        out += _table(
+            "Surrogates (test split; nll, crps, widths in standardised units)",
+            [
+                "method",
+                f"rmse ({', '.join(outputs)})",
+                "nll",
+                "crps",
+                "cov90",
+                "width90",
+                "conf.cov90",
+                "calib.err",
+            ],
+            rows,
+        )
+    sobol = n.get("sobol")
+    if sobol:
+        names = case.get("input_names", [])
+        rows = [
+            [out_name, _top(sobol["simulator"], names, j), _top(sobol["surrogate"], names, j)]
+            for j, out_name in enumerate(outputs)
+        ]
+        out += _table(
+            "Sobol' total indices, top inputs", ["output", "simulator", "surrogate"], rows
+        )
+        agreement = sobol.get("agreement")
+        if agreement:
+            out += [
+                f"agreement: max |dS| {agreement['max_abs_diff_first']:.3f}, max |dT| "
+                f"{agreement['max_abs_diff_total']:.3f}, same ranking: "
+                f"{_fmt(agreement['same_ranking'])}",
+                "",
+            ]
+    transport = n.get("transport")
+    if transport:
+        rows = [
+            [name, t["statistic"], t["p_value"], t["rejected"]]
+            for name, t in transport["shift_tests"].items()
+        ]
+        out += _table("Shift tests", ["test", "statistic", "p-value", "rejected"], rows)
+    rel = n.get("reliability")
+    if rel:
+        rows = [
+            [name, r["false_alarm_rate"], r["detection_rate"], r["auroc"], r["error_spearman"]]
+            for name, r in rel["indicators"].items()
+        ]
+        out += _table(
+            f"Reliability indicators (alpha = {rel['alpha']})",
+            ["indicator", "false alarms", "detection", "AUROC", "rho(score, error)"],
+            rows,
+        )
+    bias = n.get("bias")
+    if bias:
+        lo, hi = bias["interval"]
+        out += [
+            f"Bias of {bias['quantity']}: exact {_fmt(bias['exact'], 5)}, surrogate "
+            f"{_fmt(bias['surrogate'], 5)}, true bias {_fmt(bias['true_bias'])}, predicted "
+            f"{_fmt(bias['predicted_bias'])} [{_fmt(lo)}, {_fmt(hi)}] at "
+            f"{bias['level']:.0%} (contains the true bias: {_fmt(bias['contains_true'])})",
+            "",
+        ]
+    rows = [[stage, seconds] for stage, seconds in result.timings.items()]
+    rows.append(["total", sum(result.timings.values())])
+    out += _table("Stage timings (s)", ["stage", "seconds"], rows)
+    return "\n".join(out).rstrip("\n")

@@ -1,0 +1,91 @@
+"""Audit configuration: presets, TOML overrides and bad keys, types and values."""
+
+import dataclasses
+import json
+
+import pytest
+
+from edtjax.audit import AuditConfig, audit_preset, config_to_dict, load_config
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "audit.toml"
+    path.write_text(text)
+    return path
+
+
+def test_presets_are_configs_and_quick_is_smaller():
+    default, quick = audit_preset("default"), audit_preset("quick")
+    assert default == AuditConfig()
+    for name in ("n_design", "members", "epochs", "sobol_samples", "gsa_samples", "permutations"):
+        assert getattr(quick, name) < getattr(default, name), name
+    with pytest.raises(ValueError, match="preset must be one of"):
+        audit_preset("huge")
+
+
+def test_config_to_dict_is_json_and_round_trips():
+    cfg = audit_preset("quick")
+    d = config_to_dict(cfg)
+    assert json.loads(json.dumps(d)) == d
+    assert set(d) == {f.name for f in dataclasses.fields(AuditConfig)}
+    rebuilt = AuditConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    assert rebuilt == cfg
+    with pytest.raises(ValueError, match="AuditConfig"):
+        config_to_dict({"seed": 0})
+
+
+def test_load_config_overrides_a_preset(tmp_path):
+    path = _write(
+        tmp_path,
+        'preset = "quick"\nmembers = 4\nalpha = 0.05\nhidden = [16, 8]\nlearning_rate = 1\n'
+        'indicators = ["mahalanobis", "lens_fermat"]\ndepth_map_indicators = ["combined"]\n',
+    )
+    cfg = load_config(path)
+    quick = audit_preset("quick")
+    assert cfg.members == 4 and cfg.alpha == 0.05 and cfg.hidden == (16, 8)
+    assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
+    assert cfg.indicators == ("mahalanobis", "lens_fermat")
+    assert cfg.n_design == quick.n_design  # untouched keys keep the preset's value
+    assert load_config(_write(tmp_path, "seed = 3\n")).n_design == AuditConfig().n_design
+    assert load_config(_write(tmp_path, "seed = 3\n"), preset="quick").n_design == quick.n_design
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("membres = 3\n", r"unknown keys \['membres'\]"),
+        ('members = "3"\n', "'members' must be of type int"),
+        ("members = 3.0\n", "'members' must be of type int"),
+        ("members = true\n", "'members' must be of type int"),
+        ("alpha = 0.7\n", r"'alpha' must be a float in \(0, 0.5\)"),
+        ("members = 1\n", "'members' must be an int >= 2"),
+        ("sobol_samples = 1000\n", "'sobol_samples' must be a power of two"),
+        ("hidden = 64\n", "'hidden' must be an array"),
+        ("hidden = [64, 0]\n", "'hidden' must be widths >= 1"),
+        ('indicators = ["knn"]\n', "'indicators' must be a non-empty list"),
+        ('bayesian_method = "nuts"\n', "'bayesian_method' must be 'mbll' or 'laplace'"),
+        ("coverage_levels = [0.9, 0.5]\n", "'coverage_levels' must be increasing"),
+        ("train_fraction = 0.9\n", "train_fraction \\+ calibration_fraction must be < 1"),
+        (
+            'depth_map_indicators = ["ensemble_spread"]\nindicators = ["mahalanobis"]\n',
+            "depth_map_indicators must be among indicators",
+        ),
+        ('preset = "fast"\n', "preset must be one of"),
+        ("members = \n", "not valid TOML"),
+    ],
+)
+def test_load_config_rejects_bad_files(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        load_config(_write(tmp_path, text))
+
+
+def test_load_config_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_direct_construction_is_validated():
+    with pytest.raises(ValueError, match="'grid_size' must be an int >= 4"):
+        AuditConfig(grid_size=2)
+    with pytest.raises(ValueError, match="'shift_distance' must be a float > 0"):
+        AuditConfig(shift_distance=float("nan"))
