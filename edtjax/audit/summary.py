@@ -60,8 +60,8 @@ def format_summary(result: AuditResult) -> str:
         >>> from edtjax.audit import AuditResult
         >>> numbers = {k: None for k in ("bias", "case", "depth_maps", "parameter_gsa",
         ...            "reliability", "sobol", "surrogates", "transport")}
-        >>> print(format_summary(AuditResult(numbers, {}, {"split": 0.1})).splitlines()[-3])
-        split         0.1
+        >>> print(format_summary(AuditResult(numbers, {}, {"split": 0.1})).splitlines()[-1])
+        total      0.1
 
     References:
         See :mod:`edtjax.audit.pipeline`.
