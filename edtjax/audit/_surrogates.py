@@ -142,10 +142,32 @@ def _augment(phi):
     return jnp.concatenate([phi, jnp.ones((phi.shape[0], 1), phi.dtype)], axis=1)
 
 
+@functools.lru_cache(maxsize=8)
+def _network(hidden: tuple[int, ...], outputs: int, activation: str) -> Surrogate:
+    """One network object per architecture, so that repeated audits reuse the compiled
+    training loop (:func:`~edtjax.surrogates.fit` is jitted with the network as a static
+    argument)."""
+    return mlp(hidden, outputs, activation=activation, heteroscedastic=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _predictives(net: Surrogate):
+    """Jitted predictives of the ensemble, the Bayesian last layer and last-layer Laplace, with
+    the fitted parameters as arguments: one compilation per query shape (reused by later
+    audits with the same network) instead of op-by-op dispatch."""
+    ensemble = jax.jit(functools.partial(ensemble_predictive, net))
+
+    @jax.jit
+    def mbll(member, posterior, z):
+        return mbll_predictive(posterior, _augment(net.features(member, z)))
+
+    laplace = jax.jit(functools.partial(last_layer_laplace_predictive, net))
+    return ensemble, mbll, laplace
+
+
 def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surrogates:
     """Deep ensemble of heteroscedastic MLPs and the configured Bayesian method on member 0."""
-    out = split.y_train.shape[1]
-    net = mlp(config.hidden, out, activation=config.activation, heteroscedastic=True)
+    net = _network(config.hidden, split.y_train.shape[1], config.activation)
     res = fit_ensemble(
         key,
         net,
@@ -161,26 +183,17 @@ def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surroga
     params = res.params
     first = jax.tree.map(lambda p: p[0], params)
 
-    # Predictives are jitted with the fitted parameters as arguments: one compilation per
-    # query shape instead of op-by-op dispatch.
-    ensemble = jax.jit(functools.partial(ensemble_predictive, net))
+    ensemble, mbll, laplace = _predictives(net)
     predict = {ENSEMBLE: functools.partial(ensemble, params)}
     if config.bayesian_method == "mbll":
         phi = _augment(net.features(first, split.x_train))
         posterior, _ = mbll_em(phi, split.y_train, iterations=config.mbll_iterations)
-
-        @jax.jit
-        def bayes(state, z):
-            member, post = state
-            return mbll_predictive(post, _augment(net.features(member, z)))
-
-        predict["mbll"] = functools.partial(bayes, (first, posterior))
+        predict["mbll"] = functools.partial(mbll, first, posterior)
     else:
-        laplace = last_layer_laplace(
+        fitted = last_layer_laplace(
             net, first, split.x_train, prior_precision=config.laplace_prior_precision
         )
-        bayes = jax.jit(functools.partial(last_layer_laplace_predictive, net))
-        predict["laplace"] = functools.partial(bayes, first, laplace)
+        predict["laplace"] = functools.partial(laplace, first, fitted)
     return Surrogates(net, params, predict)
 
 
