@@ -55,7 +55,7 @@ def bias_stage(
     res = surrogate_bias(
         downstream, surrogates.params, reference=estimate, credible=config.bias_credible
     )
-    lo_b, hi_b = -float(res.bias_upper), -float(res.bias_lower)
+    lo_b, hi_b = 0.0 - float(res.bias_upper), 0.0 - float(res.bias_lower)
     true_bias = estimate - exact
     return {
         "quantity": f"mean_{output}",
@@ -65,7 +65,7 @@ def bias_stage(
         "exact": exact,
         "surrogate": estimate,
         "true_bias": true_bias,
-        "predicted_bias": -float(res.bias_mean),
+        "predicted_bias": 0.0 - float(res.bias_mean),  # 0.0 - x: no negative zero
         "interval": [lo_b, hi_b],
         "level": config.bias_credible,
         "contains_true": bool(lo_b <= true_bias <= hi_b),
