@@ -104,15 +104,24 @@ def _sensitivity_figures(numbers) -> list[ReportFigure]:
     out = []
     if unavailable_reason(numbers, "sobol") is None and numbers["sobol"].get("surrogate"):
         sobol = numbers["sobol"]
-        who = "simulator (blue) and surrogate (orange)" if sobol.get("simulator") else "surrogate"
+        if sobol.get("simulator"):
+            caption = (
+                "First-order and total Sobol' indices of the simulator (blue) and the surrogate "
+                "(orange) with confidence intervals, one row per output; a surrogate that learned "
+                "what matters reproduces the simulator's bars within their intervals, and above "
+                "all their ranking."
+            )
+        else:
+            caption = (
+                "First-order and total Sobol' indices of the surrogate with confidence intervals, "
+                "one row per output (no simulator to compare with): the inputs it relies on most."
+            )
         out.append(
             ReportFigure(
                 "sobol_indices.png",
                 "sobol",
                 "Sobol' indices of the inputs",
-                f"First-order and total Sobol' indices of the {who} with confidence intervals, one "
-                "row per output; a surrogate that learned what matters reproduces the simulator's "
-                "bars within their intervals, and above all their ranking.",
+                caption,
                 plot_sobol_comparison(
                     sobol["surrogate"],
                     sobol.get("simulator"),

@@ -173,7 +173,8 @@ def plot_sobol_comparison(
                 v, ci = s[kind][:, j], s[f"{kind}_ci"][:, j]
                 err = np.stack([v - ci[:, 0], ci[:, 1] - v]).clip(min=0.0)
                 shift = (k - (len(series) - 1) / 2) * width
-                ax.bar(pos + shift, v, width, yerr=err, capsize=3, color=color(k), label=label)
+                tone = color(0 if label == "simulator" else 1)
+                ax.bar(pos + shift, v, width, yerr=err, capsize=3, color=tone, label=label)
             ax.axhline(0.0, color="black", linewidth=0.5)
             ax.set_xticks(pos)
             tilt = d > 5

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from edtjax._checks import check_probability, check_real
 from edtjax.report._figure import array, color, new_figure, nonempty
@@ -89,6 +90,7 @@ def plot_shift_tests(
         ax.set_title(f"{name}: p = {p:.3g}", fontsize="medium")
         ax.set_xlabel("statistic")
         ax.set_ylabel("count")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="x-small")
     return fig
 
@@ -148,6 +150,7 @@ def plot_indicator_scores(
         ax.set_title(name, fontsize="medium")
         ax.set_xlabel("score (larger = less like the training data)", fontsize="small")
         ax.set_ylabel("queries")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize="x-small")
     return fig
 
