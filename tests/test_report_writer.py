@@ -79,11 +79,14 @@ def test_text_is_escaped_and_sections_are_present(report):
 
 
 def test_optional_parts_none_say_why(tmp_path):
-    out = write_audit_report(tmp_path / "r", synthetic_result(with_optional=False))
+    result = synthetic_result(with_optional=False)
+    result.numbers["dgsm"] = {"note": "<extra>", "value": 0.25}  # a key the writer does not know
+    out = write_audit_report(tmp_path / "r", result)
     page = (out / "report.html").read_text()
     assert "Not available: no simulator (user data)." in page
     assert "Not available: no downstream quantity was given" in page
     assert json.loads((out / "report.json").read_text())["numbers"]["bias"] is None
+    assert "Other results" in page and "&quot;note&quot;: &quot;&lt;extra&gt;&quot;" in page
 
 
 def test_refuses_to_overwrite_and_leaves_the_first_report_untouched(report):
@@ -135,12 +138,15 @@ def test_failure_while_writing_leaves_old_report_and_no_partial_one(tmp_path, mo
         lambda r: r.numbers.pop("sobol"),
         lambda r: r.arrays.pop("shift/sinkhorn/null"),
         lambda r: r.timings.__setitem__("train", -1.0),
+        lambda r: r.numbers["surrogates"].__setitem__("bnn", 3.0),
+        lambda r: r.numbers["parameter_gsa"].pop("groups"),
+        lambda r: r.numbers["bias"].__setitem__("interval", 0.5),
     ],
 )
 def test_contract_violation_raises_and_leaves_nothing(tmp_path, edit):
     result = synthetic_result()
     edit(result)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"result|numbers|timings"):
         write_audit_report(tmp_path / "r", result)
     assert list(tmp_path.iterdir()) == []
 

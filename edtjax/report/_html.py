@@ -232,6 +232,11 @@ def render_html(
         why = unavailable_reason(numbers, key) if key != "case" else None
         parts.append(_na(why) if why is not None else render(numbers))
         parts += [_figure(f, png) for f, png in images if f.section == key]
+    known = {key for key, _, _ in _SECTIONS}
+    others = {k: v for k, v in numbers.items() if k not in known}
+    if others:
+        parts.append('<h2 id="other">Other results</h2>')
+        parts.append(f"<pre>{_e(json.dumps(others, indent=2))}</pre>")
     parts.append('<h2 id="timings">Stage timings</h2>')
     if result.timings:
         rows = [(k, v) for k, v in result.timings.items()]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,6 +40,17 @@ class ReportFigure(NamedTuple):
     title: str
     caption: str
     figure: Figure
+
+
+@contextmanager
+def contract_errors() -> Iterator[None]:
+    """Turn a lookup or type error while reading a result into a ValueError naming it."""
+    try:
+        yield
+    except (AttributeError, IndexError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"result does not follow the AuditResult contract: {type(err).__name__}: {err}"
+        ) from err
 
 
 def _array(arrays: Mapping[str, np.ndarray], name: str, what: str) -> np.ndarray:
@@ -290,12 +302,13 @@ def audit_figures(result: AuditResult) -> list[ReportFigure]:
     if not isinstance(case, dict) or not {"input_names", "output_names"} <= set(case):
         raise ValueError("result.numbers['case'] must hold input_names and output_names")
     figures: list[ReportFigure] = []
-    if unavailable_reason(numbers, "surrogates") is None:
-        figures += _uq_figures(numbers, arrays)
-    figures += _sensitivity_figures(numbers)
-    figures += _transport_figures(numbers, arrays)
-    figures += _reliability_figures(numbers, arrays)
-    figures += _depth_map_figures(numbers, arrays)
+    with contract_errors():
+        if unavailable_reason(numbers, "surrogates") is None:
+            figures += _uq_figures(numbers, arrays)
+        figures += _sensitivity_figures(numbers)
+        figures += _transport_figures(numbers, arrays)
+        figures += _reliability_figures(numbers, arrays)
+        figures += _depth_map_figures(numbers, arrays)
     if result.timings:
         figures.append(
             ReportFigure(
