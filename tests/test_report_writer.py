@@ -49,9 +49,13 @@ def test_html_embeds_every_png_and_references_nothing_external(report):
     for name in EXPECTED_FILES:
         encoded = base64.b64encode((out / name).read_bytes()).decode()
         assert f'src="data:image/png;base64,{encoded}"' in page
-    sources = re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]*)""", page)
+    sources = re.findall(r"""src\s*=\s*["']?([^"'\s>]*)""", page)
     assert len(sources) == len(EXPECTED_FILES)
     assert all(s.startswith("data:image/png;base64,") for s in sources)
+    links = re.findall(r"""href\s*=\s*["']?([^"'\s>]*)""", page)
+    assert links and all(link.startswith("#") for link in links)  # in-page anchors only
+    anchors = set(re.findall(r'id="([^"]+)"', page))
+    assert {link[1:] for link in links} <= anchors
     for external in ("<script", "<link", "url(", "@import", "http://", "https://", "<iframe"):
         assert external not in page.lower()
 

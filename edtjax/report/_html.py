@@ -30,6 +30,7 @@ th { background: #f2f2f2; } td.l, th.l { text-align: left; }
 figure { margin: 1em 0 1.6em; } figure img { max-width: 100%; border: 1px solid #e5e5e5; }
 figcaption { color: #333; font-size: 0.92em; max-width: 900px; }
 .na-note { color: #666; font-style: italic; }
+.toc { font-size: 0.92em; } .toc a { color: #0b5cad; text-decoration: none; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 """
 
@@ -226,6 +227,9 @@ def render_html(
         f'<p class="meta">Created {_e(created)} · edtjax '
         f"{_e(numbers['case'].get('edtjax_version', ''))}</p>",
         f'<h2>Summary</h2><table class="verdicts"><tbody>{verdicts}</tbody></table>',
+        '<p class="toc">Sections: '
+        + " · ".join(f'<a href="#{key}">{_e(title)}</a>' for key, title, _ in _SECTIONS)
+        + ' · <a href="#timings">Stage timings</a></p>',
     ]
     for key, title, render in _SECTIONS:
         parts.append(f'<h2 id="{_e(key)}">{_e(title)}</h2>')
