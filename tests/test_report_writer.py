@@ -4,6 +4,7 @@ import base64
 import json
 import math
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -20,6 +21,24 @@ def _minimal(name):
     )
     numbers["case"] = {"name": name, "input_names": ["a"], "output_names": ["y"]}
     return AuditResult(numbers, {}, {"fit": 0.5, "report": 0.1})
+
+
+class _Nesting(HTMLParser):
+    """Checks that every non-void element is closed in order."""
+
+    VOID = frozenset({"meta", "img", "br"})
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
 
 
 def _snapshot(folder):
@@ -58,6 +77,13 @@ def test_html_embeds_every_png_and_references_nothing_external(report):
     assert {link[1:] for link in links} <= anchors
     for external in ("<script", "<link", "url(", "@import", "http://", "https://", "<iframe"):
         assert external not in page.lower()
+
+
+def test_html_is_well_nested(report):
+    out, _ = report
+    parser = _Nesting()
+    parser.feed((out / "report.html").read_text())
+    assert parser.errors == [] and parser.stack == []
 
 
 def test_json_round_trips_every_number(report):
