@@ -1,5 +1,37 @@
-"""Report writer: figures, HTML and JSON summaries."""
+"""Report writer: figures, HTML and JSON summaries of an audit."""
 
-from edtjax.report.sensitivity_plots import plot_sobol_indices
+from edtjax.report.audit_figures import ReportFigure, audit_figures
+from edtjax.report.domain_plots import plot_depth_map, plot_quantile_contours
+from edtjax.report.sensitivity_plots import (
+    plot_parameter_gsa,
+    plot_sobol_comparison,
+    plot_sobol_indices,
+)
+from edtjax.report.summary import Verdict, audit_summary, format_number, unavailable_reason
+from edtjax.report.uq_plots import plot_calibration_curve, plot_coverage
+from edtjax.report.validity_plots import (
+    plot_indicator_scores,
+    plot_shift_tests,
+    plot_stage_timings,
+)
+from edtjax.report.writer import write_audit_report
 
-__all__ = ["plot_sobol_indices"]
+__all__ = [
+    "ReportFigure",
+    "Verdict",
+    "audit_figures",
+    "audit_summary",
+    "format_number",
+    "plot_calibration_curve",
+    "plot_coverage",
+    "plot_depth_map",
+    "plot_indicator_scores",
+    "plot_parameter_gsa",
+    "plot_quantile_contours",
+    "plot_shift_tests",
+    "plot_sobol_comparison",
+    "plot_sobol_indices",
+    "plot_stage_timings",
+    "unavailable_reason",
+    "write_audit_report",
+]

@@ -1,0 +1,253 @@
+"""The self-contained ``report.html`` of an audit: inline CSS, figures as ``data:`` URIs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from edtjax.audit.result import AuditResult
+from edtjax.report.audit_figures import ReportFigure
+from edtjax.report.summary import audit_summary, format_number, unavailable_reason
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1a1a1a;
+       max-width: 1100px; margin: 2em auto; padding: 0 1.2em; line-height: 1.45; }
+h1 { margin-bottom: 0.1em; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em;
+       margin-top: 2em; } h3 { margin-bottom: 0.3em; }
+.meta { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.92em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f2f2f2; } td.l, th.l { text-align: left; }
+.verdicts { border-collapse: separate; border-spacing: 0 0.4em; width: 100%; }
+.verdicts td { border: none; text-align: left; vertical-align: top; padding: 0.5em 0.8em; }
+.verdicts td.q { font-weight: 600; width: 27%; }
+.good td { background: #e3f4e6; } .warn td { background: #fff3d6; }
+.bad td { background: #fbe0de; } .na td { background: #eeeeee; }
+.badge { font-size: 0.8em; font-weight: 700; text-transform: uppercase; }
+figure { margin: 1em 0 1.6em; } figure img { max-width: 100%; border: 1px solid #e5e5e5; }
+figcaption { color: #333; font-size: 0.92em; max-width: 900px; }
+.na-note { color: #666; font-style: italic; }
+.toc { font-size: 0.92em; } .toc a { color: #0b5cad; text-decoration: none; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+"""
+
+_STATUS = {"good": ("good", "ok"), "warn": ("warn", "caution"), "bad": ("bad", "problem")}
+
+
+def _e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
+    def cell(tag: str, i: int, v: Any) -> str:
+        cls = ' class="l"' if i < left else ""
+        text = v if isinstance(v, str) else format_number(v)
+        return f"<{tag}{cls}>{_e(text)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(fig: ReportFigure, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(fig.title)}">'
+        f"<figcaption><b>{_e(fig.title)}.</b> {_e(fig.caption)}</figcaption></figure>"
+    )
+
+
+def _na(why: str) -> str:
+    return f'<p class="na-note">Not available: {_e(why)}.</p>'
+
+
+def _ci(v: float, ci: Sequence[float]) -> str:
+    return f"{format_number(v)} [{format_number(ci[0])}, {format_number(ci[1])}]"
+
+
+def _case(numbers: Mapping[str, Any]) -> str:
+    c = numbers["case"]
+    keys = ("n_train", "n_calibration", "n_test", "n_queries_in", "n_queries_shifted", "seed")
+    rows = [
+        ("inputs", ", ".join(c.get("input_names", []))),
+        ("outputs", ", ".join(c.get("output_names", []))),
+        *((k, c.get(k)) for k in keys),
+        ("edtjax version", c.get("edtjax_version")),
+    ]
+    config = json.dumps(c.get("config"), indent=2, sort_keys=True)
+    return (
+        _table(("", "value"), rows, left=2)
+        + f"<details><summary>Full configuration</summary><pre>{_e(config)}</pre></details>"
+    )
+
+
+def _surrogates(numbers: Mapping[str, Any]) -> str:
+    outputs = numbers["case"].get("output_names", [])
+    cols = ("nll", "crps", "coverage_90", "width_90", "calibration_error")
+    cols += ("conformal_coverage_90", "conformal_width_90")
+    header = ["method", *(f"RMSE {o}" for o in outputs), *cols]
+    rows = []
+    for method, m in numbers["surrogates"].items():
+        rmse = list(m.get("rmse") or [None] * len(outputs))
+        rows.append([method, *rmse, *(m.get(k) for k in cols)])
+    note = (
+        "<p>On the in-domain test set; NLL, CRPS and interval widths are in standardised "
+        "output units; coverages are of central 90% intervals.</p>"
+    )
+    return note + _table(header, rows)
+
+
+def _sobol_table(s: Mapping[str, Any], inputs: list[str], outputs: list[str]) -> str:
+    header = ["input"]
+    for o in outputs:
+        header += [f"first {o}", f"total {o}"]
+    rows = []
+    for i, name in enumerate(inputs):
+        row = [name]
+        for j in range(len(outputs)):
+            row += [_ci(s["first"][i][j], s["first_ci"][i][j])]
+            row += [_ci(s["total"][i][j], s["total_ci"][i][j])]
+        rows.append(row)
+    return _table(header, rows) + f"<p>Sample size: {_e(format_number(s.get('num_samples')))}.</p>"
+
+
+def _sobol(numbers: Mapping[str, Any]) -> str:
+    sobol, c = numbers["sobol"], numbers["case"]
+    inputs, outputs = list(c["input_names"]), list(c["output_names"])
+    html = "<p>Estimates with their confidence intervals in brackets.</p>"
+    for who in ("simulator", "surrogate"):
+        html += f"<h3>{who.capitalize()}</h3>"
+        s = sobol.get(who)
+        if s is None:
+            why = "no simulator (user data)" if who == "simulator" else "not computed"
+            html += _na(why)
+        else:
+            html += _sobol_table(s, inputs, outputs)
+    agree = sobol.get("agreement")
+    html += "<h3>Agreement</h3>"
+    if agree is None:
+        html += _na("needs the simulator's indices")
+    else:
+        html += _table(("", "value"), [(k, v) for k, v in agree.items()], left=2)
+    return html
+
+
+def _parameter_gsa(numbers: Mapping[str, Any]) -> str:
+    g, outputs = numbers["parameter_gsa"], numbers["case"]["output_names"]
+    header = ["group", *(f"first {o}" for o in outputs), *(f"total {o}" for o in outputs)]
+    rows = [[name, *g["first"][i], *g["total"][i]] for i, name in enumerate(g["groups"])]
+    return _table(header, rows) + f"<p>Sample size: {_e(format_number(g.get('num_samples')))}.</p>"
+
+
+def _transport(numbers: Mapping[str, Any]) -> str:
+    t = numbers["transport"]
+    html = "<h3>Shift tests</h3>"
+    tests = t.get("shift_tests") or {}
+    if tests:
+        rows = [
+            (n, v.get("compared"), v.get("statistic"), v.get("p_value"), v.get("rejected"))
+            for n, v in tests.items()
+        ]
+        html += _table(("test", "compared", "statistic", "p-value", "rejected"), rows, left=2)
+    else:
+        html += _na("no shift test ran")
+    mk = t.get("mk_depth") or {}
+    html += "<h3>Monge–Kantorovich depth</h3>"
+    if mk:
+        html += _table(("", "mean depth"), list(mk.items()))
+    else:
+        html += _na("not computed")
+    levels = format_number(t.get("contour_levels"))
+    inputs = ", ".join(t.get("contour_inputs") or [])
+    html += f"<p>Quantile contours of levels {_e(levels)} in ({_e(inputs)}).</p>"
+    return html
+
+
+def _reliability(numbers: Mapping[str, Any]) -> str:
+    r = numbers["reliability"]
+    cols = ("threshold", "false_alarm_rate", "detection_rate", "auroc", "error_spearman")
+    rows = [[n, *(v.get(k) for k in cols)] for n, v in (r.get("indicators") or {}).items()]
+    return (
+        f"<p>Thresholds calibrated by split conformal prediction at α = "
+        f"{_e(format_number(r.get('alpha')))}: an in-domain query is flagged with probability "
+        "at most α; a query is outside the domain when its score exceeds the threshold.</p>"
+        + _table(("indicator", *cols), rows)
+    )
+
+
+def _depth_maps(numbers: Mapping[str, Any]) -> str:
+    rows = []
+    for m in numbers["depth_maps"]:
+        fixed = ", ".join(f"{k} = {format_number(v)}" for k, v in (m.get("fixed") or {}).items())
+        rows.append((m.get("indicator"), ", ".join(m.get("inputs", [])), fixed, m.get("threshold")))
+    return _table(("indicator", "slice inputs", "other inputs held at", "threshold"), rows, left=3)
+
+
+def _bias(numbers: Mapping[str, Any]) -> str:
+    b = numbers["bias"]
+    html = f"<p>{_e(b.get('description', ''))}</p>"
+    rows = [(k, v) for k, v in b.items() if k != "description"]
+    return html + _table(("", "value"), rows, left=2)
+
+
+_SECTIONS = (
+    ("case", "The case", _case),
+    ("surrogates", "Surrogates: accuracy and calibration", _surrogates),
+    ("sobol", "Sobol' indices of the inputs", _sobol),
+    ("parameter_gsa", "Sensitivity to network parameters", _parameter_gsa),
+    ("transport", "Training inputs and distribution shift (optimal transport)", _transport),
+    ("reliability", "Reliability indicators", _reliability),
+    ("depth_maps", "Domain of validity over 2-D slices", _depth_maps),
+    ("bias", "Surrogate-induced bias downstream", _bias),
+)
+
+
+def render_html(
+    result: AuditResult, images: Sequence[tuple[ReportFigure, bytes]], created: str
+) -> str:
+    """The report page: title, verdicts, one section per stage, timings (all text escaped)."""
+    numbers = result.numbers
+    name = numbers["case"].get("name", "audit")
+    verdicts = "".join(
+        f'<tr class="{_STATUS.get(v.status, ("na", "n/a"))[0]}"><td class="q">{_e(v.question)}'
+        f'<br><span class="badge">{_e(_STATUS.get(v.status, ("na", "n/a"))[1])}</span></td>'
+        f"<td>{_e(v.answer)}</td></tr>"
+        for v in audit_summary(numbers)
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Surrogate audit: {_e(name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Surrogate audit: {_e(name)}</h1>",
+        f'<p class="meta">Created {_e(created)} · edtjax '
+        f"{_e(numbers['case'].get('edtjax_version', ''))}</p>",
+        f'<h2>Summary</h2><table class="verdicts"><tbody>{verdicts}</tbody></table>',
+        '<p class="toc">Sections: '
+        + " · ".join(f'<a href="#{key}">{_e(title)}</a>' for key, title, _ in _SECTIONS)
+        + ' · <a href="#timings">Stage timings</a></p>',
+    ]
+    for key, title, render in _SECTIONS:
+        parts.append(f'<h2 id="{_e(key)}">{_e(title)}</h2>')
+        why = unavailable_reason(numbers, key) if key != "case" else None
+        parts.append(_na(why) if why is not None else render(numbers))
+        parts += [_figure(f, png) for f, png in images if f.section == key]
+    known = {key for key, _, _ in _SECTIONS}
+    others = {k: v for k, v in numbers.items() if k not in known}
+    if others:
+        parts.append('<h2 id="other">Other results</h2>')
+        parts.append(f"<pre>{_e(json.dumps(others, indent=2))}</pre>")
+    parts.append('<h2 id="timings">Stage timings</h2>')
+    if result.timings:
+        rows = [(k, v) for k, v in result.timings.items()]
+        rows.append(("total", sum(result.timings.values())))
+        parts.append(_table(("stage", "seconds"), rows))
+        parts += [_figure(f, png) for f, png in images if f.section == "timings"]
+    else:
+        parts.append(_na("no stage timings were recorded"))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

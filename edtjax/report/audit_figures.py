@@ -1,0 +1,326 @@
+"""Every figure of an audit report, built from an :class:`edtjax.audit.AuditResult`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from edtjax.audit.result import AuditResult, check_audit_result
+from edtjax.report.domain_plots import plot_depth_map, plot_quantile_contours
+from edtjax.report.sensitivity_plots import plot_parameter_gsa, plot_sobol_comparison
+from edtjax.report.summary import unavailable_reason
+from edtjax.report.uq_plots import plot_calibration_curve, plot_coverage
+from edtjax.report.validity_plots import (
+    plot_indicator_scores,
+    plot_shift_tests,
+    plot_stage_timings,
+)
+
+__all__ = ["ReportFigure", "audit_figures"]
+
+
+class ReportFigure(NamedTuple):
+    """One figure of the report.
+
+    Attributes:
+        file_name: PNG file name inside the report folder.
+        section: the ``AuditResult.numbers`` key (or ``"timings"``) it belongs to.
+        title: a short heading.
+        caption: one or two sentences saying what to look for.
+        figure: the matplotlib ``Figure``.
+    """
+
+    file_name: str
+    section: str
+    title: str
+    caption: str
+    figure: Figure
+
+
+@contextmanager
+def contract_errors() -> Iterator[None]:
+    """Turn a lookup or type error while reading a result into a ValueError naming it."""
+    try:
+        yield
+    except (AttributeError, IndexError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"result does not follow the AuditResult contract: {type(err).__name__}: {err}"
+        ) from err
+
+
+def _array(arrays: Mapping[str, np.ndarray], name: str, what: str) -> np.ndarray:
+    if name not in arrays:
+        raise ValueError(f"result.arrays lacks {name!r}, needed for the {what}")
+    return arrays[name]
+
+
+def _columns(input_names: list[str], chosen: Any, what: str) -> list[int]:
+    if not isinstance(chosen, list) or len(chosen) != 2 or not set(chosen) <= set(input_names):
+        raise ValueError(f"{what} must name two of the inputs {input_names}, got {chosen!r}")
+    return [input_names.index(c) for c in chosen]
+
+
+def _project(arrays: Mapping[str, np.ndarray], name: str, cols: list[int], d: int):
+    if name not in arrays:
+        return None
+    pts = np.asarray(arrays[name], dtype=float)
+    if pts.ndim != 2 or pts.shape[1] != d:
+        raise ValueError(f"result.arrays[{name!r}] must have shape (*, {d}), got {pts.shape}")
+    return pts[:, cols]
+
+
+def _file_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "figure"
+
+
+def _uq_figures(numbers, arrays) -> list[ReportFigure]:
+    methods = list(numbers["surrogates"])
+    if not methods:
+        return []
+    expected = _array(arrays, "calibration/expected", "calibration curve")
+    observed = {m: _array(arrays, f"calibration/{m}", "calibration curve") for m in methods}
+    nominal = _array(arrays, "coverage/nominal", "coverage plot")
+    raw = {m: _array(arrays, f"coverage/{m}", "coverage plot") for m in methods}
+    conformal = {
+        m: arrays[f"coverage/{m}/conformal"] for m in methods if f"coverage/{m}/conformal" in arrays
+    }
+    return [
+        ReportFigure(
+            "calibration.png",
+            "surrogates",
+            "Calibration curve",
+            "Observed vs expected frequency of the probability integral transform on the test "
+            "set; a calibrated method follows the dotted diagonal, an S-shape below then above "
+            "it means predictive distributions that are too narrow.",
+            plot_calibration_curve(expected, observed),
+        ),
+        ReportFigure(
+            "coverage.png",
+            "surrogates",
+            "Coverage of central intervals",
+            "Empirical vs nominal coverage, raw (solid) and after conformal calibration "
+            "(dashed); points below the diagonal are intervals that promise more than they "
+            "deliver.",
+            plot_coverage(nominal, raw, conformal),
+        ),
+    ]
+
+
+def _sensitivity_figures(numbers) -> list[ReportFigure]:
+    case = numbers["case"]
+    out = []
+    if unavailable_reason(numbers, "sobol") is None and numbers["sobol"].get("surrogate"):
+        sobol = numbers["sobol"]
+        if sobol.get("simulator"):
+            caption = (
+                "First-order and total Sobol' indices of the simulator (blue) and the surrogate "
+                "(orange) with confidence intervals, one row per output; a surrogate that learned "
+                "what matters reproduces the simulator's bars within their intervals, and above "
+                "all their ranking."
+            )
+        else:
+            caption = (
+                "First-order and total Sobol' indices of the surrogate with confidence intervals, "
+                "one row per output (no simulator to compare with): the inputs it relies on most."
+            )
+        out.append(
+            ReportFigure(
+                "sobol_indices.png",
+                "sobol",
+                "Sobol' indices of the inputs",
+                caption,
+                plot_sobol_comparison(
+                    sobol["surrogate"],
+                    sobol.get("simulator"),
+                    input_names=case["input_names"],
+                    output_names=case["output_names"],
+                ),
+            )
+        )
+    if unavailable_reason(numbers, "parameter_gsa") is None:
+        gsa = numbers["parameter_gsa"]
+        out.append(
+            ReportFigure(
+                "parameter_gsa.png",
+                "parameter_gsa",
+                "Sensitivity to network parameters by layer",
+                "Sobol' indices of the surrogate's outputs with respect to groups of its "
+                "parameters (one group per layer); a total index much larger than the "
+                "first-order one means the layer acts through interactions.",
+                plot_parameter_gsa(
+                    gsa["groups"], gsa["first"], gsa["total"], output_names=case["output_names"]
+                ),
+            )
+        )
+    return out
+
+
+def _transport_figures(numbers, arrays) -> list[ReportFigure]:
+    if unavailable_reason(numbers, "transport") is not None:
+        return []
+    transport, names = numbers["transport"], list(numbers["case"]["input_names"])
+    out = []
+    levels = transport.get("contour_levels") or []
+    if levels:
+        cols = _columns(names, transport.get("contour_inputs"), "transport.contour_inputs")
+        contours = {
+            float(t): _array(arrays, f"contour/{k}", "quantile contours")
+            for k, t in enumerate(levels)
+        }
+        out.append(
+            ReportFigure(
+                "quantile_contours.png",
+                "transport",
+                "Center-outward quantile contours",
+                "Hallin center-outward quantile contours of the training inputs (each encloses the "
+                "stated probability content); shifted queries beyond the outer contour lie in the "
+                "tails of the training distribution.",
+                plot_quantile_contours(
+                    contours,
+                    _project(arrays, "inputs/train", cols, len(names)),
+                    input_names=[names[c] for c in cols],
+                    queries_shifted=_project(arrays, "inputs/queries_shifted", cols, len(names)),
+                ),
+            )
+        )
+    tests = transport.get("shift_tests") or {}
+    if tests:
+        out.append(
+            ReportFigure(
+                "shift_tests.png",
+                "transport",
+                "Distribution-shift tests",
+                "Permutation null distribution of each two-sample statistic with the observed "
+                "value (red); an observed value far in the right tail (small p) means the "
+                "compared samples differ in distribution.",
+                plot_shift_tests(
+                    {t: _array(arrays, f"shift/{t}/null", "shift tests") for t in tests},
+                    {t: v["statistic"] for t, v in tests.items()},
+                    {t: v["p_value"] for t, v in tests.items()},
+                ),
+            )
+        )
+    return out
+
+
+def _reliability_figures(numbers, arrays) -> list[ReportFigure]:
+    if unavailable_reason(numbers, "reliability") is not None:
+        return []
+    indicators = numbers["reliability"].get("indicators") or {}
+    if not indicators:
+        return []
+    what = "indicator score histograms"
+    return [
+        ReportFigure(
+            "indicator_scores.png",
+            "reliability",
+            "Reliability indicator scores",
+            "Scores of in-domain (blue) and shifted (orange) queries with the conformal threshold "
+            "(dashed); a useful indicator keeps the blue mass left of the threshold and pushes the "
+            "orange mass right of it.",
+            plot_indicator_scores(
+                {n: _array(arrays, f"reliability/{n}/scores_in", what) for n in indicators},
+                {n: _array(arrays, f"reliability/{n}/scores_shifted", what) for n in indicators},
+                {n: v["threshold"] for n, v in indicators.items()},
+            ),
+        )
+    ]
+
+
+def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
+    if unavailable_reason(numbers, "depth_maps") is not None:
+        return []
+    names, out = list(numbers["case"]["input_names"]), []
+    for i, m in enumerate(numbers["depth_maps"]):
+        key = m.get("key", f"depth_map/{i}")
+        cols = _columns(names, m.get("inputs"), f"depth_maps[{i}].inputs")
+        fixed = m.get("fixed") or {}
+        where = ", ".join(f"{k} = {v:.3g}" for k, v in fixed.items()) or "no other inputs"
+        out.append(
+            ReportFigure(
+                f"{_file_name(key)}.png",
+                "depth_maps",
+                f"{m['indicator']} over ({names[cols[0]]}, {names[cols[1]]})",
+                f"Score of the {m['indicator']} indicator on the slice where {where}; the red line "
+                "is the validity boundary at the calibrated threshold (outside it the surrogate "
+                "should not be trusted). Points are projected on the slice.",
+                plot_depth_map(
+                    _array(arrays, f"{key}/grid_x", "depth map"),
+                    _array(arrays, f"{key}/grid_y", "depth map"),
+                    _array(arrays, f"{key}/score", "depth map"),
+                    m["threshold"],
+                    input_names=[names[c] for c in cols],
+                    indicator=m["indicator"],
+                    train=_project(arrays, "inputs/train", cols, len(names)),
+                    queries_in=_project(arrays, "inputs/queries_in", cols, len(names)),
+                    queries_shifted=_project(arrays, "inputs/queries_shifted", cols, len(names)),
+                    fixed=fixed,
+                ),
+            )
+        )
+    return out
+
+
+def audit_figures(result: AuditResult) -> list[ReportFigure]:
+    """Draw every figure of the report of an audit, in the order of the report's sections.
+
+    Sections that did not run (``None``, empty, or ``{"skipped": why}``) give no figure.
+    Drawing cost is dominated by the depth maps, :math:`O(G H)` each, and the scatter of the
+    training inputs, :math:`O(n)` per map.
+
+    Args:
+        result: an :class:`edtjax.audit.AuditResult` that passes
+            :func:`edtjax.audit.check_audit_result`.
+
+    Returns:
+        A list of :class:`ReportFigure`, with unique file names.
+
+    Raises:
+        ValueError: if ``result`` violates the contract (a missing key or array, shapes that
+            disagree with the input and output names, non-finite values).
+
+    Example:
+        >>> from edtjax.audit import AuditResult
+        >>> numbers = dict.fromkeys(["bias", "depth_maps", "parameter_gsa", "reliability",
+        ...                          "sobol", "surrogates", "transport"])
+        >>> numbers["case"] = {"name": "toy", "input_names": ["a"], "output_names": ["y"]}
+        >>> [f.file_name for f in audit_figures(AuditResult(numbers, {}, {"fit": 1.0}))]
+        ['stage_timings.png']
+
+    References:
+        Saltelli, A. et al. (2008). Global Sensitivity Analysis: The Primer. Wiley.
+        Hallin, M. et al. (2021). Ann. Statist. 49(2), 1139-1165.
+    """
+    check_audit_result(result)
+    numbers, arrays = result.numbers, result.arrays
+    case = numbers["case"]
+    if not isinstance(case, dict) or not {"input_names", "output_names"} <= set(case):
+        raise ValueError("result.numbers['case'] must hold input_names and output_names")
+    figures: list[ReportFigure] = []
+    with contract_errors():
+        if unavailable_reason(numbers, "surrogates") is None:
+            figures += _uq_figures(numbers, arrays)
+        figures += _sensitivity_figures(numbers)
+        figures += _transport_figures(numbers, arrays)
+        figures += _reliability_figures(numbers, arrays)
+        figures += _depth_map_figures(numbers, arrays)
+    if result.timings:
+        figures.append(
+            ReportFigure(
+                "stage_timings.png",
+                "timings",
+                "Stage timings",
+                "Wall time of each stage in the order it ran; the longest bar is where to look "
+                "first to make the audit faster.",
+                plot_stage_timings(result.timings),
+            )
+        )
+    file_names = [f.file_name for f in figures]
+    if len(set(file_names)) != len(file_names):
+        raise ValueError(f"result.numbers['depth_maps'] keys must be unique, got {file_names}")
+    return figures

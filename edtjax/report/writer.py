@@ -1,0 +1,139 @@
+"""Write an audit report folder (``report.html``, ``report.json``, PNG figures) atomically."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from edtjax._io import check_writable
+from edtjax.audit.result import AuditResult, check_audit_result
+from edtjax.report._html import render_html
+from edtjax.report.audit_figures import audit_figures, contract_errors
+
+__all__ = ["write_audit_report"]
+
+#: Resolution of the PNG figures (dots per inch).
+DPI = 110
+
+
+def _sibling(out: Path, tag: str) -> Path:
+    return out.parent / f".{out.name}.{tag}-{secrets.token_hex(4)}"
+
+
+def _write(path: Path, data: bytes) -> None:
+    # Plain writes: the whole folder is published atomically by a rename once complete.
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _png(figure) -> bytes:
+    buf = io.BytesIO()
+    figure.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def write_audit_report(
+    out_dir: str | os.PathLike, result: AuditResult, *, force: bool = False
+) -> Path:
+    """Write the report of an audit into the folder ``out_dir``, all or nothing.
+
+    The folder receives ``report.json`` (``{"numbers": ..., "timings": ..., "figures": [file
+    names]}``, every number of the audit), one PNG per figure of :func:`audit_figures`, and
+    ``report.html``, a self-contained page (figures embedded as base64 ``data:`` URIs, inline
+    CSS, no script, all text escaped) that opens with the verdicts of :func:`audit_summary`
+    and then shows one section per stage with its numbers and figures.
+
+    Everything is written into a hidden temporary sibling folder first, which is renamed to
+    ``out_dir`` only when complete: a crash or a bad ``result`` never leaves a partial report
+    that looks valid. With ``force`` an existing report is moved aside, the new one renamed into
+    place, and only then the old one deleted. Cost is dominated by drawing and encoding the
+    figures (about 0.3 s per figure on one CPU core).
+
+    Args:
+        out_dir: the report folder to create; its parent is created if needed.
+        result: an :class:`edtjax.audit.AuditResult`.
+        force: replace an existing ``out_dir``; it must be an empty folder or an earlier
+            report (a folder holding ``report.json``), so that no other folder is wiped.
+
+    Returns:
+        ``out_dir`` as a ``pathlib.Path``.
+
+    Raises:
+        FileExistsError: if ``out_dir`` exists and ``force`` is false (nothing is touched).
+        ValueError: if ``result`` violates the contract of :mod:`edtjax.audit.result`, if
+            ``out_dir`` exists and is neither empty nor a report, or if the location cannot
+            be written.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from edtjax.audit import AuditResult
+        >>> numbers = dict.fromkeys(["bias", "depth_maps", "parameter_gsa", "reliability",
+        ...                          "sobol", "surrogates", "transport"])
+        >>> numbers["case"] = {"name": "toy", "input_names": ["a"], "output_names": ["y"]}
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "report"
+        >>> path = write_audit_report(out, AuditResult(numbers, {}, {"fit": 0.5}))
+        >>> sorted(p.name for p in path.iterdir())
+        ['report.html', 'report.json', 'stage_timings.png']
+
+    References:
+        Gneiting, T., Balabdaoui, F. and Raftery, A. E. (2007). Probabilistic forecasts,
+        calibration and sharpness. J. R. Stat. Soc. B 69(2), 243-268 (the summary's reading of
+        calibration and coverage).
+    """
+    check_audit_result(result)
+    out = Path(out_dir)
+    check_writable(out, force=force)
+    exists = out.exists() or out.is_symlink()
+    if exists and (
+        out.is_symlink()
+        or not out.is_dir()
+        or (any(out.iterdir()) and not (out / "report.json").is_file())
+    ):
+        raise ValueError(f"out_dir {out} exists and is not a report folder; not replacing it")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _sibling(out, "tmp")
+        tmp.mkdir()
+    except OSError as err:
+        raise ValueError(f"cannot write the report to {out}: {err.strerror or err}") from err
+    try:
+        created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        with contract_errors():
+            render_html(result, [], created)  # the text alone: a bad section fails in ms
+        figures = audit_figures(result)
+        images = [(f, _png(f.figure)) for f in figures]
+        page = render_html(result, images, created).encode("utf-8")
+        document = {
+            "numbers": result.numbers,
+            "timings": result.timings,
+            "figures": [f.file_name for f, _ in images],
+        }
+        for figure, png in images:
+            _write(tmp / figure.file_name, png)
+        _write(tmp / "report.json", (json.dumps(document, indent=2) + "\n").encode())
+        _write(tmp / "report.html", page)
+        if exists:
+            old = _sibling(out, "old")
+            os.rename(out, old)
+            try:
+                os.rename(tmp, out)
+            except BaseException:
+                os.rename(old, out)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError(f"cannot write the report to {out}: {err.strerror or err}") from err
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

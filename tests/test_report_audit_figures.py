@@ -1,0 +1,226 @@
+"""Figures of an audit report from a synthetic result that follows the contract."""
+
+import numpy as np
+import pytest
+
+from edtjax.audit import AuditResult
+from edtjax.report import audit_figures
+
+INPUTS = ["conductivity", "porosity", "source"]
+OUTPUTS = ["T_max", "c_mean"]
+METHODS = ["deep_ensemble", "bnn"]
+INDICATORS = ["lens_depth", "mk_depth", "spread", "combined"]
+
+
+def _indices(rng, d, o):
+    first = rng.uniform(0.05, 0.6, size=(d, o))
+    total = first + rng.uniform(0.0, 0.1, size=(d, o))
+    half = rng.uniform(0.01, 0.05, size=(d, o, 1))
+    return {
+        "first": first.tolist(),
+        "first_ci": np.concatenate([first[..., None] - half, first[..., None] + half], -1).tolist(),
+        "total": total.tolist(),
+        "total_ci": np.concatenate([total[..., None] - half, total[..., None] + half], -1).tolist(),
+        "num_samples": 1024,
+    }
+
+
+def synthetic_result(*, with_optional=True, seed=0):
+    """A small AuditResult with every part of the contract (or the optional parts None)."""
+    rng = np.random.default_rng(seed)
+    d, o = len(INPUTS), len(OUTPUTS)
+    train = rng.uniform(0.0, 1.0, size=(60, d))
+    queries_in = rng.uniform(0.0, 1.0, size=(12, d))
+    queries_shifted = rng.uniform(0.0, 1.0, size=(10, d)) + np.array([0.8, 0.3, 0.0])
+    numbers = {
+        "case": {
+            "name": "thermodiffusion <test> & co",
+            "input_names": INPUTS,
+            "output_names": OUTPUTS,
+            "n_train": 60,
+            "n_calibration": 20,
+            "n_test": 40,
+            "n_queries_in": 12,
+            "n_queries_shifted": 10,
+            "seed": 0,
+            "config": {"quick": True, "methods": METHODS, "note": "<script>alert(1)</script>"},
+            "edtjax_version": "0.1.0",
+        },
+        "surrogates": {
+            m: {
+                "rmse": rng.uniform(0.01, 0.1, size=o).tolist(),
+                "nll": float(rng.normal()),
+                "crps": float(rng.uniform(0.05, 0.2)),
+                "coverage_90": cov,
+                "width_90": float(rng.uniform(0.5, 1.0)),
+                "calibration_error": float(rng.uniform(0.0, 0.1)),
+                "conformal_coverage_90": 0.9,
+                "conformal_width_90": float(rng.uniform(0.5, 1.0)),
+            }
+            for m, cov in zip(METHODS, (0.8, 0.9), strict=True)
+        },
+        "sobol": {
+            "simulator": _indices(rng, d, o) if with_optional else None,
+            "surrogate": _indices(rng, d, o),
+            "agreement": (
+                {"max_abs_diff_first": 0.04, "max_abs_diff_total": 0.06, "same_ranking": True}
+                if with_optional
+                else None
+            ),
+        },
+        "parameter_gsa": {
+            "groups": ["Dense_0", "Dense_1", "Dense_2"],
+            "first": rng.uniform(0.0, 0.5, size=(3, o)).tolist(),
+            "total": rng.uniform(0.5, 0.9, size=(3, o)).tolist(),
+            "num_samples": 256,
+        },
+        "transport": {
+            "shift_tests": {
+                "sinkhorn": {
+                    "statistic": 4.0,
+                    "p_value": 0.01,
+                    "rejected": True,
+                    "compared": "train vs queries_shifted",
+                },
+                "sinkhorn_in": {
+                    "statistic": 0.5,
+                    "p_value": 0.6,
+                    "rejected": False,
+                    "compared": "train vs queries_in",
+                },
+            },
+            "contour_inputs": ["conductivity", "porosity"],
+            "contour_levels": [0.25, 0.5, 0.9],
+            "mk_depth": {"in_domain_mean": 0.4, "shifted_mean": 0.1},
+        },
+        "reliability": {
+            "alpha": 0.1,
+            "indicators": {
+                n: {
+                    "false_alarm_rate": 0.08,
+                    "detection_rate": 0.9,
+                    "auroc": 0.95,
+                    "error_spearman": 0.5,
+                    "threshold": 1.0,
+                }
+                for n in INDICATORS
+            },
+        },
+        "depth_maps": [
+            {
+                "key": "depth_map/0",
+                "inputs": ["conductivity", "porosity"],
+                "indicator": "combined",
+                "threshold": 1.0,
+                "fixed": {"source": 0.5},
+            },
+            {
+                "key": "depth_map/1",
+                "inputs": ["porosity", "source"],
+                "indicator": "lens_depth",
+                "threshold": 1.0,
+                "fixed": {"conductivity": 0.5},
+            },
+        ],
+        "bias": (
+            {
+                "quantity": "mean T_max",
+                "description": "Expected peak temperature <K>.",
+                "exact": 1.0,
+                "surrogate": 1.02,
+                "true_bias": 0.02,
+                "predicted_bias": 0.018,
+                "interval": [0.01, 0.03],
+                "level": 0.9,
+                "contains_true": True,
+            }
+            if with_optional
+            else None
+        ),
+    }
+    levels = np.linspace(0.0, 1.0, 11)
+    arrays = {
+        "calibration/expected": levels,
+        "coverage/nominal": np.linspace(0.1, 0.9, 9),
+        "inputs/train": train,
+        "inputs/queries_in": queries_in,
+        "inputs/queries_shifted": queries_shifted,
+    }
+    for m, p in zip(METHODS, (1.4, 1.0), strict=True):
+        arrays[f"calibration/{m}"] = levels**p
+        arrays[f"coverage/{m}"] = np.linspace(0.1, 0.9, 9) ** p
+        arrays[f"coverage/{m}/conformal"] = np.linspace(0.12, 0.91, 9)
+    for k in range(2):
+        gx, gy = np.linspace(-0.2, 2.0, 24), np.linspace(-0.2, 1.5, 20)
+        xx, yy = np.meshgrid(gx, gy)
+        arrays[f"depth_map/{k}/grid_x"] = gx
+        arrays[f"depth_map/{k}/grid_y"] = gy
+        arrays[f"depth_map/{k}/score"] = np.hypot(xx - 0.5, yy - 0.5) / 0.6
+    angles = np.linspace(0.0, 2.0 * np.pi, 24, endpoint=False)
+    for k, tau in enumerate((0.25, 0.5, 0.9)):
+        r = 0.5 * tau
+        arrays[f"contour/{k}"] = 0.5 + r * np.stack([np.cos(angles), np.sin(angles)], -1)
+    for t in ("sinkhorn", "sinkhorn_in"):
+        arrays[f"shift/{t}/null"] = rng.gamma(2.0, 0.5, size=99)
+    for n in INDICATORS:
+        arrays[f"reliability/{n}/scores_in"] = rng.uniform(0.0, 1.1, size=12)
+        arrays[f"reliability/{n}/scores_shifted"] = rng.uniform(0.8, 2.5, size=10)
+    timings = {"simulate": 1.5, "train": 20.0, "uq": 0.7, "sobol": 6.2, "report": 2.0}
+    return AuditResult(numbers, arrays, timings)
+
+
+EXPECTED_FILES = [
+    "calibration.png",
+    "coverage.png",
+    "sobol_indices.png",
+    "parameter_gsa.png",
+    "quantile_contours.png",
+    "shift_tests.png",
+    "indicator_scores.png",
+    "depth_map_0.png",
+    "depth_map_1.png",
+    "stage_timings.png",
+]
+
+
+def test_every_figure_is_drawn_in_section_order():
+    figures = audit_figures(synthetic_result())
+    assert [f.file_name for f in figures] == EXPECTED_FILES
+    sobol = next(f for f in figures if f.file_name == "sobol_indices.png").figure
+    assert len(sobol.axes) == 2 * len(OUTPUTS)
+    # 3 inputs x (simulator, surrogate) bars per panel
+    assert len(sobol.axes[0].patches) == 6
+    for f in figures:
+        assert f.caption and f.title
+
+
+def test_optional_parts_none_give_fewer_figures():
+    figures = audit_figures(synthetic_result(with_optional=False))
+    names = [f.file_name for f in figures]
+    assert names == EXPECTED_FILES  # bias has no figure; Sobol shows the surrogate only
+    sobol = next(f for f in figures if f.file_name == "sobol_indices.png").figure
+    assert len(sobol.axes[0].patches) == 3
+
+
+def test_skipped_section_gives_no_figure():
+    r = synthetic_result()
+    r.numbers["transport"] = {"skipped": "no queries"}
+    names = [f.file_name for f in audit_figures(r)]
+    assert "shift_tests.png" not in names and "quantile_contours.png" not in names
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda r: r.arrays.pop("calibration/bnn"), "calibration/bnn"),
+        (lambda r: r.arrays.__setitem__("depth_map/1/score", np.ones((3, 3))), "score"),
+        (lambda r: r.numbers["depth_maps"][0].__setitem__("inputs", ["x", "y"]), "inputs"),
+        (lambda r: r.numbers["case"].pop("input_names"), "input_names"),
+        (lambda r: r.numbers.pop("bias"), "lacks the keys"),
+    ],
+)
+def test_contract_violations_raise(edit, match):
+    r = synthetic_result()
+    edit(r)
+    with pytest.raises(ValueError, match=match):
+        audit_figures(r)

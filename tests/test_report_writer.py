@@ -1,0 +1,197 @@
+"""The report folder: complete, self-contained, escaped, atomic, never silently overwritten."""
+
+import base64
+import json
+import math
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from edtjax.audit import AuditResult
+from edtjax.report import writer
+from edtjax.report.writer import write_audit_report
+from tests.test_report_audit_figures import EXPECTED_FILES, synthetic_result
+
+
+def _minimal(name):
+    """A result whose stages all did not run: one figure (timings), quick to write."""
+    numbers = dict.fromkeys(
+        ["bias", "depth_maps", "parameter_gsa", "reliability", "sobol", "surrogates", "transport"]
+    )
+    numbers["case"] = {"name": name, "input_names": ["a"], "output_names": ["y"]}
+    return AuditResult(numbers, {}, {"fit": 0.5, "report": 0.1})
+
+
+class _Nesting(HTMLParser):
+    """Checks that every non-void element is closed in order."""
+
+    VOID = frozenset({"meta", "img", "br"})
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(tag)
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit") / "report"
+    result = synthetic_result()
+    return write_audit_report(out, result), result
+
+
+def test_every_file_is_written_and_nothing_else(report):
+    out, _ = report
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*EXPECTED_FILES, "report.html", "report.json"]
+    )
+    assert [p.name for p in out.parent.iterdir()] == ["report"]  # no temporary folder left
+    for name in EXPECTED_FILES:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_html_embeds_every_png_and_references_nothing_external(report):
+    out, _ = report
+    page = (out / "report.html").read_text()
+    for name in EXPECTED_FILES:
+        encoded = base64.b64encode((out / name).read_bytes()).decode()
+        assert f'src="data:image/png;base64,{encoded}"' in page
+    sources = re.findall(r"""src\s*=\s*["']?([^"'\s>]*)""", page)
+    assert len(sources) == len(EXPECTED_FILES)
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    links = re.findall(r"""href\s*=\s*["']?([^"'\s>]*)""", page)
+    assert links and all(link.startswith("#") for link in links)  # in-page anchors only
+    anchors = set(re.findall(r'id="([^"]+)"', page))
+    assert {link[1:] for link in links} <= anchors
+    for external in ("<script", "<link", "url(", "@import", "http://", "https://", "<iframe"):
+        assert external not in page.lower()
+
+
+def test_html_is_well_nested(report):
+    out, _ = report
+    parser = _Nesting()
+    parser.feed((out / "report.html").read_text())
+    assert parser.errors == [] and parser.stack == []
+
+
+def test_json_round_trips_every_number(report):
+    out, result = report
+    document = json.loads((out / "report.json").read_text())
+    assert document["numbers"] == result.numbers
+    assert document["timings"] == result.timings
+    assert list(document["timings"]) == list(result.timings)  # order the stages ran
+    assert document["figures"] == EXPECTED_FILES
+
+
+def test_text_is_escaped_and_sections_are_present(report):
+    out, _ = report
+    page = (out / "report.html").read_text()
+    assert "Surrogate audit: thermodiffusion &lt;test&gt; &amp; co" in page
+    assert "<test>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # config value, shown as text
+    assert "Expected peak temperature &lt;K&gt;." in page
+    summary = page.index("Summary")
+    for heading in ("The case", "Surrogates", "Sobol", "Reliability indicators", "Stage timings"):
+        assert page.index(heading) > summary
+    assert "Not available" not in page
+
+
+def test_optional_parts_none_say_why(tmp_path):
+    result = synthetic_result(with_optional=False)
+    result.numbers["dgsm"] = {"note": "<extra>", "value": 0.25}  # a key the writer does not know
+    out = write_audit_report(tmp_path / "r", result)
+    page = (out / "report.html").read_text()
+    assert "Not available: no simulator (user data)." in page
+    assert "Not available: no downstream quantity was given" in page
+    assert json.loads((out / "report.json").read_text())["numbers"]["bias"] is None
+    assert "Other results" in page and "&quot;note&quot;: &quot;&lt;extra&gt;&quot;" in page
+
+
+def test_refuses_to_overwrite_and_leaves_the_first_report_untouched(report):
+    out, _ = report
+    before = _snapshot(out)
+    with pytest.raises(FileExistsError, match="--force") as info:
+        write_audit_report(out, _minimal("second run"))
+    assert "\n" not in str(info.value)
+    assert _snapshot(out) == before
+    assert [p.name for p in out.parent.iterdir()] == ["report"]
+
+
+def test_force_replaces_the_report(tmp_path):
+    out = write_audit_report(tmp_path / "r", _minimal("first run"))
+    other = _minimal("second run")
+    write_audit_report(out, other, force=True)
+    assert "Surrogate audit: second run" in (out / "report.html").read_text()
+    assert json.loads((out / "report.json").read_text())["numbers"] == other.numbers
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]
+
+
+def test_failure_while_writing_leaves_old_report_and_no_partial_one(tmp_path, monkeypatch):
+    out = write_audit_report(tmp_path / "r", _minimal("first run"))
+    before = _snapshot(out)
+    calls = []
+
+    def failing_write(path, data):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        with open(path, "xb") as f:
+            f.write(data)
+
+    monkeypatch.setattr(writer, "_write", failing_write)
+    with pytest.raises(ValueError, match="No space left on device"):
+        write_audit_report(out, _minimal("second run"), force=True)
+    assert _snapshot(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]
+    calls.clear()
+    with pytest.raises(ValueError, match="cannot write the report"):
+        write_audit_report(tmp_path / "new", _minimal("third run"))
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda r: r.numbers["surrogates"]["bnn"].__setitem__("nll", math.nan),
+        lambda r: r.numbers.pop("sobol"),
+        lambda r: r.arrays.pop("shift/sinkhorn/null"),
+        lambda r: r.timings.__setitem__("train", -1.0),
+        lambda r: r.numbers["surrogates"].__setitem__("bnn", 3.0),
+        lambda r: r.numbers["parameter_gsa"].pop("groups"),
+        lambda r: r.numbers["bias"].__setitem__("interval", 0.5),
+    ],
+)
+def test_contract_violation_raises_and_leaves_nothing(tmp_path, edit):
+    result = synthetic_result()
+    edit(result)
+    with pytest.raises(ValueError, match=r"result|numbers|timings"):
+        write_audit_report(tmp_path / "r", result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_location_is_a_one_line_value_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="cannot write the report") as info:
+        write_audit_report(blocker / "report", synthetic_result())
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="not a report folder"):
+        write_audit_report(blocker, synthetic_result(), force=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "keep.csv").write_text("1,2\n")
+    with pytest.raises(ValueError, match="not a report folder"):
+        write_audit_report(tmp_path / "data", synthetic_result(), force=True)
+    assert (tmp_path / "data" / "keep.csv").read_text() == "1,2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "data"]
