@@ -156,3 +156,14 @@ def test_argparse_rejects_negative_bootstrap(capsys):
         main(["sobol", "--bootstrap", "-1"])
     assert exc.value.code == 2
     assert "expected an integer >= 0" in capsys.readouterr().err
+
+
+def test_simulator_failure_is_a_one_line_error(monkeypatch, capsys):
+    import edtjax.simulators
+
+    def failing(inputs, config):
+        raise ValueError("thermodiffusion Picard iterations did not converge for 3 simulation(s)")
+
+    monkeypatch.setattr(edtjax.simulators, "simulate_pellet_batch", failing)
+    assert main(["sobol", "--model", "pellet", "--samples", "4", "--no-progress"]) == 2
+    _one_line_error(capsys, "pellet simulator: thermodiffusion Picard iterations did not converge")

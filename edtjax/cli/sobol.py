@@ -101,16 +101,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"sobol_g only: comma-separated a_i >= 0 (default {_G_COEFFICIENTS})",
     )
     parser.add_argument(
-        "--cells", type=positive_int, default=32, help="pellet only: radial cells (default 32)"
+        "--cells", type=positive_int, default=None, help="pellet only: radial cells (default 32)"
     )
     parser.add_argument(
         "--time-steps",
         type=positive_int,
-        default=150,
+        default=None,
         help="pellet only: implicit time steps (default 150)",
     )
     parser.add_argument(
-        "--batch", type=positive_int, default=512, help="pellet only: runs per batch (default 512)"
+        "--batch", type=positive_int, default=None, help="pellet only: runs per batch (default 512)"
     )
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     parser.add_argument(
@@ -143,13 +143,13 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.model != "pellet":
         given = [
             flag
-            for flag, value, default in (
-                ("--output", args.output, None),
-                ("--cells", args.cells, 32),
-                ("--time-steps", args.time_steps, 150),
-                ("--batch", args.batch, 512),
+            for flag, value in (
+                ("--output", args.output),
+                ("--cells", args.cells),
+                ("--time-steps", args.time_steps),
+                ("--batch", args.batch),
             )
-            if value != default
+            if value is not None
         ]
         if given:
             raise UserError(f"{', '.join(given)} apply to --model pellet only")
@@ -329,7 +329,10 @@ def _pellet_model(output: str, cells: int, time_steps: int):
     def model(x):
         inputs = design_to_inputs(x, names)
         inputs = type(inputs)(*(jnp.asarray(v, dtype=jnp.float64) for v in inputs))
-        res = simulate_pellet_batch(inputs, config)  # raises on runs that did not converge
+        try:
+            res = simulate_pellet_batch(inputs, config)  # raises on runs that did not converge
+        except ValueError as err:
+            raise UserError(f"pellet simulator: {err} (--time-steps sets n_steps)") from err
         if column == 0:
             return res.centre_temperature[:, -1]
         if column == 1:
@@ -426,7 +429,8 @@ def _run(args: argparse.Namespace) -> int:
             from edtjax.simulators import DEFAULT_INPUT_BOX
 
             output = args.output or "centre_temperature"
-            names, model = _pellet_model(output, args.cells, args.time_steps)
+            cells, time_steps = args.cells or 32, args.time_steps or 150
+            names, model = _pellet_model(output, cells, time_steps)
             bounds = np.array([DEFAULT_INPUT_BOX[name] for name in names], dtype=np.float64)
             estimates = _chunked_uniform_indices(
                 key,
@@ -436,7 +440,7 @@ def _run(args: argparse.Namespace) -> int:
                 args.samples,
                 second_order=args.second_order,
                 num_bootstrap=args.bootstrap,
-                batch=args.batch,
+                batch=args.batch or 512,
                 progress=not args.no_progress,
             )
             exact = None
@@ -491,7 +495,7 @@ def _run(args: argparse.Namespace) -> int:
             "edtjax_version": edtjax.__version__,
         }
         if args.model == "pellet":
-            record["solver"] = {"n_cells": args.cells, "n_steps": args.time_steps}
+            record["solver"] = {"n_cells": cells, "n_steps": time_steps}
         elif args.model == "sobol_g":
             record["g_coefficients"] = _g_coefficients(
                 args.g_coefficients or _G_COEFFICIENTS
