@@ -16,8 +16,8 @@ def _write(path, text):
 def test_csv_with_comments_blank_lines_quotes_and_spaces(tmp_path):
     path = _write(
         tmp_path / "runs.CSV",
-        '# produced by "a solver, v2\n# line 2\n\n"a", b ,c\n1, 2.5,-3e2\n# a comment between rows\n'
-        "4,5,6\n\n7,8,9\n",
+        '# produced by "a solver, v2\n# line 2\n\n"a", b ,c\n1, 2.5,-3e2\n'
+        "# a comment between rows\n4,5,6\n\n7,8,9\n",
     )
     values, names = read_table(path)
     assert names == ("a", "b", "c")
@@ -78,6 +78,8 @@ def test_csv_and_npz_give_the_same_table(tmp_path):
             "line 6)",
         ),
         ("t.txt", "a,b\n1,2\n", "unknown extension '.txt'; expected .csv or .npz"),
+        ("s.csv", "a;b\n1;2\n3;4\n", "header on line 1 is separated by semicolons"),
+        ("tab.csv", "a\tb\n1\t2\n3\t4\n", "header on line 1 is separated by tabs"),
     ],
 )
 def test_bad_csv_files_raise_one_line_naming_file(tmp_path, name, text, message):

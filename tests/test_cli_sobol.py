@@ -89,8 +89,8 @@ def test_batched_uniform_path_matches_exact_and_ignores_batch_size(x64):
     lows, highs = np.full(3, -np.pi), np.full(3, np.pi)
     key = jax.random.key(5)
     kwargs = {"second_order": True}
-    small = _chunked_uniform_indices(key, ishigami, lows, highs, 4096, batch=1000, **kwargs)
-    whole = _chunked_uniform_indices(key, ishigami, lows, highs, 4096, batch=10**6, **kwargs)
+    small = _chunked_uniform_indices(key, ishigami, lows, highs, 2048, batch=1000, **kwargs)
+    whole = _chunked_uniform_indices(key, ishigami, lows, highs, 2048, batch=10**6, **kwargs)
     np.testing.assert_array_equal(small.first_order, whole.first_order)
     exact = ishigami_indices()
     # 5 standard errors per index: false failure < 1e-6

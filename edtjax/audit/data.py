@@ -91,6 +91,12 @@ def _read_csv(path: Path) -> _Table:
             f"{path}: no header row: line {header_line} holds numbers; the first row must name "
             "the columns"
         )
+    for separator, label in ((";", "semicolons"), ("\t", "tabs")):
+        if len(header) == 1 and separator in header[0]:
+            raise ValueError(
+                f"{path}: the header on line {header_line} is separated by {label}; columns must "
+                "be separated by commas"
+            )
     names = _check_names(path, header)
     k = len(names)
     values = np.empty((len(rows) - 1, k), dtype=np.float64)
