@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -58,23 +59,38 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _plain(text: str) -> str:
+    """Docstring text without reStructuredText roles and literals, for ``--help``."""
+    return re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``edtjax depth`` on the subcommand set ``commands``."""
     parser = commands.add_parser(
         "depth",
         help="score new inputs against training data with a calibrated depth indicator",
-        description=__doc__.split("\n\n", 1)[1],
+        description=_plain(__doc__.split("\n\n", 1)[1]),
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--train", type=Path, required=True, help="training inputs (.csv/.npz)")
-    parser.add_argument("--queries", type=Path, required=True, help="inputs to judge (.csv/.npz)")
+    parser.add_argument(
+        "--train", metavar="FILE", type=Path, required=True, help="training inputs (.csv/.npz)"
+    )
+    parser.add_argument(
+        "--queries", metavar="FILE", type=Path, required=True, help="inputs to judge (.csv/.npz)"
+    )
     parser.add_argument(
         "--columns",
+        metavar="NAMES",
         default=None,
         help="comma-separated input columns (default: every column of --train)",
     )
-    parser.add_argument("--method", default="lens_fermat", choices=_METHODS)
+    parser.add_argument(
+        "--method",
+        default="lens_fermat",
+        choices=_METHODS,
+        help="the indicator (default lens_fermat; see below)",
+    )
     parser.add_argument(
         "--alpha", type=_fraction, default=0.05, help="false-alarm rate (default 0.05)"
     )
@@ -86,12 +102,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--neighbors",
+        metavar="K",
         type=positive_int,
         default=None,
         help="neighbours of lens_fermat (default 10) or knn (default 1)",
     )
     parser.add_argument(
         "--directions",
+        metavar="K",
         type=positive_int,
         default=None,
         help="random directions of projection (default 500) or halfspace (default 1000)",
@@ -100,7 +118,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--no-standardize", action="store_true", help="use the columns in their own units"
     )
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    parser.add_argument("--out", type=Path, required=True, help="CSV file of per-query results")
+    parser.add_argument(
+        "--out", metavar="FILE", type=Path, required=True, help="CSV file of per-query results"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
     parser.set_defaults(func=_run)
 

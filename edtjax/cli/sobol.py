@@ -16,6 +16,7 @@ import functools
 import io
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -64,6 +65,11 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _plain(text: str) -> str:
+    """Docstring text without reStructuredText roles and literals, for ``--help``."""
+    return re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``edtjax sobol`` on the subcommand set ``commands``."""
     from edtjax.simulators.datasets import PELLET_OUTPUT_NAMES
@@ -71,19 +77,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "sobol",
         help="Sobol' indices of a built-in model, with intervals and the exact values",
-        description=__doc__.split("\n\n", 1)[1],
+        description=_plain(__doc__.split("\n\n", 1)[1]),
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", default="ishigami", choices=_MODELS)
+    parser.add_argument(
+        "--model", default="ishigami", choices=_MODELS, help="the model (default ishigami)"
+    )
     parser.add_argument(
         "--samples",
+        metavar="N",
         type=positive_int,
         default=1024,
         help="base sample size N, a power of two >= 2 (default 1024)",
     )
     parser.add_argument(
         "--bootstrap",
+        metavar="B",
         type=_non_negative_int,
         default=0,
         help="bootstrap resamples for percentile intervals (default 0: delta-method intervals)",
@@ -97,6 +107,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--g-coefficients",
+        metavar="A",
         default=None,
         help=f"sobol_g only: comma-separated a_i >= 0 (default {_G_COEFFICIENTS})",
     )
@@ -114,7 +125,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     parser.add_argument(
-        "--out", type=Path, default=None, help="folder for indices.json and sobol_indices.png"
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="folder for indices.json and sobol_indices.png (created)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
