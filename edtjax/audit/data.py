@@ -185,16 +185,14 @@ def _read(path: str | os.PathLike) -> _Table:
     raise ValueError(f"{path}: unknown extension {path.suffix!r}; expected .csv or .npz")
 
 
-def _select(table: _Table, columns: Sequence[str] | None, min_rows: int, role: str = ""):
+def _select(table: _Table, columns: Sequence[str] | None, min_rows: int):
     """Columns ``columns`` of ``table`` (all without it), checked finite with ``min_rows`` rows."""
     path = table.path
     if columns is None:
         columns = table.names
     missing = [c for c in columns if c not in table.names]
     if missing:
-        raise ValueError(
-            f"{path}: missing {role}column(s) {missing}; the file has {list(table.names)}"
-        )
+        raise ValueError(f"{path}: missing column(s) {missing}; the file has {list(table.names)}")
     index = [table.names.index(c) for c in columns]
     values = table.values[:, index]
     bad = np.flatnonzero(~np.all(np.isfinite(values), axis=1))
@@ -348,7 +346,7 @@ def load_user_data(
                 "give all outputs or none"
             )
         columns = [*inputs, *present]
-        q_values, _ = _select(q_table, columns, 1, role="query ")
+        q_values, _ = _select(q_table, columns, 1)
         queries = q_values[:, :d]
         queries_y = q_values[:, d:] if present else None
     return AuditData(

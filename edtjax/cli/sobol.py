@@ -423,8 +423,8 @@ def _write_outputs(out: Path, force: bool, record: dict, names, analysis: _Analy
     figure.savefig(png, format="png", dpi=120)
     prepare_out(out, force)
     try:
-        save_json(out / "indices.json", record)
         atomic_write_bytes(out / "sobol_indices.png", png.getvalue())
+        save_json(out / "indices.json", record)  # last: its presence marks a complete run
     except OSError as err:
         raise UserError(f"cannot write to {out}: {err.strerror or err}") from err
     print(f"indices written to {out / 'indices.json'}, bars to {out / 'sobol_indices.png'}")
