@@ -61,7 +61,7 @@ def test_mahalanobis_scores_p_values_and_false_alarm_rate(tmp_path, capsys):
     cal = np.sort(closed_form(train[cal_rows]))
     p_exact = (1.0 + np.sum(cal[None, :] >= exact[:, None], axis=1)) / (cal.size + 1.0)
     clear = np.min(np.abs(exact[:, None] - cal[None, :]), axis=1) > 1e-3  # away from float ties
-    np.testing.assert_allclose(p_values[clear], p_exact[clear], rtol=1e-6)
+    np.testing.assert_allclose(p_values[clear], p_exact[clear], rtol=1e-5)  # 6 digits in CSV
     assert np.array_equal(verdicts == "out", p_values <= 0.1)
 
     assert np.all(verdicts[300:] == "out")  # 10 standard deviations away
@@ -102,6 +102,18 @@ def test_every_method_flags_a_far_cluster_and_keeps_central_points(method, tmp_p
     assert np.all(scores[4:] > scores[:4].max())
     assert np.all((p_values > 0) & (p_values <= 1))
     assert "flagged 4 of 8 queries" in capsys.readouterr().out
+
+
+def test_smallest_calibration_set_flags_at_p_equal_alpha(tmp_path):
+    # 63 rows x 0.3 -> 19 calibration rows, the minimum for alpha = 0.05: a far query has
+    # p = 1/20 = alpha exactly and must be flagged (p <= alpha)
+    rng = np.random.default_rng(5)
+    _save(tmp_path / "train.csv", rng.normal(size=(63, 2)), ("a", "b"))
+    _save(tmp_path / "q.csv", np.array([[50.0, 50.0], [0.0, 0.0]]), ("a", "b"))
+    argv = ["depth", "--train", str(tmp_path / "train.csv"), "--queries", str(tmp_path / "q.csv")]
+    assert main([*argv, "--method", "mahalanobis", "--out", str(tmp_path / "s.csv")]) == 0
+    rows, _, _, verdicts = _read(tmp_path / "s.csv")
+    assert rows[0]["p_value"] == "0.05" and list(verdicts) == ["out", "in"]
 
 
 def test_halfspace_note_when_depth_cannot_flag(tmp_path, capsys):

@@ -211,7 +211,7 @@ def _write_csv(out: Path, names, queries, scores, p_values, flagged) -> None:
     buf.write(",".join(["row", *names, "score", "p_value", "verdict"]) + "\n")
     for i, row in enumerate(queries):
         cells = [str(i), *(repr(float(v)) for v in row)]
-        cells += [f"{scores[i]:.9g}", f"{p_values[i]:.9g}", "out" if flagged[i] else "in"]
+        cells += [f"{scores[i]:.9g}", f"{p_values[i]:.6g}", "out" if flagged[i] else "in"]
         buf.write(",".join(cells) + "\n")
     try:
         atomic_write_bytes(out, buf.getvalue().encode())
@@ -263,7 +263,8 @@ def _run(args: argparse.Namespace) -> int:
     calibration = calibrate(k_cal, indicator, state, standardise(x[cal_rows]), args.alpha)
     scores = indicator.score(state, standardise(queries))
     p_values = np.asarray(conformal_p_values(calibration, scores))
-    flagged = p_values <= args.alpha
+    # flagged iff score > threshold, which is p <= alpha (Calibration), without rounding of p
+    flagged = np.asarray(scores > calibration.threshold)
     _write_csv(args.out, names, queries, np.asarray(scores), p_values, flagged)
     print(
         f"{args.method}: fitted on {fit_rows.size} training rows, calibrated on {cal_rows.size} "
