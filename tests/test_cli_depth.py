@@ -104,6 +104,24 @@ def test_every_method_flags_a_far_cluster_and_keeps_central_points(method, tmp_p
     assert "flagged 4 of 8 queries" in capsys.readouterr().out
 
 
+def test_knn_in_raw_units_on_chosen_columns_matches_closed_form(tmp_path):
+    rng = np.random.default_rng(6)
+    train = rng.normal(size=(100, 3)) * SCALES
+    train[::7, 2] = np.nan  # an unused column may hold anything
+    queries = rng.normal(size=(6, 2)) * 2.0 * SCALES[:2]
+    _save(tmp_path / "train.csv", train)
+    _save(tmp_path / "q.csv", queries, ("a", "b"))
+    argv = ["depth", "--train", str(tmp_path / "train.csv"), "--queries", str(tmp_path / "q.csv")]
+    argv += ["--columns", "b, a", "--method", "knn", "--neighbors", "2", "--no-standardize"]
+    assert main([*argv, "--seed", "7", "--out", str(tmp_path / "s.csv")]) == 0
+    rows, scores, _, _ = _read(tmp_path / "s.csv")
+    assert list(rows[0])[:3] == ["row", "b", "a"]
+    fit_rows, _ = _split(jax.random.split(jax.random.key(7), 3)[0], 100, 0.3)
+    ref = train[fit_rows][:, [1, 0]]
+    dist = np.linalg.norm(queries[:, None, [1, 0]] - ref[None], axis=-1)
+    np.testing.assert_allclose(scores, np.sort(dist, axis=1)[:, 1], rtol=1e-5)  # float32
+
+
 def test_smallest_calibration_set_flags_at_p_equal_alpha(tmp_path):
     # 63 rows x 0.3 -> 19 calibration rows, the minimum for alpha = 0.05: a far query has
     # p = 1/20 = alpha exactly and must be flagged (p <= alpha)
