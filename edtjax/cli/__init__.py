@@ -2,7 +2,9 @@
 
 Subcommands:
     ``edtjax sample ising``  sample the 2-D Ising model and print observables with errors;
-    ``edtjax sample phi4``   sample scalar phi^4 theory likewise.
+    ``edtjax sample phi4``   sample scalar phi^4 theory likewise;
+    ``edtjax sobol``         Sobol' indices of a built-in model with intervals and exact values;
+    ``edtjax depth``         score new inputs against training data with a calibrated indicator.
 
 User errors (bad arguments, unreadable files, existing output without ``--force``) print one line
 on stderr and exit with status 2; they never print a traceback.
@@ -14,10 +16,10 @@ import argparse
 import sys
 
 import edtjax
-from edtjax.cli import sample
+from edtjax.cli import depth, sample, sobol
 from edtjax.cli._args import UserError
 
-_SUBCOMMANDS = (sample,)
+_SUBCOMMANDS = (sample, sobol, depth)
 
 
 def build_parser() -> argparse.ArgumentParser:
