@@ -16,7 +16,9 @@ its block of items, so the per-item arithmetic is the single-device one.
 An axis of ``n`` items over ``k`` devices is padded to ``k * ceil(n / k)`` items by repeating
 the last item (so padded work stays finite and well defined), and the padding is cut off after.
 Arrays whose leading size is a multiple of ``k`` come back sharded over the mesh; after
-un-padding an uneven axis they come back replicated.
+un-padding an uneven axis they come back replicated. On several processes
+(:func:`jax.distributed.initialize`) a sharded result spans devices of other processes: read
+it on the host with :func:`to_host` (``jax.experimental.multihost_utils.process_allgather``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
     "pad_rows",
     "padded_size",
     "sharded",
+    "spans_processes",
+    "to_host",
     "unpad_rows",
 ]
 
@@ -136,3 +141,20 @@ def unpad_rows(tree: Any, size: int, axis: int = 0) -> Any:
         return jax.lax.slice_in_dim(x, 0, size, axis=axis)
 
     return jax.tree.map(cut, tree)
+
+
+def spans_processes(mesh: Mesh | None) -> bool:
+    """Whether ``mesh`` holds devices of other processes (a multi-host run)."""
+    return mesh is not None and any(
+        d.process_index != jax.process_index() for d in mesh.devices.flat
+    )
+
+
+def to_host(x: jax.Array) -> np.ndarray:
+    """``x`` as a NumPy array on this host, gathering the shards of other processes if needed.
+
+    Every process must call it (the gather is a collective) when ``x`` spans several processes.
+    """
+    if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
+        return np.asarray(x)
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))

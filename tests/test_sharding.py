@@ -8,20 +8,25 @@ single-device call on the same input, checks that outputs that stay sharded span
 devices, uses sizes not divisible by four, and checks that a second call with new data of the
 same shapes reuses the compiled program.
 
-Tolerances: where the per-item arithmetic is the same program on every device (chains, design
-rows, query points) results are compared bitwise. Where the compiler fuses differently around
-the cross-device gather (Sobol' estimators), batches a different number of items together
-(ensemble training), or compiles what runs op by op on one device (indicator scores), results
-are compared with ``rtol = atol = 1e-5`` in float32: reordering a float32 sum of ``n`` terms
-changes it by at most ``n u max|term|`` with ``u = 6e-8`` (Higham 2002, Thm 4.4), i.e.
-``1.5e-5`` relative for the ``n <= 256`` rows used here; the observed differences are
-``<= 4e-7``. These are rounding bounds, not statistical ones: no false-failure rate applies.
+The same checks also run on two processes with two devices each, joined by
+``jax.distributed.initialize`` (collectives over gloo on localhost), as on two hosts (slow).
+
+Tolerances: MCMC chains are compared bitwise (each device runs the single-device program on
+its chains with the same keys). Elsewhere the compiler fuses differently around the
+cross-device gather (Sobol' estimators), batches a different number of items together
+(ensemble training, query points), or compiles what runs op by op on one device (indicator
+scores), so results are compared with ``rtol = atol = 1e-5`` in float32: reordering a float32
+sum of ``n`` terms changes it by at most ``n u max|term|`` with ``u = 6e-8`` (Higham 2002,
+Thm 4.4), i.e. ``1.5e-5`` relative for the ``n <= 256`` rows used here; the observed
+differences are ``<= 4e-7``. These are rounding bounds, not statistical ones: no false-failure
+rate applies.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import traceback
@@ -34,7 +39,7 @@ import numpyro.distributions as dist
 import pytest
 from jax.sharding import Mesh
 
-from edtjax._sharding import device_mesh, pad_rows, padded_size, unpad_rows
+from edtjax._sharding import device_mesh, pad_rows, padded_size, to_host, unpad_rows
 from edtjax.mcmc import Kernel, run_chains
 from edtjax.reliability import (
     Calibration,
@@ -69,14 +74,15 @@ def _ishigami_factors(half_width=jnp.pi):
 
 def _leaves_equal(a, b) -> bool:
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
-    return len(la) == len(lb) and all(np.array_equal(u, v) for u, v in zip(la, lb, strict=True))
+    pairs = zip(la, lb, strict=True)
+    return len(la) == len(lb) and all(np.array_equal(to_host(u), to_host(v)) for u, v in pairs)
 
 
 def _assert_close(a, b) -> None:
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
     assert len(la) == len(lb)
     for u, v in zip(la, lb, strict=True):
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), **TOL)
+        np.testing.assert_allclose(to_host(u), to_host(v), **TOL)
 
 
 def _spans_all(x, axis: int = 0) -> bool:
@@ -147,7 +153,7 @@ def _check_run_chains():
             size = driver._run_segment._cache_size()
             again = run_chains(jax.random.key(1), AR1, x0 + 1.0, 40, devices=4, **kw)
             assert driver._run_segment._cache_size() == size
-            assert not np.array_equal(again.traces, res.traces)
+            assert not np.array_equal(to_host(again.traces), to_host(res.traces))
 
 
 def _check_run_chains_resume(tmp):
@@ -166,7 +172,9 @@ def _check_run_chains_resume(tmp):
         if len(saves) == 2:
             raise KeyboardInterrupt
 
-    for resume_on in (2, None):
+    # on two processes, resume on all four devices (a mesh of process 0's devices alone would
+    # leave process 1 out of the computation)
+    for resume_on in (4 if jax.process_count() > 1 else 2, None):
         path = os.path.join(tmp, f"chains-{resume_on}.npz")
         saves.clear()
         driver._save_checkpoint = save_then_stop
@@ -213,7 +221,7 @@ def _check_ensemble():
     ref = fit_ensemble(jax.random.key(0), net, x, y, members=3, epochs=4)
     res = fit_ensemble(jax.random.key(0), net, x, y, members=3, epochs=4, devices=4)
     _assert_close(res, ref)
-    assert np.array_equal(res.best_epoch, ref.best_epoch)
+    assert np.array_equal(to_host(res.best_epoch), ref.best_epoch)
     size = ensembles._fit_members._cache_size()
     fit_ensemble(jax.random.key(1), net, x, 2.0 * y, members=3, epochs=4, devices=4)
     assert ensembles._fit_members._cache_size() == size
@@ -251,7 +259,10 @@ def _check_reliability():
         rep.false_alarm_rate,
         rep.detection_rate,
     )
-    assert _spans_all(rep4.scores) and _spans_all(rep4.p_values)
+    if jax.process_count() == 1:
+        assert _spans_all(rep4.scores) and _spans_all(rep4.p_values)
+    else:  # gathered to every process for the host-side metrics
+        assert rep4.scores.is_fully_replicated
     size = _scoring._sharded_scores._cache_size()
     validity_report(ind, state, cal, queries + 0.25, devices=4)
     assert _scoring._sharded_scores._cache_size() == size
@@ -389,6 +400,47 @@ def _on_four_devices(names: list[str]) -> dict[str, str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# one of two processes with two devices each (four in all), as on two hosts: the collectives
+# go through gloo over localhost
+_PROCESS = """
+import runpy, sys
+import jax
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+script, process, port, *names = sys.argv[1:]
+jax.distributed.initialize(
+    coordinator_address=f"localhost:{port}", num_processes=2, process_id=int(process)
+)
+sys.argv = [script, *names]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def _on_two_processes(names: list[str]) -> list[dict[str, str]]:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    env["JAX_PLATFORMS"] = "cpu"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    script = str(Path(__file__).resolve())
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PROCESS, script, str(i), str(port), *names],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
 @pytest.fixture(scope="module")
 def fast_results():
     return _on_four_devices(FAST)
@@ -408,6 +460,14 @@ def test_sharded_equals_single_device(fast_results, name):
 @pytest.mark.parametrize("name", SLOW)
 def test_sharded_equals_single_device_more_cases(slow_results, name):
     assert slow_results[name] == "ok", slow_results[name]
+
+
+@pytest.mark.slow
+def test_two_processes_like_two_hosts():
+    # the same checks with jax.distributed: a global mesh over both processes' devices
+    for process, results in enumerate(_on_two_processes(FAST)):
+        for name, outcome in results.items():
+            assert outcome == "ok", f"process {process}, {name}: {outcome}"
 
 
 def test_devices_validation_on_this_process():

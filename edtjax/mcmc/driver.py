@@ -21,7 +21,15 @@ from tqdm import tqdm
 
 from edtjax._checks import check_int
 from edtjax._io import load_arrays, save_arrays
-from edtjax._sharding import axis_name, device_mesh, pad_rows, padded_size, sharded, unpad_rows
+from edtjax._sharding import (
+    axis_name,
+    device_mesh,
+    pad_rows,
+    padded_size,
+    sharded,
+    to_host,
+    unpad_rows,
+)
 
 __all__ = ["ChainResult", "run_chains"]
 
@@ -222,7 +230,7 @@ def _save_checkpoint(path: Path, meta: dict, step: int, state, traces, info_sum)
     recorded = _num_recorded(step, meta)
     for group, tree in (("state", state), ("traces", traces), ("info", info_sum)):
         for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)):
-            arrays[f"{group}_{i}"] = np.asarray(leaf[:, :recorded] if group == "traces" else leaf)
+            arrays[f"{group}_{i}"] = to_host(leaf[:, :recorded] if group == "traces" else leaf)
     save_arrays(path, arrays)
 
 
