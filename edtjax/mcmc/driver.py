@@ -420,11 +420,9 @@ def run_chains(
                 f"checkpoint {path} exists; pass resume=True to continue that run, or remove it"
             )
 
-    padded = num_chains if mesh is None else padded_size(num_chains, mesh)
     if mesh is not None:
-        state, traces, info_sum = jax.device_put(
-            pad_rows((state, traces, info_sum), padded), sharded(mesh)
-        )
+        padded = pad_rows((state, traces, info_sum), padded_size(num_chains, mesh))
+        state, traces, info_sum = jax.device_put(padded, sharded(mesh))
 
     if checkpoint_every is not None:
         segment = checkpoint_every

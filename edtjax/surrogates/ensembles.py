@@ -63,11 +63,15 @@ def fit_ensemble(
     Scale: with ``devices`` (a count, a list of devices or a one-axis mesh) the members are
     split over the devices with :func:`jax.shard_map`, each device training its block of
     members; ``members`` not divisible by the device count is padded with copies of the last
-    member, dropped from the result. The result agrees with ``devices=None`` to floating-point
-    rounding (each member's arithmetic is the same; the batched matrix products may round
-    differently for a different number of members per device). It comes back sharded over the
-    devices when their number divides ``members``, replicated otherwise. This path is one
-    jitted program: a second call with new data of the same shapes does not recompile.
+    member, dropped from the result. Each member runs the same algorithm with the same key as
+    with ``devices=None``, but the batched matrix products round differently for a different
+    number of members per device; gradient descent amplifies these last-bit differences over
+    many epochs and early stopping may then keep a neighbouring epoch (the same happens between
+    :func:`fit` and a member of a one-device ensemble). Measured with a 32-32 MLP on 256 rows:
+    parameters agree to ``5e-7`` after 50 epochs and to ``1e-2`` after 100. The result comes
+    back sharded over the devices when their number divides ``members``, replicated otherwise.
+    This path is one jitted program: a second call with new data of the same shapes does not
+    recompile.
 
     Cost: ``members`` times that of :func:`fit`, in one pass, divided among ``k`` devices as
     ``ceil(members / k)`` members each.
