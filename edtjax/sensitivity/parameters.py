@@ -164,8 +164,8 @@ def parameter_sensitivity(
         devices: ``None`` (one device), an int ``k`` (the first ``k`` of ``jax.devices()``), a
             sequence of ``jax.Device`` or a one-axis ``jax.sharding.Mesh``: the devices to
             split the network evaluations over. Results agree with ``devices=None`` to
-            floating-point rounding (bitwise where the network's per-row arithmetic does not
-            depend on the batch size).
+            floating-point rounding (the batched matrix products and the estimators' sums may
+            round differently).
 
     Returns:
         :class:`IndexEstimates`; per-group fields are dicts by layer name (``"layer"``), dicts by
