@@ -16,10 +16,20 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 from tqdm import tqdm
 
 from edtjax._checks import check_int
 from edtjax._io import load_arrays, save_arrays
+from edtjax._sharding import (
+    axis_name,
+    device_mesh,
+    pad_rows,
+    padded_size,
+    sharded,
+    to_host,
+    unpad_rows,
+)
 
 __all__ = ["ChainResult", "run_chains"]
 
@@ -56,12 +66,7 @@ def _float_dtype(x: Any) -> Any:
     return x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.result_type(float)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("step_fn", "observables", "length", "thin", "burn_in"),
-    donate_argnames=("traces", "info_sum"),  # updated in place: no copy of the traces per segment
-)
-def _run_segment(
+def _scan_segment(
     key: jax.Array,
     state: Any,
     traces: Any,
@@ -73,14 +78,27 @@ def _run_segment(
     length: int,
     thin: int,
     burn_in: int,
+    num_chains: int,
+    axis: str | None,
 ) -> tuple[Any, Any, Any]:
-    """Steps ``start, ..., start + length - 1``; step ``t`` uses ``fold_in(key, t)``."""
-    num_chains = jax.tree_util.tree_leaves(state)[0].shape[0]
+    """Steps ``start, ..., start + length - 1`` of the chains in ``state``.
+
+    Step ``t`` of chain ``c`` uses ``split(fold_in(key, t), num_chains)[c]``. Under
+    ``shard_map`` (``axis`` names the mesh axis) ``state`` holds this device's block of the
+    padded chains; the keys of padded chains repeat the last chain's key.
+    """
+    local = jax.tree_util.tree_leaves(state)[0].shape[0]
+
+    def chain_keys(t):
+        keys = jax.random.split(jax.random.fold_in(key, t), num_chains)
+        if axis is None:
+            return keys
+        keys = pad_rows(keys, local * jax.lax.axis_size(axis))
+        return jax.lax.dynamic_slice_in_dim(keys, jax.lax.axis_index(axis) * local, local)
 
     def body(carry, t):
         state, traces, info_sum = carry
-        keys = jax.random.split(jax.random.fold_in(key, t), num_chains)
-        state, info = jax.vmap(step_fn)(keys, state)
+        state, info = jax.vmap(step_fn)(chain_keys(t), state)
         done = t + 1  # steps completed
         sampling = done > burn_in
         info_sum = jax.tree_util.tree_map(
@@ -105,6 +123,48 @@ def _run_segment(
     steps = start + jnp.arange(length, dtype=start.dtype)
     (state, traces, info_sum), _ = jax.lax.scan(body, (state, traces, info_sum), steps)
     return state, traces, info_sum
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("step_fn", "observables", "length", "thin", "burn_in", "mesh", "num_chains"),
+    donate_argnames=("traces", "info_sum"),  # updated in place: no copy of the traces per segment
+)
+def _run_segment(
+    key: jax.Array,
+    state: Any,
+    traces: Any,
+    info_sum: Any,
+    start: jax.Array,
+    *,
+    step_fn: Callable[[Any, Any], tuple[Any, Any]],
+    observables: Callable[[Any], Any],
+    length: int,
+    thin: int,
+    burn_in: int,
+    mesh: Mesh | None,
+    num_chains: int,
+) -> tuple[Any, Any, Any]:
+    """One compiled segment; with a ``mesh`` the (padded) chains are split over its devices."""
+    scan = functools.partial(
+        _scan_segment,
+        step_fn=step_fn,
+        observables=observables,
+        length=length,
+        thin=thin,
+        burn_in=burn_in,
+        num_chains=num_chains,
+        axis=None if mesh is None else axis_name(mesh),
+    )
+    if mesh is None:
+        return scan(key, state, traces, info_sum, start)
+    rows = PartitionSpec(axis_name(mesh))
+    return jax.shard_map(
+        scan,
+        mesh=mesh,
+        in_specs=(PartitionSpec(), rows, rows, rows, PartitionSpec()),
+        out_specs=(rows, rows, rows),
+    )(key, state, traces, info_sum, start)
 
 
 @functools.partial(jax.jit, static_argnames=("step_fn", "observables", "num_kept"))
@@ -170,7 +230,7 @@ def _save_checkpoint(path: Path, meta: dict, step: int, state, traces, info_sum)
     recorded = _num_recorded(step, meta)
     for group, tree in (("state", state), ("traces", traces), ("info", info_sum)):
         for i, leaf in enumerate(jax.tree_util.tree_leaves(tree)):
-            arrays[f"{group}_{i}"] = np.asarray(leaf[:, :recorded] if group == "traces" else leaf)
+            arrays[f"{group}_{i}"] = to_host(leaf[:, :recorded] if group == "traces" else leaf)
     save_arrays(path, arrays)
 
 
@@ -229,6 +289,7 @@ def run_chains(
     checkpoint_every: int | None = None,
     resume: bool = False,
     progress: bool = False,
+    devices: Any = None,
 ) -> ChainResult:
     """Run ``num_chains`` independent Markov chains of ``num_steps`` transitions each.
 
@@ -238,10 +299,18 @@ def run_chains(
     Steps run in a jit-compiled ``lax.scan`` with the chains ``vmap``-ed. After the first
     ``burn_in`` steps, every ``thin``-th state is recorded through ``observables``.
 
-    Scale: shard ``initial_state`` along its chain axis (``jax.device_put`` with a
-    ``NamedSharding`` over a device mesh) and the compiled segments keep the chains
-    distributed; traces and final state come back sharded the same way. ``run_chains`` itself
-    is a host-side driver (segments, file I/O, progress): call it outside ``jit``/``grad``.
+    Scale: with ``devices`` (a count, a list of devices or a one-axis mesh) the chains are split
+    over the devices with :func:`jax.shard_map`; each device advances its block of chains with
+    the same keys as on one device, so traces, final state and info are bitwise those of
+    ``devices=None``. ``num_chains`` not divisible by the device count ``k`` is padded to a
+    multiple of ``k`` with copies of the last chain, which are dropped from the result. When
+    ``k`` divides ``num_chains``, traces, final state and info come back sharded over the
+    devices; otherwise they come back replicated. Checkpoints hold only the real chains, so a
+    run checkpointed on ``k`` devices resumes on any other number. Without ``devices``,
+    sharding ``initial_state`` along its chain axis (``jax.device_put`` with a
+    ``NamedSharding``) also keeps the compiled segments distributed (by the compiler's sharding
+    propagation). ``run_chains`` itself is a host-side driver (segments, file I/O, progress):
+    call it outside ``jit``/``grad``.
 
     Checkpointing: with ``checkpoint_path`` and ``checkpoint_every = k``, the state, step
     counter, traces recorded so far and info sums are written atomically every ``k`` steps and
@@ -274,12 +343,17 @@ def run_chains(
         checkpoint_every: steps between checkpoints (``>= 1``); requires ``checkpoint_path``.
         resume: continue from ``checkpoint_path`` if it exists.
         progress: show a tqdm progress bar on stderr (the run is cut into about 100 segments).
+        devices: ``None`` (one device), an int ``k`` (the first ``k`` of ``jax.devices()``), a
+            sequence of ``jax.Device`` or a one-axis ``jax.sharding.Mesh``: the devices to
+            split the chains over.
 
     Returns:
         :class:`ChainResult` with traces ``(num_chains, (num_steps - burn_in) // thin, ...)``.
 
-    Cost: ``O(num_steps * num_chains * C_step)`` time; memory ``O(num_chains * num_kept *
-    size(observables))`` for the traces. One compilation per distinct segment length.
+    Cost: ``O(num_steps * num_chains * C_step)`` time, divided among ``k`` devices as
+    ``ceil(num_chains / k)`` chains each; memory ``O(num_chains * num_kept *
+    size(observables))`` for the traces, split the same way. One compilation per distinct
+    segment length (and device set).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -291,6 +365,10 @@ def run_chains(
         ...                  num_chains=4, burn_in=100, thin=2)
         >>> res.traces.shape
         (4, 450, 2)
+        >>> on_all = run_chains(jax.random.key(0), ar1, jnp.zeros((4, 2)), 1000, num_chains=4,
+        ...                     burn_in=100, thin=2, devices=len(jax.devices()))
+        >>> bool((on_all.traces == res.traces).all())
+        True
 
     References:
         J. Bradbury et al., JAX: composable transformations of Python+NumPy programs (2018);
@@ -310,6 +388,7 @@ def run_chains(
             raise ValueError("checkpoint_every needs a checkpoint_path")
     if resume and checkpoint_path is None:
         raise ValueError("resume=True needs a checkpoint_path")
+    mesh = device_mesh(devices)
     leaves = jax.tree_util.tree_leaves(initial_state)
     if not leaves:
         raise ValueError("initial_state must contain at least one array")
@@ -341,6 +420,10 @@ def run_chains(
                 f"checkpoint {path} exists; pass resume=True to continue that run, or remove it"
             )
 
+    if mesh is not None:
+        padded = pad_rows((state, traces, info_sum), padded_size(num_chains, mesh))
+        state, traces, info_sum = jax.device_put(padded, sharded(mesh))
+
     if checkpoint_every is not None:
         segment = checkpoint_every
     elif progress:
@@ -364,16 +447,21 @@ def run_chains(
                 length=length,
                 thin=thin,
                 burn_in=burn_in,
+                mesh=mesh,
+                num_chains=num_chains,
             )
             start += length
             if path is not None:
-                _save_checkpoint(path, meta, start, state, traces, info_sum)
+                _save_checkpoint(
+                    path, meta, start, *unpad_rows((state, traces, info_sum), num_chains)
+                )
             if bar is not None:
                 jax.block_until_ready(state)
                 bar.update(length)
     finally:
         if bar is not None:
             bar.close()
+    state, traces, info_sum = unpad_rows((state, traces, info_sum), num_chains)
     sampled = num_steps - burn_in
     info = jax.tree_util.tree_map(lambda s: s / jnp.asarray(sampled, s.dtype), info_sum)
     return ChainResult(traces=traces, final_state=state, info=info)

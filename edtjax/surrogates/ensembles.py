@@ -2,30 +2,79 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, PartitionSpec
 
 from edtjax._checks import as_array, check_choice, check_int
+from edtjax._sharding import axis_name, device_mesh, pad_rows, padded_size, unpad_rows
 from edtjax.surrogates.network import _ACTIVATIONS, _MIN_VARIANCE, Surrogate
 from edtjax.surrogates.predictive import Predictive
-from edtjax.surrogates.training import TrainResult, fit
+from edtjax.surrogates.training import TrainResult, _fit, _fit_arguments, fit
 
 __all__ = ["ensemble_predictive", "fit_ensemble", "mc_dropout_predictive", "mdn"]
 
 
+@functools.partial(jax.jit, static_argnames=("mesh", "static"))
+def _fit_members(keys, x, y, params, learning_rate, *, mesh: Mesh, static: tuple) -> TrainResult:
+    """Train one member per key, the keys (padded with copies of the last) split over ``mesh``."""
+    members = keys.shape[0]
+    rows = PartitionSpec(axis_name(mesh))
+
+    def train_block(keys, x, y, params, lr):
+        return jax.vmap(lambda k: _fit(k, x, y, params, lr, **dict(static)))(keys)
+
+    # check_vma=False: the training loop's carry starts from replicated values (optimizer
+    # state, loss history) and becomes per-member; every output is per-member (``rows``).
+    train = jax.shard_map(
+        train_block,
+        mesh=mesh,
+        in_specs=(rows, PartitionSpec(), PartitionSpec(), PartitionSpec(), PartitionSpec()),
+        out_specs=rows,
+        check_vma=False,
+    )
+    result = train(pad_rows(keys, padded_size(members, mesh)), x, y, params, learning_rate)
+    return unpad_rows(result, members)
+
+
 def fit_ensemble(
-    key: jax.Array, surrogate: Surrogate, x: Any, y: Any, members: int = 5, **fit_kwargs
+    key: jax.Array,
+    surrogate: Surrogate,
+    x: Any,
+    y: Any,
+    members: int = 5,
+    *,
+    devices: Any = None,
+    **fit_kwargs,
 ) -> TrainResult:
     r"""Train a deep ensemble: ``members`` independent runs of :func:`fit`, vmapped over keys.
 
     Each member gets its own initialisation, validation split, shuffling and dropout stream
     (Lakshminarayanan, Pritzel & Blundell 2017); all members train in one compiled program, in
-    parallel along a leading member axis (shard that axis to spread members over devices).
-    Cost: ``members`` times that of :func:`fit`, in one pass.
+    parallel along a leading member axis. Member ``m`` is trained with
+    ``jax.random.split(key, members)[m]`` whatever the devices.
+
+    Scale: with ``devices`` (a count, a list of devices or a one-axis mesh) the members are
+    split over the devices with :func:`jax.shard_map`, each device training its block of
+    members; ``members`` not divisible by the device count is padded with copies of the last
+    member, dropped from the result. Each member runs the same algorithm with the same key as
+    with ``devices=None``, but the batched matrix products round differently for a different
+    number of members per device; gradient descent amplifies these last-bit differences over
+    many epochs and early stopping may then keep a neighbouring epoch (the same happens between
+    :func:`fit` and a member of a one-device ensemble). Measured with a 32-32 MLP on 256 rows:
+    parameters agree to ``5e-7`` after 50 epochs and to ``1e-2`` after 100. The result comes
+    back sharded over the devices when their number divides ``members``, replicated otherwise.
+    This path is one jitted program: a second call with new data of the same shapes does not
+    recompile.
+
+    Cost: ``members`` times that of :func:`fit`, in one pass, divided among ``k`` devices as
+    ``ceil(members / k)`` members each.
 
     Args:
         key: PRNG key, split into one key per member.
@@ -33,6 +82,9 @@ def fit_ensemble(
         x: inputs, shape ``(n, p)``.
         y: targets, shape ``(n, d)``.
         members: ensemble size.
+        devices: ``None`` (one device), an int ``k`` (the first ``k`` of ``jax.devices()``), a
+            sequence of ``jax.Device`` or a one-axis ``jax.sharding.Mesh``: the devices to
+            split the members over.
         **fit_kwargs: passed to :func:`fit` (``loss``, ``epochs``, ``learning_rate``, ...).
 
     Returns:
@@ -45,16 +97,27 @@ def fit_ensemble(
         >>> net = mlp((8,), 1, heteroscedastic=True)
         >>> res = fit_ensemble(jax.random.key(0), net, x, jnp.sin(3 * x), members=3, epochs=5)
         >>> pred = ensemble_predictive(net, res.params, x)
+        >>> res_all = fit_ensemble(jax.random.key(0), net, x, jnp.sin(3 * x), members=3,
+        ...                        epochs=5, devices=len(jax.devices()))
+        >>> res_all.train_loss.shape
+        (3, 5)
 
     References:
         Lakshminarayanan, B., Pritzel, A. and Blundell, C. (2017). Simple and scalable
         predictive uncertainty estimation using deep ensembles. NeurIPS 30.
     """
     members = check_int("members", members, minimum=1)
+    mesh = device_mesh(devices)
     x = as_array("x", x, ndim=2)
     y = as_array("y", y, ndim=2)
     keys = jax.random.split(key, members)
-    return jax.vmap(lambda k: fit(k, surrogate, x, y, **fit_kwargs))(keys)
+    if mesh is None:
+        return jax.vmap(lambda k: fit(k, surrogate, x, y, **fit_kwargs))(keys)
+    bound = inspect.signature(fit).bind(key, surrogate, x, y, **fit_kwargs)
+    bound.apply_defaults()
+    arguments = {k: v for k, v in bound.arguments.items() if k != "key"}
+    args, static = _fit_arguments(**arguments)
+    return _fit_members(keys, *args, mesh=mesh, static=tuple(sorted(static.items())))
 
 
 def _moments(means, variances):
@@ -67,18 +130,58 @@ def _moments(means, variances):
     return Predictive(mean=mean, variance=aleatoric + epistemic, samples=means, aleatoric=aleatoric)
 
 
-def ensemble_predictive(surrogate: Surrogate, params: Any, x: Any) -> Predictive:
+def _member_moments(surrogate, params, x):
+    preds = jax.vmap(lambda p: surrogate.apply(p, x))(params)
+    return _moments(preds.mean, preds.variance)
+
+
+@functools.partial(jax.jit, static_argnames=("surrogate", "mesh"))
+def _sharded_predictive(params, x, *, surrogate: Surrogate, mesh: Mesh) -> Predictive:
+    """:func:`ensemble_predictive` with the (padded) query rows split over ``mesh``."""
+    n = x.shape[0]
+    axis = axis_name(mesh)
+    rows = PartitionSpec(axis)
+    specs = Predictive(mean=rows, variance=rows, samples=PartitionSpec(None, axis), aleatoric=rows)
+    pred = jax.shard_map(
+        functools.partial(_member_moments, surrogate),
+        mesh=mesh,
+        in_specs=(PartitionSpec(), rows),
+        out_specs=specs,
+    )(params, pad_rows(x, padded_size(n, mesh)))
+    return pred._replace(
+        mean=unpad_rows(pred.mean, n),
+        variance=unpad_rows(pred.variance, n),
+        samples=unpad_rows(pred.samples, n, axis=1),
+        aleatoric=unpad_rows(pred.aleatoric, n),
+    )
+
+
+def ensemble_predictive(
+    surrogate: Surrogate, params: Any, x: Any, *, devices: Any = None
+) -> Predictive:
     r"""Predictive of a deep ensemble as the uniform mixture of its members.
 
     :math:`\mu_* = \frac1M\sum_m\mu_m`, :math:`\sigma_*^2 = \frac1M\sum_m(\sigma_m^2+\mu_m^2)
     - \mu_*^2`, split into aleatoric :math:`\frac1M\sum_m\sigma_m^2` and epistemic
     :math:`\frac1M\sum_m(\mu_m-\mu_*)^2`; ``samples`` holds the member means ``(M, n, d)``.
-    Cost: ``M`` forward passes, vmapped.
+    Cost: ``M`` forward passes, vmapped; with ``devices``, the ``n`` query points are split
+    over ``k`` devices (``ceil(n / k)`` each, the last point repeated as padding and dropped
+    after), every device holding all members.
+
+    With ``devices`` the computation is one jitted program (``surrogate`` static: reuse the
+    same object to avoid recompiling) whose result equals ``jax.jit(ensemble_predictive)``
+    bitwise when each query point's arithmetic does not depend on how many points are batched
+    together, and the un-jitted ``devices=None`` result to floating-point rounding (the
+    compiler fuses operations). Outputs come back sharded along the query axis when ``k``
+    divides ``n``, replicated otherwise.
 
     Args:
         surrogate: the network the members share.
         params: member parameters with a leading member axis (``fit_ensemble(...).params``).
         x: inputs, shape ``(n, p)``.
+        devices: ``None`` (one device), an int ``k`` (the first ``k`` of ``jax.devices()``), a
+            sequence of ``jax.Device`` or a one-axis ``jax.sharding.Mesh``: the devices to
+            split the query points over.
 
     Returns:
         A :class:`Predictive`.
@@ -89,8 +192,11 @@ def ensemble_predictive(surrogate: Surrogate, params: Any, x: Any) -> Predictive
     References:
         Lakshminarayanan, B., Pritzel, A. and Blundell, C. (2017). NeurIPS 30, Sec. 2.4.
     """
-    preds = jax.vmap(lambda p: surrogate.apply(p, x))(params)
-    return _moments(preds.mean, preds.variance)
+    mesh = device_mesh(devices)
+    if mesh is None:
+        return _member_moments(surrogate, params, x)
+    x = as_array("x", x, ndim=2)
+    return _sharded_predictive(params, x, surrogate=surrogate, mesh=mesh)
 
 
 def mc_dropout_predictive(

@@ -249,6 +249,40 @@ def fit(
         Kingma, D. P. and Ba, J. (2015). Adam: a method for stochastic optimization. ICLR.
         Prechelt, L. (1998). Early stopping - but when? In Neural Networks: Tricks of the Trade.
     """
+    args, static = _fit_arguments(
+        surrogate,
+        x,
+        y,
+        loss=loss,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        validation_fraction=validation_fraction,
+        patience=patience,
+        params=params,
+        report_every=report_every,
+    )
+    return _fit(key, *args, **static)
+
+
+def _fit_arguments(
+    surrogate,
+    x,
+    y,
+    *,
+    loss,
+    epochs,
+    batch_size,
+    learning_rate,
+    optimizer,
+    validation_fraction,
+    patience,
+    params,
+    report_every,
+):
+    """Validate the arguments of :func:`fit`; return ``(x, y, params, learning_rate)`` and the
+    static keyword arguments of the compiled loop ``_fit``."""
     x = as_array("x", x, ndim=2)
     y = as_array("y", y, ndim=2)
     n = check_same_length(("x", "y"), x, y)
@@ -277,18 +311,14 @@ def fit(
         raise ValueError('loss="gaussian_nll" needs a network that predicts a variance')
     if loss == "mixture_nll" and probe.mixture is None:
         raise ValueError('loss="mixture_nll" needs a mixture density network')
-    return _fit(
-        key,
-        x,
-        y,
-        params,
-        jnp.asarray(learning_rate, x.dtype),
-        surrogate=surrogate,
-        optimizer=optimizer,
-        loss=loss,
-        epochs=epochs,
-        batch_size=batch_size,
-        n_val=n_val,
-        patience=patience,
-        report_every=report_every,
-    )
+    static = {
+        "surrogate": surrogate,
+        "optimizer": optimizer,
+        "loss": loss,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "n_val": n_val,
+        "patience": patience,
+        "report_every": report_every,
+    }
+    return (x, y, params, jnp.asarray(learning_rate, x.dtype)), static
