@@ -184,7 +184,7 @@ for method in CONVEX:
     assert table["ring", method][0] < 0.5, method
 # %%
 shown = ("Mahalanobis", "halfspace", "lens (Euclidean)", "LD-Fermat")
-fig, axes = plt.subplots(2, len(shown), figsize=(4 * len(shown), 7))
+fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown), 5.8))
 for row, name in enumerate(datasets):
     g1, g2, score_maps = maps[name]
     spec = datasets[name]
@@ -192,7 +192,10 @@ for row, name in enumerate(datasets):
         ax = axes[row, col]
         s = score_maps[method]
         # rank-transform each map so that colours compare orderings, not scales
-        ranks = np.argsort(np.argsort(s.ravel())).reshape(s.shape) / s.size
+        # (average ranks, so that tied scores, e.g. depth 0 far away, share one colour)
+        flat = np.sort(s.ravel())
+        left = np.searchsorted(flat, s, side="left")
+        ranks = (left + np.searchsorted(flat, s, side="right")) / (2 * s.size)
         ax.contourf(g1, g2, ranks, levels=20, cmap="viridis")
         ax.scatter(*np.asarray(spec["ref"]).T, s=1.5, c="w", alpha=0.6)
         ax.set_title(f"{name}: {method}\nAUROC {table[name, method][0]:.2f}", fontsize=10)
@@ -200,7 +203,7 @@ for row, name in enumerate(datasets):
         ax.set_yticks([])
 fig.suptitle("OOD score maps (rank-scaled; bright = out of distribution)")
 fig.tight_layout()
-fig.savefig(os.path.join(FIGURES, "ood_score_maps.png"), dpi=100)
+fig.savefig(os.path.join(FIGURES, "ood_score_maps.png"), dpi=80)
 
 # %%
 fig, ax = plt.subplots(figsize=(9, 3.6))

@@ -70,10 +70,10 @@ FIGURES = os.environ.get("EDTJAX_FIGURES", "notebooks/figures")
 os.makedirs(FIGURES, exist_ok=True)
 
 CONFIG = SolverConfig(n_cells=8, n_steps=40) if SMALL else SolverConfig()
-N_TRAIN = 256 if SMALL else 1024
+N_TRAIN = 256 if SMALL else 512
 N_CAL = 199 if SMALL else 399
 N_TEST = 256 if SMALL else 512
-EPOCHS = 300 if SMALL else 600
+EPOCHS = 300 if SMALL else 400
 MEMBERS = 5
 ALPHA = 0.1
 
@@ -106,7 +106,10 @@ def uniform_design(key, n):
 # conformal guarantees need calibration and test inputs that are exchangeable with the
 # queries they certify, so those are i.i.d. uniform draws in the same box. The new context
 # draws the heat source from $[3.6, 4.5]\times 10^8\ \mathrm{W/m^3}$ and the surface
-# temperature from $[820, 900]$ K, both beyond the box (`shifted_design`).
+# temperature from $[820, 900]$ K, both beyond the box (`shifted_design`). Runs whose
+# Picard iterations fail or that leave the material laws' range of validity are flagged by
+# the simulator and dropped (the counts are printed): in the new context many do, which is
+# itself a warning that the physics, not only the surrogate, is being extrapolated.
 
 # %%
 keys = jax.random.split(jax.random.key(0), 8)
@@ -228,6 +231,7 @@ for method in ("deep ensemble", "Bayesian last layer"):
             conf_cov=float(interval_coverage(t, c_lo, c_hi)),
             conf_width=float(jnp.mean(c_hi - c_lo)),
             pit=pit,
+            abs_err=np.abs(np.asarray(mean - t)),
             n=int(t.shape[0]),
         )
 header = f"{'':>20} {'split':>6} {'RMSE K':>7} {'NLL':>6} {'CRPS K':>7} {'cal.err':>7}"
@@ -242,8 +246,11 @@ for method in ("deep ensemble", "Bayesian last layer"):
     # Scientific claim (conformal guarantee): in-domain coverage >= 1 - alpha, up to 5 binomial
     # standard errors of the test-set estimate.
     assert m["conf_cov"] >= 1 - ALPHA - 5 * np.sqrt(ALPHA * (1 - ALPHA) / m["n"]), method
-    # the surrogate is far more accurate in the domain than in the new context
-    assert metrics[method, "shift"]["rmse"] > 2 * m["rmse"], method
+    # the surrogate's mean absolute error is larger in the new context than in the domain,
+    # by more than 3 standard errors of the difference (one-sided p < 0.0015)
+    e_test, e_shift = metrics[method, "test"]["abs_err"], metrics[method, "shift"]["abs_err"]
+    diff_se = np.sqrt(np.var(e_test) / e_test.size + np.var(e_shift) / e_shift.size)
+    assert np.mean(e_shift) - np.mean(e_test) > 3 * diff_se, method
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -338,24 +345,29 @@ for name in ("Mahalanobis", "LD-Fermat"):
 
 # %% [markdown]
 # The input-space indicators flag essentially every new-context query. The ensemble's spread
-# also ranks queries by risk and tracks the error best, but it detects fewer shifted queries at
-# the same false-alarm rate: networks extrapolate smoothly and their members can agree far
-# outside the data, which is why a spread-based indicator should be combined with an
-# input-space one (`edtjax.reliability.combine`).
+# also ranks queries by risk and needs no access to the training inputs, but it depends on how
+# the networks extrapolate: members can agree far outside the data, so it can miss shifted
+# queries that an input-space indicator catches (compare the detection rates). Combining the
+# two through their p-values (`edtjax.reliability.combine`) keeps the false-alarm guarantee.
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
 for ax, (name, rep) in zip(axes, reports.items(), strict=True):
     scores = np.asarray(rep.scores)
-    bins = np.linspace(scores.min(), np.quantile(scores, 0.99), 40)
+    threshold = float(calibrations[name].threshold)
+    if name == "ensemble spread":  # variances span decades: show them on a log scale
+        scores, threshold = np.log10(scores), np.log10(threshold)
+        ax.set_xlabel("log10 score")
+    else:
+        ax.set_xlabel("score")
+    bins = np.linspace(scores.min(), scores.max(), 40)
     ax.hist(scores[np.asarray(labels)], bins=bins, alpha=0.6, density=True, label="in domain")
     ax.hist(scores[~np.asarray(labels)], bins=bins, alpha=0.6, density=True, label="new context")
-    ax.axvline(float(calibrations[name].threshold), color="k", lw=1.5, label="threshold (10%)")
+    ax.axvline(threshold, color="k", lw=1.5, label="threshold (10%)")
     ax.set_title(
         f"{name}: false alarms {rep.false_alarm_rate:.2f}, detection {rep.detection_rate:.2f}",
         fontsize=9,
     )
-    ax.set_xlabel("score")
     ax.legend(fontsize=7)
 fig.tight_layout()
 fig.savefig(os.path.join(FIGURES, "thermo_indicators.png"), dpi=100)
@@ -437,8 +449,8 @@ fig.savefig(os.path.join(FIGURES, "thermo_walk_back.png"), dpi=100)
 
 # %% [markdown]
 # **What we learnt.** On the training domain both surrogates are accurate and their
-# conformal intervals keep the promised coverage. In the new context the error grows several
-# fold and the coverage promise no longer applies; calibrated indicators flag those queries
+# conformal intervals keep the promised coverage. In the new context the error grows and the
+# fixed-width conformal intervals lose their coverage; calibrated indicators flag those queries
 # while keeping the in-domain false-alarm rate at the chosen 10%, and their scores rank the
 # queries by the surrogate's actual error. A rejected query is not a dead end: walking it back
 # gives the closest trusted input, and the DGSM of a score names the inputs that move it: the
