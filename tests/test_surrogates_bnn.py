@@ -116,7 +116,8 @@ def test_predictive_moments(key):
     draws = jax.vmap(lambda k: net.init(k, x))(jax.random.split(key, 6))
     chains = jax.tree.map(lambda a: a.reshape((2, 3, *a.shape[1:])), draws)
     pred = bnn_predictive(net, chains, x, noise_variance=0.1)
-    f = jnp.stack([net.apply(jax.tree.map(lambda a, i=i: a[i], draws), x).mean for i in range(6)])
+    apply = jax.jit(lambda p: net.apply(p, x).mean)
+    f = jnp.stack([apply(jax.tree.map(lambda a, i=i: a[i], draws)) for i in range(6)])
     np.testing.assert_allclose(pred.mean, f.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pred.variance, f.var(0) + 0.1, rtol=1e-5)
     assert pred.samples.shape == (6, 5, 1)
@@ -124,8 +125,9 @@ def test_predictive_moments(key):
 
 def test_log_density_gradient_matches_finite_differences(key, x64):
     _, _, logp, mean, _, precision = _conjugate_problem()
+    logp = jax.jit(logp)  # one compilation instead of op-by-op dispatch of every evaluation
     w = jnp.array([[0.3], [0.1]], dtype=jnp.float64)
-    g = jax.grad(logp)({"w": w})["w"]
+    g = jax.jit(jax.grad(logp))({"w": w})["w"]
     # the log posterior is quadratic: grad = -precision (w - mean), exactly
     np.testing.assert_allclose(g[:, 0], -precision @ (w[:, 0] - mean), rtol=1e-4)
     eps = 1e-6
