@@ -108,7 +108,7 @@ def test_penalty_removes_the_bias_of_naive_subsampling():
     assert np.all(np.asarray(acc_pen) < np.asarray(acc_naive))
 
 
-def test_kernel_drives_run_chains(key):
+def test_kernel_drives_run_chains(key, tmp_path):
     x, y, mean, _ = _regression(200)
 
     def log_prior(params):
@@ -130,6 +130,15 @@ def test_kernel_drives_run_chains(key):
     assert acc.shape == (3,) and np.all((acc > 0) & (acc <= 1))
     assert np.all(np.asarray(res.info.energy_variance) > 0)
     assert np.all(np.asarray(res.info.is_divergent) == 0)
+    # checkpointed in segments and resumed: bitwise the uninterrupted run
+    path = tmp_path / "pbnn.npz"
+    run_chains(key, kernel, state, 100, num_chains=3, checkpoint_path=path, checkpoint_every=50)
+    np.testing.assert_array_equal(
+        run_chains(key, kernel, state, 100, num_chains=3, checkpoint_path=path, resume=True).traces[
+            "w"
+        ],
+        run_chains(key, kernel, state, 100, num_chains=3).traces["w"],
+    )
 
 
 def test_log_likelihood_terms_sum_to_log_density(key):
