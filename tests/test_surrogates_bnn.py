@@ -71,9 +71,18 @@ def test_numpyro_nuts_recovers_conjugate_posterior():
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["mean_field", "low_rank"])
 def test_svi_gaussian_family_optimum(family):
-    """For a Gaussian posterior the mean-field optimum has the exact mean and variances
-    1 / diag(precision); a rank-1 + diagonal family represents the 2x2 covariance exactly.
-    Stochastic-optimisation error bound: 0.2 posterior sd for means, 15% for variances."""
+    """For a Gaussian posterior N(m, S) the KL(q || p) optimum over mean-field Gaussians is
+    exactly N(m, diag(1 / diag(S^-1))) (the mean-field variance underestimation), and a
+    rank-1 + diagonal family represents the 2x2 covariance S exactly; so the only error left is
+    that of the stochastic optimisation, which the bounds are derived from.
+
+    Derivation (measured once, seeds 100-111 with exactly these settings, both families, both
+    coordinates: 48 values each): the fitted mean deviates from m by -0.010 +- 0.031 posterior
+    sd (offset +- spread), the fitted variance from its target by -0.004 +- 0.034 (relative).
+    The 95% upper confidence limit of a spread estimated from 48 values is 1.21 times the
+    estimate (chi-square, 47 degrees of freedom), so 5 spreads are at most 0.184 sd and 0.203;
+    with the offsets added, the bounds are 0.2 sd on means and 21% on variances, a
+    false-failure rate below 1e-6 per check for a Gaussian error."""
     _, _, logp, mean, cov, precision = _conjugate_problem()
     res = svi_gaussian(
         jax.random.key(3), logp, {"w": jnp.zeros((P, 1))}, family=family, rank=1, steps=2000,
@@ -82,7 +91,7 @@ def test_svi_gaussian_family_optimum(family):
     target = 1 / jnp.diag(precision) if family == "mean_field" else jnp.diag(cov)
     sd = jnp.sqrt(jnp.diag(cov))
     assert bool(jnp.all(jnp.abs(res.mean - mean) < 0.2 * sd)), (res.mean, mean)
-    assert bool(jnp.all(jnp.abs(res.variance / target - 1) < 0.15)), (res.variance, target)
+    assert bool(jnp.all(jnp.abs(res.variance / target - 1) < 0.21)), (res.variance, target)
     assert res.samples["w"].shape == (200, P, 1)
 
 
@@ -107,7 +116,8 @@ def test_predictive_moments(key):
     draws = jax.vmap(lambda k: net.init(k, x))(jax.random.split(key, 6))
     chains = jax.tree.map(lambda a: a.reshape((2, 3, *a.shape[1:])), draws)
     pred = bnn_predictive(net, chains, x, noise_variance=0.1)
-    f = jnp.stack([net.apply(jax.tree.map(lambda a, i=i: a[i], draws), x).mean for i in range(6)])
+    apply = jax.jit(lambda p: net.apply(p, x).mean)
+    f = jnp.stack([apply(jax.tree.map(lambda a, i=i: a[i], draws)) for i in range(6)])
     np.testing.assert_allclose(pred.mean, f.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pred.variance, f.var(0) + 0.1, rtol=1e-5)
     assert pred.samples.shape == (6, 5, 1)
@@ -115,8 +125,9 @@ def test_predictive_moments(key):
 
 def test_log_density_gradient_matches_finite_differences(key, x64):
     _, _, logp, mean, _, precision = _conjugate_problem()
+    logp = jax.jit(logp)  # one compilation instead of op-by-op dispatch of every evaluation
     w = jnp.array([[0.3], [0.1]], dtype=jnp.float64)
-    g = jax.grad(logp)({"w": w})["w"]
+    g = jax.jit(jax.grad(logp))({"w": w})["w"]
     # the log posterior is quadratic: grad = -precision (w - mean), exactly
     np.testing.assert_allclose(g[:, 0], -precision @ (w[:, 0] - mean), rtol=1e-4)
     eps = 1e-6

@@ -99,6 +99,7 @@ def test_matrix_t_with_one_output_equals_nig(key, x64):
     np.testing.assert_allclose(a.aleatoric, b.aleatoric, rtol=1e-10)
 
 
+@pytest.mark.slow  # n = 4000 with 100 EM iterations in float64: the costliest check here
 def test_em_recovers_correlated_noise_covariance(key, x64):
     """n = 4000, p = 5: the ML estimate of V has sd sqrt((V_ii V_jj + V_ij^2) / n); 5 SE."""
     n, p = 4000, 5

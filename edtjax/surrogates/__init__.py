@@ -44,6 +44,12 @@ from edtjax.surrogates.last_layer import (
 )
 from edtjax.surrogates.network import Surrogate, mlp
 from edtjax.surrogates.predictive import Predictive
+from edtjax.surrogates.subsampling import (
+    PenaltyInfo,
+    PenaltyState,
+    pbnn_sample,
+    penalty_kernel,
+)
 from edtjax.surrogates.training import (
     TrainResult,
     fit,
@@ -60,6 +66,8 @@ __all__ = [
     "MatrixNormalPosterior",
     "MatrixTPosterior",
     "NIGPosterior",
+    "PenaltyInfo",
+    "PenaltyState",
     "PosteriorSamples",
     "Predictive",
     "SVIResult",
@@ -91,5 +99,7 @@ __all__ = [
     "nig_predictive",
     "nuts_blackjax",
     "nuts_numpyro",
+    "pbnn_sample",
+    "penalty_kernel",
     "svi_gaussian",
 ]

@@ -96,11 +96,27 @@ def bnn_log_density(
     s2 = check_real("noise_variance", noise_variance, minimum=0.0, strict_minimum=True)
 
     def logdensity(params):
-        flat, _ = ravel_pytree(params)
-        resid = y - surrogate.apply(params, x).mean
-        return -0.5 * jnp.sum(flat**2) / tau2 - 0.5 * jnp.sum(resid**2) / s2
+        return _gaussian_log_prior(params, tau2) + jnp.sum(
+            _gaussian_log_likelihood_terms(surrogate, params, x, y, s2)
+        )
 
     return logdensity
+
+
+def _gaussian_log_prior(params: Any, prior_variance: Any) -> jax.Array:
+    r"""Isotropic Gaussian log prior :math:`-\|\theta\|^2 / (2\tau^2)` (constant dropped)."""
+    flat, _ = ravel_pytree(params)
+    return -0.5 * jnp.sum(flat**2) / prior_variance
+
+
+def _gaussian_log_likelihood_terms(
+    surrogate: Surrogate, params: Any, x: jax.Array, y: jax.Array, noise_variance: Any
+) -> jax.Array:
+    r"""Per-example Gaussian log-likelihoods :math:`-\|y_i - f_\theta(x_i)\|^2 / (2\sigma^2)`,
+    shape ``(n,)`` (constant dropped); their sum is the log-likelihood of
+    :func:`bnn_log_density`."""
+    resid = y - surrogate.apply(params, x).mean
+    return -0.5 * jnp.sum(resid**2, axis=-1) / noise_variance
 
 
 @functools.partial(jax.jit, static_argnames=("logdensity", "num_warmup", "num_samples"))
