@@ -75,12 +75,13 @@ def reliability_stage(
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray]]:
     """Fit, calibrate, combine and evaluate the indicators; score the depth-map slices."""
     indicators = build_indicators(surrogates, config)
+    devices = config.devices or None
     keys = jax.random.split(key, 2 * len(indicators) + 1)
     states, calibrations = {}, {}
     for k, (name, ind) in enumerate(indicators.items()):
         states[name] = ind.fit(keys[2 * k], split.x_train)
         calibrations[name] = calibrate(
-            keys[2 * k + 1], ind, states[name], split.x_cal, config.alpha
+            keys[2 * k + 1], ind, states[name], split.x_cal, config.alpha, devices=devices
         )
     # The combined indicator calibrates its members on one half of the calibration split and
     # is itself calibrated on the other half, so its threshold keeps the conformal guarantee.
@@ -96,7 +97,7 @@ def reliability_stage(
     )
     indicators[COMBINED] = combined
     calibrations[COMBINED] = calibrate(
-        keys[-1], combined, states[COMBINED], split.x_cal[half:], config.alpha
+        keys[-1], combined, states[COMBINED], split.x_cal[half:], config.alpha, devices=devices
     )
 
     m_in = split.x_test.shape[0]
@@ -110,7 +111,13 @@ def reliability_stage(
     arrays: dict[str, np.ndarray] = {}
     for name, ind in indicators.items():
         rep = validity_report(
-            ind, states[name], calibrations[name], queries, in_domain=labels, errors=errors
+            ind,
+            states[name],
+            calibrations[name],
+            queries,
+            in_domain=labels,
+            errors=errors,
+            devices=devices,
         )
         results[name] = {
             "false_alarm_rate": float(rep.false_alarm_rate),

@@ -102,30 +102,50 @@ def surrogate_sobol(
         return predict(((v["x"] - mean) / scale)[None]).mean[0]
 
     est = sobol_indices(
-        key, model, factors, config.sobol_samples, confidence=config.sobol_confidence
+        key,
+        model,
+        factors,
+        config.sobol_samples,
+        confidence=config.sobol_confidence,
+        devices=config.devices or None,
     )
     summary = {**_summary(est, "x"), "num_samples": config.sobol_samples}
     return summary, np.asarray(est.aggregated_total_order["x"], np.float64)
 
 
-def sobol_agreement(simulator: dict | None, surrogate: dict) -> dict[str, Any] | None:
-    """Largest index differences and whether both rank the inputs alike (per output)."""
+def sobol_agreement(
+    simulator: dict | None,
+    surrogate: dict,
+    input_names: tuple[str, ...],
+    output_names: tuple[str, ...],
+) -> dict[str, Any] | None:
+    """Largest index differences and whether both rank the inputs alike (per output).
+
+    Two inputs whose simulator total-index intervals overlap are not told apart by the
+    simulator's own estimate, so only the pairs it separates count: ``same_ranking`` is true
+    when the surrogate's total indices order every such pair as the simulator does
+    (``ranking_conflicts`` lists the others as ``"output: a > b"``, ``a`` above ``b`` for the
+    simulator). ``O(d^2 o)`` work.
+    """
     if simulator is None:
         return None
     s_first, g_first = np.asarray(simulator["first"]), np.asarray(surrogate["first"])
     s_total, g_total = np.asarray(simulator["total"]), np.asarray(surrogate["total"])
-    same_rank = all(
-        np.array_equal(np.argsort(-s_total[:, j]), np.argsort(-g_total[:, j]))
-        for j in range(s_total.shape[1])
-    )
-    same_top = all(
-        int(np.argmax(s_total[:, j])) == int(np.argmax(g_total[:, j]))
-        for j in range(s_total.shape[1])
-    )
+    s_ci = np.asarray(simulator["total_ci"])  # (d, o, 2)
+    d, o = s_total.shape
+    conflicts = [
+        f"{output_names[j]}: {input_names[i]} > {input_names[k]}"
+        for j in range(o)
+        for i in range(d)
+        for k in range(d)
+        if s_ci[i, j, 0] > s_ci[k, j, 1] and g_total[i, j] <= g_total[k, j]
+    ]
+    same_top = all(int(np.argmax(s_total[:, j])) == int(np.argmax(g_total[:, j])) for j in range(o))
     return {
         "max_abs_diff_first": float(np.max(np.abs(s_first - g_first))),
         "max_abs_diff_total": float(np.max(np.abs(s_total - g_total))),
-        "same_ranking": bool(same_rank),
+        "same_ranking": not conflicts,
+        "ranking_conflicts": conflicts,
         "same_top_input": bool(same_top),
     }
 
@@ -154,6 +174,7 @@ def layer_sensitivity(
         scale=config.gsa_scale,
         groups="layer",
         num_samples=config.gsa_samples,
+        devices=config.devices or None,
     )
     groups = sorted(est.first_order)
     weights = np.asarray(est.variance, np.float64)  # (P, o)

@@ -179,6 +179,7 @@ def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surroga
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         patience=config.patience,
+        devices=config.devices or None,
     )
     params = res.params
     first = jax.tree.map(lambda p: p[0], params)

@@ -155,7 +155,8 @@ def run_audit(
 
     Raises:
         ValueError: malformed ``data`` (shapes, names, non-finite values, too few rows) or a
-            ``config`` that is not an :class:`~edtjax.audit.AuditConfig`.
+            ``config`` that is not an :class:`~edtjax.audit.AuditConfig`, or that asks for
+            more devices than are visible.
 
     Example:
         >>> import jax
@@ -172,6 +173,11 @@ def run_audit(
     if not isinstance(config, AuditConfig):
         raise ValueError(f"config must be an AuditConfig, got {type(config).__name__}")
     _check_data(data)
+    if config.devices > jax.device_count():
+        raise ValueError(
+            f"config devices={config.devices} exceeds the {jax.device_count()} JAX devices "
+            "visible to this process"
+        )
     import edtjax
 
     names = (*STAGES, "sobol_simulator")
@@ -192,7 +198,7 @@ def run_audit(
             numbers["sobol"] = {
                 "simulator": sim,
                 "surrogate": sur,
-                "agreement": sobol_agreement(sim, sur),
+                "agreement": sobol_agreement(sim, sur, data.input_names, data.output_names),
                 "ranking_inputs": [data.input_names[i] for i in np.argsort(-ranking)],
             }
         contour_inputs = _top_two(ranking)

@@ -20,7 +20,8 @@ report writer (which turns them into ``report.json``, PNG figures and ``report.h
       in-domain test set (standardised outputs for nll, crps, widths).
   ``"sobol"``
       ``{"simulator": S or None, "surrogate": S, "agreement": {"max_abs_diff_first": f,
-      "max_abs_diff_total": f, "same_ranking": bool} or None}`` with
+      "max_abs_diff_total": f, "same_ranking": bool, "ranking_conflicts": [str],
+      "same_top_input": bool} or None}`` with
       ``S = {"first": (d, o), "first_ci": (d, o, 2), "total": (d, o), "total_ci": (d, o, 2),
       "num_samples": int}`` indexed by input then output.
   ``"parameter_gsa"``
@@ -38,8 +39,9 @@ report writer (which turns them into ``report.json``, PNG figures and ``report.h
       "threshold": f, "fixed": {other input: value}}`` describing 2-D slices.
   ``"bias"``
       ``{"quantity": str, "description": str, "exact": f, "surrogate": f, "true_bias": f,
-      "predicted_bias": f, "interval": [lo, hi], "level": f, "contains_true": bool}`` or
-      ``None`` on user data without a downstream quantity.
+      "predicted_bias": f, "interval": [lo, hi], "level": f, "contains_true": bool,
+      "posterior_spread": {"mean": f, "interval": [lo, hi]}}`` or ``None`` on user data
+      without a downstream quantity.
 
 * ``arrays``: ``{name: numpy array}`` that the figures need, flat names with ``/``:
 

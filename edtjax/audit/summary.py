@@ -151,8 +151,14 @@ def format_summary(result: AuditResult) -> str:
             f"{_fmt(bias['surrogate'], 5)}, true bias {_fmt(bias['true_bias'])}, predicted "
             f"{_fmt(bias['predicted_bias'])} [{_fmt(lo)}, {_fmt(hi)}] at "
             f"{bias['level']:.0%} (contains the true bias: {_fmt(bias['contains_true'])})",
-            "",
         ]
+        spread = bias.get("posterior_spread")
+        if spread:
+            s_lo, s_hi = spread["interval"]
+            out.append(
+                f"  spread of the ensemble members about their mean: [{_fmt(s_lo)}, {_fmt(s_hi)}]"
+            )
+        out.append("")
     rows = [[stage, seconds] for stage, seconds in result.timings.items()]
     rows.append(["total", sum(result.timings.values())])
     out += _table("Stage timings (s)", ["stage", "seconds"], rows)

@@ -1,6 +1,8 @@
 """The ``edtjax`` command line.
 
 Subcommands:
+    ``edtjax audit``         the whole workflow on the built-in case or the user's data, with a
+                             report (HTML, JSON, PNG figures);
     ``edtjax sample ising``  sample the 2-D Ising model and print observables with errors;
     ``edtjax sample phi4``   sample scalar phi^4 theory likewise;
     ``edtjax sobol``         Sobol' indices of a built-in model with intervals and exact values;
@@ -16,10 +18,10 @@ import argparse
 import sys
 
 import edtjax
-from edtjax.cli import depth, sample, sobol
+from edtjax.cli import audit, depth, sample, sobol
 from edtjax.cli._args import UserError
 
-_SUBCOMMANDS = (sample, sobol, depth)
+_SUBCOMMANDS = (audit, sample, sobol, depth)
 
 
 def build_parser() -> argparse.ArgumentParser:

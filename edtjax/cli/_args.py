@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import re
 from pathlib import Path
 
 
@@ -43,3 +45,26 @@ def prepare_out(out: Path | None, force: bool) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UserError(f"cannot create output folder {out}: {err.strerror}") from err
+
+
+def plain_doc(text: str) -> str:
+    """Docstring text without reStructuredText roles and literals, for ``--help``."""
+    return re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
+
+
+def check_out_dir(out: Path | None, force: bool) -> None:
+    """Refuse an existing ``out`` without ``force`` or a place where it cannot be created.
+
+    Called before any long computation, so that a run never ends in an unwritable folder.
+    """
+    if out is None:
+        return
+    if out.exists() and not force:
+        raise UserError(f"output folder {out} exists; pass --force to overwrite it")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, expected a folder")
+    folder = out.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot create output folder {out}: {folder} is not a writable folder")

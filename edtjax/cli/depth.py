@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
-from edtjax.cli._args import UserError, finite_float, positive_int
+from edtjax.cli._args import UserError, finite_float, plain_doc, positive_int
 
 _METHODS = (
     "lens_fermat",
@@ -59,17 +58,12 @@ def _fraction(text: str) -> float:
     return value
 
 
-def _plain(text: str) -> str:
-    """Docstring text without reStructuredText roles and literals, for ``--help``."""
-    return re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
-
-
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``edtjax depth`` on the subcommand set ``commands``."""
     parser = commands.add_parser(
         "depth",
         help="score new inputs against training data with a calibrated depth indicator",
-        description=_plain(__doc__.split("\n\n", 1)[1]),
+        description=plain_doc(__doc__.split("\n\n", 1)[1]),
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -15,14 +15,12 @@ import argparse
 import functools
 import io
 import math
-import os
-import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from edtjax.cli._args import UserError, positive_int, prepare_out
+from edtjax.cli._args import UserError, check_out_dir, plain_doc, positive_int, prepare_out
 
 _MODELS = ("ishigami", "sobol_g", "borehole", "friedman1", "pellet")
 _G_COEFFICIENTS = "0,1,4.5,9,99,99,99,99"
@@ -65,11 +63,6 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-def _plain(text: str) -> str:
-    """Docstring text without reStructuredText roles and literals, for ``--help``."""
-    return re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
-
-
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``edtjax sobol`` on the subcommand set ``commands``."""
     from edtjax.simulators.datasets import PELLET_OUTPUT_NAMES
@@ -77,7 +70,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "sobol",
         help="Sobol' indices of a built-in model, with intervals and the exact values",
-        description=_plain(__doc__.split("\n\n", 1)[1]),
+        description=plain_doc(__doc__.split("\n\n", 1)[1]),
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -134,21 +127,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite an existing --out")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=_run)
-
-
-def _check_out_dir(out: Path | None, force: bool) -> None:
-    """Refuse an existing ``out`` without ``force`` or a place where it cannot be created."""
-    if out is None:
-        return
-    if out.exists() and not force:
-        raise UserError(f"output folder {out} exists; pass --force to overwrite it")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file, expected a folder")
-    folder = out.absolute().parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"cannot create output folder {out}: {folder} is not a writable folder")
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -436,7 +414,7 @@ def _run(args: argparse.Namespace) -> int:
     import edtjax
 
     _check_options(args)
-    _check_out_dir(args.out, args.force)
+    check_out_dir(args.out, args.force)
     key = jax.random.key(args.seed)
     bootstrap = args.bootstrap > 0
     with jax.enable_x64(True):  # float64 indices; the pellet solver converges only in float64

@@ -191,7 +191,12 @@ def _depth_maps(numbers: Mapping[str, Any]) -> str:
 def _bias(numbers: Mapping[str, Any]) -> str:
     b = numbers["bias"]
     html = f"<p>{_e(b.get('description', ''))}</p>"
-    rows = [(k, v) for k, v in b.items() if k != "description"]
+    rows = []
+    for k, v in b.items():
+        if isinstance(v, Mapping):  # a nested estimate, e.g. the posterior spread
+            rows.extend((f"{k} {sub}", w) for sub, w in v.items())
+        elif k != "description":
+            rows.append((k, v))
     return html + _table(("", "value"), rows, left=2)
 
 

@@ -155,7 +155,8 @@ def _agreement(numbers: Mapping[str, Any]) -> Verdict:
     same = bool(agree and agree.get("same_ranking"))
     text = (
         f"{'Yes' if same and hits == count else 'Partly' if same or hits == count else 'No'}: "
-        f"the ranking of the inputs is {'the same' if same else 'different'}; the confidence "
+        f"the ranking of the inputs is {'the same' if same else 'different'} (wherever the "
+        f"simulator's intervals separate two inputs); the confidence "
         f"intervals of simulator and surrogate overlap for {hits} of {count} indices"
     )
     if agree:
