@@ -52,10 +52,18 @@ def transport_stage(
         else min(split.x_test.shape[0], split.x_shift.shape[0])
     )
     x_in = split.x_test[jax.random.permutation(k_in, split.x_test.shape[0])[:m]]
-    targets = {"in_domain": (x_in, f"training inputs vs in-domain test inputs ({m})")}
+    targets = {
+        "in_domain": (
+            x_in,
+            f"training inputs vs in-domain test inputs ({m} of {split.x_test.shape[0]})",
+        )
+    }
     if split.x_shift is not None:
         x_sh = split.x_shift[jax.random.permutation(k_shift, split.x_shift.shape[0])[:m]]
-        targets["shifted"] = (x_sh, f"training inputs vs shifted queries ({m})")
+        targets["shifted"] = (
+            x_sh,
+            f"training inputs vs shifted queries ({m} of {split.x_shift.shape[0]})",
+        )
     tests: dict[str, Any] = {}
     keys = iter(jax.random.split(k_tests, 2 * len(targets)))
     for label, (other, compared) in targets.items():

@@ -19,6 +19,7 @@ h1 { margin-bottom: 0.1em; } h2 { border-bottom: 2px solid #ddd; padding-bottom:
        margin-top: 2em; } h3 { margin-bottom: 0.3em; }
 .meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.92em; }
+.wide { overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th { background: #f2f2f2; } td.l, th.l { text-align: left; }
 .verdicts { border-collapse: separate; border-spacing: 0 0.4em; width: 100%; }
@@ -51,7 +52,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) 
     body = "".join(
         "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r)) + "</tr>" for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide">{table}</div>'
 
 
 def _figure(fig: ReportFigure, png: bytes) -> str:
@@ -194,9 +196,9 @@ def _bias(numbers: Mapping[str, Any]) -> str:
     rows = []
     for k, v in b.items():
         if isinstance(v, Mapping):  # a nested estimate, e.g. the posterior spread
-            rows.extend((f"{k} {sub}", w) for sub, w in v.items())
-        elif k != "description":
-            rows.append((k, v))
+            rows.extend((f"{k} {sub}", format_number(w, 5)) for sub, w in v.items())
+        elif k != "description":  # 5 digits: the bias is a small difference of large numbers
+            rows.append((k, format_number(v, 5)))
     return html + _table(("", "value"), rows, left=2)
 
 

@@ -20,6 +20,18 @@ _IN = {"marker": "o", "s": 30, "facecolor": "white", "edgecolor": "#0072B2", "li
 _SHIFTED = {"marker": "^", "s": 36, "facecolor": "#D55E00", "edgecolor": "black", "linewidths": 0.6}
 
 
+def _legend_below(ax, handles: list) -> None:
+    """The legend under the axes, so that it hides none of the points near the edges."""
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.13),
+        ncol=2,
+        fontsize="x-small",
+        frameon=False,
+    )
+
+
 def _overlay(ax, train, queries_in, queries_shifted) -> list:
     handles = []
     for pts, style, label in (
@@ -93,7 +105,7 @@ def plot_depth_map(
         raise ValueError(f"grid_x and grid_y need >= 2 values, got {gx.shape[0]}, {gy.shape[0]}")
     t = check_real("threshold", threshold)
     xname, yname = names("input_names", input_names, 2)
-    fig = new_figure(6.4, 4.9)
+    fig = new_figure(6.4, 5.6)
     ax = fig.add_subplot(1, 1, 1)
     lo, hi = float(np.min(s)), float(np.max(s))
     levels = np.linspace(lo, hi if hi > lo else lo + 1.0, 15)
@@ -121,7 +133,7 @@ def plot_depth_map(
     if fixed:
         title += "\n" + ", ".join(f"{k} = {float(v):.3g}" for k, v in fixed.items())
     ax.set_title(title, fontsize="medium")
-    ax.legend(handles=handles, loc="upper left", fontsize="x-small", framealpha=0.85)
+    _legend_below(ax, handles)
     return fig
 
 
@@ -170,7 +182,7 @@ def plot_quantile_contours(
         raise ValueError("contours must be a non-empty mapping of tau -> (P, 2) points")
     xname, yname = names("input_names", input_names, 2)
     pts = points("train", train)
-    fig = new_figure(5.6, 4.9)
+    fig = new_figure(5.6, 5.6)
     ax = fig.add_subplot(1, 1, 1)
     handles = _overlay(ax, pts, None, points("queries_shifted", queries_shifted))
     taus = sorted(contours)
@@ -192,5 +204,5 @@ def plot_quantile_contours(
     ax.set_ylabel(yname)
     ax.set_title("center-outward quantile contours of the training inputs", fontsize="medium")
     ax.grid(alpha=0.3)
-    ax.legend(handles=handles, loc="best", fontsize="x-small", framealpha=0.85)
+    _legend_below(ax, handles)
     return fig

@@ -91,6 +91,7 @@ def plot_shift_tests(
         ax.set_xlabel("statistic")
         ax.set_ylabel("count")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # long tick labels must not collide
         ax.legend(fontsize="x-small")
     return fig
 
@@ -151,6 +152,7 @@ def plot_indicator_scores(
         ax.set_xlabel("score (larger = less like the training data)", fontsize="small")
         ax.set_ylabel("queries")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # long tick labels must not collide
         ax.legend(fontsize="x-small")
     return fig
 
