@@ -86,7 +86,9 @@ class AuditConfig:
         devices: how many devices share the independent axes (ensemble members, Sobol'
             rows, indicator queries) through the ``devices=`` option of those functions: 0
             (the default) keeps the single-device path, ``k`` takes the first ``k`` of
-            ``jax.devices()``. Results agree with the single-device ones up to rounding.
+            ``jax.devices()``. Every stage gives the single-device result up to rounding on
+            the same inputs, but training amplifies rounding over its epochs, so the trained
+            networks (and what is computed from them) differ as with another seed.
     """
 
     seed: int = 0
