@@ -95,8 +95,9 @@ def _uq_figures(numbers, arrays) -> list[ReportFigure]:
             "surrogates",
             "Calibration curve",
             "Observed vs expected frequency of the probability integral transform on the test "
-            "set; a calibrated method follows the dotted diagonal, an S-shape below then above "
-            "it means predictive distributions that are too narrow.",
+            "set; a calibrated method follows the dotted diagonal. Below then above it (PIT "
+            "values bunched in the middle) means predictive distributions that are too wide, "
+            "above then below it too narrow.",
             plot_calibration_curve(expected, observed),
         ),
         ReportFigure(
