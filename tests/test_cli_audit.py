@@ -148,6 +148,10 @@ def _write(path, text):
             ],
             "q.csv",
         ),
+        (
+            lambda d: ["--data", _write(d / "r.csv", "a,b,y\n1,2,3\n"), "--outputs", "y,,b"],
+            "--outputs must be comma-separated names",
+        ),
         (lambda d: ["--config", _write(d / "c.toml", "members = 0\n")], "members"),
         (lambda d: ["--config", _write(d / "c.toml", "membrs = 4\n")], "membrs"),
         (lambda d: ["--devices", "99"], "devices"),

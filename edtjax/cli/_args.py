@@ -68,3 +68,13 @@ def check_out_dir(out: Path | None, force: bool) -> None:
         folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"cannot create output folder {out}: {folder} is not a writable folder")
+
+
+def column_names(flag: str, text: str | None) -> list[str] | None:
+    """The comma-separated column names given to ``flag``, or ``None`` when not given."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise UserError(f"{flag} must be comma-separated names, got {text!r}")
+    return names

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edtjax.cli._args import UserError, check_out_dir, plain_doc
+from edtjax.cli._args import UserError, check_out_dir, column_names, plain_doc
 
 _EXAMPLES = """\
 examples:
@@ -43,15 +43,6 @@ command exits with status 2 and one line on stderr for any problem with the argu
 """
 
 
-def _names(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
-    return names
-
-
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``edtjax audit`` on the subcommand set ``commands``."""
     parser = commands.add_parser(
@@ -73,13 +64,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--inputs",
         metavar="A,B",
-        type=_names,
         default=None,
         help="input columns of --data (default: every column not in --outputs)",
     )
-    parser.add_argument(
-        "--outputs", metavar="Y,Z", type=_names, default=None, help="output columns of --data"
-    )
+    parser.add_argument("--outputs", metavar="Y,Z", default=None, help="output columns of --data")
     parser.add_argument(
         "--queries", metavar="FILE", type=Path, default=None, help="new inputs to judge"
     )
@@ -156,7 +144,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.data is None:
         data = thermodiffusion_case(jax.random.key(config.seed), config, progress=progress)
     else:
-        data = load_user_data(args.data, args.inputs, args.outputs, args.queries)
+        inputs = column_names("--inputs", args.inputs)
+        outputs = column_names("--outputs", args.outputs)
+        data = load_user_data(args.data, inputs, outputs, args.queries)
     result = run_audit(jax.random.key(config.seed + 1), data, config, progress=progress)
     out = write_audit_report(args.out, result, force=args.force)
     print(format_summary(result))

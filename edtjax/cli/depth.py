@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edtjax.cli._args import UserError, finite_float, plain_doc, positive_int
+from edtjax.cli._args import UserError, column_names, finite_float, plain_doc, positive_int
 
 _METHODS = (
     "lens_fermat",
@@ -132,15 +132,6 @@ def _check_out_file(out: Path, force: bool) -> None:
         raise UserError(f"cannot write {out}: {folder} is not a writable folder")
 
 
-def _parse_columns(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise UserError(f"--columns must be comma-separated names, got {text!r}")
-    return names
-
-
 def _spatial_indicator():
     """Score ``1 - D_S(x)`` with the spatial depth of the training inputs (state: the inputs)."""
     from edtjax._checks import as_array
@@ -220,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
     from edtjax.reliability import calibrate, conformal_p_values, minimum_calibration_size
 
     _check_out_file(args.out, args.force)
-    x, names = read_table(args.train, _parse_columns(args.columns))
+    x, names = read_table(args.train, column_names("--columns", args.columns))
     queries, _ = read_table(args.queries, names, min_rows=1)
     n = x.shape[0]
     k_split, k_fit, k_cal = jax.random.split(jax.random.key(args.seed), 3)
