@@ -63,11 +63,18 @@ def check_out_dir(out: Path | None, force: bool) -> None:
         raise UserError(f"output folder {out} exists; pass --force to overwrite it")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, expected a folder")
-    folder = out.absolute().parent
+    folder = unwritable_parent(out)
+    if folder is not None:
+        raise UserError(f"cannot create output folder {out}: {folder} is not a writable folder")
+
+
+def unwritable_parent(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a writable folder, else ``None``
+    (``path`` and its missing parents can then be created)."""
+    folder = path.absolute().parent
     while not folder.exists():
         folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"cannot create output folder {out}: {folder} is not a writable folder")
+    return None if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK) else folder
 
 
 def column_names(flag: str, text: str | None) -> list[str] | None:

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 
-from edtjax.cli._args import UserError, column_names, finite_float, plain_doc, positive_int
+from edtjax.cli._args import (
+    UserError,
+    column_names,
+    finite_float,
+    plain_doc,
+    positive_int,
+    unwritable_parent,
+)
 
 _METHODS = (
     "lens_fermat",
@@ -125,10 +131,8 @@ def _check_out_file(out: Path, force: bool) -> None:
         raise UserError(f"--out {out} is a folder; give a file name such as {out / 'scores.csv'}")
     if out.exists() and not force:
         raise UserError(f"output file {out} exists; pass --force to overwrite it")
-    folder = out.absolute().parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+    folder = unwritable_parent(out)
+    if folder is not None:
         raise UserError(f"cannot write {out}: {folder} is not a writable folder")
 
 
