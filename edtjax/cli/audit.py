@@ -16,7 +16,6 @@ is complete; an existing folder is refused unless ``--force`` is given, before a
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from edtjax.cli._args import UserError, check_out_dir, column_names, plain_doc
@@ -104,8 +103,7 @@ def _config(args: argparse.Namespace):
     overrides = {"seed": args.seed, "devices": args.devices}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:  # validated like the TOML keys
-        table = {k: v for k, v in config_to_dict(config).items() if k not in overrides}
-        config = config_from_mapping({**table, **overrides})
+        config = config_from_mapping({**config_to_dict(config), **overrides})
     if config.devices > jax.device_count():
         raise UserError(
             f"--devices / config devices = {config.devices}, but JAX sees only "
@@ -151,9 +149,9 @@ def _run(args: argparse.Namespace) -> int:
     out = write_audit_report(args.out, result, force=args.force)
     print(format_summary(result))
     print()
-    width = max(len(v.question) for v in audit_summary(result.numbers))
-    for verdict in audit_summary(result.numbers):
+    verdicts = audit_summary(result.numbers)
+    width = max(len(v.question) for v in verdicts)
+    for verdict in verdicts:
         print(f"[{verdict.status:>4}] {verdict.question:<{width}}  {verdict.answer}")
     print(f"\nreport written to {out / 'report.html'} (numbers in {out / 'report.json'})")
-    sys.stdout.flush()
     return 0
