@@ -65,7 +65,7 @@ from edtjax.audit._transport import transport_stage
 from edtjax.audit.config import AuditConfig, config_to_dict
 from edtjax.audit.result import AuditData, AuditResult
 
-__all__ = ["STAGES", "run_audit"]
+__all__ = ["STAGES", "check_devices", "run_audit"]
 
 STAGES = (
     "split",
@@ -137,6 +137,15 @@ def _top_two(total: np.ndarray) -> tuple[int, int]:
     return int(order[0]), int(order[1])
 
 
+def check_devices(config: AuditConfig) -> None:
+    """Raise ``ValueError`` when ``config.devices`` exceeds the JAX devices of this process."""
+    if config.devices > jax.device_count():
+        raise ValueError(
+            f"config devices={config.devices} exceeds the {jax.device_count()} JAX devices "
+            "visible to this process"
+        )
+
+
 def run_audit(
     key: jax.Array, data: AuditData, config: AuditConfig, *, progress: bool = True
 ) -> AuditResult:
@@ -173,11 +182,7 @@ def run_audit(
     if not isinstance(config, AuditConfig):
         raise ValueError(f"config must be an AuditConfig, got {type(config).__name__}")
     _check_data(data)
-    if config.devices > jax.device_count():
-        raise ValueError(
-            f"config devices={config.devices} exceeds the {jax.device_count()} JAX devices "
-            "visible to this process"
-        )
+    check_devices(config)
     import edtjax
 
     names = (*STAGES, "sobol_simulator")

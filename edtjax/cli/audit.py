@@ -93,10 +93,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    import jax
-
     from edtjax.audit import audit_preset, load_config
     from edtjax.audit.config import config_from_mapping, config_to_dict
+    from edtjax.audit.pipeline import check_devices
 
     preset = "quick" if args.quick else "default"
     config = load_config(args.config, preset) if args.config else audit_preset(preset)
@@ -104,11 +103,7 @@ def _config(args: argparse.Namespace):
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:  # validated like the TOML keys
         config = config_from_mapping({**config_to_dict(config), **overrides})
-    if config.devices > jax.device_count():
-        raise UserError(
-            f"--devices / config devices = {config.devices}, but JAX sees only "
-            f"{jax.device_count()} device(s)"
-        )
+    check_devices(config)  # before the simulation, not after it
     return config
 
 

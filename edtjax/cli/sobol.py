@@ -20,7 +20,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from edtjax.cli._args import UserError, check_out_dir, plain_doc, positive_int, prepare_out
+from edtjax.cli._args import (
+    UserError,
+    check_out_dir,
+    non_negative_int,
+    plain_doc,
+    positive_int,
+    prepare_out,
+)
 
 _MODELS = ("ishigami", "sobol_g", "borehole", "friedman1", "pellet")
 _G_COEFFICIENTS = "0,1,4.5,9,99,99,99,99"
@@ -53,16 +60,6 @@ class _Analysis(NamedTuple):
     estimates: Any
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from err
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register ``edtjax sobol`` on the subcommand set ``commands``."""
     from edtjax.simulators.datasets import PELLET_OUTPUT_NAMES
@@ -87,7 +84,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--bootstrap",
         metavar="B",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         help="bootstrap resamples for percentile intervals (default 0: delta-method intervals)",
     )
