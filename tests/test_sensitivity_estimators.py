@@ -37,6 +37,53 @@ def test_estimators_agree_with_salib_on_its_design(x64):
     np.testing.assert_allclose(1.96 * r.total_order_stderr, s["ST_conf"], rtol=0.15)
 
 
+def test_salib_layout_with_factor_axis_one_agrees_with_salib(x64):
+    # SALib's own Y, reshaped to (n, 2g + 2) as SALib reads it, passed in its layout
+    # (factor_axis=1): first, total and second order equal sobol.analyze's to rounding.
+    from SALib.analyze import sobol as salib_analyze
+    from SALib.sample import sobol as salib_sample
+
+    problem = {"num_vars": 3, "names": ["a", "b", "c"], "bounds": [[-np.pi, np.pi]] * 3}
+    x = salib_sample.sample(problem, 1024, calc_second_order=True, seed=3)
+    y = np.asarray(ishigami(jnp.asarray(x)))
+    s = salib_analyze.analyze(problem, y, calc_second_order=True, num_resamples=10, seed=4)
+    yn = (y - y.mean()) / y.std()  # SALib standardises Y before estimating
+    y2 = yn.reshape(1024, 8)
+    r = sobol_indices_from_outputs(
+        None, y2[:, 0], y2[:, -1], y2[:, 1:4], y2[:, 4:7], factor_axis=1, estimator="saltelli2010"
+    )
+    np.testing.assert_allclose(r.first_order, s["S1"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(r.total_order, s["ST"], rtol=1e-10, atol=1e-12)
+    upper = np.triu_indices(3, 1)
+    np.testing.assert_allclose(r.second_order[upper], s["S2"][upper], rtol=1e-10, atol=1e-12)
+    # vector outputs: (n, g, p) in SALib's layout equals (g, n, p) in the design layout
+    yv = jnp.stack([jnp.asarray(y2), jnp.asarray(y2) ** 2], axis=-1)  # (n, 8, 2)
+    r1 = sobol_indices_from_outputs(None, yv[:, 0], yv[:, -1], yv[:, 1:4], factor_axis=1)
+    r0 = sobol_indices_from_outputs(None, yv[:, 0], yv[:, -1], jnp.swapaxes(yv[:, 1:4], 0, 1))
+    np.testing.assert_allclose(r1.first_order, r0.first_order, rtol=1e-12)
+    np.testing.assert_allclose(r1.total_order, r0.total_order, rtol=1e-12)
+
+
+def test_wrong_layout_raises_with_a_hint():
+    y = jnp.arange(8.0)
+    y_ab = jnp.stack([y, y**2, y**3])  # (g, n) = (3, 8)
+    with pytest.raises(ValueError, match=r"y_ab must have shape \(8, g.*fits factor_axis=0"):
+        sobol_indices_from_outputs(None, y, y, y_ab, factor_axis=1)
+    with pytest.raises(ValueError, match=r"y_ab must have shape \(g, 8.*SALib"):
+        sobol_indices_from_outputs(None, y, y, y_ab.T)
+    with pytest.raises(ValueError, match="y_ba"):
+        sobol_indices_from_outputs(None, y, y, y_ab.T, y_ab, factor_axis=1)
+    with pytest.raises(ValueError, match="factor_axis"):
+        sobol_indices_from_outputs(None, y, y, y_ab, factor_axis=2)
+    with pytest.raises(ValueError, match="factor_axis"):
+        sobol_indices_from_outputs(None, y, y, y_ab, factor_axis=True)
+    # n = g: both layouts fit the shape, the keyword decides (no guessing)
+    sq = jnp.stack([y, y**2, y**3, jnp.sin(y), jnp.cos(y), y + 1, y - 2, 2 * y])  # (8, 8)
+    a = sobol_indices_from_outputs(None, y, jnp.cos(y), sq)
+    b = sobol_indices_from_outputs(None, y, jnp.cos(y), sq.T, factor_axis=1)
+    np.testing.assert_allclose(a.first_order, b.first_order, rtol=1e-6)
+
+
 @pytest.mark.slow
 def test_grad_wrt_outputs_matches_finite_differences(x64):
     d = saltelli_design(jax.random.key(0), 256, 2, sampler="mc")

@@ -94,3 +94,16 @@ def test_constant_laws_and_bad_values():
     assert laws.thermodynamic_factor(jnp.ones(2)).shape == (2,)
     with pytest.raises(ValueError, match="must be > 0"):
         constant_laws(-1.0, 3e6, 1e-9, 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        constant_laws(2.0, 3e6, 1e-9, float("nan"))
+
+
+def test_constant_laws_compare_and_hash_by_value():
+    # Equal values give equal, equally hashed laws (the solver's static argument); different
+    # values or ranges do not.
+    a = constant_laws(2.0, 3e6, 1e-9, -5e4)
+    b = constant_laws(2, 3e6, 1e-9, -5e4)
+    assert a == b and hash(a) == hash(b)
+    assert a != constant_laws(2.5, 3e6, 1e-9, -5e4)
+    assert a != constant_laws(2.0, 3e6, 1e-9, -5e4, x_range=(0.0, 0.5))
+    assert MIHAILA_2009_LAWS == MIHAILA_2009_LAWS._replace()

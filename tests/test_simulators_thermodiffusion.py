@@ -254,6 +254,26 @@ def test_batch_matches_single_and_does_not_retrace(x64):
     assert td._simulate_jit._cache_size() == before
 
 
+def test_equal_laws_do_not_recompile(x64):
+    # constant_laws called twice with equal values (new objects) reuses the compiled solver
+    # (different values compare unequal: test_simulators_materials); unhashable laws are
+    # refused with a ValueError.
+    cfg = SolverConfig(n_cells=4, n_steps=3, end_time=1e3)
+    p = _inputs()
+    simulate_pellet(p, cfg, constant_laws(K_CONST, 3.0e6, 1e-9, 0.0))
+    before = td._simulate_jit._cache_size()
+    simulate_pellet(p, cfg, constant_laws(K_CONST, 3.0e6, 1e-9, 0.0))
+    assert td._simulate_jit._cache_size() == before
+    batch = PelletInputs(*(jnp.broadcast_to(v, (2,)) for v in p))
+    simulate_pellet_batch(batch, cfg, constant_laws(K_CONST, 3.0e6, 1e-9, 0.0))
+    before = td._simulate_batch_jit._cache_size()
+    simulate_pellet_batch(batch, cfg, constant_laws(K_CONST, 3.0e6, 1e-9, 0.0))
+    assert td._simulate_batch_jit._cache_size() == before
+    bad = constant_laws(K_CONST, 3.0e6, 1e-9, 0.0)._replace(x_range=[0.0, 1.0])
+    with pytest.raises(ValueError, match="laws must be hashable"):
+        simulate_pellet(p, cfg, bad)
+
+
 def test_float32_default_config_converges_and_agrees_with_float64():
     """Default resolution in float32 (Picard floor 256 eps): within 0.05 K / 1e-4 relative of
     the float64 run of the same discretisation (1046.4074 K, x = 0.0331502)."""

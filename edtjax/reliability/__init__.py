@@ -9,6 +9,7 @@ from edtjax.reliability.calibration import (
 from edtjax.reliability.combine import CombinedState, combine
 from edtjax.reliability.indicator import (
     Indicator,
+    WeightedLensFermatState,
     feature_space_indicator,
     knn_indicator,
     lens_fermat_indicator,
@@ -16,6 +17,7 @@ from edtjax.reliability.indicator import (
     predictive_spread_indicator,
     projection_indicator,
     smooth_lens_indicator,
+    weighted_lens_fermat_indicator,
 )
 from edtjax.reliability.report import ValidityReport, spearman_correlation, validity_report
 from edtjax.reliability.sensitivity import score_dgsm
@@ -28,6 +30,7 @@ __all__ = [
     "Indicator",
     "ValidityReport",
     "WalkBackResult",
+    "WeightedLensFermatState",
     "calibrate",
     "combine",
     "conformal_p_values",
@@ -45,4 +48,5 @@ __all__ = [
     "spearman_correlation",
     "validity_report",
     "walk_back",
+    "weighted_lens_fermat_indicator",
 ]

@@ -221,6 +221,27 @@ def _validate_options(estimator, num_bootstrap, confidence):
     return num_bootstrap, confidence
 
 
+def _factors_first(name: str, y: jax.Array, a_shape: tuple[int, ...], factor_axis: int):
+    """``y`` as ``(g, n, *out)`` from the layout named by ``factor_axis``, or a ValueError."""
+    n, out_shape = a_shape[0], a_shape[1:]
+    layouts = {0: f"(g, {n}, *{out_shape})", 1: f"({n}, g, *{out_shape})"}
+    fits = {
+        0: y.ndim == len(a_shape) + 1 and y.shape[1:] == a_shape,
+        1: y.ndim == len(a_shape) + 1 and y.shape[0] == n and y.shape[2:] == out_shape,
+    }
+    if not fits[factor_axis]:
+        hint = ""
+        if fits[1 - factor_axis]:
+            hint = f"; this shape fits factor_axis={1 - factor_axis} " + (
+                "(SALib's layout)" if factor_axis == 0 else "(the layout of saltelli_design)"
+            )
+        raise ValueError(
+            f"{name} must have shape {layouts[factor_axis]} with factor_axis={factor_axis}, "
+            f"got {y.shape}{hint}"
+        )
+    return y if factor_axis == 0 else jnp.swapaxes(y, 0, 1)
+
+
 def sobol_indices_from_outputs(
     key,
     y_a,
@@ -228,6 +249,7 @@ def sobol_indices_from_outputs(
     y_ab,
     y_ba=None,
     *,
+    factor_axis: int = 0,
     estimator: str = "janon2014",
     num_bootstrap: int = 0,
     confidence: float = 0.95,
@@ -250,12 +272,23 @@ def sobol_indices_from_outputs(
     Cost ``O(n g p)`` (``O(n g^2 p)`` with second order) plus ``O(num_bootstrap n g p)``.
     Differentiable in the outputs. Constant outputs give NaN; :func:`sobol_indices` checks.
 
+    Layouts: ``factor_axis=0`` (the default) takes ``y_ab`` and ``y_ba`` as ``(g, n, *out)``,
+    the layout of ``f(design.ab)`` for a :func:`edtjax.sensitivity.saltelli_design`;
+    ``factor_axis=1`` takes ``(n, g, *out)``, the layout of SALib, whose ``Y`` for
+    ``sobol.analyze`` is, per base row, ``[f(A), f(AB_1..g), (f(BA_1..g)), f(B)]``: with
+    ``Y2 = Y.reshape(n, -1)``, pass ``y_a = Y2[:, 0]``, ``y_b = Y2[:, -1]``,
+    ``y_ab = Y2[:, 1:g+1]`` and ``y_ba = Y2[:, g+1:2g+1]``. The axis is never guessed from
+    the shapes (``n = g`` would be ambiguous): a shape that fits only the other layout raises
+    a ``ValueError`` that says so.
+
     Args:
         key: PRNG key for the bootstrap (unused when ``num_bootstrap=0``).
         y_a: ``(n, *out)`` outputs on ``A``.
         y_b: ``(n, *out)`` outputs on ``B``.
-        y_ab: ``(g, n, *out)`` outputs on ``AB_i``.
-        y_ba: optional ``(g, n, *out)`` outputs on ``BA_i`` (enables second order).
+        y_ab: ``(g, n, *out)`` outputs on ``AB_i`` (``(n, g, *out)`` with ``factor_axis=1``).
+        y_ba: optional outputs on ``BA_i``, same shape as ``y_ab`` (enables second order).
+        factor_axis: axis of ``y_ab``/``y_ba`` that runs over the factors (groups): ``0`` or
+            ``1`` (SALib's layout).
         estimator: first-order estimator, ``"janon2014"`` or ``"saltelli2010"``.
         num_bootstrap: number of bootstrap resamples (0: none).
         confidence: level of both intervals.
@@ -271,6 +304,10 @@ def sobol_indices_from_outputs(
         >>> r = sobol_indices_from_outputs(jax.random.key(1), f(d.a), f(d.b), f(d.ab))
         >>> r.first_order.shape
         (2,)
+        >>> r_salib = sobol_indices_from_outputs(
+        ...     jax.random.key(1), f(d.a), f(d.b), f(d.ab).T, factor_axis=1)
+        >>> bool(jnp.allclose(r_salib.first_order, r.first_order))
+        True
 
     References:
         Saltelli, A. (2002). Comput. Phys. Commun. 145, 280-297.
@@ -291,13 +328,15 @@ def sobol_indices_from_outputs(
     n, out_shape = y_a.shape[0], y_a.shape[1:]
     if y_b.shape != y_a.shape:
         raise ValueError(f"y_b must have shape {y_a.shape} like y_a, got {y_b.shape}")
-    if y_ab.ndim != y_a.ndim + 1 or y_ab.shape[1:] != y_a.shape:
-        raise ValueError(f"y_ab must have shape (g, {n}, *{out_shape}), got {y_ab.shape}")
+    factor_axis = check_int("factor_axis", factor_axis, minimum=0, maximum=1)
+    y_ab_shape = y_ab.shape
+    y_ab = _factors_first("y_ab", y_ab, y_a.shape, factor_axis)
     g = y_ab.shape[0]
     if y_ba is not None:
         y_ba = as_array("y_ba", y_ba)
-        if y_ba.shape != y_ab.shape:
-            raise ValueError(f"y_ba must have shape {y_ab.shape} like y_ab, got {y_ba.shape}")
+        if y_ba.shape != y_ab_shape:
+            raise ValueError(f"y_ba must have shape {y_ab_shape} like y_ab, got {y_ba.shape}")
+        y_ba = _factors_first("y_ba", y_ba, y_a.shape, factor_axis)
     p = 1
     for s in out_shape:
         p *= s

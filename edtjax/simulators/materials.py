@@ -44,6 +44,8 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -82,6 +84,14 @@ class MaterialLaws(NamedTuple):
         thermodynamic_factor: ``F(x)``, dimensionless.
         temperature_range: ``(T_min, T_max)`` in K where the laws hold.
         x_range: ``(x_min, x_max)``; ``x_min < x <= x_max`` is required.
+
+    The solver takes the laws as a static argument of ``jit``, so a compiled solver is reused
+    for every :class:`MaterialLaws` that compares equal (and hashes equal) to one seen before.
+    Equality is field by field: the ranges by value, the laws as the callables compare, which
+    for plain functions is identity. Define a user law once (a module-level function, or a
+    hashable callable object whose ``__eq__``/``__hash__`` compare its constants, like the
+    laws of :func:`constant_laws`) and reuse it: a ``lambda`` or closure created anew on each
+    call is a new static argument and compiles the solver again.
     """
 
     thermal_conductivity: Law
@@ -221,6 +231,25 @@ MIHAILA_2009_LAWS = MaterialLaws(
 """Default UO2+x laws of Ramirez et al. (2006) / Mihaila et al. (2009)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class _ConstantLaw:
+    """The law ``(T, x) -> value`` broadcast to the shape of ``T`` and ``x``; compares by value."""
+
+    value: float
+
+    def __call__(self, temperature, x):
+        return jnp.full(
+            jnp.broadcast_shapes(jnp.shape(temperature), jnp.shape(x)),
+            self.value,
+            dtype=jnp.result_type(temperature, x),
+        )
+
+
+def _unit_thermodynamic_factor(x):
+    """``F(x) = 1``."""
+    return jnp.ones_like(x)
+
+
 def constant_laws(
     conductivity: float,
     volumetric_heat_capacity: float,
@@ -231,6 +260,10 @@ def constant_laws(
     x_range: tuple[float, float] = (0.0, 1.0),
 ) -> MaterialLaws:
     """Constant-coefficient laws (``F = 1``), used for closed-form verification.
+
+    Each law is a frozen dataclass holding its constant, so two calls with equal values give
+    equal (and equally hashed) :class:`MaterialLaws` and the solver compiled for the first is
+    reused by the second.
 
     With these laws the steady temperature is ``T_s + q (R^2 - r^2) / (4 k)`` and the
     zero-flux steady oxygen profile is ``C exp(Q* / (R_gas T(r)))``.
@@ -250,6 +283,8 @@ def constant_laws(
         >>> laws = constant_laws(3.0, 3.0e6, 1e-10, 0.0)
         >>> float(laws.thermal_conductivity(1000.0, 0.01))
         3.0
+        >>> laws == constant_laws(3.0, 3.0e6, 1e-10, 0.0)
+        True
 
     References:
         Mihaila et al., J. Nucl. Mater. 394 (2009) 182 (the equations these laws close).
@@ -257,31 +292,22 @@ def constant_laws(
     k, rc, d, q = (
         float(v) for v in (conductivity, volumetric_heat_capacity, diffusivity, heat_of_transport)
     )
-    if k <= 0 or rc <= 0 or d <= 0:
+    if not (k > 0 and rc > 0 and d > 0):
         raise ValueError(
             "conductivity, volumetric_heat_capacity and diffusivity must be > 0, "
             f"got {k}, {rc}, {d}"
         )
-
-    def _const(value):
-        def law(temperature, x):
-            return jnp.full(
-                jnp.broadcast_shapes(jnp.shape(temperature), jnp.shape(x)),
-                value,
-                dtype=jnp.result_type(temperature, x),
-            )
-
-        return law
-
-    def _unit_factor(x):
-        return jnp.ones_like(x)
-
+    if not math.isfinite(k + rc + d + q):
+        raise ValueError(
+            "conductivity, volumetric_heat_capacity, diffusivity and heat_of_transport must be "
+            f"finite, got {k}, {rc}, {d}, {q}"
+        )
     return MaterialLaws(
-        thermal_conductivity=_const(k),
-        volumetric_heat_capacity=_const(rc),
-        oxygen_diffusivity=_const(d),
-        heat_of_transport=_const(q),
-        thermodynamic_factor=_unit_factor,
+        thermal_conductivity=_ConstantLaw(k),
+        volumetric_heat_capacity=_ConstantLaw(rc),
+        oxygen_diffusivity=_ConstantLaw(d),
+        heat_of_transport=_ConstantLaw(q),
+        thermodynamic_factor=_unit_thermodynamic_factor,
         temperature_range=tuple(float(v) for v in temperature_range),
         x_range=tuple(float(v) for v in x_range),
     )

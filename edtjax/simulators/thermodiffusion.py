@@ -423,6 +423,13 @@ def _validate_inputs(inputs, ndim: int, config: SolverConfig, laws: MaterialLaws
         raise ValueError(f"inputs must be a PelletInputs, got {type(inputs).__name__}")
     if not isinstance(laws, MaterialLaws):
         raise ValueError(f"laws must be a MaterialLaws, got {type(laws).__name__}")
+    try:
+        hash(laws)
+    except TypeError as err:
+        raise ValueError(
+            "laws must be hashable (it is a static argument of the jitted solver): use floats "
+            f"for temperature_range and x_range and hashable callables, got {err}"
+        ) from None
     arrays = [
         as_array(f"inputs.{name}", v, ndim=ndim)
         for name, v in zip(PelletInputs._fields, inputs, strict=True)
@@ -497,6 +504,9 @@ def simulate_pellet(
         config: :class:`SolverConfig` (static); ``None`` for the defaults (32 cells, 150
             steps growing by 1.15 up to 1e8 s).
         laws: :class:`MaterialLaws` (static; default Ramirez 2006 / Mihaila 2009 UO2+x laws).
+            The compiled solver is cached by the laws' equality, so equal laws (e.g. two
+            :func:`constant_laws` calls with the same values) reuse it; see
+            :class:`MaterialLaws` for user laws.
         check_convergence: raise ``ValueError`` if a Picard iteration failed (concrete calls
             only; under transformations check ``result.converged`` yourself).
 
