@@ -17,6 +17,31 @@ def test_alpha_one_on_the_complete_graph_is_euclidean(key):
     np.testing.assert_allclose(graph.distances, euclid, atol=2e-6)
 
 
+def test_alpha_one_complete_graph_queries_are_euclidean(key, x64):
+    # k = n - 1: a query links to every reference point (k + 1 = n of them), so with alpha = 1
+    # the triangle inequality makes the direct hop optimal: D(z, x_j) = |z - x_j| to rounding.
+    k1, k2 = jax.random.split(key)
+    x = jax.random.normal(k1, (80, 3), dtype=jnp.float64)
+    z = 2.0 * jax.random.normal(k2, (20, 3), dtype=jnp.float64)
+    graph = fermat_fit(x, alpha=1.0, n_neighbors=79)
+    euclid = np.linalg.norm(np.asarray(z)[:, None] - np.asarray(x)[None], axis=-1)
+    np.testing.assert_allclose(fermat_distance_to_reference(graph, z), euclid, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_distance_matrix_is_exactly_symmetric(key, x64, dtype):
+    # Dijkstra from i and from j sum the same path in opposite orders: without symmetrising,
+    # most pairs differed in the last bit (and a lens count over ordered pairs saw halves).
+    x = jax.random.normal(key, (150, 2), dtype=dtype) * jnp.array([3.0, 0.5], dtype)
+    graph = fermat_fit(x, alpha=2.0, n_neighbors=8)
+    assert graph.distances.dtype == dtype
+    np.testing.assert_array_equal(graph.distances, graph.distances.T)
+    idx, sq = fermat._knn(x, 8)
+    nbr, w = fermat._symmetric_neighbours(np.asarray(idx), np.asarray(sq))
+    swept = fermat._all_pairs_relaxation(jnp.asarray(nbr), jnp.asarray(w), jnp.asarray(2.0, dtype))
+    np.testing.assert_array_equal(swept, swept.T)
+
+
 def test_agrees_with_dijkstra_on_the_same_knn_graph(key, x64):
     x = np.asarray(jax.random.normal(key, (250, 2), dtype=jnp.float64))
     k, alpha = 5, 2.5

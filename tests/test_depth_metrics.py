@@ -35,6 +35,14 @@ def test_aupr_is_average_precision(key):
     )
 
 
+def test_float64_aupr_is_exact(x64):
+    # ranking 2 (OOD), 1, 0.5 (OOD), 0: precisions 1 and 2/3, AP = 5/6. In float64 the result
+    # is within rounding of 5/6 (a float32 detour is off by ~1e-8).
+    ap = aupr(jnp.array([0.0, 1.0]), jnp.array([2.0, 0.5]))
+    assert ap.dtype == jnp.float64
+    assert abs(float(ap) - 5 / 6) <= 1e-15
+
+
 def test_fpr_at_tpr_matches_a_threshold_scan(key):
     s_in, s_out = _scores(key)
     a, b = np.asarray(s_in), np.asarray(s_out)

@@ -1,9 +1,10 @@
-"""OOD scores: LD-Fermat against Mahalanobis and kNN on two moons and a ring."""
+"""OOD scores: LD-Fermat against an independent oracle, Mahalanobis and kNN (moons, ring)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.sparse.csgraph import dijkstra
 
 from edtjax.depth import (
     auroc,
@@ -71,6 +72,80 @@ def test_ld_fermat_beats_mahalanobis_on_non_convex_data(key, name, generator, lo
     se = np.hypot(_hanley_mcneil_se(float(ld), 300, 300), _hanley_mcneil_se(float(mah), 300, 300))
     assert ld - mah > 5 * se  # 5 standard errors of the difference (independence bound)
     assert ld > 0.95
+
+
+def _oracle_fermat(x, z, alpha, k):
+    """Independent Fermat distances: Dijkstra on the kNN graph with the queries as extra nodes.
+
+    A query links (one way) to its ``k + 1`` nearest reference points, so no path between
+    reference points or from a query can pass through a query; rows ``n:`` of the result are
+    the query distances, rows ``:n`` the reference matrix (symmetrised with the minimum).
+    """
+    n, m = len(x), len(z)
+    d = np.linalg.norm(x[:, None] - x[None], axis=-1)
+    np.fill_diagonal(d, np.inf)
+    nbr = np.argsort(d, axis=1)[:, :k]
+    dz = np.linalg.norm(z[:, None] - x[None], axis=-1)
+    znbr = np.argsort(dz, axis=1)[:, : k + 1]
+    w = np.zeros((n + m, n + m))  # dense: 0 is "no edge"; no distance here is 0
+    rows = np.arange(n)[:, None]
+    w[rows, nbr] = d[rows, nbr] ** alpha
+    w[nbr, rows] = d[rows, nbr] ** alpha
+    w[n + np.arange(m)[:, None], znbr] = dz[np.arange(m)[:, None], znbr] ** alpha
+    full = dijkstra(w, directed=True)
+    return np.minimum(full[:n, :n], full[:n, :n].T), full[n:, :n]
+
+
+def _lens_counts(a, d_ref):
+    iu, ju = np.triu_indices(d_ref.shape[0], 1)
+    return np.array([np.sum(np.maximum(r[iu], r[ju]) <= d_ref[iu, ju]) for r in a])
+
+
+def test_lens_depth_fermat_counts_equal_an_independent_oracle(key, x64):
+    # Points of the reference sample and fresh queries, float64: the depth times C(n, 2) must be
+    # exactly the oracle's integer count. A sample point x_i lies in every lens with a vertex
+    # x_i (exact ties max(0, D_im) = D_im), which a last-bit asymmetry of D used to half-count.
+    k1, k2 = jax.random.split(key)
+    n, k, alpha = 200, 8, 2.0
+    x = np.asarray(jax.random.normal(k1, (n, 2), dtype=jnp.float64)) * np.array([3.0, 0.5])
+    fresh = np.asarray(jax.random.normal(k2, (40, 2), dtype=jnp.float64)) * np.array([4.0, 1.0])
+    graph = fermat_fit(x, alpha=alpha, n_neighbors=k)
+    dist = np.asarray(graph.distances)
+    np.testing.assert_array_equal(dist, dist.T)
+    d_ref, d_fresh = _oracle_fermat(x, fresh, alpha, k)
+    np.testing.assert_allclose(dist, d_ref, rtol=1e-12)
+    pairs = n * (n - 1) // 2
+    for z, d_query in ((x[:60], d_ref[:60]), (fresh, d_fresh)):
+        np.testing.assert_allclose(fermat_distance_to_reference(graph, z), d_query, rtol=1e-12)
+        count = np.asarray(lens_depth_fermat(graph, z)) * pairs
+        assert np.all(np.abs(count - np.rint(count)) < 1e-9)  # whole counts, no halves
+        np.testing.assert_array_equal(np.rint(count), _lens_counts(d_query, d_ref))
+
+
+def test_float32_lens_depth_fermat_is_within_near_ties_of_the_oracle(key):
+    # float32 distances carry relative errors below 1e-6 (see test_depth_fermat): a lens can
+    # only flip where the float64 oracle's margin D_ij - max(a_i, a_j) is within 1e-5 D_ij of
+    # zero, so |count32 - oracle| <= the number of such near ties (a deterministic bound). The
+    # exact ties of a sample point's own lenses (margin 0) are not allowed to flip.
+    k1, k2 = jax.random.split(key)
+    n, k, alpha = 200, 8, 2.0
+    x32 = jax.random.normal(k1, (n, 2)) * jnp.array([3.0, 0.5])
+    fresh32 = jax.random.normal(k2, (40, 2)) * jnp.array([4.0, 1.0])
+    x, fresh = np.asarray(x32, np.float64), np.asarray(fresh32, np.float64)
+    graph = fermat_fit(x32, alpha=alpha, n_neighbors=k)
+    d_ref, d_fresh = _oracle_fermat(x, fresh, alpha, k)
+    iu, ju = np.triu_indices(n, 1)
+    pairs = n * (n - 1) // 2
+    for z32, d_query, own in ((x32[:60], d_ref[:60], True), (fresh32, d_fresh, False)):
+        count = np.asarray(lens_depth_fermat(graph, z32), np.float64) * pairs
+        assert np.all(np.abs(count - np.rint(count)) < 1e-2)  # whole counts (float32 ratio)
+        oracle = _lens_counts(d_query, d_ref)
+        for i, r in enumerate(d_query):
+            margin = d_ref[iu, ju] - np.maximum(r[iu], r[ju])
+            near = np.abs(margin) <= 1e-5 * d_ref[iu, ju]
+            if own:
+                near &= (iu != i) & (ju != i)
+            assert abs(np.rint(count[i]) - oracle[i]) <= np.sum(near)
 
 
 def test_lens_depth_fermat_is_lens_depth_of_fermat_distances(key):

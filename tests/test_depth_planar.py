@@ -1,6 +1,7 @@
 """Exact planar halfspace and simplicial depths: data-depth, brute force, invariance."""
 
 import itertools
+from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +45,26 @@ def test_against_brute_force(key, x64):
     np.testing.assert_allclose(
         halfspace_depth_planar(z, x), [_brute_halfspace(q, x) for q in z], atol=1e-12
     )
+
+
+def test_float64_depths_are_exact_rationals(key, x64):
+    # Both depths are ratios of integer counts: in float64 they must equal the correctly rounded
+    # rational (rtol = 0; a float32 detour is off by ~1e-8), e.g. 1/3 for the centre of a
+    # triangle, whose closed half-planes hold at least 1 of its 3 vertices.
+    tri = [[1, 0], [-1, 1], [-1, -1]]
+    third = halfspace_depth_planar(jnp.zeros((1, 2)), tri)
+    assert third.dtype == jnp.float64
+    assert abs(float(third[0]) - 1 / 3) <= 1e-15
+    k1, k2 = jax.random.split(key)
+    x = np.asarray(jax.random.normal(k1, (13, 2), dtype=jnp.float64))
+    z = np.asarray(jax.random.normal(k2, (8, 2), dtype=jnp.float64)) * 0.5
+    half = np.asarray(halfspace_depth_planar(z, x))
+    simp = np.asarray(simplicial_depth_planar(z, x))
+    exact_half = [float(Fraction(round(_brute_halfspace(q, x) * 13), 13)) for q in z]
+    exact_simp = [float(Fraction(round(_brute_simplicial(q, x) * 286), 286)) for q in z]
+    assert len(set(exact_half)) > 2 and len(set(exact_simp)) > 2  # not only 0 and 1
+    np.testing.assert_array_equal(half, exact_half)
+    np.testing.assert_array_equal(simp, exact_simp)
 
 
 def test_agrees_with_data_depth(key, x64):

@@ -1,5 +1,7 @@
 """Projection and random-direction halfspace depth: closed forms, data-depth, invariance."""
 
+from fractions import Fraction
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,6 +38,19 @@ def test_halfspace_in_one_dimension_is_exact(key):
     np.testing.assert_allclose(halfspace_depth(k2, z, x, n_directions=8), expected, atol=1e-7)
     # population min(F, 1 - F) for U(0, 1); binomial sd <= 0.016, bound 5 sd.
     np.testing.assert_allclose(expected, jnp.minimum(z[:, 0], 1 - z[:, 0]), atol=0.08)
+
+
+def test_float64_halfspace_is_an_exact_rational(key, x64):
+    # min(#{x <= z}, #{x >= z}) / n in d = 1 is found by every direction (+-1): in float64 it
+    # must equal the correctly rounded ratio (rtol = 0; a float32 detour is off by ~1e-8).
+    k1, k2 = jax.random.split(key)
+    x = np.asarray(jax.random.uniform(k1, (7, 1), dtype=jnp.float64))
+    z = np.asarray(jax.random.uniform(k2, (20, 1), dtype=jnp.float64))
+    counts = np.minimum(np.sum(x[:, 0] <= z, axis=1), np.sum(x[:, 0] >= z, axis=1))
+    depth = halfspace_depth(k2, z, x, n_directions=8)
+    assert depth.dtype == jnp.float64
+    assert len(set(counts.tolist())) > 2
+    np.testing.assert_array_equal(depth, [float(Fraction(int(c), 7)) for c in counts])
 
 
 @pytest.mark.slow

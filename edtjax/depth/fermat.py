@@ -27,8 +27,10 @@ algorithm by the backend that holds the reference sample:
 Both return the same distances (up to float rounding). Memory is ``O(n²)``: the float64 result
 plus its cast (1.2 GB at ``n = 10^4`` on CPU), or about three ``n × n`` arrays in the input dtype
 on accelerators. Scoring (:func:`fermat_distance_to_reference`) adds each
-query to the graph through its ``k`` nearest reference points and is one min-plus step:
-``D(z, x_j) = min_{i ∈ kNN(z)} ‖z - x_i‖^α + D(x_i, x_j)``, ``O(m (n d + k n))``.
+query to the graph through its ``k + 1`` nearest reference points (what a reference point
+sees: itself and its ``k`` neighbours, so ``k = n - 1`` links a query to every point, as in the
+fit) and is one min-plus step, ``D(z, x_j) = min_{i ∈ N(z)} ‖z - x_i‖^α + D(x_i, x_j)``,
+``O(m (n d + k n))``.
 """
 
 from __future__ import annotations
@@ -124,7 +126,22 @@ def _all_pairs_dijkstra(nbr: np.ndarray, sq: np.ndarray, alpha: float) -> np.nda
     # Built from (data, indices, indptr): no duplicate summing, and explicit zero weights
     # (duplicate points) stay edges. The lists are already symmetric, so directed=True.
     graph = csr_matrix((weight, nbr[edge], indptr), shape=(n, n))
-    return dijkstra(graph, directed=True)
+    return _symmetrise_min(dijkstra(graph, directed=True))
+
+
+def _symmetrise_min(dist: np.ndarray, block: int = 1024) -> np.ndarray:
+    """``min(D, Dᵀ)`` in place, by blocks (no ``n × n`` temporary).
+
+    The two orderings of a pair sum the same shortest path in opposite orders, so they can differ
+    in the last bit; both are lengths of a shortest path and the smaller one is kept.
+    """
+    n = dist.shape[0]
+    for s in range(0, n, block):
+        for t in range(s, n, block):
+            m = np.minimum(dist[s : s + block, t : t + block], dist[t : t + block, s : s + block].T)
+            dist[s : s + block, t : t + block] = m
+            dist[t : t + block, s : s + block] = m.T
+    return dist
 
 
 @jax.jit
@@ -150,7 +167,8 @@ def _all_pairs_relaxation(nbr: jax.Array, sq: jax.Array, alpha: jax.Array) -> ja
         return new, jnp.any(new < dist)
 
     dist, _ = jax.lax.while_loop(cond, body, (dist, jnp.asarray(True)))
-    return dist
+    # Rows sum each path from opposite ends: keep the smaller of the two, as on CPU.
+    return jnp.minimum(dist, dist.T)
 
 
 def _platform(x: jax.Array) -> str:
@@ -163,14 +181,17 @@ def fermat_fit(x_ref: Any, *, alpha: float = 2.0, n_neighbors: int = 10) -> Ferm
     Args:
         x_ref: ``(n, d)`` reference sample, ``n >= 2``.
         alpha: ``α >= 1``; ``α = 1`` on the complete graph is the Euclidean distance.
-        n_neighbors: ``k`` in ``[1, n - 1]``; ``k = n - 1`` is the complete graph.
+        n_neighbors: ``k`` in ``[1, n - 1]``; ``k = n - 1`` is the complete graph (and queries
+            scored by :func:`fermat_distance_to_reference` then link to every point too).
 
     Returns:
         :class:`FermatGraph`. Cost ``O(n² d)`` for the neighbours, then on CPU Dijkstra from
         every source, ``O(n² k log n)``, and on accelerators ``O(n² deg)`` per relaxation sweep
         (module docstring); memory ``O(n²)``. Not traceable (the graph is built in numpy and
         the CPU path runs compiled C): call it outside ``jit``. Pairs in different connected
-        components of the graph are at distance ``inf``.
+        components of the graph are at distance ``inf``. The matrix is exactly symmetric: the
+        two orderings of a pair, which sum a path in opposite orders, are replaced by the
+        smaller of the two.
 
     Example:
         >>> import jax
@@ -198,7 +219,7 @@ def fermat_fit(x_ref: Any, *, alpha: float = 2.0, n_neighbors: int = 10) -> Ferm
 
 def _query_one(z: jax.Array, graph: FermatGraph) -> jax.Array:
     sq = jnp.sum((graph.x_ref - z) ** 2, axis=1)
-    _, idx = jax.lax.top_k(-sq, graph.n_neighbors)
+    _, idx = jax.lax.top_k(-sq, graph.n_neighbors + 1)
     first_hop = _safe_power(sq[idx], graph.alpha)
     return jnp.min(first_hop[:, None] + graph.distances[idx], axis=0)
 
@@ -211,9 +232,13 @@ def _to_reference(graph: FermatGraph, x_query: jax.Array) -> jax.Array:
 def fermat_distance_to_reference(graph: FermatGraph, x_query: Any) -> jax.Array:
     """Sample Fermat distances from queries to every reference point, one min-plus step.
 
-    ``D(z, x_j) = min_{i ∈ kNN(z)} ‖z - x_i‖^α + D(x_i, x_j)``: the query joins the graph
-    through its ``k`` nearest reference points. Differentiable in ``x_query`` (almost
-    everywhere).
+    ``D(z, x_j) = min_{i ∈ N(z)} ‖z - x_i‖^α + D(x_i, x_j)``: the query joins the graph
+    through the set ``N(z)`` of its ``k + 1`` nearest reference points, what a reference point
+    sees of the sample: itself and its ``k`` nearest neighbours. So a query equal to a reference
+    point ``x_i`` links to ``x_i`` (weight 0) and to the ``k`` neighbours ``x_i`` has in the fit,
+    and reads ``D(x_i, ·)`` (up to rounding); with ``k = n - 1`` the query links to every
+    reference point, the graph with the query is complete, and for ``α = 1`` the distances are
+    Euclidean. Differentiable in ``x_query`` (almost everywhere).
 
     Args:
         graph: output of :func:`fermat_fit`.
@@ -221,6 +246,18 @@ def fermat_distance_to_reference(graph: FermatGraph, x_query: Any) -> jax.Array:
 
     Returns:
         ``(m, n)`` distances. Cost ``O(m n (d + k))``, memory ``O(64 k n)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from edtjax.depth import fermat_distance_to_reference, fermat_fit
+        >>> x = jnp.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0]])
+        >>> graph = fermat_fit(x, alpha=1.0, n_neighbors=2)  # complete graph
+        >>> fermat_distance_to_reference(graph, jnp.array([[0.0, 4.0]])).tolist()
+        [[4.0, 4.123105525970459, 5.0]]
+
+    References:
+        Groisman, P., Jonckheere, M. & Sapienza, F. (2022). Nonhomogeneous Euclidean first-passage
+        percolation and distance learning. Bernoulli 28(1), 255-276.
     """
     x_query = _validate.query_for(x_query, graph.x_ref.shape[1], graph.x_ref.dtype)
     return _to_reference(graph, x_query)

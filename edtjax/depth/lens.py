@@ -43,16 +43,18 @@ def euclidean_distances(a: jax.Array, b: jax.Array) -> jax.Array:
 
 
 def _pairs_inside(a: jax.Array, d_ref: jax.Array, weights: jax.Array) -> jax.Array:
+    # weights are zero outside the upper triangle: each unordered pair is read once, at i < j,
+    # so a tie max(a_i, a_j) = d_ij counts 1 (never 1/2 through a last-bit asymmetry of d_ref).
     inside = (a[:, None] <= d_ref) & (a[None, :] <= d_ref)
-    inside = inside & ~jnp.eye(a.shape[0], dtype=bool)
-    return jnp.sum(jnp.where(inside, weights, 0.0)) / 2
+    return jnp.sum(jnp.where(inside, weights, 0.0))
 
 
 @jax.jit
 def _weighted_from_distances(
     d_query_ref: jax.Array, d_ref_ref: jax.Array, weights: jax.Array
 ) -> jax.Array:
-    total = (jnp.sum(weights) - jnp.sum(jnp.diag(weights))) / 2
+    weights = jnp.triu(weights, k=1)
+    total = jnp.sum(weights)
     counts = jax.lax.map(
         lambda a: _pairs_inside(a, d_ref_ref, weights), d_query_ref, batch_size=_BATCH
     )
@@ -85,7 +87,8 @@ def lens_depth_from_distances(d_query_ref: Any, d_ref_ref: Any) -> jax.Array:
 
     Args:
         d_query_ref: ``(m, n)`` distances ``δ(z_a, x_i)``.
-        d_ref_ref: ``(n, n)`` symmetric distances ``δ(x_i, x_j)``.
+        d_ref_ref: ``(n, n)`` symmetric distances ``δ(x_i, x_j)``; only the upper triangle
+            ``i < j`` is read.
 
     Returns:
         ``(m,)`` depths in ``[0, 1]``. Cost ``O(m n²)`` time, ``O(8 n²)`` memory.
@@ -155,7 +158,7 @@ def weighted_lens_depth_from_distances(
 
     Args:
         d_query_ref: ``(m, n)`` query-to-reference distances.
-        d_ref_ref: ``(n, n)`` reference distances.
+        d_ref_ref: ``(n, n)`` reference distances (upper triangle ``i < j`` read).
         bandwidth: ``h > 0``.
 
     Returns:

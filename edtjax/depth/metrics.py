@@ -65,6 +65,7 @@ def _aupr(scores_in: jax.Array, scores_out: jax.Array) -> jax.Array:
     s_out = jnp.sort(scores_out)
     tp = s_out.shape[0] - jnp.searchsorted(s_out, scores_out, side="left")
     fp = s_in.shape[0] - jnp.searchsorted(s_in, scores_out, side="left")
+    tp = tp.astype(scores_in.dtype)  # int32 / int32 would divide in float32
     return jnp.mean(tp / (tp + fp))
 
 

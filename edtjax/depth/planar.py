@@ -43,7 +43,8 @@ def _halfspace_one(z: jax.Array, x_ref: jax.Array) -> jax.Array:
     valid_sorted = s < _PAST
     # c_j = #{i : theta_i - s_j mod 2 pi in [0, pi)}: the largest open half-plane count.
     c = jnp.where(valid_sorted, _arc_counts(s, closed_start=True), 0)
-    return (n - jnp.max(c)) / n
+    # searchsorted counts are int32: cast before dividing, or int32 / int rounds via float32.
+    return (n - jnp.max(c)).astype(x_ref.dtype) / n
 
 
 def _simplicial_one(z: jax.Array, x_ref: jax.Array) -> jax.Array:
@@ -60,8 +61,7 @@ def _simplicial_one(z: jax.Array, x_ref: jax.Array) -> jax.Array:
 
 @jax.jit
 def _halfspace(x_query: jax.Array, x_ref: jax.Array) -> jax.Array:
-    out = jax.lax.map(lambda z: _halfspace_one(z, x_ref), x_query, batch_size=_BATCH)
-    return out.astype(x_query.dtype)
+    return jax.lax.map(lambda z: _halfspace_one(z, x_ref), x_query, batch_size=_BATCH)
 
 
 @jax.jit

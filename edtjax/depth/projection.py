@@ -168,7 +168,8 @@ def _halfspace_score(fit: HalfspaceFit, x_query: jax.Array) -> jax.Array:
         fit.sorted_projections, proj
     )
     n = fit.sorted_projections.shape[1]
-    return (jnp.min(counts, axis=1) / n).astype(x_query.dtype)
+    # searchsorted counts are int32: cast before dividing, or int32 / int rounds via float32.
+    return jnp.min(counts, axis=1).astype(x_query.dtype) / n
 
 
 def halfspace_fit(key: jax.Array, x_ref: Any, *, n_directions: int = 1000) -> HalfspaceFit:
