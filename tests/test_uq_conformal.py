@@ -1,10 +1,14 @@
 """Tests for edtjax.uq.conformal."""
 
+import math
+from fractions import Fraction
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from edtjax._conformal import conformal_rank
 from edtjax.uq import (
     conformal_quantile,
     conformalized_quantile_regression,
@@ -20,6 +24,92 @@ def test_quantile_rank_exact():
     assert float(conformal_quantile(scores, 0.01)) == np.inf  # ceil(19.8) = 20 > n
     cols = conformal_quantile(jnp.stack([scores, 2 * scores], axis=1), 0.1)
     np.testing.assert_allclose(cols, [18.0, 36.0])
+
+
+def test_quantile_rank_is_not_moved_by_rounding():
+    # 1 - 0.7 = 0.30000000000000004: a float ceil gives the 4th score, the exact rank is 3
+    assert float(conformal_quantile(jnp.arange(1.0, 10.0), 0.7)) == 3.0
+    # 0.1 and 1 - 0.9 = 0.09999999999999998 are the same level: k = ceil(100 * 0.9) = 90
+    assert float(conformal_quantile(jnp.arange(1.0, 100.0), 1 - 0.9)) == 90.0
+    # 1 - 0.41 = 0.5900000000000001: a float ceil gives 60, the exact rank is 59
+    assert float(conformal_quantile(jnp.arange(1.0, 100.0), 0.41)) == 59.0
+
+
+def _alpha_grid(n, boundaries=None):
+    """(float alpha as a user writes or computes it, the exact level it stands for): every
+    j/100 and every boundary j/(n + 1) (or those in ``boundaries``), each written directly
+    and as computed by 1 - (1 - alpha) or j * 0.01."""
+    out = []
+    for j in range(1, 100):
+        exact = Fraction(j, 100)
+        out += [(j / 100, exact), (1 - (100 - j) / 100, exact), (j * 0.01, exact)]
+    for j in range(1, n + 1) if boundaries is None else boundaries:
+        exact = Fraction(j, n + 1)
+        out += [(j / (n + 1), exact), (1 - (n + 1 - j) / (n + 1), exact)]
+    return out
+
+
+_NS = [*range(1, 60), 99, 100, 199, 999, 1000, 4999, 10**6 - 1, 10**6, 10**9 - 1, 10**9 + 6]
+
+
+def test_rank_equals_exact_rational_ceiling_on_alpha_grid():
+    """k = ceil((n + 1)(1 - alpha)) in exact rationals on the alpha grid, for small and huge n.
+
+    The float formula math.ceil((n + 1) * (1 - alpha)) misses 4% of these; a fixed 1e-9 slack
+    on (n + 1)(1 - alpha) misses them for n >= 1e8. For n >= 5000 the boundaries j/(n + 1) are
+    tried at j = 1, n and next to each j/100 (the fractions in between behave alike).
+    """
+    misses = []
+    for n in _NS:
+        sampled = None if n < 5000 else {1, n, *((j * (n + 1)) // 100 for j in range(1, 100))}
+        for alpha, exact in _alpha_grid(n, sampled):
+            k = math.ceil((n + 1) * (1 - exact))
+            if conformal_rank(n, alpha) != k:
+                misses.append((n, alpha, k, conformal_rank(n, alpha)))
+    assert not misses, misses[:10]
+
+
+def test_rank_uses_the_float_off_the_grid():
+    # a level not within rounding of any j/(n + 1) is taken as the exact value of the float
+    n = 9
+    for j in range(1, n + 1):
+        for delta in (1e-9, -1e-9, 1e-13, -1e-13):
+            alpha = j / (n + 1) + delta
+            assert conformal_rank(n, alpha) == math.ceil((n + 1) * (1 - Fraction(alpha)))
+    assert conformal_rank(9, 0.05) == 10  # more than n: no finite threshold
+
+
+@pytest.mark.parametrize("n", [9, 19, pytest.param(40, marks=pytest.mark.slow)])
+def test_exact_coverage_bounds_on_alpha_grid(n):
+    """1 - alpha <= coverage < 1 - alpha + 1/(n + 1), exactly, at every grid alpha.
+
+    For n + 1 exchangeable continuous scores the test score's rank among them is uniform on
+    1..n + 1, so the exact coverage is the fraction of the n + 1 choices of which score is the
+    test one for which it is at most the threshold. Column r of the (n, n + 1) score matrix holds
+    the ranks other than r; conformal_quantile calibrates every column in one call.
+    """
+    ranks = jnp.arange(1.0, n + 2.0)
+    others = jnp.stack([jnp.delete(ranks, r) for r in range(n + 1)], axis=1)  # (n, n + 1)
+    failures = []
+    for alpha, exact in _alpha_grid(n):
+        covered = int(jnp.sum(ranks <= conformal_quantile(others, alpha)))
+        coverage = Fraction(covered, n + 1)
+        if not (1 - exact <= coverage < 1 - exact + Fraction(1, n + 1)):
+            failures.append((alpha, float(coverage)))
+    assert not failures, failures[:10]
+
+
+def test_no_retrace_for_levels_with_the_same_rank(key):
+    """0.7 and 70 * 0.01 = 0.7000000000000001 (different floats, one level) and 1 - 0.3 reuse
+    one compiled program: the static rank is 3 for all (the float formula gave 4 and 3)."""
+    from edtjax.uq.conformal import _order_statistic
+
+    scores = jax.random.normal(key, (9,))
+    conformal_quantile(scores, 0.7)
+    size = _order_statistic._cache_size()
+    conformal_quantile(scores + 1.0, 70 * 0.01)
+    conformal_quantile(2.0 * scores, 1 - 0.3)
+    assert _order_statistic._cache_size() == size
 
 
 def _heteroscedastic(key, n):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from edtjax import _conformal
 from edtjax._checks import as_array, check_probability
 
 __all__ = ["alpha", "as_array", "indicator", "minimum_calibration_size", "queries", "rank"]
@@ -47,12 +47,9 @@ def alpha(value: Any) -> float:
 
 def minimum_calibration_size(alpha_value: float) -> int:
     """Smallest ``n`` with ``ceil((n + 1)(1 - alpha)) <= n``, i.e. ``n >= 1/alpha - 1``."""
-    n = max(1, math.ceil(1.0 / alpha_value - 1.0 - 1e-9))
-    while math.ceil((n + 1) * (1.0 - alpha_value) - 1e-9) > n:
-        n += 1
-    return n
+    return _conformal.minimum_calibration_size(alpha_value)
 
 
 def rank(n: int, alpha_value: float) -> int:
-    """``k = ceil((n + 1)(1 - alpha))``, robust to the rounding of ``(n + 1)(1 - alpha)``."""
-    return max(1, math.ceil((n + 1) * (1.0 - alpha_value) - 1e-9))
+    """``k = ceil((n + 1)(1 - alpha))``, exact (see :mod:`edtjax._conformal`)."""
+    return _conformal.conformal_rank(n, alpha_value)

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from edtjax import _conformal
 from edtjax._sharding import device_mesh
 from edtjax.reliability import _validate
 from edtjax.reliability._scoring import score_rows
@@ -137,18 +138,12 @@ def calibrate(
 
 @jax.jit
 def _p_values(calibration: Calibration, scores: jax.Array) -> jax.Array:
-    n = calibration.scores.shape[0]
-    at_least = n - jnp.searchsorted(calibration.scores, scores, side="left")
-    return (1.0 + at_least) / (n + 1.0)
+    return _conformal.p_values(calibration.scores, scores)
 
 
 @jax.jit
 def _smoothed_p_values(calibration: Calibration, scores: jax.Array) -> jax.Array:
-    n = calibration.scores.shape[0]
-    above = n - jnp.searchsorted(calibration.scores, scores, side="right")
-    ties = n - jnp.searchsorted(calibration.scores, scores, side="left") - above
-    u = jax.random.uniform(calibration.key, scores.shape, dtype=calibration.scores.dtype)
-    return (above + u * (1.0 + ties)) / (n + 1.0)
+    return _conformal.smoothed_p_values(calibration.key, calibration.scores, scores)
 
 
 def conformal_p_values(

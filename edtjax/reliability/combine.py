@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_choice, check_real
+from edtjax._conformal import log_p_values
 from edtjax.reliability.indicator import Indicator
 
 __all__ = ["CombinedState", "combine"]
@@ -28,9 +29,7 @@ class CombinedState(NamedTuple):
 
 
 def _log_p(cal_sorted: jax.Array, scores: jax.Array) -> jax.Array:
-    n = cal_sorted.shape[0]
-    at_least = n - jnp.searchsorted(cal_sorted, scores, side="left")
-    return jnp.log1p(at_least) - jnp.log(n + 1.0)
+    return log_p_values(cal_sorted, scores)
 
 
 def _combined_score(log_p: jax.Array, how: str) -> jax.Array:

@@ -9,7 +9,8 @@ exchangeable parts:
    :math:`\hat{\mathbf{F}}_\pm` of the residuals (:func:`~edtjax.transport.center_outward_fit`);
 2. a *calibration* part gives scores :math:`s_i = \|\hat{\mathbf{F}}_\pm(r_i)\|`,
    :math:`i = 1..n`, and the threshold :math:`\hat t = s_{(\lceil (n+1)(1-\alpha)\rceil)}`
-   (:math:`\hat t = 1`, the whole space, if that order exceeds :math:`n`).
+   (:math:`\hat t = 1`, the whole space, if that order exceeds :math:`n`), the rank computed
+   exactly, so that float rounding of :math:`(n+1)(1-\alpha)` cannot raise it by one.
 
 The region for a new input is :math:`\hat C(x) = \{y : \|\hat{\mathbf{F}}_\pm(y - \hat\mu(x))\| \le
 \hat t\}`, a center-outward quantile region of the residual law centred at the prediction: it
@@ -27,14 +28,13 @@ seen, the split-conformal argument gives, for exchangeable data, the finite-samp
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from edtjax import _checks
+from edtjax import _checks, _conformal
 from edtjax.transport import sinkhorn as _sk
 from edtjax.transport.center_outward import (
     CenterOutwardFit,
@@ -119,7 +119,7 @@ def ot_conformal_calibrate(
     n = cal.shape[0]
     if n < 2:
         raise ValueError(f"residuals_calibration must have at least 2 points, got {n}")
-    order = math.ceil((n + 1) * (1.0 - alpha))
+    order = _conformal.conformal_rank(n, alpha)
     t = _conformal_threshold(fit, cal.astype(fit.transport.x.dtype), order)
     return OTConformalRegion(fit=fit, threshold=t, alpha=jnp.asarray(alpha, dtype=t.dtype))
 
@@ -127,9 +127,7 @@ def ot_conformal_calibrate(
 @partial(jax.jit, static_argnames=("order",))
 def _conformal_threshold(fit: CenterOutwardFit, residuals: jax.Array, order: int) -> jax.Array:
     scores = jnp.linalg.norm(_sk._apply(fit.transport, residuals, True), axis=-1)
-    if order > residuals.shape[0]:
-        return jnp.ones((), dtype=scores.dtype)
-    return jnp.sort(scores)[order - 1]
+    return _conformal.order_statistic(scores, order, 1.0)
 
 
 def _check_pair(region: OTConformalRegion, name: str, value: Any) -> jax.Array:

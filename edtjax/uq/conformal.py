@@ -6,17 +6,22 @@ Given ``n`` calibration points exchangeable with a test point and a nonconformit
 :math:`\\ge 1-\\alpha` (and :math:`< 1-\\alpha + 1/(n+1)` for continuous scores), whatever the
 model and the data distribution (Vovk et al. 2005; Lei et al. 2018). Each output column is
 calibrated separately.
+
+The rank is computed exactly, in rational arithmetic, so that float rounding of
+:math:`(n+1)(1-\\alpha)` cannot move it by one (``alpha = 0.7`` and ``n = 9`` give
+:math:`k = 3`, not the 4 of ``math.ceil(10 * (1 - 0.7))``). A level within :math:`2^{-50}` of a
+fraction :math:`j/(n+1)` is read as that fraction, so ``0.1`` and ``1 - 0.9`` give the same rank.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_probability, check_same_length, is_concrete
+from edtjax._conformal import conformal_rank, order_statistic
 
 __all__ = [
     "conformal_quantile",
@@ -26,16 +31,9 @@ __all__ = [
 ]
 
 
-def _rank(n: int, alpha: float) -> int:
-    return math.ceil((n + 1) * (1 - alpha))
-
-
 @functools.partial(jax.jit, static_argnames=("k",))
 def _order_statistic(scores, *, k):
-    n = scores.shape[0]
-    if k > n:
-        return jnp.full(scores.shape[1:], jnp.inf, scores.dtype)
-    return jnp.sort(scores, axis=0)[k - 1]
+    return order_statistic(scores, k, jnp.inf)
 
 
 def conformal_quantile(scores, alpha: float) -> jax.Array:
@@ -43,8 +41,11 @@ def conformal_quantile(scores, alpha: float) -> jax.Array:
 
     Returns :math:`+\infty` when :math:`\lceil(n+1)(1-\alpha)\rceil > n` (too few calibration
     points for level :math:`1-\alpha`: only the whole line has the guarantee). Cost
-    :math:`O(n\log n)` per column. Jitted on the rank, so a second call with new scores of the
-    same shape and the same ``alpha`` does not recompile.
+    :math:`O(n\log n)` per column. The rank is exact (rational arithmetic, see the module
+    docstring), so when it is at most :math:`n` a new exchangeable continuous score falls
+    below the threshold with probability in :math:`[1-\alpha, 1-\alpha+1/(n+1))`. Jitted on
+    the rank, so a second call with new scores of the same shape, and any ``alpha`` giving the
+    same rank, does not recompile.
 
     Args:
         scores: calibration nonconformity scores, shape ``(n,)`` or ``(n, d)``.
@@ -61,6 +62,8 @@ def conformal_quantile(scores, alpha: float) -> jax.Array:
         >>> from edtjax.uq import conformal_quantile
         >>> float(conformal_quantile(jnp.arange(1.0, 20.0), 0.1))  # ceil(20 * 0.9) = 18th
         18.0
+        >>> float(conformal_quantile(jnp.arange(1.0, 10.0), 0.7))  # ceil(10 * 0.3) = 3rd
+        3.0
 
     References:
         Vovk, V., Gammerman, A. and Shafer, G. (2005). Algorithmic Learning in a Random World.
@@ -69,7 +72,7 @@ def conformal_quantile(scores, alpha: float) -> jax.Array:
     """
     alpha = check_probability("alpha", alpha)
     scores = as_array("scores", scores, ndim=(1, 2))
-    return _order_statistic(scores, k=_rank(scores.shape[0], alpha))
+    return _order_statistic(scores, k=conformal_rank(scores.shape[0], alpha))
 
 
 def _prepare(alpha, **arrays):

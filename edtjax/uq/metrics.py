@@ -119,7 +119,7 @@ def crps_gaussian(y: jax.Array, mean: jax.Array, variance: jax.Array) -> jax.Arr
     return jnp.mean(crps)
 
 
-def crps_samples(y: jax.Array, samples: jax.Array) -> jax.Array:
+def crps_samples(y: jax.Array, samples: jax.Array, *, fair: bool = False) -> jax.Array:
     r"""Average CRPS of the empirical distribution of predictive samples.
 
     :math:`\mathrm{CRPS}(\hat F, y) = \frac1s\sum_k |x_k-y| - \frac1{2s^2}\sum_{k,l}|x_k-x_l|`
@@ -127,57 +127,90 @@ def crps_samples(y: jax.Array, samples: jax.Array) -> jax.Array:
     sum is computed from the sorted samples, :math:`\sum_{k,l}|x_k-x_l| = 2\sum_i (2i-s-1)
     x_{(i)}`, so the cost is :math:`O(s\log s)` per point, :math:`O(n d\, s \log s)` in total.
 
+    As an estimate of the CRPS of the law :math:`F` the samples are drawn from, this is biased
+    upwards by :math:`\mathbb E|X-X'|/(2s)` (the pair term has :math:`s` zero diagonal terms
+    among its :math:`s^2`). With ``fair=True`` the pair sum is divided by :math:`2s(s-1)`
+    instead, the *fair* CRPS of Ferro (2014), an unbiased estimate of
+    :math:`\mathrm{CRPS}(F, y)` for i.i.d. (or exchangeable) draws; use it to compare
+    ensembles of different sizes.
+
     Args:
         y: targets, shape ``(n, d)``.
-        samples: predictive draws, shape ``(s, n, d)``.
+        samples: predictive draws, shape ``(s, n, d)``; ``s >= 2`` when ``fair``.
+        fair: divide the pair term by :math:`s(s-1)` rather than :math:`s^2`.
 
     Returns:
         Scalar mean CRPS.
+
+    Raises:
+        ValueError: ``fair=True`` with fewer than 2 samples.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from edtjax.uq import crps_samples
         >>> draws = jax.random.normal(jax.random.key(0), (4000, 1, 1))
         >>> value = crps_samples(jnp.zeros((1, 1)), draws)  # close to 0.2337
+        >>> fair = crps_samples(jnp.zeros((1, 1)), draws[:5], fair=True)  # unbiased for 0.2337
 
     References:
         Gneiting, T. and Raftery, A. E. (2007). Strictly proper scoring rules, prediction, and
-        estimation. JASA 102(477), 359-378.
+        estimation. JASA 102(477), 359-378. Ferro, C. A. T. (2014). Fair scores for ensemble
+        forecasts. Q. J. R. Meteorol. Soc. 140(683), 1917-1923. Zamo, M. and Naveau, P. (2018).
+        Estimation of the continuous ranked probability score with limited information and
+        applications to ensemble weather forecasts. Math. Geosci. 50(2), 209-234.
     """
     s = samples.shape[0]
     first = jnp.mean(jnp.abs(samples - y[None]), axis=0)
     ranks = jnp.arange(1, s + 1, dtype=samples.dtype).reshape((s,) + (1,) * (samples.ndim - 1))
-    pair = jnp.sum((2 * ranks - s - 1) * jnp.sort(samples, axis=0), axis=0) / s**2
+    pair = jnp.sum((2 * ranks - s - 1) * jnp.sort(samples, axis=0), axis=0) / _pair_count(s, fair)
     return jnp.mean(first - pair)
 
 
-def energy_score(y: jax.Array, samples: jax.Array) -> jax.Array:
+def energy_score(y: jax.Array, samples: jax.Array, *, fair: bool = False) -> jax.Array:
     r"""Average energy score of multivariate sample predictives.
 
     :math:`\mathrm{ES}(\hat F, y) = \frac1s\sum_k \|x_k - y\| - \frac1{2s^2}\sum_{k,l}
     \|x_k-x_l\|` with the Euclidean norm over the ``d`` outputs; for ``d = 1`` it equals
-    :func:`crps_samples`. Cost :math:`O(n s^2 d)`.
+    :func:`crps_samples`. Cost :math:`O(n s^2 d)`. With ``fair=True`` the pair sum is divided by
+    :math:`2s(s-1)`, which makes it an unbiased estimate of the energy score of the law the
+    i.i.d. draws come from (the plain one exceeds it by :math:`\mathbb E\|X-X'\|/(2s)`).
 
     Args:
         y: targets, shape ``(n, d)``.
-        samples: predictive draws, shape ``(s, n, d)``.
+        samples: predictive draws, shape ``(s, n, d)``; ``s >= 2`` when ``fair``.
+        fair: divide the pair term by :math:`s(s-1)` rather than :math:`s^2`.
 
     Returns:
         Scalar mean energy score.
+
+    Raises:
+        ValueError: ``fair=True`` with fewer than 2 samples.
 
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from edtjax.uq import energy_score
         >>> draws = jax.random.normal(jax.random.key(0), (200, 3, 2))
         >>> value = energy_score(jnp.zeros((3, 2)), draws)
+        >>> fair = energy_score(jnp.zeros((3, 2)), draws, fair=True)
 
     References:
         Gneiting, T. and Raftery, A. E. (2007). Strictly proper scoring rules, prediction, and
-        estimation. JASA 102(477), 359-378, eq. (22).
+        estimation. JASA 102(477), 359-378, eq. (22). Ferro, C. A. T. (2014). Fair scores for
+        ensemble forecasts. Q. J. R. Meteorol. Soc. 140(683), 1917-1923.
     """
+    s = samples.shape[0]
     first = jnp.mean(_norm(samples - y[None]), axis=0)
-    pair = jnp.mean(_norm(samples[:, None] - samples[None, :]), axis=(0, 1))
+    pair = jnp.sum(_norm(samples[:, None] - samples[None, :]), axis=(0, 1)) / _pair_count(s, fair)
     return jnp.mean(first - 0.5 * pair)
+
+
+def _pair_count(s: int, fair: bool) -> int:
+    """Denominator of the pair sum: :math:`s^2` (plug-in) or :math:`s(s-1)` (fair)."""
+    if not fair:
+        return s * s
+    if s < 2:
+        raise ValueError(f"samples must hold at least 2 draws for fair=True, got {s}")
+    return s * (s - 1)
 
 
 def _norm(v):
