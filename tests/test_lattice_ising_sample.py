@@ -13,14 +13,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import edtjax.lattice
 from edtjax.lattice import (
     BETA_CRITICAL,
+    ISING_ALGORITHMS,
+    PHI4_ALGORITHMS,
+    HoppingCouplings,
+    IsingEnumeration,
     IsingState,
     ising_enumerate,
     ising_exact,
     ising_observables,
     ising_pack,
+    ising_summary,
     sample_ising,
+    sample_phi4,
+    susceptibility,
 )
 
 N_SE = 5.0
@@ -44,7 +52,7 @@ def check_small_lattice(key, algorithm, beta, h=0.0, num_sweeps=4000):
     assert_within(out.summary, "energy", exact.energy, label)
     assert_within(out.summary, "specific_heat", exact.specific_heat, label)
     assert_within(out.summary, "abs_magnetisation", exact.abs_magnetisation, label)
-    assert_within(out.summary, "magnetisation_sq", exact.magnetisation_sq, label)
+    assert_within(out.summary, "magnetisation_squared", exact.magnetisation_squared, label)
     if h != 0.0:
         assert_within(out.summary, "magnetisation", exact.magnetisation, label)
         assert_within(out.summary, "susceptibility", exact.susceptibility, label)
@@ -186,3 +194,46 @@ def test_progress_bar_run_equals_jitted_run(key, capsys):
     for name in jitted.traces:
         np.testing.assert_array_equal(jitted.traces[name], shown.traces[name])
     assert "step" in capsys.readouterr().err
+
+
+# Observables both models report, under the same names (sample_phi4's summary has them too).
+SHARED_OBSERVABLES = (
+    "magnetisation",
+    "abs_magnetisation",
+    "magnetisation_squared",
+    "susceptibility",
+    "binder_cumulant",
+)
+
+
+def test_summary_names_and_susceptibility_convention(x64, key):
+    # The Ising susceptibility is beta N Var(m) (the response to the field of H): the summary,
+    # the exact enumeration and susceptibility(..., beta=beta) agree on that convention.
+    beta, size = 0.35, 4
+    k_e, k_m = jax.random.split(key)
+    traces = {
+        "energy": jax.random.normal(k_e, (2, 64), jnp.float64),
+        "magnetisation": jnp.tanh(jax.random.normal(k_m, (2, 64), jnp.float64)),
+    }
+    summary = ising_summary(traces, beta, size)
+    assert set(SHARED_OBSERVABLES) <= set(summary)
+    m = traces["magnetisation"]
+    pooled = susceptibility(m, size * size, beta=beta)
+    np.testing.assert_allclose(pooled, beta * 16 * np.var(np.asarray(m)), rtol=1e-12)
+    # The summary cancels the O(1/n) bias with the R = 2 replicas (Wolff 2004).
+    per_chain = jnp.stack([susceptibility(chain, size * size, beta=beta) for chain in m])
+    expected = pooled - (jnp.mean(per_chain) - pooled) / (len(m) - 1)
+    np.testing.assert_allclose(summary["susceptibility"].mean, expected, rtol=1e-12)
+    assert {"magnetisation_squared", "magnetisation_fourth", "susceptibility"} <= set(
+        IsingEnumeration._fields
+    )
+
+
+def test_algorithm_lists_are_public_and_enforced(key):
+    assert {"ISING_ALGORITHMS", "PHI4_ALGORITHMS"} <= set(edtjax.lattice.__all__)
+    assert ISING_ALGORITHMS == ("metropolis", "heatbath", "swendsen_wang", "multispin")
+    assert PHI4_ALGORITHMS == ("hmc", "nuts", "mala", "metropolis")
+    with pytest.raises(ValueError, match="algorithm"):
+        sample_ising(key, 4, 0.3, 100, algorithm="hmc")
+    with pytest.raises(ValueError, match="algorithm"):
+        sample_phi4(key, 4, HoppingCouplings(0.2, 0.5), 100, algorithm="heatbath")

@@ -43,7 +43,15 @@ def test_susceptibility_is_zero_momentum_connected_two_point(x64, key):
     mags = jax.jit(jax.vmap(magnetisation))(fields)
     corr = jax.jit(jax.vmap(two_point_function))(fields)
     g_c = connected_two_point(corr, mags)
-    np.testing.assert_allclose(jnp.sum(g_c), susceptibility(mags, 16), rtol=1e-12)
+    np.testing.assert_allclose(jnp.sum(g_c), susceptibility(mags, 16, beta=1.0), rtol=1e-12)
+
+
+def test_susceptibility_requires_the_convention():
+    # beta has no default: phi^4 (beta = 1) and Ising (beta N Var(m)) differ by that factor.
+    with pytest.raises(TypeError, match="beta"):
+        susceptibility(jnp.array([1.0, -1.0]), 4)
+    with pytest.raises(TypeError):
+        susceptibility(jnp.array([1.0, -1.0]), 4, 0.5)  # keyword-only
 
 
 def test_binder_cumulant_limits(x64, key):

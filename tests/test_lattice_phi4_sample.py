@@ -10,6 +10,7 @@ from edtjax.lattice import (
     MassCouplings,
     free_field_exact,
     sample_phi4,
+    susceptibility,
 )
 
 # Every statistical comparison below allows 5 estimated standard errors: for a Gaussian
@@ -127,6 +128,29 @@ def test_two_point_function_traces(key):
     assert result.final_state.position.shape == (4, 8, 8)
     assert result.info["step_size"].shape == (4,)
     assert result.info["acceptance_rate"].shape == (4,)
+
+
+def test_summary_names_and_susceptibility_convention(key):
+    # The same configuration as test_two_point_function_traces (compiled once). Names shared with
+    # the Ising summary; the phi^4 susceptibility is V Var(m), with no factor beta.
+    couplings = HoppingCouplings(kappa=0.2, lam=0.0)
+    run = dict(METROPOLIS_RUN, num_steps=40, thin=4)
+    result = sample_phi4(key, 8, couplings, two_point=True, **run)
+    shared = (
+        "magnetisation",
+        "abs_magnetisation",
+        "magnetisation_squared",
+        "susceptibility",
+        "binder_cumulant",
+    )
+    assert set(shared) <= set(result.summary)
+    assert "magnetisation_fourth" in result.traces
+    m = result.traces["magnetisation"]
+    # The summary cancels the O(1/n) bias with the replicas (Wolff 2004).
+    pooled = susceptibility(m, 64, beta=1.0)
+    per_chain = jnp.stack([susceptibility(chain, 64, beta=1.0) for chain in m])
+    expected = pooled - (jnp.mean(per_chain) - pooled) / (len(m) - 1)
+    np.testing.assert_allclose(result.summary["susceptibility"].mean, expected, rtol=1e-4)
 
 
 def test_second_call_with_new_couplings_does_not_recompile(key):

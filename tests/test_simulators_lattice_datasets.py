@@ -71,7 +71,7 @@ def test_ising_labels_agree_with_exact_enumeration(key, x64):
         checks = {
             "energy": (series[..., 0], exact.energy),
             "abs_magnetisation": (np.abs(series[..., 1]), exact.abs_magnetisation),
-            "magnetisation_sq": (series[..., 1] ** 2, exact.magnetisation_sq),
+            "magnetisation_squared": (series[..., 1] ** 2, exact.magnetisation_squared),
         }
         for name, (x, value) in checks.items():
             # Gamma-method error: any correlation left after thinning is accounted for.
@@ -263,7 +263,7 @@ def test_ising_local_samplers_agree_with_exact_enumeration(key, x64, algorithm):
         for x, value in [
             (rows[..., 0], exact.energy),
             (np.abs(rows[..., 1]), exact.abs_magnetisation),
-            (rows[..., 1] ** 2, exact.magnetisation_sq),
+            (rows[..., 1] ** 2, exact.magnetisation_squared),
         ]:
             est = gamma_method(jnp.asarray(x))
             assert abs(float(est.mean) - float(value)) <= Z * float(est.error), beta

@@ -29,7 +29,7 @@ from edtjax.lattice.ising_multispin import (
     ising_unpack,
 )
 from edtjax.lattice.ising_sample import (
-    ALGORITHMS,
+    ISING_ALGORITHMS,
     IsingSample,
     ising_observables,
     ising_summary,
@@ -62,13 +62,13 @@ from edtjax.lattice.phi4_observables import (
     susceptibility,
     two_point_function,
 )
-from edtjax.lattice.phi4_sample import Phi4Result, sample_phi4
+from edtjax.lattice.phi4_sample import PHI4_ALGORITHMS, Phi4Result, sample_phi4
 
 __all__ = [
-    "ALGORITHMS",
     "BETA_CRITICAL",
     "FreeFieldExact",
     "HoppingCouplings",
+    "ISING_ALGORITHMS",
     "IsingEnumeration",
     "IsingExact",
     "IsingPackedState",
@@ -76,6 +76,7 @@ __all__ = [
     "IsingState",
     "LocalCoefficients",
     "MassCouplings",
+    "PHI4_ALGORITHMS",
     "Phi4MetropolisInfo",
     "Phi4MetropolisState",
     "Phi4Result",

@@ -3,8 +3,8 @@
 Both functions compute in float64 through JAX (so they are differentiable and can be
 ``jit``/``vmap``-ed over ``beta``); they require float64 to be enabled
 (``jax.config.update("jax_enable_x64", True)``, or scoped: ``with jax.enable_x64(True):``)
-and raise :class:`ValueError` otherwise, because the 1e-10 agreement they are used for is out
-of reach in float32.
+and raise :class:`ValueError` otherwise, because the 1e-10 agreement they are used for (see the
+accuracy stated in :func:`ising_exact`) is out of reach in float32.
 
 References:
     Kaufman, B. (1949). Crystal statistics. II. Partition function evaluated by spinor analysis.
@@ -53,9 +53,15 @@ class IsingEnumeration(NamedTuple):
         specific_heat: :math:`\\beta^2 \\operatorname{Var}(H) / N`.
         magnetisation: :math:`\\langle m \\rangle`, :math:`m = \\sum_i s_i / N`.
         abs_magnetisation: :math:`\\langle |m| \\rangle`.
-        magnetisation_sq: :math:`\\langle m^2 \\rangle`.
-        magnetisation_4: :math:`\\langle m^4 \\rangle`.
-        susceptibility: :math:`\\beta N (\\langle m^2\\rangle - \\langle m\\rangle^2)`.
+        magnetisation_squared: :math:`\\langle m^2 \\rangle`.
+        magnetisation_fourth: :math:`\\langle m^4 \\rangle`.
+        susceptibility: :math:`\\chi = \\partial\\langle m\\rangle/\\partial h
+            = \\beta N (\\langle m^2\\rangle - \\langle m\\rangle^2)`, the response to the field
+            :math:`h` of :math:`H` (Boltzmann weight :math:`e^{-\\beta H}`), as in Newman and
+            Barkema (1999), ch. 3. It carries the factor :math:`\\beta`; the :math:`\\phi^4`
+            susceptibility (:func:`edtjax.lattice.susceptibility` with ``beta=1``) does not, because
+            there :math:`\\beta` is absorbed into the couplings. :math:`\\chi/\\beta =
+            \\sum_x\\langle s_0 s_x\\rangle_c` is the quantity to compare with it.
         binder_cumulant: :math:`1 - \\langle m^4\\rangle / (3 \\langle m^2\\rangle^2)`.
     """
 
@@ -64,8 +70,8 @@ class IsingEnumeration(NamedTuple):
     specific_heat: jax.Array
     magnetisation: jax.Array
     abs_magnetisation: jax.Array
-    magnetisation_sq: jax.Array
-    magnetisation_4: jax.Array
+    magnetisation_squared: jax.Array
+    magnetisation_fourth: jax.Array
     susceptibility: jax.Array
     binder_cumulant: jax.Array
 
@@ -105,46 +111,117 @@ def _log_one_minus_exp(log_u):
     return log_u + jnp.where(small, -u / 2.0, jnp.log(-jnp.expm1(-u_safe) / u_safe))
 
 
-def _kaufman_log_z(coupling, size: int):
-    """:math:`\\ln Z` of the periodic ``size x size`` lattice at reduced coupling ``K > 0``."""
+def _log_2sinh(x):
+    # log(2 sinh x) for x > 0, without overflow for large x.
+    return x + jnp.log(-jnp.expm1(-2.0 * x))
+
+
+# Above this 2K (sinh 2K >= 3, so cosh gamma_l >= 7/3) gamma_l is computed from log sinh 2K and
+# 1/sinh 2K, whose derivatives stay O(1) for every K; below it from cosh gamma_l - 1.
+_TWO_K_LARGE = float(np.arcsinh(3.0))
+
+
+def _kaufman_gammas(coupling, n: int):
+    """:math:`\\gamma_\\ell`, ``l = 1..2n-1``, of Kaufman's formula,
+    :math:`\\cosh\\gamma_\\ell = s + 1/s - \\cos(\\ell\\pi/n)` with :math:`s = \\sinh 2K`,
+    written so that neither the values nor their first two derivatives in :math:`K` lose
+    precision or overflow.
+
+    For :math:`s < 3`: :math:`\\cosh\\gamma - 1 = (s-1)^2/s + 2\\sin^2(\\ell\\pi/2n)` is a sum of
+    positive terms, accurate where both are small (near :math:`K_c`, small ``l``, large ``n``), and
+    :math:`\\gamma = 2\\operatorname{arcsinh}\\sqrt{(\\cosh\\gamma - 1)/2}`. For :math:`s \\ge 3`:
+    :math:`\\cosh\\gamma = s(1 + w)`, :math:`w = s^{-1}(s^{-1} - \\cos)`, so
+    :math:`\\gamma = \\ln s + \\ln(1 + w) + \\ln(1 + \\sqrt{1 - 1/\\cosh^2\\gamma})` with
+    :math:`\\ln s` and :math:`1/s` from :math:`e^{-2K}` (no :math:`e^{4K}` ever formed).
+    """
+    two_k = 2.0 * coupling
+    index = jnp.arange(1, 2 * n, dtype=coupling.dtype)
+    angle = index * jnp.pi / n
+    large = two_k >= _TWO_K_LARGE
+    # Each branch sees a safe coupling where it is not selected (no NaN in the discarded gradient).
+    two_k_small = jnp.where(large, _TWO_K_LARGE, two_k)
+    two_k_large = jnp.where(large, two_k, _TWO_K_LARGE)
+
+    s = jnp.sinh(two_k_small)
+    half_excess = 0.5 * (s - 1.0) * ((s - 1.0) / s) + jnp.sin(0.5 * angle) ** 2
+    gamma_small = 2.0 * jnp.arcsinh(jnp.sqrt(half_excess))
+
+    e = jnp.exp(-two_k_large)
+    inv_s = 2.0 * e / -jnp.expm1(-2.0 * two_k_large)
+    log_s = two_k_large - jnp.log(2.0) + jnp.log1p(-(e * e))
+    w = inv_s * (inv_s - jnp.cos(angle))
+    inv_cosh = inv_s / (1.0 + w)
+    gamma_large = log_s + jnp.log1p(w) + jnp.log1p(jnp.sqrt((1.0 - inv_cosh) * (1.0 + inv_cosh)))
+    return jnp.where(large, gamma_large, gamma_small)
+
+
+def _kaufman_terms(coupling, size: int):
+    """The prefactor and the four positive terms of Kaufman's :math:`Z`, as logarithms.
+
+    :math:`\\ln Z = \\text{prefactor} + \\ln\\sum_k e^{\\ell_k}` with, for ``size = n``,
+    :math:`\\ell_1 = \\sum_r \\ln 2\\cosh x_{2r+1}`, :math:`\\ell_2 = \\ell_1 + \\sum_r\\ln\\tanh
+    x_{2r+1}`, :math:`\\ell_{3,4} = P' \\pm a + \\ln(1 \\pm t)`, :math:`x_\\ell = n\\gamma_\\ell/2`,
+    :math:`a = n\\gamma_0/2`, :math:`P' = \\sum_{r\\ge1}\\ln 2\\cosh x_{2r}` and
+    :math:`t = \\prod_{r\\ge1}\\tanh x_{2r}` (Beale's :math:`Z_3 + Z_4` regrouped so that every
+    term is positive). Each term is a sum of smooth functions written without cancellation, so
+    its derivatives by forward-mode autodiff are accurate; the terms are combined by
+    :func:`_combine`. Returns the prefactor (scalar) and :math:`\\ell` (shape ``(4,)``).
+    """
     n = size
     two_k = 2.0 * coupling
-    c = jnp.cosh(two_k) / jnp.tanh(two_k)
-    # gamma_l for l = 1..2n-1 (arccosh of c - cos(l pi / n) >= 2 - cos > 1, so all > 0).
-    ell = jnp.arange(1, 2 * n, dtype=coupling.dtype)
-    arg = c - jnp.cos(ell * jnp.pi / n)
-    gamma = jnp.log(arg + jnp.sqrt((arg - 1.0) * (arg + 1.0)))
-    gamma_odd = gamma[0::2]  # gamma_{2r+1}, r = 0..n-1
-    gamma_even = gamma[1::2]  # gamma_{2r}, r = 1..n-1
-    gamma_0 = two_k + jnp.log(jnp.tanh(coupling))  # changes sign at K_c
+    gamma = _kaufman_gammas(coupling, n)
+    x_odd = 0.5 * n * gamma[0::2]  # gamma_{2r+1}, r = 0..n-1
+    x_even = 0.5 * n * gamma[1::2]  # gamma_{2r}, r = 1..n-1
+    a = 0.5 * n * (two_k + _log_tanh(coupling))  # n gamma_0 / 2, changes sign at K_c
 
-    # Z1 + Z2 = prod 2cosh(x) + prod 2sinh(x) = prod 2cosh(x) * (1 + prod tanh(x)).
-    x_odd = 0.5 * n * gamma_odd
-    log_z12 = jnp.sum(_log_2cosh(x_odd)) + jax.nn.softplus(jnp.sum(_log_tanh(x_odd)))
-
-    # Z3 + Z4 = P' [2cosh(a) + t 2sinh(a)] = P' [e^a (1 + t) + e^-a (1 - t)], |t| <= 1,
-    # with a = n gamma_0 / 2, P' = prod_{r>=1} 2cosh(x_r), t = prod_{r>=1} tanh(x_r).
-    x_even = 0.5 * n * gamma_even
-    a = 0.5 * n * gamma_0
+    ell_1 = jnp.sum(_log_2cosh(x_odd))
+    ell_2 = ell_1 + jnp.sum(_log_tanh(x_odd))
+    log_p = jnp.sum(_log_2cosh(x_even))
     log_t = jnp.sum(_log_tanh(x_even))
     log_one_minus_t = _log_one_minus_exp(jax.nn.logsumexp(_log_neg_log_tanh(x_even)))
-    log_z34 = jnp.sum(_log_2cosh(x_even)) + jnp.logaddexp(
-        a + jax.nn.softplus(log_t), -a + log_one_minus_t
-    )
+    ell_3 = log_p + a + jax.nn.softplus(log_t)
+    ell_4 = log_p - a + log_one_minus_t
+    prefactor = 0.5 * n * n * _log_2sinh(two_k) - jnp.log(2.0)
+    return prefactor, jnp.stack([ell_1, ell_2, ell_3, ell_4])
 
-    prefactor = 0.5 * n * n * jnp.log(2.0 * jnp.sinh(two_k)) - jnp.log(2.0)
-    return prefactor + jnp.logaddexp(log_z12, log_z34)
+
+def _combine(prefactor, terms, d_prefactor, d_terms, d2_prefactor, d2_terms):
+    """:math:`\\ln Z` and its first two derivatives from those of the prefactor :math:`c` and the
+    terms :math:`\\ell`.
+
+    With :math:`p = \\operatorname{softmax}(\\ell)`:
+    :math:`(\\ln Z)' = c' + \\sum_k p_k\\ell_k'` and
+    :math:`(\\ln Z)'' = c'' + \\sum_k p_k\\ell_k'' + \\sum_k p_k(\\ell_k' - \\bar\\ell')^2`,
+    :math:`\\bar\\ell' = \\sum_j p_j\\ell_j'`. The variance form never subtracts quantities of size
+    :math:`(L^2)^2`, as second-order autodiff through a ``logaddexp`` of two nearly equal terms of
+    size :math:`L^2` does (its rounding error in the specific heat at ``beta = 0.7`` grew from
+    4e-8 at ``L = 256`` to 1.5e-5 at ``L = 1024``).
+    """
+    log_sum = jax.nn.logsumexp(terms)
+    # Normalised explicitly: exp(terms - log_sum) sums to 1 only up to the rounding of terms of
+    # size L^2, which would bias the weighted means by a relative 1e-16 L^2.
+    p = jax.nn.softmax(terms)
+    mean_d = jnp.sum(p * d_terms)
+    var_d = jnp.sum(p * (d_terms - mean_d) ** 2)
+    return (
+        prefactor + log_sum,
+        d_prefactor + mean_d,
+        d2_prefactor + jnp.sum(p * d2_terms) + var_d,
+    )
 
 
 @functools.partial(jax.jit, static_argnames="size")
 def _ising_exact(size: int, beta, J):
     n_sites = size * size
 
-    def log_z_of(b):
-        return _kaufman_log_z(b * J, size)
+    def terms_of(b):
+        return _kaufman_terms(b * J, size)
 
-    log_z, d1 = jax.value_and_grad(log_z_of)(beta)
-    d2 = jax.grad(jax.grad(log_z_of))(beta)
+    def with_first_derivative(b):
+        return jax.jvp(terms_of, (b,), (jnp.ones_like(b),))
+
+    (value, first), (_, second) = jax.jvp(with_first_derivative, (beta,), (jnp.ones_like(beta),))
+    log_z, d1, d2 = _combine(*value, *first, *second)
     return IsingExact(
         log_z=log_z,
         free_energy=-log_z / (beta * n_sites),
@@ -166,10 +243,30 @@ def ising_exact(L: int, beta: Any, *, J: Any = 1.0) -> IsingExact:
 
     with :math:`K = \\beta J`,
     :math:`\\cosh\\gamma_\\ell = \\cosh 2K \\coth 2K - \\cos(\\ell\\pi/L)`
-    and :math:`\\gamma_0 = 2K + \\ln\\tanh K` (negative above :math:`K_c`). The four products are
-    combined in log space so that nothing overflows for large ``L`` or ``beta``. Energy and specific
-    heat are the first and second derivatives of :math:`\\ln Z` in :math:`\\beta`, by autodiff.
-    Cost :math:`O(L)` per ``beta``. Jitted; differentiable and vmappable in ``beta``.
+    and :math:`\\gamma_0 = 2K + \\ln\\tanh K` (negative below :math:`K_c`, i.e. above the
+    critical temperature). The four products are regrouped into four positive terms
+    :math:`e^{\\ell_k}` and combined in log space, so nothing overflows for large ``L`` or
+    ``beta``. Energy and specific heat are the first and second derivatives of :math:`\\ln Z` in
+    :math:`\\beta`: forward-mode autodiff gives those of the prefactor and of every
+    :math:`\\ell_k`, each a sum of terms written without cancellation, and, with
+    :math:`p = \\operatorname{softmax}(\\ell)`,
+
+    .. math::
+
+        \\partial_\\beta^2 \\ln\\textstyle\\sum_k e^{\\ell_k} = \\sum_k p_k \\ell_k''
+        + \\sum_k p_k (\\ell_k' - \\textstyle\\sum_j p_j \\ell_j')^2,
+
+    which never subtracts the :math:`O(L^4)` products that differentiating through a
+    ``logaddexp`` of two nearly equal terms of size :math:`O(L^2)` forms.
+
+    Accuracy (float64; checked against a 100-digit evaluation of the same formula with
+    finite-difference derivatives, for ``L`` up to 1024 and :math:`\\beta` from 0.05 to 5):
+    :math:`\\ln Z` to a relative :math:`10^{-14}`, energy and specific heat per site to an absolute
+    :math:`10^{-10}` (largest error seen :math:`3\\times10^{-12}`, at :math:`\\beta_c` and
+    ``L = 1024``). Deep in the ordered phase (tested up to :math:`\\beta J = 1000`) the results
+    stay finite, with the ground-state energy :math:`-2J` and a specific heat within
+    :math:`10^{-12}` of 0. Cost :math:`O(L)` per ``beta``. Jitted; differentiable and vmappable
+    in ``beta``.
 
     Args:
         L: even linear size, ``>= 2``.
@@ -239,8 +336,8 @@ def _ising_enumerate(size: int, beta, J, h):
         specific_heat=beta**2 * var_e / n_sites,
         magnetisation=mean_m,
         abs_magnetisation=jnp.sum(p * jnp.abs(m)),
-        magnetisation_sq=m2,
-        magnetisation_4=m4,
+        magnetisation_squared=m2,
+        magnetisation_fourth=m4,
         susceptibility=beta * n_sites * jnp.sum(p * (m - mean_m) ** 2),
         binder_cumulant=1.0 - m4 / (3.0 * m2**2),
     )
@@ -254,7 +351,8 @@ def ising_enumerate(L: int, beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> IsingEn
     :math:`g`, so :math:`Z = \\sum g\\, e^{\\beta (J b + h M)}` and every average is a weighted sum
     over a few hundred terms. Cost :math:`O(2^{L^2} L^2)` once per ``L`` (about 1 MB for
     ``L = 4``), then :math:`O(\\#\\text{pairs})` per call. Jitted; differentiable in ``beta``,
-    ``J`` and ``h`` (``jax.grad`` of ``magnetisation`` in ``h`` is the susceptibility / beta N).
+    ``J`` and ``h`` (``jax.grad`` of ``magnetisation`` in ``h`` is ``susceptibility``, which
+    includes the factor :math:`\\beta`; see :class:`IsingEnumeration`).
 
     Args:
         L: linear size, ``2 <= L <= 4`` (odd ``L = 3`` allowed: no checkerboard is involved).

@@ -27,10 +27,10 @@ from edtjax.lattice.ising_multispin import (
 )
 from edtjax.mcmc import GammaResult, derived_error, gamma_method, run_chains
 
-__all__ = ["ALGORITHMS", "IsingSample", "ising_observables", "ising_summary", "sample_ising"]
+__all__ = ["ISING_ALGORITHMS", "IsingSample", "ising_observables", "ising_summary", "sample_ising"]
 
-ALGORITHMS = ("metropolis", "heatbath", "swendsen_wang", "multispin")
-"""Names accepted by :func:`sample_ising`'s ``algorithm``."""
+ISING_ALGORITHMS = ("metropolis", "heatbath", "swendsen_wang", "multispin")
+"""Names accepted by :func:`sample_ising`'s ``algorithm`` (:data:`PHI4_ALGORITHMS` for phi^4)."""
 
 _KERNELS = {
     "metropolis": ising_metropolis_kernel,
@@ -52,8 +52,9 @@ class IsingSample(NamedTuple):
             (``flip_rate``; for Swendsen-Wang also ``num_clusters`` and ``rounds``).
         summary: :class:`~edtjax.mcmc.GammaResult` (mean, error, ``tau_int`` in recorded
             samples, ...) over all chains for ``energy``, ``magnetisation``,
-            ``abs_magnetisation``, ``magnetisation_sq``, and the derived ``specific_heat``,
-            ``susceptibility`` and ``binder_cumulant`` (errors by the Gamma method, Wolff 2004).
+            ``abs_magnetisation``, ``magnetisation_squared``, and the derived ``specific_heat``,
+            ``susceptibility`` (:math:`\\beta N \\operatorname{Var}(m)`, see :func:`ising_summary`)
+            and ``binder_cumulant`` (errors by the Gamma method, Wolff 2004).
     """
 
     traces: dict[str, jax.Array]
@@ -127,15 +128,22 @@ _sample = jax.jit(
 
 
 def ising_summary(traces: dict[str, jax.Array], beta: Any, L: int) -> dict[str, GammaResult]:
-    """Means and autocorrelation-aware errors of the Ising observables from recorded traces.
+    r"""Means and autocorrelation-aware errors of the Ising observables from recorded traces.
 
     Primary observables (energy per site :math:`e`, :math:`m`, :math:`|m|`, :math:`m^2`) go
     through :func:`edtjax.mcmc.gamma_method`; the specific heat
-    :math:`\beta^2 N (\\langle e^2\rangle - \\langle e\rangle^2)`, the susceptibility
-    :math:`\beta N (\\langle m^2\rangle - \\langle m\rangle^2)` and the Binder cumulant
-    :math:`1 - \\langle m^4\rangle / (3\\langle m^2\rangle^2)` through
+    :math:`\beta^2 N (\langle e^2\rangle - \langle e\rangle^2)`, the susceptibility
+    :math:`\chi = \beta N (\langle m^2\rangle - \langle m\rangle^2)` and the Binder cumulant
+    :math:`1 - \langle m^4\rangle / (3\langle m^2\rangle^2)` through
     :func:`edtjax.mcmc.derived_error` (linear error propagation of the Gamma method).
-    Cost :math:`O(N_s \\log N_s)` for :math:`N_s` recorded samples.
+    Cost :math:`O(N_s \log N_s)` for :math:`N_s` recorded samples.
+
+    The susceptibility is :math:`\partial\langle m\rangle/\partial h` for the field :math:`h` of
+    the Hamiltonian (weight :math:`e^{-\beta H}`), so it carries the factor :math:`\beta`, like
+    :attr:`IsingEnumeration.susceptibility <edtjax.lattice.IsingEnumeration>`; the
+    :math:`\phi^4` summary of :func:`edtjax.lattice.sample_phi4` has :math:`\beta` absorbed into
+    the couplings and no such factor. Divide by ``beta`` to get
+    :math:`N(\langle m^2\rangle - \langle m\rangle^2) = \sum_x \langle s_0 s_x\rangle_c`.
 
     Args:
         traces: ``{"energy", "magnetisation"}`` of shape ``(num_chains, n)``, ``n >= 4``.
@@ -162,7 +170,7 @@ def ising_summary(traces: dict[str, jax.Array], beta: Any, L: int) -> dict[str, 
         "energy": gamma_method(energy),
         "magnetisation": gamma_method(m),
         "abs_magnetisation": gamma_method(jnp.abs(m)),
-        "magnetisation_sq": gamma_method(m**2),
+        "magnetisation_squared": gamma_method(m**2),
         "specific_heat": scaled(
             derived_error(connected_moment, {"x": energy, "x2": energy**2}), beta**2 * n_sites
         ),
@@ -207,7 +215,7 @@ def sample_ising(
         beta: inverse temperature, ``>= 0``.
         num_sweeps: sweeps after burn-in, with ``num_sweeps // thin >= 4`` recorded samples.
         num_chains: independent chains, ``>= 1``.
-        algorithm: one of :data:`ALGORITHMS`.
+        algorithm: one of :data:`ISING_ALGORITHMS`.
         thin: record every ``thin``-th sweep, ``1 <= thin <= num_sweeps``.
         burn_in: discarded initial sweeps, ``>= 0``; ``None`` means ``num_sweeps // 10``.
         start: ``"random"`` (independent fair spins) or ``"ordered"`` (all +1).
@@ -237,7 +245,7 @@ def sample_ising(
         Newman and Barkema (1999), Monte Carlo Methods in Statistical Physics, ch. 3-4;
         Swendsen and Wang (1987), Phys. Rev. Lett. 58, 86.
     """
-    check_choice("algorithm", algorithm, ALGORITHMS)
+    check_choice("algorithm", algorithm, ISING_ALGORITHMS)
     check_choice("start", start, ("random", "ordered"))
     size = check_int("L", L, minimum=2)
     if algorithm in ("metropolis", "heatbath"):

@@ -6,8 +6,10 @@ translation-averaged two-point function :math:`C(x) = V^{-1}\sum_y \phi_y\phi_{y
 :math:`O(V\log V)`) and its momentum-space form :math:`\tilde C(p) = |\tilde\phi(p)|^2/V`, and
 the action per site. Ensemble estimators act on samples (leading axis): the connected two-point
 function :math:`G_c(x) = \langle C(x)\rangle - \langle m\rangle^2`, the zero-momentum
-susceptibility :math:`\chi = \sum_x G_c(x) = V(\langle m^2\rangle - \langle m\rangle^2)` and the
-Binder cumulant :math:`U_4 = 1 - \langle m^4\rangle / (3\langle m^2\rangle^2)`.
+susceptibility :math:`\chi = \sum_x G_c(x) = V(\langle m^2\rangle - \langle m\rangle^2)` (no
+factor :math:`\beta`, which the couplings absorb; the Ising convention carries one, see
+:func:`susceptibility`) and the Binder cumulant
+:math:`U_4 = 1 - \langle m^4\rangle / (3\langle m^2\rangle^2)`.
 
 The free theory (zero quartic coupling) is Gaussian; with the action written as
 :math:`\sum_x[-c\,\phi_x\sum_\mu\phi_{x+\hat\mu} + a\phi_x^2]` its exact propagator on the finite
@@ -167,19 +169,32 @@ def connected_two_point(two_point: jax.Array, magnetisations: jax.Array) -> jax.
     return jnp.mean(two_point, axis=0) - jnp.mean(magnetisations) ** 2
 
 
-def susceptibility(magnetisations: jax.Array, volume: int, beta: Any = 1.0) -> jax.Array:
+def susceptibility(magnetisations: jax.Array, volume: int, *, beta: Any) -> jax.Array:
     r"""Susceptibility :math:`\chi = \beta V(\langle m^2\rangle - \langle m\rangle^2)`.
 
-    For :math:`\phi^4` (couplings inside the action) ``beta = 1`` and :math:`\chi` is the
-    zero-momentum connected two-point function. For the Ising model pass the inverse
-    temperature: :math:`\chi = \beta N(\langle m^2\rangle - \langle m\rangle^2) =
-    \partial\langle m\rangle/\partial h` (fluctuation-dissipation).
+    One definition for both models, :math:`\chi = \partial\langle m\rangle/\partial h`, the linear
+    response of the magnetisation per site to a uniform field :math:`h`; the two conventions
+    differ only in where :math:`\beta` sits, so ``beta`` has no default and every call says which:
+
+    * :math:`\phi^4` (weight :math:`e^{-S}`, inverse temperature absorbed into the couplings,
+      source :math:`-h\sum_x\phi_x` in :math:`S`): ``beta=1``, and
+      :math:`\chi = V\operatorname{Var}(m) = \sum_x G_c(x) = \tilde G_c(p=0)`, the
+      zero-momentum connected two-point function, as in the ``"susceptibility"`` of
+      :func:`edtjax.lattice.sample_phi4` and :attr:`FreeFieldExact.susceptibility` (Montvay and
+      Münster 1994; Albergo et al. 2019).
+    * Ising (weight :math:`e^{-\beta H}`, field :math:`-h\sum_i s_i` in :math:`H`): the inverse
+      temperature, and :math:`\chi = \beta N\operatorname{Var}(m)`, as in the ``"susceptibility"``
+      of :func:`edtjax.lattice.ising_summary` and
+      :attr:`IsingEnumeration.susceptibility <edtjax.lattice.IsingEnumeration>` (Newman and
+      Barkema 1999). The Ising :math:`\chi/\beta` is the quantity comparable to the
+      :math:`\phi^4` one.
 
     Args:
         magnetisations: samples of the magnetisation per site :math:`m`, any shape (all axes
             averaged).
         volume: number of lattice sites :math:`V`.
-        beta: inverse temperature multiplying the fluctuation (``1`` for :math:`\phi^4`).
+        beta: keyword-only, required: the factor multiplying the fluctuation, ``1`` for
+            :math:`\phi^4`, the inverse temperature for the Ising model.
 
     Returns:
         Scalar estimate (a ratio-type estimator; get its error with
@@ -188,13 +203,14 @@ def susceptibility(magnetisations: jax.Array, volume: int, beta: Any = 1.0) -> j
     Example:
         >>> import jax.numpy as jnp
         >>> from edtjax.lattice import susceptibility
-        >>> float(susceptibility(jnp.array([1.0, -1.0]), volume=4))
+        >>> float(susceptibility(jnp.array([1.0, -1.0]), 4, beta=1.0))  # phi^4 convention
         4.0
-        >>> float(susceptibility(jnp.array([1.0, -1.0]), 4, beta=0.5))
+        >>> float(susceptibility(jnp.array([1.0, -1.0]), 4, beta=0.5))  # Ising at beta = 0.5
         2.0
 
     References:
         Albergo, Kanwar and Shanahan, Phys. Rev. D 100, 034515 (2019), eq. (21);
+        Montvay and Münster, *Quantum Fields on a Lattice* (1994);
         Newman and Barkema (1999), Monte Carlo Methods in Statistical Physics, eq. (3.16).
     """
     return beta * volume * (jnp.mean(magnetisations**2) - jnp.mean(magnetisations) ** 2)
@@ -227,7 +243,8 @@ class FreeFieldExact(NamedTuple):
         propagator: :math:`G(p)` on the FFT momentum grid, shape ``(L_1, ..., L_d)``.
         position_propagator: :math:`G(x) = V^{-1}\sum_p e^{ipx} G(p)`, same shape.
         phi_squared: :math:`\langle\phi_x^2\rangle = G(x=0)`.
-        susceptibility: :math:`\chi = G(p=0)`.
+        susceptibility: :math:`\chi = G(p=0) = V\operatorname{Var}(m)`, the :math:`\phi^4`
+            convention without a factor :math:`\beta` (see :func:`susceptibility`).
         action_per_site: :math:`\langle S\rangle / V`.
     """
 

@@ -13,9 +13,16 @@ of :math:`\phi_x^2` over the lattice) and the action per site; optionally the tw
 :math:`C(x)` of every recorded configuration. The summary holds Gamma-method means and errors
 (integrated autocorrelation time with automatic windowing, Wolff 2004) of the primary
 observables, and of the derived susceptibility
-:math:`\chi = V(\langle m^2\rangle - \langle m\rangle^2)` and Binder cumulant
+:math:`\chi = V(\langle m^2\rangle - \langle m\rangle^2) = \sum_x G_c(x)` and Binder cumulant
 :math:`U_4 = 1 - \langle m^4\rangle/(3\langle m^2\rangle^2)`. Observables are in the field
 normalisation of the given couplings (see :mod:`edtjax.lattice.phi4`).
+
+The susceptibility has no factor :math:`\beta`: the weight is :math:`e^{-S}` with the inverse
+temperature absorbed into the couplings, and :math:`\chi = \partial\langle m\rangle/\partial h`
+for a source term :math:`-h\sum_x\phi_x` in :math:`S` (Montvay and Münster 1994). It is the same
+response function as the Ising ``susceptibility`` of :func:`edtjax.lattice.ising_summary`, which
+is :math:`\beta N \operatorname{Var}(m)` because there the field enters as :math:`e^{\beta h\sum
+s}`; compare :math:`\phi^4` values with the Ising :math:`\chi/\beta`.
 
 Cost: :math:`O(\text{num\_chains}\times(\text{burn\_in} + \text{num\_steps})\times g\,dV)` with
 :math:`g` gradient evaluations per step (the number of leapfrog steps for HMC/NUTS, 1 for MALA,
@@ -54,9 +61,11 @@ from edtjax.lattice.phi4_metropolis import phi4_metropolis
 from edtjax.lattice.phi4_observables import two_point_function
 from edtjax.mcmc import GammaResult, Kernel, derived_error, gamma_method, run_chains
 
-__all__ = ["Phi4Result", "sample_phi4"]
+__all__ = ["PHI4_ALGORITHMS", "Phi4Result", "sample_phi4"]
 
-_ALGORITHMS = ("hmc", "nuts", "mala", "metropolis")
+PHI4_ALGORITHMS = ("hmc", "nuts", "mala", "metropolis")
+"""Names accepted by :func:`sample_phi4`'s ``algorithm`` (:data:`ISING_ALGORITHMS` for Ising)."""
+
 _DEFAULT_STEP_SIZE = {"hmc": 0.1, "nuts": 0.1, "mala": 0.1, "metropolis": 1.0}
 _MIN_RECORDS = 4  # shortest series the Gamma method accepts
 _TARGET_ACCEPTANCE = {"hmc": 0.8, "nuts": 0.8, "mala": 0.574, "metropolis": 0.5}
@@ -69,7 +78,8 @@ class Phi4Result(NamedTuple):
         traces: dict of recorded observables, each ``(num_chains, num_steps // thin)``
             (``"two_point"``, when requested, has the lattice shape appended).
         summary: dict name -> Gamma-method result (``mean``, ``error``, ``tau_int``, ...) for the
-            scalar traces and for ``"susceptibility"`` and ``"binder_cumulant"``.
+            scalar traces and for ``"susceptibility"`` (:math:`V\\operatorname{Var}(m)`, no
+            factor :math:`\\beta`; see the module docstring) and ``"binder_cumulant"``.
         final_state: sampler state of every chain after the last step (resume from
             ``final_state.position``).
         info: dict with the tuned ``"step_size"`` per chain, the mean ``"acceptance_rate"`` per
@@ -242,8 +252,8 @@ def sample_phi4(
             :class:`edtjax.lattice.MassCouplings`; new values of the same type do not recompile.
         num_steps: number of transitions after burn-in (recorded every ``thin``-th).
         num_chains: independent chains run in parallel with ``vmap``.
-        algorithm: ``"hmc"``, ``"nuts"``, ``"mala"`` or ``"metropolis"`` (checkerboard local
-            updates; every side must be even).
+        algorithm: one of :data:`PHI4_ALGORITHMS`: ``"hmc"``, ``"nuts"``, ``"mala"`` or
+            ``"metropolis"`` (checkerboard local updates; every side must be even).
         burn_in: adaptation/burn-in transitions, discarded (default ``min(num_steps, 1000)``).
         thin: record every ``thin``-th transition; must divide ``num_steps``, and at least 4
             transitions must be recorded.
@@ -281,7 +291,7 @@ def sample_phi4(
     """
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
         raise ValueError(f"key must be a typed PRNG key from jax.random.key, got {key!r}")
-    algorithm = check_choice("algorithm", algorithm, _ALGORITHMS)
+    algorithm = check_choice("algorithm", algorithm, PHI4_ALGORITHMS)
     if isinstance(shape, (int,)) and not isinstance(shape, bool):
         shape = (shape, shape)
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or len(shape) < 1:
