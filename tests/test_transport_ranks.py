@@ -83,3 +83,18 @@ def test_signs_and_origin(key):
 def test_bad_input(x, kwargs, match):
     with pytest.raises(ValueError, match=match):
         center_outward_ranks(x, **kwargs)
+
+
+def test_float64_numpy_input_keeps_its_precision_without_x64(key):
+    # x64 is off here: the JAX copy of x would be float32, whose spacing at 1e4 (~1e-3) wipes
+    # out a spread of 1e-3. The assignment is invariant under translation and positive scaling
+    # of x (both change every permutation's cost by the same amount), so the ranks of
+    # 1e4 + 1e-3 z must equal those of z, computed on the float64 host copy.
+    assert not jax.config.read("jax_enable_x64")
+    z = np.asarray(jax.random.normal(key, (60, 2)), dtype=np.float64)
+    far = 1e4 + 1e-3 * z
+    assert len(np.unique(far.astype(np.float32), axis=0)) < 60  # float32 really loses it
+    expected = center_outward_ranks(z)
+    got = center_outward_ranks(far)
+    np.testing.assert_array_equal(np.asarray(got.distribution), np.asarray(expected.distribution))
+    np.testing.assert_array_equal(np.asarray(got.ranks), np.asarray(expected.ranks))

@@ -90,3 +90,16 @@ def test_bad_input(key, test, x, y, kwargs, match):
 def test_bad_epsilon(key):
     with pytest.raises(ValueError, match="epsilon"):
         sinkhorn_shift_test(key, np.eye(3, 2), np.eye(3, 2), epsilon=-1.0)
+
+
+def test_rank_test_keeps_float64_numpy_precision_without_x64(key):
+    # x64 off: the exact assignment must see the float64 inputs, not their float32 copy. The
+    # statistic is invariant under a common translation and positive scaling of both samples.
+    assert not jax.config.read("jax_enable_x64")
+    k1, k2, k3 = jax.random.split(key, 3)
+    x = np.asarray(jax.random.normal(k1, (30, 2)), dtype=np.float64)
+    y = np.asarray(jax.random.normal(k2, (30, 2)), dtype=np.float64) + 0.5
+    plain = rank_energy_shift_test(k3, x, y, num_permutations=19)
+    far = rank_energy_shift_test(k3, 1e4 + 1e-3 * x, 1e4 + 1e-3 * y, num_permutations=19)
+    assert float(far.statistic) == float(plain.statistic)
+    assert float(far.p_value) == float(plain.p_value)

@@ -78,6 +78,29 @@ def test_entropic_map_is_pot_barycentric_projection(key, x64):
     )
 
 
+def test_entropic_map_with_weights_is_pot_barycentric_projection(key, x64):
+    # Non-uniform weights on both sides: ott's potentials already carry eps log a, eps log b,
+    # so the map must not multiply by the weights again (doing so gave errors ~0.2 here).
+    x, y = _clouds(key, n=30, m=25, d=2)
+    ka, kb = jax.random.split(jax.random.key(3))
+    a = jax.random.uniform(ka, (30,), dtype=jnp.float64, minval=0.2, maxval=2.0)
+    b = jax.random.uniform(kb, (25,), dtype=jnp.float64, minval=0.2, maxval=2.0)
+    a, b = a / a.sum(), b / b.sum()
+    eps = 0.5
+    tmap = entropic_map(x, y, a=a, b=b, epsilon=eps, threshold=1e-12, max_iterations=50_000)
+    a_np, b_np = np.asarray(a), np.asarray(b)
+    M = ot.dist(np.asarray(x), np.asarray(y))
+    plan = ot.sinkhorn(a_np, b_np, M, eps, method="sinkhorn_log", stopThr=1e-14, numItermax=200_000)
+    forward = plan @ np.asarray(y) / plan.sum(1, keepdims=True)
+    backward = plan.T @ np.asarray(x) / plan.sum(0)[:, None]
+    # Both solvers at marginal error <= 1e-12 in float64: the projections agree to round-off
+    # amplified by 1/min weight (~1e-10); 1e-8 leaves two orders of margin.
+    np.testing.assert_allclose(np.asarray(apply_entropic_map(tmap, x)), forward, atol=1e-8)
+    np.testing.assert_allclose(
+        np.asarray(apply_entropic_map(tmap, y, forward=False)), backward, atol=1e-8
+    )
+
+
 @pytest.mark.slow
 def test_entropic_map_matches_ott_dual_potentials(key):
     x, y = _clouds(key, dtype=jnp.float32)

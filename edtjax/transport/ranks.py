@@ -17,7 +17,10 @@ and signs are distribution-free.
 
 The assignment is solved exactly with :func:`scipy.optimize.linear_sum_assignment` (the
 Jonker–Volgenant algorithm) outside ``jit``: JAX has no exact assignment solver, and the
-definition is this exact permutation, not an entropic relaxation. Cost :math:`O(n^2 d)` memory
+definition is this exact permutation, not an entropic relaxation. It is computed on the host in
+NumPy float64 from the input as given (a float64 NumPy array keeps its full precision even when
+JAX's x64 mode is off) and with the grid's float64 points; only the returned values follow
+JAX's default float dtype. Cost :math:`O(n^2 d)` memory
 and time for the cost matrix and :math:`O(n^3)` worst-case time for the assignment; practical up
 to a few thousand points. The result is piecewise constant in ``x`` (not differentiable): use
 :func:`~edtjax.transport.center_outward_distribution` for the smooth version.
@@ -33,7 +36,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from edtjax import _checks
-from edtjax.transport.reference import ReferenceGrid, reference_grid
+from edtjax.transport.reference import ReferenceGrid, _grid_points, reference_grid
 
 __all__ = ["CenterOutwardRanks", "center_outward_ranks"]
 
@@ -56,7 +59,10 @@ class CenterOutwardRanks(NamedTuple):
 
 def _assignment(x: np.ndarray, u: np.ndarray) -> np.ndarray:
     r"""Grid index assigned to each sample point by the exact squared-distance assignment."""
-    # ||x - u||^2 = ||x||^2 - 2 x.u + ||u||^2; the row term does not change the argmin.
+    # ||x - u||^2 = ||x||^2 - 2 x.u + ||u||^2; the row term does not change the argmin, and
+    # neither does a translation of x (it adds -2 c.sum(u) to every permutation's cost), so x is
+    # centred first: the cost entries then carry the spread of x, not its offset.
+    x = x - np.mean(x, axis=0)
     cost = -2.0 * x @ u.T + np.sum(u * u, axis=1)[None, :]
     rows, cols = linear_sum_assignment(cost)
     out = np.empty(x.shape[0], dtype=np.int64)
@@ -73,6 +79,11 @@ def center_outward_ranks(
         x: sample, shape ``(n, d)`` (a 1-D array is read as ``(n, 1)``), ``n >= 2``.
         grid: reference grid with ``n`` points; built by :func:`reference_grid` if ``None``.
         n_radii: number of radii for the default grid.
+
+    Note:
+        The assignment runs in NumPy float64 on the input as given, whatever JAX's x64 setting:
+        pass a float64 NumPy array to keep its precision when x64 is off. The returned
+        ``distribution`` and ``signs`` are in JAX's float dtype (float32 when x64 is off).
 
     Returns:
         :class:`CenterOutwardRanks`. In ``d = 1`` this is the centred rank map: the sorted
@@ -94,6 +105,7 @@ def center_outward_ranks(
         quantile functions, ranks and signs in dimension d: a measure transportation approach.
         Ann. Statist. 49(2), 1139-1165. Jonker, R., Volgenant, A. (1987). Computing 38, 325-340.
     """
+    x_in = x
     x = _checks.as_array("x", x, ndim=(1, 2))
     if x.ndim == 1:
         x = x[:, None]
@@ -103,10 +115,14 @@ def center_outward_ranks(
     dtype = jnp.result_type(x.dtype, float)
     if grid is None:
         grid = reference_grid(n, d, n_radii=n_radii, dtype=dtype)
+        u = _grid_points(grid.n_radii, grid.n_directions, grid.n_origin, d)
     elif grid.points.shape != (n, d):
         raise ValueError(f"grid must have {n} points in dimension {d}, got {grid.points.shape}")
-    u = np.asarray(grid.points, dtype=np.float64)
-    idx = _assignment(np.asarray(x, dtype=np.float64), u)
+    else:
+        u = np.asarray(grid.points, dtype=np.float64)
+    # the host copy of the input as given, not the JAX array (float32 when x64 is off)
+    x_host = np.asarray(x_in, dtype=np.float64).reshape(n, d)
+    idx = _assignment(x_host, u)
     values = u[idx]
     norms = np.linalg.norm(values, axis=1, keepdims=True)
     signs = np.where(norms > 0, values / np.where(norms > 0, norms, 1.0), 0.0)

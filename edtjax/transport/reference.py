@@ -154,6 +154,14 @@ def sphere_directions(num: int, d: int) -> np.ndarray:
     return z / np.linalg.norm(z, axis=1, keepdims=True)
 
 
+def _grid_points(n_r: int, n_s: int, n_0: int, d: int) -> np.ndarray:
+    r"""The grid's points in NumPy float64, shape ``(n_R n_S + n_0, d)``, radius-major."""
+    directions = sphere_directions(n_s, d)
+    radii = np.arange(1, n_r + 1) / (n_r + 1)
+    shell = (radii[:, None, None] * directions[None]).reshape(n_r * n_s, d)
+    return np.concatenate([shell, np.zeros((n_0, d))], axis=0)
+
+
 def reference_grid(
     n: int, d: int, *, n_radii: int | None = None, dtype: Any = jnp.float32
 ) -> ReferenceGrid:
@@ -178,10 +186,7 @@ def reference_grid(
         49(2), 1139-1165.
     """
     n_r, n_s, n_0 = grid_factorisation(n, d, n_radii)
-    directions = sphere_directions(n_s, d)
-    radii = np.arange(1, n_r + 1) / (n_r + 1)
-    shell = (radii[:, None, None] * directions[None]).reshape(n_r * n_s, d)
-    points = np.concatenate([shell, np.zeros((n_0, d))], axis=0)
+    points = _grid_points(n_r, n_s, n_0, d)
     ranks = np.concatenate([np.repeat(np.arange(1, n_r + 1), n_s), np.zeros(n_0, dtype=int)])
     return ReferenceGrid(
         points=jnp.asarray(points, dtype=dtype),

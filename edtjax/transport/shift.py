@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from ott.geometry import costs, pointcloud
 
 from edtjax import _checks
@@ -178,6 +179,10 @@ def rank_energy_shift_test(
         x: shape ``(n, d)``; y: shape ``(m, d)``.
         num_permutations: number ``B`` of relabellings (static).
 
+    Note:
+        The assignment runs in NumPy float64 on ``x`` and ``y`` as given, whatever JAX's x64
+        setting (see :func:`~edtjax.transport.center_outward_ranks`).
+
     Returns:
         :class:`PermutationTest` (the statistic is piecewise constant, not differentiable).
 
@@ -198,5 +203,8 @@ def rank_energy_shift_test(
         al. (2021). Ann. Statist. 49(2), 1139-1165.
     """
     z, n = _validate(x, y, num_permutations)
-    ranks = center_outward_ranks(z).distribution
+    # the exact assignment sees the inputs as given (float64 on the host), not their JAX copy
+    # (float32 when x64 is off)
+    z_host = np.concatenate([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+    ranks = jnp.asarray(center_outward_ranks(z_host).distribution, dtype=z.dtype)
     return _rank_energy_test(key, ranks, n, int(num_permutations))

@@ -17,6 +17,10 @@ When ``epsilon`` is ``None`` it is chosen from the data scale as ott-jax does:
 Cost: each Sinkhorn iteration is :math:`O(nmd)` time and, with point clouds, :math:`O((n+m)d)`
 memory (the cost matrix is recomputed on the fly, never stored); the number of iterations grows
 like :math:`1/\varepsilon`.
+
+Precision: the solves run in JAX and follow its dtype rules, so with x64 off a float64 NumPy
+input is computed in float32; enable x64 for float64 solves. (The exact assignments of
+:mod:`~edtjax.transport.ranks` run on the host in float64 whatever the setting.)
 """
 
 from __future__ import annotations
@@ -338,11 +342,17 @@ def entropic_map(
     .. math::
 
         T_\varepsilon(z) = \sum_j w_j(z)\, y_j, \qquad
-        w_j(z) \propto b_j \exp\big((g_j - \|z - y_j\|^2)/\varepsilon\big),
+        w_j(z) \propto \exp\big((g_j - \|z - y_j\|^2)/\varepsilon\big),
 
     which equals :math:`z - \tfrac12 \nabla f_\varepsilon(z)` for the :math:`c`-transform
-    :math:`f_\varepsilon` of ott-jax's ``to_dual_potentials``. Evaluate it with
-    :func:`apply_entropic_map`. Arguments as in :func:`entropic_ot`.
+    :math:`f_\varepsilon` of ott-jax's ``to_dual_potentials``. The potentials are ott-jax's,
+    for which the plan is :math:`P_{ij} = \exp((f_i + g_j - C_{ij})/\varepsilon)`: they
+    already contain :math:`\varepsilon \log a_i` and :math:`\varepsilon \log b_j`, so the
+    weights :math:`b_j` enter :math:`w_j` through :math:`g_j` only. At a sample point
+    :math:`x_i` the map is the barycentric projection
+    :math:`\sum_j P_{ij} y_j / \sum_j P_{ij}` of the plan, for uniform and non-uniform
+    weights alike. Evaluate it with :func:`apply_entropic_map`. Arguments as in
+    :func:`entropic_ot`.
 
     Example:
         >>> import jax
@@ -365,17 +375,22 @@ def _apply(tmap: EntropicMap, z: jax.Array, forward: bool) -> jax.Array:
     evaluated in closed form: the autodiff formula subtracts two numbers of size ``|z|``, which
     in float32 loses all accuracy once ``|z|`` is large compared with the clouds' spread. The
     row term ``|z|^2`` of the cost is dropped, as it cancels in the softmax.
+
+    The weights of the other cloud do not appear: ott-jax's plan is
+    ``exp((f_i + g_j - C_ij) / eps)`` with no ``a_i b_j`` factor, so its potentials already
+    contain ``eps log a`` and ``eps log b`` (multiplying by ``b_j`` again would count the
+    target weights twice).
     """
     if forward:
-        support, potential, weights = tmap.y, tmap.g, tmap.b
+        support, potential = tmap.y, tmap.g
     else:
-        support, potential, weights = tmap.x, tmap.f, tmap.a
+        support, potential = tmap.x, tmap.f
     logits = (
         potential
         + 2.0 * jnp.matmul(z, support.T, precision=jax.lax.Precision.HIGHEST)
         - jnp.sum(support * support, axis=1)
     ) / tmap.epsilon
-    return jax.nn.softmax(logits + jnp.log(weights), axis=-1) @ support
+    return jax.nn.softmax(logits, axis=-1) @ support
 
 
 def apply_entropic_map(tmap: EntropicMap, z: Any, *, forward: bool = True) -> jax.Array:
