@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "MAX_SEED",
     "as_array",
     "check_choice",
     "check_even",
@@ -26,6 +27,7 @@ __all__ = [
     "check_probability",
     "check_real",
     "check_same_length",
+    "check_seed",
     "check_shape",
     "is_concrete",
 ]
@@ -181,3 +183,24 @@ def check_same_length(names: Sequence[str], *arrays: Any) -> int:
         desc = ", ".join(f"{n}: {ln}" for n, ln in zip(names, lengths, strict=True))
         raise ValueError(f"{' and '.join(names)} must have the same length, got {desc}")
     return int(lengths[0])
+
+
+MAX_SEED = 2**63 - 2
+"""Largest PRNG seed accepted: ``jax.random.key`` takes a signed 64-bit integer, and a run
+may derive a second stream from ``seed + 1``."""
+
+
+def check_seed(name: str, value: Any) -> int:
+    """Return ``value`` as a Python int, raising unless it is an integer in ``[0, MAX_SEED]``.
+
+    Example:
+        >>> check_seed("seed", 7)
+        7
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if not 0 <= value <= MAX_SEED:
+        shown = str(value) if abs(value) < 10**30 else f"an integer of {value.bit_length()} bits"
+        raise ValueError(f"{name} must be an integer in [0, 2**63 - 2], got {shown}")
+    return value

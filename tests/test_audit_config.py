@@ -89,3 +89,11 @@ def test_direct_construction_is_validated():
         AuditConfig(grid_size=2)
     with pytest.raises(ValueError, match="'shift_distance' must be a float > 0"):
         AuditConfig(shift_distance=float("nan"))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63 - 1, 2**80])
+def test_seed_outside_the_64_bit_key_range_is_refused(tmp_path, seed):
+    # before: 2**80 passed validation and the run ended in an OverflowError from jax.random.key
+    with pytest.raises(ValueError, match=r"'seed' must be an int in \[0, 2\*\*63 - 2\]"):
+        load_config(_write(tmp_path, f"seed = {seed}\n"))
+    assert load_config(_write(tmp_path, f"seed = {2**63 - 2}\n")).seed == 2**63 - 2

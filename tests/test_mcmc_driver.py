@@ -1,6 +1,8 @@
 """run_chains: step-by-step reference, blackjax samplers, checkpoint/resume, input checks."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -366,3 +368,88 @@ def test_resume_in_a_new_process_after_hard_kill(tmp_path):
     assert int(np.load(path)["step"]) == 40
     resumed = run("resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+
+def _ar1_kernel(rho):
+    """An AR(1) kernel whose coefficient lives in the closure (same shapes for every rho)."""
+
+    def step(key, x):
+        return rho * x + jnp.sqrt(1.0 - rho**2) * jax.random.normal(key, x.shape, x.dtype), {}
+
+    return Kernel(init=lambda x: x, step=step)
+
+
+def _doubled(x):
+    return 2.0 * x
+
+
+def _uniform_step(key, x):
+    return jax.random.uniform(key, x.shape, x.dtype), {}
+
+
+def test_resume_refuses_a_checkpoint_of_another_kernel_or_observables(key, tmp_path, monkeypatch):
+    x0 = jnp.zeros((2, 3))
+    kw = {"num_chains": 2, "thin": 2, "checkpoint_path": tmp_path / "run.npz"}
+    ref = run_chains(key, _ar1_kernel(0.6), x0, 40, num_chains=2, thin=2)
+    save, saves = driver_module._save_checkpoint, []
+
+    def crashing_save(*args, **kwargs):
+        save(*args, **kwargs)
+        saves.append(args[2])
+        if len(saves) == 2:
+            raise KeyboardInterrupt("simulated crash")
+
+    monkeypatch.setattr(driver_module, "_save_checkpoint", crashing_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_chains(key, _ar1_kernel(0.6), x0, 40, checkpoint_every=10, **kw)
+    monkeypatch.setattr(driver_module, "_save_checkpoint", save)
+    written = kw["checkpoint_path"].read_bytes()
+    # same shapes, dtypes, key and sizes: only the transition or the recorded function differ
+    for kernel, observables, what in [
+        (_ar1_kernel(0.5), None, "kernel.step"),  # another value in the closure
+        (Kernel(init=lambda x: x, step=_uniform_step), None, "kernel.step"),  # another function
+        (_ar1_kernel(0.6), _doubled, "observables"),
+    ]:
+        with pytest.raises(ValueError, match=f"different {re.escape(what)} ") as info:
+            run_chains(key, kernel, x0, 40, resume=True, observables=observables, **kw)
+        assert "\n" not in str(info.value)
+        assert kw["checkpoint_path"].read_bytes() == written  # left intact
+    # a new kernel object built the same way resumes bitwise (before: every case above resumed)
+    resumed = run_chains(key, _ar1_kernel(0.6), x0, 40, checkpoint_every=10, resume=True, **kw)
+    _assert_same(ref, resumed)
+
+
+def test_fingerprint_is_stable_and_tells_kernels_apart():
+    from edtjax.mcmc._fingerprint import fingerprint as fp
+
+    assert fp(_ar1_kernel(0.6).step) == fp(_ar1_kernel(0.6).step)
+    assert fp(_ar1_kernel(0.6).step) != fp(_ar1_kernel(0.6000001).step)
+    assert fp(RWMH.step) != fp(HMC.step) and fp(RWMH.step) == fp(RWMH.step)
+    hmc_small = blackjax.hmc(_gaussian_logdensity, 0.25, jnp.ones(2), 5)
+    assert fp(hmc_small.step) != fp(HMC.step)  # only the step size differs
+    assert fp(jax.jit(_doubled)) == fp(jax.jit(_doubled)) != fp(jax.jit(_observe))
+
+
+def test_temporaries_of_a_killed_write_are_removed_on_the_next_run(key, tmp_path):
+    from edtjax import _io
+
+    path = tmp_path / "run.npz"
+    fd, _ = _io._create_temporary(path)  # what a kill inside the write leaves behind
+    os.write(fd, b"partial checkpoint")
+    os.close(fd)
+    (tmp_path / "notes.txt").write_text("keep")
+    run_chains(key, AR1, jnp.zeros((2, 1)), 10, num_chains=2, checkpoint_path=path, resume=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "run.npz"]  # before: 3
+
+
+def test_checkpoint_of_an_older_format_is_named(key, tmp_path):
+    path = tmp_path / "run.npz"
+    x0 = jnp.zeros((2, 1))
+    run_chains(key, AR1, x0, 10, num_chains=2, checkpoint_path=path)
+    arrays = dict(np.load(path))
+    meta = json.loads(str(arrays["metadata"]))
+    meta["format"] = "edtjax.mcmc.checkpoint/1"
+    arrays["metadata"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="another edtjax version"):
+        run_chains(key, AR1, x0, 10, num_chains=2, checkpoint_path=path, resume=True)

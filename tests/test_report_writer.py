@@ -195,3 +195,58 @@ def test_unwritable_location_is_a_one_line_value_error(tmp_path):
         write_audit_report(tmp_path / "data", synthetic_result(), force=True)
     assert (tmp_path / "data" / "keep.csv").read_text() == "1,2\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "data"]
+
+
+def test_force_replaces_only_a_report_and_never_through_a_link(tmp_path):
+    from edtjax.report import check_report_folder
+
+    first = write_audit_report(tmp_path / "r", _minimal("first run"))
+    assert check_report_folder(first, force=True) == first  # a report: may be replaced
+    (tmp_path / "empty").mkdir()
+    assert check_report_folder(tmp_path / "empty", force=True) == tmp_path / "empty"
+    assert check_report_folder(tmp_path / "new", force=False) == tmp_path / "new"
+
+    def refused(folder, reason):
+        with pytest.raises(ValueError, match=reason) as info:
+            check_report_folder(folder, force=True)
+        assert "not a report folder" in str(info.value) and "\n" not in str(info.value)
+
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "report.json").write_text('{"rows": 3}')  # a report.json not written by edtjax
+    (fake / "report.html").write_text("<p>mine</p>")
+    refused(fake, "its report.json is not an edtjax report")
+    extra = tmp_path / "extra"
+    write_audit_report(extra, _minimal("with notes"))
+    (extra / "notes.txt").write_text("my notes")
+    refused(extra, "it also holds 'notes.txt'")
+    no_html = tmp_path / "no_html"
+    write_audit_report(no_html, _minimal("no page"))
+    (no_html / "report.html").unlink()
+    refused(no_html, "no report.html")
+    link = tmp_path / "link"
+    link.symlink_to(first, target_is_directory=True)
+    refused(link, "symbolic link")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    refused(dangling, "symbolic link")
+    with pytest.raises(ValueError, match="symbolic link"):  # the writer itself refuses too
+        write_audit_report(link, _minimal("second run"), force=True)
+    assert (extra / "notes.txt").read_text() == "my notes" and not (tmp_path / "nowhere").exists()
+    assert json.loads((first / "report.json").read_text())["numbers"]["case"]["name"] == (
+        "first run"
+    )
+
+
+def test_report_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o027)
+    try:
+        out = write_audit_report(tmp_path / "r", _minimal("modes"))
+    finally:
+        os.umask(old)
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == {0o640}  # 0o666 less the umask, as open() gives
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750

@@ -27,7 +27,13 @@ from typing import Any
 __all__ = ["AuditConfig", "audit_preset", "config_to_dict", "load_config"]
 
 INDICATOR_NAMES = ("ensemble_spread", "lens_fermat", "mahalanobis", "monge_kantorovich")
-"""Reliability indicators the audit can fit (the combined one is always added)."""
+"""Reliability indicators the audit can fit (the combined one is always added).
+
+``mahalanobis`` is the affine-invariant one: ``lens_fermat`` and ``monge_kantorovich`` miss
+some extrapolation along directions in which the training inputs are thin (see
+:func:`edtjax.reliability.lens_fermat_indicator`), so the default set keeps ``mahalanobis``
+and its combination then flags such queries about as often as its best member does.
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +78,8 @@ class AuditConfig:
             level).
         indicators: reliability indicators to fit (subset of ``ensemble_spread``,
             ``lens_fermat``, ``mahalanobis``, ``monge_kantorovich``); they are also combined.
+            Keep ``mahalanobis`` (affine invariant) in the set: the lens and transport
+            indicators under-detect extrapolation along thin directions of the inputs.
         combine_how: p-value combination of the combined indicator (``fisher``,
             ``bonferroni`` or ``min_p``).
         fermat_alpha: exponent of the sample Fermat distance.
@@ -289,7 +297,10 @@ def _power_of_two(v):
 
 
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
+    "seed": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**63 - 2,
+        "an int in [0, 2**63 - 2] (seed and seed + 1 key 64-bit PRNG streams)",
+    ),
     "n_design": (lambda v: _positive_int(v) and v >= 64, "an int >= 64"),
     "n_queries": (lambda v: _positive_int(v) and v >= 10, "an int >= 10"),
     "shift_inputs": (

@@ -1,4 +1,4 @@
-"""Argument types and output-folder handling shared by the subcommands."""
+"""Argument types, size limits, input-file and output-folder checks shared by the subcommands."""
 
 from __future__ import annotations
 
@@ -8,9 +8,37 @@ import os
 import re
 from pathlib import Path
 
+MAX_ELEMENTS = 2**28
+"""Most elements of one array a command may build (268,435,456: 1 GiB in float32, 2 GiB in
+float64): the spins of all chains, the recorded samples, the rows times inputs of a Sobol'
+design, the projections of the rows on random directions. Larger requests are refused before
+any computation, naming the options to reduce."""
+
 
 class UserError(Exception):
     """An error caused by the command's arguments or files; reported in one line, exit 2."""
+
+
+def check_elements(what: str, count: int, reduce: str) -> None:
+    """Refuse ``count > MAX_ELEMENTS`` array elements for ``what``, saying what to ``reduce``."""
+    if count > MAX_ELEMENTS:
+        shown = f"{count:,}" if count < 10**30 else f"about 2**{count.bit_length() - 1}"
+        raise UserError(
+            f"{what}: {shown} array elements, over the limit of 2**28 = {MAX_ELEMENTS:,} "
+            f"(1 GiB in float32); reduce {reduce}"
+        )
+
+
+def check_input_file(flag: str, path: Path | None) -> None:
+    """Refuse a ``path`` given to ``flag`` that is not a regular file of at most 2 GiB."""
+    from edtjax._io import check_readable_file
+
+    if path is None:
+        return
+    try:
+        check_readable_file(path)
+    except ValueError as err:
+        raise UserError(f"{flag} {err}") from None
 
 
 def _integer(text: str, minimum: int, expectation: str) -> int:
@@ -31,6 +59,19 @@ def positive_int(text: str) -> int:
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     return _integer(text, 0, "an integer >= 0")
+
+
+def seed(text: str) -> int:
+    """argparse type: a PRNG seed, an integer in ``[0, 2**63 - 2]``."""
+    from edtjax._checks import check_seed
+
+    value = _integer(text, 0, "a seed >= 0")
+    try:
+        return check_seed("seed", value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            "expected " + str(err).removeprefix("seed must be ")
+        ) from None
 
 
 def finite_float(text: str) -> float:

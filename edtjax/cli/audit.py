@@ -10,7 +10,9 @@ with temperature-dependent conductivity, :mod:`edtjax.audit.thermodiffusion`).
 
 The output folder receives ``report.html`` (self-contained, figures embedded),
 ``report.json`` (every number) and the PNG figures. It is written all at once when the audit
-is complete; an existing folder is refused unless ``--force`` is given, before any work.
+is complete; an existing folder is refused unless ``--force`` is given, and even then unless it
+is a report written by ``edtjax audit`` (never a symbolic link or another folder), before any
+work.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edtjax.cli._args import UserError, check_out_dir, column_names, plain_doc
+from edtjax.cli._args import (
+    UserError,
+    check_input_file,
+    check_out_dir,
+    column_names,
+    plain_doc,
+    seed,
+)
 
 _EXAMPLES = """\
 examples:
@@ -77,9 +86,16 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=Path("edtjax-audit"),
         help="report folder (default ./edtjax-audit)",
     )
-    parser.add_argument("--force", action="store_true", help="replace an existing report")
     parser.add_argument(
-        "--seed", type=int, default=None, help="PRNG seed (default: the config's, 0)"
+        "--force",
+        action="store_true",
+        help="replace an existing report (only a folder written by edtjax audit)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=seed,
+        default=None,
+        help="PRNG seed in [0, 2**63 - 2] (default: the config's, 0)",
     )
     parser.add_argument(
         "--devices",
@@ -128,11 +144,19 @@ def _run(args: argparse.Namespace) -> int:
     import jax
 
     from edtjax.audit import format_summary, load_user_data, run_audit, thermodiffusion_case
-    from edtjax.report import audit_summary, write_audit_report
+    from edtjax.report import audit_summary, check_report_folder, write_audit_report
 
     _check_options(args)
+    for flag, path in (
+        ("--config", args.config),
+        ("--data", args.data),
+        ("--queries", args.queries),
+    ):
+        check_input_file(flag, path)
     config = _config(args)
     check_out_dir(args.out, args.force)
+    # before any work: --force replaces an earlier report only, never another folder or a link
+    check_report_folder(args.out, force=args.force)
     progress = not args.no_progress
     if args.data is None:
         data = thermodiffusion_case(jax.random.key(config.seed), config, progress=progress)

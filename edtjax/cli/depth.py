@@ -18,10 +18,13 @@ import numpy as np
 
 from edtjax.cli._args import (
     UserError,
+    check_elements,
+    check_input_file,
     column_names,
     finite_float,
     plain_doc,
     positive_int,
+    seed,
     unwritable_parent,
 )
 
@@ -117,7 +120,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-standardize", action="store_true", help="use the columns in their own units"
     )
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument(
+        "--seed", type=seed, default=0, help="PRNG seed in [0, 2**63 - 2] (default 0)"
+    )
     parser.add_argument(
         "--out", metavar="FILE", type=Path, required=True, help="CSV file of per-query results"
     )
@@ -215,9 +220,19 @@ def _run(args: argparse.Namespace) -> int:
     from edtjax.reliability import calibrate, conformal_p_values, minimum_calibration_size
 
     _check_out_file(args.out, args.force)
+    check_input_file("--train", args.train)
+    check_input_file("--queries", args.queries)
     x, names = read_table(args.train, column_names("--columns", args.columns))
     queries, _ = read_table(args.queries, names, min_rows=1)
     n = x.shape[0]
+    if args.method in ("projection", "halfspace"):
+        directions = args.directions or (500 if args.method == "projection" else 1000)
+        rows = max(n, queries.shape[0], x.shape[1])
+        check_elements(
+            f"--directions {directions} x {rows} rows of projections",
+            directions * rows,
+            "--directions",
+        )
     k_split, k_fit, k_cal = jax.random.split(jax.random.key(args.seed), 3)
     fit_rows, cal_rows = _split(k_split, n, args.calibration_fraction)
     n_min = minimum_calibration_size(args.alpha)

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import edtjax
-from edtjax.cli._args import finite_float, positive_int, prepare_out
+from edtjax.cli._args import (
+    UserError,
+    check_elements,
+    finite_float,
+    positive_int,
+    prepare_out,
+    seed,
+)
 
 _EXAMPLES_SAMPLE = """\
 examples:
@@ -21,7 +28,9 @@ examples:
 def _add_common_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chains", type=positive_int, default=4, help="parallel chains")
     parser.add_argument("--thin", type=positive_int, default=1, help="record every k-th state")
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument(
+        "--seed", type=seed, default=0, help="PRNG seed in [0, 2**63 - 2] (default 0)"
+    )
     parser.add_argument(
         "--out", type=Path, default=None, help="folder for traces.npz and metadata.json (created)"
     )
@@ -92,6 +101,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     phi4.set_defaults(func=_run_sample_phi4)
 
 
+def _check_sizes(args: argparse.Namespace, dim: int, steps: int, steps_flag: str) -> None:
+    """Refuse lattices, traces or step counts over ``MAX_ELEMENTS`` before any work."""
+    if dim > 64:
+        raise UserError(f"--dim must be <= 64, got {dim}")
+    check_elements(
+        f"--chains {args.chains} x --L {args.L}^{dim} lattice sites",
+        args.chains * args.L**dim,
+        "--L or --chains",
+    )
+    check_elements(
+        f"--chains {args.chains} x {steps_flag} {steps} // --thin {args.thin} recorded samples",
+        args.chains * (steps // args.thin),
+        f"{steps_flag} or --chains, or raise --thin",
+    )
+    burn_in = args.burn_in if args.burn_in is not None and args.burn_in > 0 else 0
+    check_elements(f"{steps_flag} + --burn-in steps", steps + burn_in, steps_flag)
+
+
 def _summary_rows(summary: dict[str, Any]) -> list[dict[str, float | str]]:
     return [
         {
@@ -147,6 +174,7 @@ def _run_sample_ising(args: argparse.Namespace) -> int:
     from edtjax.lattice import BETA_CRITICAL, sample_ising
 
     beta = BETA_CRITICAL if args.beta is None else args.beta
+    _check_sizes(args, 2, args.sweeps, "--sweeps")
     prepare_out(args.out, args.force)
     result = sample_ising(
         jax.random.key(args.seed),
@@ -203,6 +231,7 @@ def _run_sample_phi4(args: argparse.Namespace) -> int:
 
     from edtjax.lattice import HoppingCouplings, sample_phi4
 
+    _check_sizes(args, args.dim, args.steps, "--steps")
     prepare_out(args.out, args.force)
     result = sample_phi4(
         jax.random.key(args.seed),

@@ -22,11 +22,13 @@ import numpy as np
 
 from edtjax.cli._args import (
     UserError,
+    check_elements,
     check_out_dir,
     non_negative_int,
     plain_doc,
     positive_int,
     prepare_out,
+    seed,
 )
 
 _MODELS = ("ishigami", "sobol_g", "borehole", "friedman1", "pellet")
@@ -113,7 +115,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--batch", type=positive_int, default=None, help="pellet only: runs per batch (default 512)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument(
+        "--seed", type=seed, default=0, help="PRNG seed in [0, 2**63 - 2] (default 0)"
+    )
     parser.add_argument(
         "--out",
         metavar="DIR",
@@ -145,6 +149,19 @@ def _check_options(args: argparse.Namespace) -> None:
             raise UserError(f"{', '.join(given)} apply to --model pellet only")
     if args.g_coefficients is not None and args.model != "sobol_g":
         raise UserError("--g-coefficients applies to --model sobol_g only")
+    d = _dimension(args)
+    runs = n * (2 * d + 2 if args.second_order else d + 2)
+    check_elements(
+        f"--samples {n}: the Saltelli design of {runs:,} runs x {d} inputs", runs * d, "--samples"
+    )
+    check_elements(f"--bootstrap {args.bootstrap} resamples", args.bootstrap, "--bootstrap")
+
+
+def _dimension(args: argparse.Namespace) -> int:
+    """The number of inputs ``d`` of the chosen model."""
+    if args.model == "sobol_g":
+        return _g_coefficients(args.g_coefficients or _G_COEFFICIENTS).size
+    return {"ishigami": 3, "friedman1": 5, "borehole": 8, "pellet": 6}[args.model]
 
 
 def _g_coefficients(text: str) -> np.ndarray:

@@ -20,7 +20,7 @@ from jax.sharding import Mesh, PartitionSpec
 from tqdm import tqdm
 
 from edtjax._checks import check_int
-from edtjax._io import load_arrays, save_arrays
+from edtjax._io import load_arrays, remove_temporaries, save_arrays
 from edtjax._sharding import (
     axis_name,
     device_mesh,
@@ -30,10 +30,12 @@ from edtjax._sharding import (
     to_host,
     unpad_rows,
 )
+from edtjax.mcmc._fingerprint import fingerprint
 
 __all__ = ["ChainResult", "run_chains"]
 
-_FORMAT = "edtjax.mcmc.checkpoint/1"
+_FORMAT = "edtjax.mcmc.checkpoint/2"  # /2: fingerprints of the kernel and observables
+_FORMAT_PREFIX = "edtjax.mcmc.checkpoint/"
 _PROGRESS_SEGMENTS = 100
 _MAX_STEPS = 2**31 - 1  # the step counter is int32 inside the compiled scan
 
@@ -202,9 +204,13 @@ def _leaf_spec(leaves: list[Any]) -> list[list[Any]]:
     return [[list(leaf.shape), str(leaf.dtype)] for leaf in leaves]
 
 
-def _metadata(key, state, traces, info_sum, num_steps, num_chains, thin, burn_in) -> dict:
+def _metadata(
+    key, state, traces, info_sum, num_steps, num_chains, thin, burn_in, step_fn, observables
+) -> dict:
     return {
         "format": _FORMAT,
+        "kernel_fingerprint": fingerprint(step_fn),
+        "observables_fingerprint": fingerprint(observables),
         "num_steps": num_steps,
         "num_chains": num_chains,
         "thin": thin,
@@ -234,22 +240,43 @@ def _save_checkpoint(path: Path, meta: dict, step: int, state, traces, info_sum)
     save_arrays(path, arrays)
 
 
+_FINGERPRINTS = {"kernel_fingerprint": "kernel.step", "observables_fingerprint": "observables"}
+
+
 def _load_checkpoint(path: Path, meta: dict, state, traces, info_sum) -> tuple[int, Any, Any, Any]:
     """Read a checkpoint written for exactly this run; anything else raises ``ValueError``."""
     if not zipfile.is_zipfile(path):
         raise ValueError(f"checkpoint {path} is not a readable .npz file")
-    arrays = load_arrays(path)
+    # no more than this run's arrays, plus room for the metadata and the archive's headers
+    expected = sum(
+        leaf.size * leaf.dtype.itemsize
+        for tree in (state, traces, info_sum)
+        for leaf in jax.tree_util.tree_leaves(tree)
+    )
+    arrays = load_arrays(path, max_bytes=expected + 2**26)
     try:
         stored = json.loads(str(arrays["metadata"]))
         step = int(arrays["step"])
     except (KeyError, ValueError, TypeError) as err:
         raise ValueError(f"checkpoint {path} is corrupt: no readable metadata ({err})") from err
-    if stored.get("format") != _FORMAT:
+    if not isinstance(stored, dict) or not str(stored.get("format", "")).startswith(_FORMAT_PREFIX):
         raise ValueError(f"checkpoint {path} is not an edtjax MCMC checkpoint")
-    diffs = [k for k in meta if stored.get(k) != meta[k]]
+    if stored["format"] != _FORMAT:
+        raise ValueError(
+            f"checkpoint {path} has the format {stored['format']!r} of another edtjax version; "
+            f"this one reads {_FORMAT!r}: remove the file to start afresh"
+        )
+    diffs = [k for k in meta if k not in _FINGERPRINTS and stored.get(k) != meta[k]]
     if diffs:
         detail = "; ".join(f"{k}: checkpoint {stored.get(k)!r} vs run {meta[k]!r}" for k in diffs)
         raise ValueError(f"checkpoint {path} was written by a different run ({detail})")
+    changed = [name for k, name in _FINGERPRINTS.items() if stored.get(k) != meta[k]]
+    if changed:
+        raise ValueError(
+            f"checkpoint {path} was written with a different {' and '.join(changed)} (their "
+            "code, constants or closed-over values differ): resuming would splice two "
+            "different chains; resume with the functions that wrote it, or remove the file"
+        )
     if not 0 <= step <= meta["num_steps"]:
         raise ValueError(f"checkpoint {path} is corrupt: step {step} out of range")
     restored = []
@@ -316,11 +343,15 @@ def run_chains(
     counter, traces recorded so far and info sums are written atomically every ``k`` steps and
     at the end (each write costs ``O(size of the traces so far)``: choose ``k`` accordingly),
     in one pickle-free ``.npz`` holding the arrays and a JSON metadata record (key, sizes,
-    shapes and dtypes of every leaf). ``resume=True`` continues from that file, or starts
+    shapes and dtypes of every leaf, and SHA-256 fingerprints of ``kernel.step`` and
+    ``observables``: their code, constants, closed-over values and the helpers and constants
+    of their module that they name). ``resume=True`` continues from that file, or starts
     afresh if it does not exist, and returns bitwise the same result as an uninterrupted run.
     A file that is unreadable or was written by a run with different arguments (key, sizes,
-    state shapes, ``thin``, ``burn_in``, ...) raises ``ValueError``; an existing file without
-    ``resume=True`` raises ``FileExistsError``.
+    state shapes, ``thin``, ``burn_in``, ...) or by another kernel or observables function
+    raises ``ValueError``; an existing file without ``resume=True`` raises
+    ``FileExistsError``. Temporary files that a process killed during a write left beside
+    ``checkpoint_path`` are removed when the next run starts.
 
     Args:
         key: a PRNG key from :func:`jax.random.key`.
@@ -412,7 +443,10 @@ def run_chains(
     path = None if checkpoint_path is None else Path(checkpoint_path)
     meta = None
     if path is not None:
-        meta = _metadata(key, state, traces, info_sum, num_steps, num_chains, thin, burn_in)
+        remove_temporaries(path)  # left by a process killed while writing the checkpoint
+        meta = _metadata(
+            key, state, traces, info_sum, num_steps, num_chains, thin, burn_in, step_fn, observables
+        )
         if resume and path.exists():
             start, state, traces, info_sum = _load_checkpoint(path, meta, state, traces, info_sum)
         elif path.exists():

@@ -14,13 +14,14 @@ from edtjax.report.validity_plots import (
     plot_shift_tests,
     plot_stage_timings,
 )
-from edtjax.report.writer import write_audit_report
+from edtjax.report.writer import check_report_folder, write_audit_report
 
 __all__ = [
     "ReportFigure",
     "Verdict",
     "audit_figures",
     "audit_summary",
+    "check_report_folder",
     "format_number",
     "plot_calibration_curve",
     "plot_coverage",

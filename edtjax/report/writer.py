@@ -10,15 +10,102 @@ import secrets
 import shutil
 from pathlib import Path
 
-from edtjax._io import check_writable
+from edtjax._io import check_writable, load_json
 from edtjax.audit.result import AuditResult, check_audit_result
 from edtjax.report._html import render_html
 from edtjax.report.audit_figures import audit_figures, contract_errors
 
-__all__ = ["write_audit_report"]
+__all__ = ["check_report_folder", "write_audit_report"]
 
 #: Resolution of the PNG figures (dots per inch).
 DPI = 110
+
+_REPORT_KEYS = frozenset({"numbers", "timings", "figures"})
+_MAX_REPORT_JSON = 256 * 1024**2  # bytes of report.json read to recognise a report
+
+
+def _not_a_report(out: Path) -> str | None:
+    """Why the non-empty folder ``out`` is not a report of :func:`write_audit_report`."""
+    document = out / "report.json"
+    if document.is_symlink() or not document.is_file():
+        return "no report.json file"
+    try:
+        content = load_json(document, max_bytes=_MAX_REPORT_JSON)
+    except (ValueError, UnicodeDecodeError, OSError):
+        return "its report.json is not an edtjax report"
+    figures = content.get("figures") if isinstance(content, dict) else None
+    if not (
+        _REPORT_KEYS <= set(content if isinstance(content, dict) else ())
+        and isinstance(figures, list)
+        and all(isinstance(f, str) and f.endswith(".png") for f in figures)
+    ):
+        return "its report.json is not an edtjax report"
+    page = out / "report.html"
+    if page.is_symlink() or not page.is_file():
+        return "no report.html file"
+    expected = {"report.json", "report.html", *figures}
+    for entry in sorted(out.iterdir()):
+        if entry.name not in expected:
+            return f"it also holds {entry.name!r}"
+        if entry.is_symlink() or not entry.is_file():
+            return f"{entry.name!r} is not a regular file"
+    return None
+
+
+def check_report_folder(out_dir: str | os.PathLike, *, force: bool = False) -> Path:
+    """Refuse an ``out_dir`` that :func:`write_audit_report` would not replace; touch nothing.
+
+    Call it before the audit, so that a run never ends in a refusal. ``out_dir`` is accepted
+    when it does not exist, or, with ``force``, when it is an empty folder or a report written
+    by :func:`write_audit_report`: a folder (not a symbolic link) holding ``report.json``
+    (a JSON object with ``numbers``, ``timings`` and ``figures``), ``report.html`` and
+    nothing but the PNG figures that ``report.json`` lists, all regular files. Any other
+    folder is refused, so that ``force`` never deletes the user's files. Cost: one listing
+    and one read of ``report.json``.
+
+    Args:
+        out_dir: the report folder.
+        force: whether an existing report may be replaced.
+
+    Returns:
+        ``out_dir`` as a ``pathlib.Path``.
+
+    Raises:
+        FileExistsError: ``out_dir`` exists and ``force`` is false.
+        ValueError: ``out_dir`` is a symbolic link, not a folder, or a non-empty folder that
+            is not a report (the message says why).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "notes.txt").write_text("keep me")
+        >>> try:
+        ...     check_report_folder(folder, force=True)
+        ... except ValueError as err:
+        ...     print(str(err).split("(")[1])
+        no report.json file); not replacing it
+
+    References:
+        The POSIX ``rename`` semantics the writer relies on: IEEE Std 1003.1-2017, rename().
+    """
+    out = Path(out_dir)
+    if out.is_symlink():
+        raise ValueError(f"out_dir {out} is a symbolic link, not a report folder; not replacing it")
+    check_writable(out, force=force)
+    if not out.exists():
+        return out
+    if not out.is_dir():
+        raise ValueError(
+            f"out_dir {out} exists and is not a report folder (a file); not replacing it"
+        )
+    if not any(out.iterdir()):
+        return out
+    reason = _not_a_report(out)
+    if reason is not None:
+        raise ValueError(
+            f"out_dir {out} exists and is not a report folder ({reason}); not replacing it"
+        )
+    return out
 
 
 def _sibling(out: Path, tag: str) -> Path:
@@ -60,7 +147,7 @@ def write_audit_report(
         out_dir: the report folder to create; its parent is created if needed.
         result: an :class:`edtjax.audit.AuditResult`.
         force: replace an existing ``out_dir``; it must be an empty folder or an earlier
-            report (a folder holding ``report.json``), so that no other folder is wiped.
+            report (see :func:`check_report_folder`), so that no other folder is wiped.
 
     Returns:
         ``out_dir`` as a ``pathlib.Path``.
@@ -68,8 +155,8 @@ def write_audit_report(
     Raises:
         FileExistsError: if ``out_dir`` exists and ``force`` is false (nothing is touched).
         ValueError: if ``result`` violates the contract of :mod:`edtjax.audit.result`, if
-            ``out_dir`` exists and is neither empty nor a report, or if the location cannot
-            be written.
+            ``out_dir`` is a symbolic link or exists and is neither empty nor a report, or if
+            the location cannot be written.
 
     Example:
         >>> import tempfile, pathlib
@@ -88,15 +175,8 @@ def write_audit_report(
         calibration and coverage).
     """
     check_audit_result(result)
-    out = Path(out_dir)
-    check_writable(out, force=force)
-    exists = out.exists() or out.is_symlink()
-    if exists and (
-        out.is_symlink()
-        or not out.is_dir()
-        or (any(out.iterdir()) and not (out / "report.json").is_file())
-    ):
-        raise ValueError(f"out_dir {out} exists and is not a report folder; not replacing it")
+    out = check_report_folder(out_dir, force=force)
+    exists = out.exists()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = _sibling(out, "tmp")
