@@ -9,6 +9,7 @@ when the argument is a tracer, so that validated functions still compose with ``
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,12 +24,14 @@ __all__ = [
     "check_even",
     "check_finite",
     "check_int",
+    "check_memory",
     "check_ndim",
     "check_probability",
     "check_real",
     "check_same_length",
     "check_seed",
     "check_shape",
+    "device_memory_bytes",
     "is_concrete",
 ]
 
@@ -58,17 +61,79 @@ def as_array(
     Raises:
         ValueError: if ``x`` is not numeric, has the wrong rank, or non-finite entries.
     """
+    if is_concrete(x) and not isinstance(x, jax.Array):
+        _check_host_values(name, x, finite=finite)
     try:
         arr = jnp.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}") from err
     if not (jnp.issubdtype(arr.dtype, jnp.number) or arr.dtype == jnp.bool_):
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        raise ValueError(f"{name} must be real, got complex dtype {arr.dtype}")
     if ndim is not None:
         check_ndim(name, arr, ndim)
     if finite:
         check_finite(name, arr)
     return arr
+
+
+def _check_host_values(name: str, x: Any, *, finite: bool) -> None:
+    """Refuse complex host input, and finite values that JAX's default dtype cannot hold.
+
+    Without float64 enabled, ``jnp.asarray`` casts float64 to float32: a finite ``1e200``
+    would become ``inf`` and be reported as a non-finite entry the user never wrote.
+    """
+    try:
+        host = np.asarray(x)
+    except (TypeError, ValueError):
+        return  # reported by the conversion that follows
+    if np.iscomplexobj(host):
+        raise ValueError(f"{name} must be real, got complex dtype {host.dtype}")
+    if not (finite and np.issubdtype(host.dtype, np.floating) and host.size):
+        return
+    target = jnp.dtype(jax.dtypes.canonicalize_dtype(host.dtype))
+    biggest = np.finfo(target).max
+    with np.errstate(invalid="ignore"):
+        out_of_range = np.isfinite(host) & (np.abs(host) > biggest)
+    if out_of_range.any():
+        largest = float(np.abs(host[out_of_range]).max())
+        raise ValueError(
+            f"{name} has {int(out_of_range.sum())} finite entries beyond the {target} range "
+            f"(largest magnitude {largest:.3g} > {biggest:.3g}); "
+            "rescale them, or enable float64 (the jax_enable_x64 option)"
+        )
+
+
+def device_memory_bytes() -> int:
+    """Memory of the default device: its allocator limit, or the host's physical memory on CPU."""
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except (RuntimeError, NotImplementedError):
+        stats = {}
+    if "bytes_limit" in stats:
+        return int(stats["bytes_limit"])
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(what: str, nbytes: float, reduce: str, *, fraction: float = 0.5) -> None:
+    """Raise before allocating if ``what`` needs more than ``fraction`` of the device's memory.
+
+    Args:
+        what: what would be allocated, e.g. ``"the traces"``.
+        nbytes: its size in bytes.
+        reduce: the arguments that shrink it, named in the message.
+        fraction: share of :func:`device_memory_bytes` allowed for it.
+
+    Example:
+        >>> check_memory("a small buffer", 1024, "n")
+    """
+    limit = fraction * device_memory_bytes()
+    if nbytes > limit:
+        raise ValueError(
+            f"{what} would need about {nbytes / 2**30:.3g} GiB, more than {fraction:.0%} of the "
+            f"{device_memory_bytes() / 2**30:.3g} GiB of device memory; reduce {reduce}"
+        )
 
 
 def check_ndim(name: str, x: Any, ndim: int | Sequence[int]) -> None:

@@ -97,3 +97,14 @@ def test_seed_outside_the_64_bit_key_range_is_refused(tmp_path, seed):
     with pytest.raises(ValueError, match=r"'seed' must be an int in \[0, 2\*\*63 - 2\]"):
         load_config(_write(tmp_path, f"seed = {seed}\n"))
     assert load_config(_write(tmp_path, f"seed = {2**63 - 2}\n")).seed == 2**63 - 2
+
+
+def test_load_config_refuses_oversized_and_non_regular_files(tmp_path):
+    big = tmp_path / "big.toml"
+    big.write_text("# padding\n" * (2**20 // 10 + 1))
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_config(big)
+    link = tmp_path / "zero.toml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_config(link)

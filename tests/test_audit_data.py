@@ -236,3 +236,11 @@ def test_load_user_data_bad_queries(tmp_path):
         load_user_data(path, None, ["y1", "y2"], tmp_path / "q3.csv")
     with pytest.raises(ValueError, match="no such file"):
         load_user_data(path, None, ["y1", "y2"], tmp_path / "absent.csv")
+
+
+def test_csv_linked_to_an_endless_device_is_refused(tmp_path):
+    """Before: read without limit until a MemoryError."""
+    link = tmp_path / "runs.csv"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match=r"runs\.csv"):
+        read_table(link)

@@ -25,6 +25,37 @@ def test_as_array_rank_and_finiteness():
         _checks.as_array("x", object())
 
 
+def test_complex_input_is_refused_not_truncated():
+    """Before: the imaginary part was dropped silently by the cast to a real dtype."""
+    for x in ([1.0 + 2.0j], np.array([1.0, 2.0j]), jnp.array([1.0 + 0j])):
+        with pytest.raises(ValueError, match="x must be real, got complex dtype"):
+            _checks.as_array("x", x)
+
+
+def test_finite_values_beyond_the_default_dtype_are_named_as_such():
+    """Without float64, 1e200 used to be cast to inf and reported as a NaN/inf entry."""
+    x = np.array([1.0, 1e200, -3e39])
+    if jax.config.read("jax_enable_x64"):
+        assert _checks.as_array("x", x).dtype == jnp.float64
+    else:
+        with pytest.raises(ValueError, match=r"x has 2 finite entries beyond the float32 range"):
+            _checks.as_array("x", x)
+    with pytest.raises(ValueError, match="x must be finite, found 1 NaN/inf"):
+        _checks.as_array("x", np.array([1.0, np.inf]))
+
+
+def test_finite_values_of_any_size_pass_in_float64(x64):
+    assert float(_checks.as_array("x", np.array([1e200]))[0]) == 1e200
+
+
+def test_memory_check_names_the_size_and_what_to_reduce():
+    _checks.check_memory("a small buffer", 1024, "n")
+    total = _checks.device_memory_bytes()
+    assert total > 2**20
+    with pytest.raises(ValueError, match=r"the traces would need about .* GiB.*reduce num_chains"):
+        _checks.check_memory("the traces", total, "num_chains")
+
+
 def test_finite_check_skips_tracers():
     @jax.jit
     def f(x):

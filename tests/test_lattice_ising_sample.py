@@ -237,3 +237,9 @@ def test_algorithm_lists_are_public_and_enforced(key):
         sample_ising(key, 4, 0.3, 100, algorithm="hmc")
     with pytest.raises(ValueError, match="algorithm"):
         sample_phi4(key, 4, HoppingCouplings(0.2, 0.5), 100, algorithm="heatbath")
+
+
+def test_oversized_lattices_are_refused_before_allocating():
+    """num_chains = 10**8 used to abort the process; now a ValueError says what to reduce."""
+    with pytest.raises(ValueError, match=r"would need about .* GiB.*reduce num_chains or L"):
+        sample_ising(jax.random.key(0), 8, 0.3, 100, num_chains=10**8)

@@ -453,3 +453,32 @@ def test_checkpoint_of_an_older_format_is_named(key, tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="another edtjax version"):
         run_chains(key, AR1, x0, 10, num_chains=2, checkpoint_path=path, resume=True)
+
+
+def test_oversized_traces_are_refused_before_allocating():
+    with pytest.raises(ValueError, match=r"recorded traces would need about .* GiB"):
+        run_chains(jax.random.key(0), AR1, jnp.zeros((4, 10**6)), 10**6, num_chains=4)
+
+
+def test_step_counter_is_carried_not_materialised():
+    """A billion-step segment compiles without any array of its length (was an arange)."""
+    state = jnp.zeros((2, 1))
+    traces = jnp.zeros((2, 1, 1))
+    jaxpr = jax.make_jaxpr(
+        lambda s, tr: driver_module._scan_segment(
+            jax.random.key(0),
+            s,
+            tr,
+            {"noise": jnp.zeros((2, 1)), "positive": jnp.zeros((2, 1))},
+            jnp.asarray(0, jnp.int32),
+            step_fn=_ar1_step,
+            observables=lambda x: x,
+            length=10**9,
+            thin=1,
+            burn_in=10**9 - 1,
+            num_chains=2,
+            axis=None,
+        )
+    )(state, traces)
+    shapes = [v.aval.shape for eqn in jaxpr.eqns for v in eqn.outvars]
+    assert all(10**9 not in shape for shape in shapes)

@@ -24,7 +24,12 @@ import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from edtjax._io import read_text
+
 __all__ = ["AuditConfig", "audit_preset", "config_to_dict", "load_config"]
+
+MAX_CONFIG_BYTES = 2**20
+"""Largest configuration file read (1 MiB): a TOML config is a few hundred bytes."""
 
 INDICATOR_NAMES = ("ensemble_spread", "lens_fermat", "mahalanobis", "monge_kantorovich")
 """Reliability indicators the audit can fit (the combined one is always added).
@@ -240,10 +245,11 @@ def load_config(path: str | os.PathLike, preset: str = "default") -> AuditConfig
         4
     """
     try:
-        with open(path, "rb") as fh:
-            table = tomllib.load(fh)
-    except OSError as err:
+        text = read_text(path, max_bytes=MAX_CONFIG_BYTES)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
         raise ValueError(f"config file {os.fspath(path)!r} cannot be read: {err}") from err
+    try:
+        table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"config file {os.fspath(path)!r} is not valid TOML: {err}") from err
     return config_from_mapping(table, preset)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edtjax._io import load_arrays
+from edtjax._io import load_arrays, read_text
 from edtjax.audit.result import AuditData
 
 __all__ = ["load_user_data", "read_table"]
@@ -66,7 +66,7 @@ def _is_number(text: str) -> bool:
 
 def _read_csv(path: Path) -> _Table:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path, encoding="utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(
             f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start})"

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from edtjax._checks import check_choice, check_even, check_int
+from edtjax._checks import check_choice, check_even, check_int, check_memory
 from edtjax.lattice._moments import binder_cumulant, connected_moment, scaled
 from edtjax.lattice.ising import (
     check_couplings,
@@ -261,6 +261,11 @@ def sample_ising(
         )
     burn_in = num_sweeps // 10 if burn_in is None else check_int("burn_in", burn_in, minimum=0)
     check_couplings(beta, J, h)
+    # About 16 bytes per site and chain: the int8 spins, the sweep's uniforms (or the cluster
+    # labels of Swendsen-Wang) and XLA's temporaries.
+    check_memory(
+        "the lattices and their sweep buffers", 16 * num_chains * size**2, "num_chains or L"
+    )
     dtype = float_dtype(beta, J, h)
     run = functools.partial(_run, progress=True) if progress else _sample
     result = run(

@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from tqdm import tqdm
 
-from edtjax._checks import check_int
+from edtjax._checks import check_int, check_memory
 from edtjax._io import load_arrays, remove_temporaries, save_arrays
 from edtjax._sharding import (
     axis_name,
@@ -98,8 +98,8 @@ def _scan_segment(
         keys = pad_rows(keys, local * jax.lax.axis_size(axis))
         return jax.lax.dynamic_slice_in_dim(keys, jax.lax.axis_index(axis) * local, local)
 
-    def body(carry, t):
-        state, traces, info_sum = carry
+    def body(carry, _):
+        state, traces, info_sum, t = carry
         state, info = jax.vmap(step_fn)(chain_keys(t), state)
         done = t + 1  # steps completed
         sampling = done > burn_in
@@ -120,10 +120,12 @@ def _scan_segment(
             )
 
         traces = jax.lax.cond(kept, record, lambda tr: tr, traces)
-        return (state, traces, info_sum), None
+        return (state, traces, info_sum, done), None
 
-    steps = start + jnp.arange(length, dtype=start.dtype)
-    (state, traces, info_sum), _ = jax.lax.scan(body, (state, traces, info_sum), steps)
+    # The step counter is carried, not scanned over: no (length,) array however long the run.
+    (state, traces, info_sum, _), _ = jax.lax.scan(
+        body, (state, traces, info_sum, start), None, length=length
+    )
     return state, traces, info_sum
 
 
@@ -180,11 +182,19 @@ def _allocate(
 ) -> tuple[Any, Any]:
     """Zero trace buffers ``(num_chains, num_kept, ...)`` and zero sums of the kernel info."""
     num_chains = jax.tree_util.tree_leaves(state)[0].shape[0]
-    keys = jax.random.split(key, num_chains)
-    new_state, info = jax.vmap(step_fn)(keys, state)
+
+    def one_step(key, state):
+        new_state, info = jax.vmap(step_fn)(jax.random.split(key, num_chains), state)
+        return new_state, info, jax.vmap(observables)(new_state)
+
+    new_state, info, obs = jax.eval_shape(one_step, key, state)  # shapes only, nothing run
     if jax.tree_util.tree_structure(new_state) != jax.tree_util.tree_structure(state):
         raise ValueError("kernel.step must return a state with the structure of initial_state")
-    obs = jax.vmap(observables)(new_state)
+    trace_bytes = sum(
+        num_chains * num_kept * math.prod(o.shape[1:]) * o.dtype.itemsize
+        for o in jax.tree_util.tree_leaves(obs)
+    )
+    check_memory("the recorded traces", trace_bytes, "num_chains, num_steps or raise thin")
     traces = jax.tree_util.tree_map(
         lambda o: jnp.zeros((num_chains, num_kept, *o.shape[1:]), o.dtype), obs
     )
