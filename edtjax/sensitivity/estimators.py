@@ -147,27 +147,67 @@ def _bootstrap(key, z, estimator, weights, num_bootstrap, confidence):
     )
 
 
+def _standardisation(pooled):
+    """Per-component centre and scale of ``pooled`` ``(m, p)`` outputs, safe in any float range.
+
+    A first pass maps the outputs into ``[-1, 1]`` with the mid-range and half-range (no
+    squares, so no overflow at ``1e20`` or underflow at ``1e-20`` in float32, and an offset is
+    removed exactly); a second pass takes the mean and standard deviation of those values,
+    which are at most 1 in size. Returns ``(mid, half, centre, spread, relative)``: outputs
+    standardise as ``((y - mid) / half - centre) / spread``, their standard deviation in the
+    original units is ``half * spread``, and ``relative`` is the half-range over the largest
+    magnitude (0 for outputs that are equal to the last bit).
+    """
+    hi, lo = jnp.max(pooled, axis=0), jnp.min(pooled, axis=0)
+    mid = 0.5 * hi + 0.5 * lo
+    width = hi - lo
+    half = jnp.where(jnp.isfinite(width), 0.5 * width, 0.5 * hi - 0.5 * lo)
+    magnitude = jnp.maximum(jnp.abs(hi), jnp.abs(lo))
+    relative = jnp.where(magnitude > 0, half / jnp.where(magnitude > 0, magnitude, 1), 0)
+    half = jnp.where(half > 0, half, jnp.ones_like(half))
+    unit = (pooled - mid) / half
+    centre = jnp.mean(unit, axis=0)
+    spread = jnp.sqrt(jnp.mean((unit - centre) ** 2, axis=0))
+    spread = jnp.where(spread > 0, spread, jnp.ones_like(spread))
+    return mid, half, centre, spread, relative
+
+
 def _estimate(key, y_a, y_b, y_ab, y_ba, estimator, num_bootstrap, confidence):
-    """Unvalidated core: outputs already flattened to ``(n, p)`` and ``(n, g, p)``."""
+    """Unvalidated core: outputs already flattened to ``(n, p)`` and ``(n, g, p)``.
+
+    Outputs are standardised per component before any sum (:func:`_standardisation`), so
+    the indices are invariant to the scale and offset of each output, as they are
+    mathematically, and float32 handles outputs of any magnitude it can represent. Returns
+    ``(values, stderr, boot, relative)``, ``relative`` ``(p,)`` the outputs' half-range over
+    their magnitude (:func:`_standardisation`), 0 where the ``A`` and ``B`` outputs do not
+    vary.
+    """
     pooled = [y_a, y_b, y_ab.reshape(-1, y_a.shape[-1])]
     if y_ba is not None:
         pooled.append(y_ba.reshape(-1, y_a.shape[-1]))
-    pooled = jnp.concatenate(pooled, axis=0)
-    centre = jnp.mean(pooled, axis=0)
-    scale = jnp.std(pooled, axis=0)
-    scale = jnp.where(scale > 0, scale, jnp.ones_like(scale))
+    # indices are exactly invariant to the standardisation, so it is a constant for gradients
+    mid, half, centre, spread, relative = jax.lax.stop_gradient(
+        _standardisation(jnp.concatenate(pooled, axis=0))
+    )
 
     def standardise(y):
-        return None if y is None else (y - centre) / scale
+        return None if y is None else ((y - mid) / half - centre) / spread
 
     z = _row_statistics(*map(standardise, (y_a, y_b, y_ab, y_ba)), estimator)
-    weights = scale**2
+    # aggregated indices weight components by their variance; only ratios matter, so the
+    # weights are relative to the largest standard deviation (no overflow or underflow)
+    scale = half * spread
+    largest = jnp.max(scale)
+    weights = (scale / jnp.where(largest > 0, largest, 1)) ** 2
     values, stderr = _delta_stderr(z, estimator, weights)
     boot = None
     if num_bootstrap:
         boot = _bootstrap(key, z, estimator, weights, num_bootstrap, confidence)
-    values["variance"] = values["variance"] * scale**2
-    return values, stderr, boot
+    # a component whose A and B outputs do not vary counts as constant
+    relative = jnp.where(values["variance"] > 0, relative, jnp.zeros_like(relative))
+    # in the original units: may overflow (or underflow) where the dtype cannot hold it
+    values["variance"] = values["variance"] * scale * scale
+    return values, stderr, boot, relative
 
 
 _estimate_jit = jax.jit(_estimate, static_argnums=(5, 6, 7))
@@ -270,7 +310,12 @@ def sobol_indices_from_outputs(
     components. Standard errors come from the delta method (exact for i.i.d. rows, conservative
     for scrambled Sobol' rows); bootstrap intervals resample rows ``num_bootstrap`` times.
     Cost ``O(n g p)`` (``O(n g^2 p)`` with second order) plus ``O(num_bootstrap n g p)``.
-    Differentiable in the outputs. Constant outputs give NaN; :func:`sobol_indices` checks.
+    Differentiable in the outputs. Each output component is standardised (mid-range and
+    half-range, then mean and standard deviation) before any sum, so the indices do not depend
+    on its scale or offset: float32 outputs of order ``1e17`` or ``1e-20``, or offset by
+    ``1e6``, give the indices of the unscaled model up to float32 rounding of the outputs
+    themselves (``variance`` is reported in the original units and may overflow or underflow
+    where the dtype cannot hold it). Constant outputs give NaN; :func:`sobol_indices` checks.
 
     Layouts: ``factor_axis=0`` (the default) takes ``y_ab`` and ``y_ba`` as ``(g, n, *out)``,
     the layout of ``f(design.ab)`` for a :func:`edtjax.sensitivity.saltelli_design`;
@@ -344,7 +389,7 @@ def sobol_indices_from_outputs(
     def flat(y):
         return None if y is None else jnp.moveaxis(y.reshape(g, n, p), 0, 1)
 
-    values, stderr, boot = _estimate_jit(
+    values, stderr, boot, _ = _estimate_jit(
         key,
         y_a.reshape(n, p),
         y_b.reshape(n, p),

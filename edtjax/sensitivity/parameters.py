@@ -42,6 +42,25 @@ class _PerturbedModel:
         return y if self.output_fn is None else self.output_fn(y)
 
 
+def _check_inputs(x):
+    """``x`` with every leaf a finite, non-empty numeric array, or a ValueError naming it."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(x)
+    if not flat:
+        raise ValueError("x must hold at least one array of inputs, got an empty pytree")
+    leaves = []
+    for path, leaf in flat:
+        name = "x" + jax.tree_util.keystr(path)
+        leaf = as_array(name, leaf)
+        if leaf.size == 0:
+            raise ValueError(f"{name} must hold at least one input, got shape {leaf.shape}")
+        leaves.append(leaf)
+    return jax.tree.unflatten(treedef, leaves)
+
+
+def _shapes(x) -> str:
+    return str(jax.tree.map(lambda v: tuple(v.shape), x))
+
+
 def _path_name(path) -> str:
     return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
 
@@ -150,7 +169,8 @@ def parameter_sensitivity(
         key: PRNG key.
         apply_fn: ``apply_fn(params, x) -> prediction`` (e.g. a flax ``Module.apply``).
         params: parameter pytree (e.g. flax ``{"params": ...}``, or one posterior sample).
-        x: inputs at which predictions are taken (any pytree of arrays ``apply_fn`` accepts).
+        x: inputs at which predictions are taken (any pytree of finite, non-empty arrays
+            ``apply_fn`` accepts).
         perturbation: ``"multiplicative"``, ``"additive"`` or ``"mask"``.
         scale: noise scale (``> 0``); for ``"mask"`` the keep probability in ``(0, 1)``.
         groups: ``"layer"``, ``"unit"``, ``"weight"`` or a pytree of integer group ids.
@@ -171,6 +191,13 @@ def parameter_sensitivity(
         :class:`IndexEstimates`; per-group fields are dicts by layer name (``"layer"``), dicts by
         layer name of ``(units, *out)`` arrays (``"unit"``), pytrees mirroring ``params``
         (``"weight"``), or dicts by group id (custom). ``second_order`` is not computed.
+
+    Raises:
+        ValueError: bad options; ``x`` with NaN/inf entries, an empty leaf or a shape
+            ``apply_fn`` cannot take (checked by abstract evaluation, before any work); an
+            empty output; or a run too large for the device's memory (as in
+            :func:`sobol_indices`: one group per weight of a large network needs
+            ``num_samples`` times ``g`` outputs; use coarser ``groups`` or fewer samples).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -198,6 +225,7 @@ def parameter_sensitivity(
     num_bootstrap, confidence = _validate_options(estimator, num_bootstrap, confidence)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     mesh = device_mesh(devices)
+    x = _check_inputs(x)
     leaves, treedef = jax.tree.flatten(params)
     if not leaves:
         raise ValueError("params must hold at least one array")
@@ -226,10 +254,18 @@ def parameter_sensitivity(
     args = (params, x, scales, jnp.asarray(scale, leaves[0].dtype))
     try:
         out = jax.eval_shape(model, params, args)
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
-        raise ValueError(f"apply_fn(params, x) failed on the given params and x: {err}") from err
+    except Exception as err:  # e.g. flax's ScopeParamShapeError for a wrong input width
+        raise ValueError(
+            f"apply_fn(params, x) failed on the given params and x (x: {_shapes(x)}); check "
+            f"that x has the shape apply_fn expects: {type(err).__name__}: {err}"
+        ) from err
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise ValueError(f"the analysed output must be a single array, got {type(out).__name__}")
+    if out.size == 0:
+        raise ValueError(
+            f"the analysed output output_fn(apply_fn(params, x)) is empty (shape {out.shape}); "
+            "x must hold at least one input"
+        )
     flat = _analyse(
         key,
         model,

@@ -12,14 +12,9 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 from numpyro.distributions import Distribution
 
-from edtjax._checks import check_choice, check_int, is_concrete
+from edtjax._checks import check_choice, check_int, check_memory, is_concrete
 from edtjax._sharding import axis_name, device_mesh
-from edtjax.sensitivity.designs import (
-    _check_saltelli_sobol,
-    _cross,
-    _group_mask,
-    _unit_rows,
-)
+from edtjax.sensitivity.designs import _check_saltelli_sobol, _unit_rows
 from edtjax.sensitivity.estimators import (
     IndexEstimates,
     Interval,
@@ -31,6 +26,8 @@ from edtjax.sensitivity.estimators import (
 __all__ = ["sobol_indices"]
 
 _DESIGN_ENTRIES = 2**24
+# share of the device's memory the outputs and the estimators may take
+_MEMORY_FRACTION = 0.8
 
 
 def _is_distribution(x) -> bool:
@@ -77,15 +74,30 @@ def _to_factor_values(u, leaves, treedef):
     return jax.tree.unflatten(treedef, values)
 
 
+def _matrix_rows(a, b, gid, matrices, num_groups):
+    """Design rows of the pick-freeze matrices numbered ``matrices`` ``(m,)``: ``(m, w, d)``.
+
+    Matrix ``0`` is ``A``, ``1`` is ``B``, ``2 + i`` is ``AB_i`` (``A`` with group ``i``'s
+    columns from ``B``) and ``2 + g + i`` is ``BA_i``; ``gid`` ``(d,)`` holds each column's
+    group. Built by comparing ``gid`` with each matrix's group, never from a ``(g, d)`` mask.
+    """
+    group = jnp.where(matrices >= 2, (matrices - 2) % num_groups, -1)
+    from_a = (matrices == 0) | ((matrices >= 2) & (matrices < 2 + num_groups))
+    base = jnp.where(from_a[:, None, None], a[None], b[None])
+    other = jnp.where(from_a[:, None, None], b[None], a[None])
+    return jnp.where((gid[None, :] == group[:, None])[:, None, :], other, base)
+
+
 def _evaluate(
     key,
     model,
     model_args,
     leaves,
     treedef,
-    mask,
+    group_ids,
     num_samples,
     chunk_rows,
+    matrix_block,
     sampler,
     second,
     dtype,
@@ -93,12 +105,18 @@ def _evaluate(
 ):
     """Model outputs on ``A``, ``B``, ``AB_i`` (and ``BA_i``), chunk by chunk: ``(e, n, p)``.
 
-    With a ``mesh``, each chunk's ``chunk_rows`` rows (a multiple of the device count) are
-    split over its devices: device ``j`` evaluates rows ``j w, ..., (j + 1) w - 1`` of every
-    chunk, ``w = chunk_rows / k``, generating its design rows from their indices.
+    A chunk is ``chunk_rows`` base rows times ``matrix_block`` of the ``e`` matrices (all of
+    them unless ``e d`` design entries per row would not fit a chunk). With a ``mesh``, each
+    chunk's ``chunk_rows`` rows (a multiple of the device count) are split over its devices:
+    device ``j`` evaluates rows ``j w, ..., (j + 1) w - 1`` of every chunk,
+    ``w = chunk_rows / k``, generating its design rows from their indices.
     """
-    num_dims = mask.shape[1]
+    num_dims = len(group_ids)
+    num_groups = max(group_ids) + 1
+    e = 2 * num_groups + 2 if second else num_groups + 2
+    num_blocks = -(-e // matrix_block)
     num_chunks = -(-num_samples // chunk_rows)
+    gid = jnp.asarray(np.asarray(group_ids, dtype=np.int32))
 
     def evaluate(key, leaves, model_args, offset, width):
         rows = _unit_rows(key, sampler, num_dims, dtype)
@@ -106,16 +124,21 @@ def _evaluate(
         def chunk(c):
             index = c * chunk_rows + offset + jnp.arange(width, dtype=jnp.uint32)
             a, b = rows(index)
-            ab, ba = _cross(a, b, mask)
-            points = [a[None], b[None], ab] + ([ba] if second else [])
-            u = jnp.concatenate(points, axis=0)
-            e = u.shape[0]
-            x = _to_factor_values(u.reshape(e * width, num_dims), leaves, treedef)
-            if model_args is None:
-                y = jax.vmap(model)(x)
-            else:
-                y = jax.vmap(model, in_axes=(0, None))(x, model_args)
-            return y.reshape(e, width, -1)
+
+            def block(j):
+                matrices = j * matrix_block + jnp.arange(matrix_block, dtype=jnp.int32)
+                u = _matrix_rows(a, b, gid, matrices, num_groups)
+                x = _to_factor_values(u.reshape(matrix_block * width, num_dims), leaves, treedef)
+                if model_args is None:
+                    y = jax.vmap(model)(x)
+                else:
+                    y = jax.vmap(model, in_axes=(0, None))(x, model_args)
+                return y.reshape(matrix_block, width, -1)
+
+            if num_blocks == 1:
+                return block(jnp.int32(0))
+            y = jax.lax.map(block, jnp.arange(num_blocks, dtype=jnp.int32))
+            return y.reshape(num_blocks * matrix_block, width, -1)[:e]
 
         return jax.lax.map(chunk, jnp.arange(num_chunks, dtype=jnp.uint32))
 
@@ -151,6 +174,7 @@ def _evaluate(
         "group_ids",
         "num_samples",
         "chunk_rows",
+        "matrix_block",
         "sampler",
         "second_order",
         "estimator",
@@ -169,6 +193,7 @@ def _sobol_core(
     group_ids,
     num_samples,
     chunk_rows,
+    matrix_block,
     sampler,
     second_order,
     estimator,
@@ -176,8 +201,7 @@ def _sobol_core(
     confidence,
     mesh=None,
 ):
-    mask = _group_mask(np.asarray(group_ids), len(group_ids))
-    g = mask.shape[0]
+    g = max(group_ids) + 1
     k_design, k_boot = jax.random.split(key)
     dtype = jnp.result_type(float)
     y = _evaluate(
@@ -186,9 +210,10 @@ def _sobol_core(
         model_args,
         leaves,
         treedef,
-        mask,
+        group_ids,
         num_samples,
         chunk_rows,
+        matrix_block,
         sampler,
         second_order,
         dtype,
@@ -197,10 +222,10 @@ def _sobol_core(
     bad = ~jnp.isfinite(y)
     y_ab = jnp.moveaxis(y[2 : 2 + g], 0, 1)
     y_ba = jnp.moveaxis(y[2 + g :], 0, 1) if second_order else None
-    values, stderr, boot = _estimate(
+    values, stderr, boot, relative = _estimate(
         k_boot, y[0], y[1], y_ab, y_ba, estimator, num_bootstrap, confidence
     )
-    return values, stderr, boot, (jnp.sum(bad), jnp.argmax(bad.reshape(-1)))
+    return values, stderr, boot, relative, (jnp.sum(bad), jnp.argmax(bad.reshape(-1)))
 
 
 def _check_outputs(count, first, num_groups, num_samples, num_out, second_order):
@@ -218,15 +243,72 @@ def _check_outputs(count, first, num_groups, num_samples, num_out, second_order)
     )
 
 
-def _check_variance(variance):
-    if not is_concrete(variance):
+def _check_constant(relative, dtype):
+    """Raise if an output component is constant to the precision of ``dtype``.
+
+    ``relative`` ``(p,)`` is each component's half-range over its largest magnitude (0 where
+    ``A`` and ``B`` outputs do not vary), so the test does not depend on the output's units:
+    outputs of order ``1e-20`` are not constant, outputs equal to the last bit are.
+    """
+    if not is_concrete(relative):
         return
-    zero = np.argwhere(np.asarray(variance).reshape(-1) <= 0).ravel()
-    if zero.size:
+    eps = float(jnp.finfo(dtype).eps)
+    constant = np.argwhere(np.asarray(relative).reshape(-1) <= eps).ravel()
+    if constant.size:
         raise ValueError(
-            f"model output has zero variance in {zero.size} component(s) (first at flattened "
-            f"index {zero[:5].tolist()}); Sobol' indices are undefined for a constant output"
+            f"model output has zero variance (to {dtype} precision: a spread of at most "
+            f"{eps:.3g} times its magnitude) in {constant.size} component(s) (first at "
+            f"flattened index {constant[:5].tolist()}); Sobol' indices are undefined for a "
+            "constant output"
         )
+
+
+def _chunking(num_samples, num_dims, evaluations, batch_size, num_devices):
+    """``(chunk_rows, matrix_block)``: base rows and matrices per vectorised chunk.
+
+    A chunk holds at most ``batch_size`` evaluations and ``2^24`` design entries per device
+    (64 MiB in float32). All ``e`` matrices of a row go in one chunk when they fit; otherwise
+    (many factors, e.g. one group per network weight) a chunk is one row per device times a
+    block of matrices.
+    """
+    per_row = min(batch_size // evaluations, _DESIGN_ENTRIES // (evaluations * num_dims))
+    if per_row >= 1:
+        rows = max(1, min(-(-num_samples // num_devices), per_row))
+        return num_devices * rows, evaluations
+    block = max(1, min(batch_size, _DESIGN_ENTRIES // num_dims, evaluations))
+    return num_devices, block
+
+
+def _memory_bytes(
+    num_samples,
+    num_dims,
+    num_groups,
+    num_out,
+    *,
+    second_order,
+    num_bootstrap,
+    chunk_rows,
+    matrix_block,
+    itemsize,
+):
+    """Peak bytes of :func:`_sobol_core` per device, before the model's own intermediates.
+
+    The outputs ``(e, n, p)`` and the estimators' per-row statistics and influence values
+    (about ``4 g`` further ``(n, p)`` arrays, ``4 g^2`` with second order), the bootstrap's
+    re-weighting counts (16 replicates at a time) and three copies of one chunk's design rows
+    and outputs. Calibrated
+    against XLA's compiled memory analysis (tests/test_sensitivity_robustness.py), which it
+    bounds from above.
+    """
+    e = 2 * num_groups + 2 if second_order else num_groups + 2
+    n = num_samples
+    rows = n * num_out * (2 * e + 4 * num_groups + (4 * num_groups**2 if second_order else 0))
+    rows += n * 4 * num_groups  # aggregated influence values
+    if num_bootstrap:
+        # counts and resampled rows of 16 replicates at a time, and the flattened statistics
+        rows += n * (8 * min(num_bootstrap, 16) + 2 * num_out * (2 * num_groups + 2))
+    design = 3 * chunk_rows * matrix_block * (num_dims + num_out)
+    return itemsize * (rows + design)
 
 
 def _analyse(
@@ -251,11 +333,30 @@ def _analyse(
     num_groups = max(group_ids) + 1
     evaluations = 2 * num_groups + 2 if second_order else num_groups + 2
     num_devices = 1 if mesh is None else mesh.devices.size
-    # a chunk holds at most batch_size evaluations and 2^24 design entries (64 MiB in float32)
-    # per device
-    chunk_rows = batch_size // evaluations, _DESIGN_ENTRIES // (evaluations * len(group_ids))
-    chunk_rows = num_devices * max(1, min(-(-num_samples // num_devices), *chunk_rows))
-    values, stderr, boot, (count, first) = _sobol_core(
+    chunk_rows, matrix_block = _chunking(
+        num_samples, len(group_ids), evaluations, batch_size, num_devices
+    )
+    dtype = jnp.result_type(float)
+    num_out = math.prod(out_shape)
+    nbytes = _memory_bytes(
+        num_samples,
+        len(group_ids),
+        num_groups,
+        num_out,
+        second_order=second_order,
+        num_bootstrap=num_bootstrap,
+        chunk_rows=chunk_rows,
+        matrix_block=matrix_block,
+        itemsize=jnp.dtype(dtype).itemsize,
+    )
+    check_memory(
+        f"num_samples={num_samples} with {num_groups} factors or groups, {evaluations} model "
+        f"evaluations per sample and {num_out} output components",
+        nbytes,
+        "num_samples, the number of factors or groups (coarser groups), or the output size",
+        fraction=_MEMORY_FRACTION,
+    )
+    values, stderr, boot, relative, (count, first) = _sobol_core(
         key,
         leaves,
         model_args,
@@ -264,6 +365,7 @@ def _analyse(
         group_ids=group_ids,
         num_samples=num_samples,
         chunk_rows=chunk_rows,
+        matrix_block=matrix_block,
         sampler=sampler,
         second_order=second_order,
         estimator=estimator,
@@ -271,8 +373,8 @@ def _analyse(
         confidence=confidence,
         mesh=mesh,
     )
-    _check_outputs(count, first, num_groups, num_samples, math.prod(out_shape), second_order)
-    _check_variance(values["variance"])
+    _check_outputs(count, first, num_groups, num_samples, num_out, second_order)
+    _check_constant(relative, dtype)
     return _assemble(values, stderr, boot, confidence, out_shape)
 
 
@@ -368,6 +470,11 @@ def sobol_indices(
     (2010), Jansen total, Saltelli (2002) second order, for each output component, plus
     aggregated indices of Gamboa et al. (2014) over all components.
 
+    Each output component is standardised inside the estimators (see
+    :func:`sobol_indices_from_outputs`), so the indices do not depend on the output's units:
+    float32 outputs of order ``1e17`` or ``1e-20`` give the indices of the unscaled model. A
+    component is reported constant when its spread is within rounding of its magnitude.
+
     Jitted (``model`` and the options are static); a new key or new distribution parameters of
     the same shapes reuse the compiled code. Differentiable with respect to distribution
     parameters and to parameters the model closes over.
@@ -398,7 +505,8 @@ def sobol_indices(
         estimator: ``"janon2014"`` or ``"saltelli2010"`` (first order).
         sampler: ``"sobol"`` (scrambled Sobol') or ``"mc"``.
         batch_size: model evaluations per vectorised chunk (a chunk also holds at most 2^24
-            design entries); with ``devices``, per device.
+            design entries: with very many factors, a block of the ``AB_i`` matrices of one
+            row); with ``devices``, per device.
         devices: ``None`` (one device), an int ``k`` (the first ``k`` of ``jax.devices()``), a
             sequence of ``jax.Device`` or a one-axis ``jax.sharding.Mesh``: the devices to
             split the model evaluations over.
@@ -410,8 +518,12 @@ def sobol_indices(
         (flattened batch elements) or over sorted group labels.
 
     Raises:
-        ValueError: bad factors or groups, ``num_samples < 2``, non-finite model outputs
-            (how many and where), a constant output (indices undefined), or bad ``devices``.
+        ValueError: bad factors or groups, ``num_samples < 2``, an empty model output,
+            non-finite model outputs (how many and where), a constant output (indices
+            undefined), bad ``devices``, or a run whose outputs and estimator statistics
+            (about ``(6 g + 4) n p`` numbers, ``(4 g^2 + 8 g + 4) n p`` with second order)
+            would need more than 80% of the device's memory: the message gives the estimate
+            and the limit; reduce ``num_samples``, the number of groups or the output size.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -458,6 +570,8 @@ def sobol_indices(
         ) from err
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise ValueError(f"model must return a single array, got {type(out).__name__}")
+    if math.prod(out.shape[1:]) == 0:
+        raise ValueError(f"model must return a non-empty array, got shape {out.shape[1:]}")
     flat = _analyse(
         key,
         model,
