@@ -26,6 +26,14 @@ about :math:`\sqrt{\tau(1-\tau)/n}` (measured for :math:`n = 1000` Gaussian poin
 :math:`d = 2, 3`: within 0.01 of :math:`\tau` at :math:`\tau = 0.5, 0.8, 0.9`). The
 Monge–Kantorovich depth is :math:`1 - \|\hat{\mathbf{F}}_\pm(y)\|`.
 
+Translation: :math:`\hat{\mathbf{F}}_\pm` is translation-equivariant
+(:math:`\hat{\mathbf{F}}_\pm` of the sample :math:`x + t` at :math:`y + t` equals that of
+:math:`x` at :math:`y`: a translation of the sample changes the transport cost by terms that
+the potentials absorb, and the default :math:`\varepsilon` depends on the spread only), and is
+computed that way: the entropic map is solved and evaluated in the sample's centred
+coordinates (:func:`~edtjax.transport.entropic_map`), so float32 keeps its accuracy when the
+data sit far from the origin.
+
 Cost: fitting is one Sinkhorn solve on an :math:`n \times n` point cloud, :math:`O(n^2 d)` per
 iteration; each evaluation at :math:`k` points is :math:`O(knd)`.
 """
@@ -199,19 +207,18 @@ _NEWTON_STEPS = 100
 _LINE_SEARCH = 2.0 ** -np.arange(0, 31)
 
 
-def _objective(tmap: _sk.EntropicMap, y: jax.Array, v: jax.Array):
+def _objective(grid: jax.Array, tmap: _sk.EntropicMap, y: jax.Array, v: jax.Array):
     r"""The convex :math:`\psi(y) = \varphi(y) - \langle v, y\rangle` (up to a constant) and the
-    softmax weights, for points ``y`` of shape ``(..., d)``."""
-    grid = tmap.y
+    softmax weights, for points ``y`` of shape ``(..., d)``; ``grid``, ``y`` and ``v`` are in
+    the centred coordinates of the fit (see :func:`_quantile`)."""
     logits = (tmap.g + 2.0 * y @ grid.T - jnp.sum(grid * grid, axis=1)) / tmap.epsilon
     psi = 0.5 * tmap.epsilon * jax.nn.logsumexp(logits, axis=-1) - y @ v
     return psi, jax.nn.softmax(logits, axis=-1)
 
 
-def _newton_direction(tmap: _sk.EntropicMap, y: jax.Array, v: jax.Array):
+def _newton_direction(grid: jax.Array, tmap: _sk.EntropicMap, y: jax.Array, v: jax.Array):
     r"""Residual :math:`\mathbf{T}_\varepsilon(y) - v = \nabla\psi(y)` and the Newton step."""
-    grid = tmap.y
-    _, w = _objective(tmap, y, v)
+    _, w = _objective(grid, tmap, y, v)
     mean = w @ grid
     centred = grid - mean
     hess = (2.0 / tmap.epsilon) * (centred.T * w) @ centred
@@ -236,10 +243,13 @@ def _quantile(fit: CenterOutwardFit, u: jax.Array) -> jax.Array:
     the solution), the length that most reduces the residual; it stops at the dtype's
     resolution. The derivative is that of one more Newton step from the (gradient-stopped)
     solution, which is exactly the implicit-function derivative of the fixed point. Rows with
-    no solution are NaN.
+    no solution are NaN. Newton runs in the centred coordinates of the fitted map (sample
+    minus ``x_center``, grid minus ``y_center``), so its accuracy does not depend on where
+    the sample lies; the solution is translated back at the end.
     """
     raw, prob = _knots(fit)
     tmap = fit.transport
+    grid = tmap.y - tmap.y_center
     target = _rescale(u, prob, raw)  # G^{-1}(|u|) u/|u|
     tol = 64 * jnp.finfo(u.dtype).eps
     steps = jnp.asarray(_LINE_SEARCH, dtype=u.dtype)
@@ -251,11 +261,11 @@ def _quantile(fit: CenterOutwardFit, u: jax.Array) -> jax.Array:
 
         def body(state):
             y, k, _ = state
-            r, direction = _newton_direction(tmap, y, v)
-            psi0, _ = _objective(tmap, y, v)
+            r, direction = _newton_direction(grid, tmap, y, v)
+            psi0, _ = _objective(grid, tmap, y, v)
             trials = y + steps[:, None] * direction
-            psi, w = _objective(tmap, trials, v)
-            norms = jnp.linalg.norm(w @ tmap.y - v, axis=-1)
+            psi, w = _objective(grid, tmap, trials, v)
+            norms = jnp.linalg.norm(w @ grid - v, axis=-1)
             armijo = psi <= psi0 + 1e-4 * steps * (r @ direction)
             first = jnp.argmax(armijo)
             closest = jnp.argmin(norms)
@@ -266,14 +276,14 @@ def _quantile(fit: CenterOutwardFit, u: jax.Array) -> jax.Array:
 
         y, _, _ = jax.lax.while_loop(cond, body, (y0, 0, False))
         y = jax.lax.stop_gradient(y)
-        r, direction = _newton_direction(tmap, y, v)
+        r, direction = _newton_direction(grid, tmap, y, v)
         # the last step carries the derivative. A target outside the range of the raw map (the
         # open convex hull of the grid, numerically shrunk where the weights saturate) has no
         # preimage: psi is unbounded below and Newton runs away; that point is NaN.
         return jnp.where(jnp.linalg.norm(r) <= jnp.sqrt(tol), y + direction, jnp.nan)
 
-    start = jax.lax.stop_gradient(_sk._apply(tmap, target, False))
-    return jax.vmap(solve)(target, start)
+    start = jax.lax.stop_gradient(_sk._apply(tmap, target, False) - tmap.x_center)
+    return jax.vmap(solve)(target - tmap.y_center, start) + tmap.x_center
 
 
 def _check_num_points(num_points: Any, d: int) -> int:
@@ -287,7 +297,7 @@ def _check_num_points(num_points: Any, d: int) -> int:
 
 def _default_epsilon(x: jax.Array, n_radii: int) -> jax.Array:
     """Data spread times the grid's radial spacing: ``sqrt(mean |x - mean|^2) / (n_R + 1)``."""
-    spread = jnp.sqrt(jnp.mean(jnp.sum((x - jnp.mean(x, axis=0)) ** 2, axis=1)))
+    spread = jnp.sqrt(jnp.mean(jnp.sum((x - _sk._mean(x)) ** 2, axis=1)))
     if _checks.is_concrete(spread) and float(spread) == 0.0:
         raise ValueError("x must not have all points equal (zero spread)")
     return spread / (n_radii + 1)

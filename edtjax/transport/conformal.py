@@ -33,12 +33,15 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from edtjax import _checks, _conformal
 from edtjax.transport import sinkhorn as _sk
 from edtjax.transport.center_outward import (
     CenterOutwardFit,
     _check_num_points,
+    _knots,
+    _quantile,
     center_outward_fit,
 )
 from edtjax.transport.reference import sphere_directions
@@ -170,20 +173,34 @@ def ot_conformal_contains(region: OTConformalRegion, predictions: Any, targets: 
 def ot_conformal_boundary(
     region: OTConformalRegion, predictions: Any, num_points: int
 ) -> jax.Array:
-    r"""Boundary points of each region, :math:`\hat\mu(x) + \hat{\mathbf{Q}}_\pm(\hat t S)`.
+    r"""Boundary points of each region, :math:`\hat\mu(x) + \hat{\mathbf{Q}}_\pm(G(\hat t)\, S)`.
+
+    The region is :math:`\{y : \|\mathbf{T}_\varepsilon(y - \hat\mu(x))\| \le \hat t\}` with
+    :math:`\mathbf{T}_\varepsilon` the raw entropic map of the fit (the scores of
+    :func:`ot_conformal_calibrate` are its norms), so its edge in the direction :math:`s` is
+    the point :math:`r` with :math:`\mathbf{T}_\varepsilon(r) = \hat t\, s`. The calibrated
+    quantile function :math:`\hat{\mathbf{Q}}_\pm` solves
+    :math:`\mathbf{T}_\varepsilon(r) = G^{-1}(\|u\|)\, u/\|u\|` (see
+    :func:`~edtjax.transport.center_outward_quantile`), so :math:`u = G(\hat t)\, s`, with
+    :math:`G` the radial calibration of the fit, gives exactly that point: the points lie on
+    the edge of the region tested by :func:`ot_conformal_contains`, to the accuracy of the
+    Newton solve (the dtype's resolution).
 
     Args:
         region: from :func:`ot_conformal_calibrate`.
         predictions: shape ``(k, d)``.
         num_points: directions per region (equally spaced angles in ``d = 2``, so each row is an
-            ordered closed polygon; low-discrepancy directions for ``d > 2``).
+            ordered closed polygon; low-discrepancy directions for ``d > 2``; 2 in ``d = 1``).
 
     Returns:
-        Shape ``(k, num_points, d)``. This is the Hallin contour estimator of the residual law,
-        shifted to each prediction; it agrees with the membership rule of
-        :func:`ot_conformal_contains` up to the entropic error of
-        :math:`\hat{\mathbf{F}}_\pm \circ \hat{\mathbf{Q}}_\pm`, which vanishes as
-        ``epsilon`` decreases.
+        Shape ``(k, num_points, d)``: the same residual contour shifted to each prediction.
+        Cost: one Newton solve per direction, :math:`O(n_{\mathrm{fit}} d)` per step.
+
+    Raises:
+        ValueError: if ``predictions`` has the wrong number of columns, ``num_points < 1``,
+            the region is the whole space (threshold 1: the calibration set is too small for
+            ``alpha``), or the region is unbounded in some direction (the threshold exceeds
+            the range of the fitted map there, the convex hull of the reference grid).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -199,6 +216,29 @@ def ot_conformal_boundary(
     predictions = _check_pair(region, "predictions", predictions)
     d = predictions.shape[1]
     num_points = _check_num_points(num_points, d)
+    if _checks.is_concrete(region.threshold) and float(region.threshold) >= 1.0:
+        raise ValueError(
+            "region covers the whole space (threshold 1: ceil((n + 1)(1 - alpha)) exceeds the "
+            "number n of calibration points), so it has no boundary; use more calibration "
+            "points or a larger alpha"
+        )
     directions = jnp.asarray(sphere_directions(num_points, d), dtype=predictions.dtype)
-    shape = _sk._apply(region.fit.transport, region.threshold * directions, False)
+    shape = _boundary(region.fit, region.threshold, directions)
+    if _checks.is_concrete(shape):
+        bad = np.flatnonzero(np.isnan(np.asarray(shape)).any(axis=-1))
+        if bad.size:
+            raise ValueError(
+                f"region is unbounded along directions {bad[:8].tolist()}: its threshold "
+                f"{float(region.threshold):.6g} exceeds the range of the fitted map there (the "
+                "convex hull of the reference grid); use a larger alpha, more calibration "
+                "points or a larger epsilon"
+            )
     return predictions[:, None, :] + shape[None, :, :]
+
+
+@jax.jit
+def _boundary(fit: CenterOutwardFit, t: jax.Array, directions: jax.Array) -> jax.Array:
+    r"""Points :math:`r` with :math:`\mathbf{T}_\varepsilon(r) = t\, s` for each direction
+    :math:`s`: the calibrated quantile at level :math:`G(t)` (NaN where unreachable)."""
+    level = jnp.interp(t, *_knots(fit))
+    return _quantile(fit, level * directions)

@@ -28,7 +28,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ott.geometry import costs, pointcloud
 
 from edtjax import _checks
 from edtjax.transport import sinkhorn as _sk
@@ -70,8 +69,9 @@ def _sinkhorn_test(key, z, epsilon, n, num_permutations, threshold, max_iteratio
     total = z.shape[0]
     if epsilon is None:
         # 0.05 std of the pooled cost matrix: invariant under relabelling, so every permuted
-        # statistic uses the same epsilon as the observed one.
-        epsilon = pointcloud.PointCloud(z, z, cost_fn=costs.SqEuclidean()).epsilon
+        # statistic uses the same epsilon as the observed one (computed without cancellation
+        # at large offsets, with the fallback for equal costs, as in entropic_ot).
+        epsilon = _sk._default_epsilon(z, z)
     a = jnp.full((n,), 1.0 / n, dtype=z.dtype)
     b = jnp.full((total - n,), 1.0 / (total - n), dtype=z.dtype)
 

@@ -12,11 +12,27 @@ For empirical measures :math:`\mu = \sum_i a_i \delta_{x_i}` and
 solved by ott-jax's log-domain Sinkhorn (no re-implementation here). The optimal plan is
 :math:`P_{ij} = \exp((f_i + g_j - C_{ij}) / \varepsilon)` for dual potentials :math:`f, g`.
 When ``epsilon`` is ``None`` it is chosen from the data scale as ott-jax does:
-:math:`\varepsilon = 0.05\,\mathrm{std}(C)`.
+:math:`\varepsilon = 0.05\,\mathrm{std}(C)` (the standard deviation over all :math:`nm`
+pairs). When every cost is equal (e.g. two point masses) every coupling has the same cost and
+the entropic plan is :math:`ab^\top` for every :math:`\varepsilon`; the scale then falls back
+to :math:`\mathrm{mean}(C)`, or to 1 if all costs are zero, so the answer is exact, not NaN.
 
-Cost: each Sinkhorn iteration is :math:`O(nmd)` time and, with point clouds, :math:`O((n+m)d)`
-memory (the cost matrix is recomputed on the fly, never stored); the number of iterations grows
-like :math:`1/\varepsilon`.
+Offsets: ott-jax expands :math:`\|x - y\|^2 = \|x\|^2 + \|y\|^2 - 2\langle x, y\rangle`,
+which cancels catastrophically when the points are far from the origin compared with their
+spread (in float32 at an offset of :math:`10^3` the cost of unit-spread clouds was off by 25%,
+at :math:`10^4` it was NaN). The cost is invariant under a common translation, so the solves
+run on the clouds translated by one common centre (the midpoint of their weighted means):
+the plan, the potentials and the costs are those of the original problem, computed at the
+precision of the spread rather than of the offset. Entropic maps go further: the plan is also
+unchanged when each cloud is translated *separately* (that changes :math:`C_{ij}` by terms in
+:math:`i` alone or :math:`j` alone, which the potentials absorb), so :func:`entropic_map`
+centres each cloud on its own weighted mean and :func:`apply_entropic_map` translates back,
+which keeps maps between far-apart clouds exact too. The default :math:`\varepsilon` is
+computed in the same separately centred form.
+
+Cost: each Sinkhorn iteration is :math:`O(nmd)` time and :math:`O(nm)` memory (ott-jax's
+point-cloud geometry without batching forms the cost matrix); the default :math:`\varepsilon`
+also forms it once. The number of iterations grows like :math:`1/\varepsilon`.
 
 Precision: the solves run in JAX and follow its dtype rules, so with x64 off a float64 NumPy
 input is computed in float32; enable x64 for float64 solves. (The exact assignments of
@@ -79,9 +95,14 @@ class EntropicMap(NamedTuple):
         y: target points, shape ``(m, d)``.
         a: source weights, shape ``(n,)``.
         b: target weights, shape ``(m,)``.
-        f: source dual potential on ``x``, shape ``(n,)``.
-        g: target dual potential on ``y``, shape ``(m,)``.
+        f: source dual potential on ``x``, shape ``(n,)``, of the problem between the
+            centred clouds ``x - x_center`` and ``y - y_center`` (same plan as the original
+            problem; the potentials differ from the uncentred ones by terms linear in the
+            points, which keeps them at the precision of the spread at any offset).
+        g: target dual potential on ``y``, shape ``(m,)``, centred likewise.
         epsilon: regularisation used (scalar).
+        x_center: weighted mean :math:`\sum_i a_i x_i` of the source, shape ``(d,)``.
+        y_center: weighted mean :math:`\sum_j b_j y_j` of the target, shape ``(d,)``.
     """
 
     x: jax.Array
@@ -91,6 +112,8 @@ class EntropicMap(NamedTuple):
     f: jax.Array
     g: jax.Array
     epsilon: jax.Array
+    x_center: jax.Array
+    y_center: jax.Array
 
 
 def _validate_clouds(x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
@@ -163,15 +186,80 @@ def _solver_kwargs(dtype: Any, threshold: float, max_iterations: int) -> dict[st
     }
 
 
+_DEFAULT_EPSILON_SCALE = 0.05  # ott-jax's DEFAULT_EPSILON_SCALE
+
+
+def _weighted_mean(w: jax.Array, x: jax.Array) -> jax.Array:
+    """``sum_i w_i x_i`` for weights summing to one, computed as ``x_0 + sum_i w_i (x_i - x_0)``.
+
+    The differences carry the spread, not the offset, and are exactly zero when all points are
+    equal, so the mean of a point mass is that point exactly (a plain mean, computed as a sum
+    times a rounded reciprocal, is off by an ulp and leaves a spurious spread). Elementwise
+    products, no reduced-precision matrix product.
+    """
+    return x[0] + jnp.sum(w[:, None] * (x - x[0]), axis=0)
+
+
+def _mean(x: jax.Array) -> jax.Array:
+    """Unweighted :func:`_weighted_mean` of the rows of ``x``."""
+    return x[0] + jnp.mean(x - x[0], axis=0)
+
+
+def _common_centre(x, y, a, b) -> tuple[jax.Array, jax.Array]:
+    r"""Both clouds translated by one common centre, the midpoint of their weighted means.
+
+    :math:`C_{ij}` is unchanged, so are the plan, potentials and costs; the centre carries no
+    gradient (the result does not depend on it).
+    """
+    c = jax.lax.stop_gradient(0.5 * (_weighted_mean(a, x) + _weighted_mean(b, y)))
+    return x - c, y - c
+
+
+def _default_epsilon(x: jax.Array, y: jax.Array) -> jax.Array:
+    r""":math:`0.05\,\mathrm{std}(C)` over all pairs, computed without cancellation.
+
+    With :math:`x = c_x + x'`, :math:`y = c_y + y'` (each cloud centred on its mean) and
+    :math:`\delta = c_x - c_y`, :math:`C_{ij} = \|x'_i - y'_j\|^2 + 2\langle\delta,
+    x'_i - y'_j\rangle + \|\delta\|^2`; the constant drops out of the standard deviation,
+    so no term carries the offset. A zero standard deviation (all costs equal: every plan is
+    optimal and the entropic plan is :math:`ab^\top` for any :math:`\varepsilon`) falls back
+    to the mean cost, then to 1.
+    """
+    cx, cy = _mean(x), _mean(y)
+    xs, ys, delta = x - cx, y - cy, cx - cy
+    cross = jnp.matmul(xs, ys.T, precision=jax.lax.Precision.HIGHEST)
+    dev = (
+        jnp.sum(xs * xs, axis=1)[:, None]
+        + jnp.sum(ys * ys, axis=1)[None, :]
+        - 2.0 * cross
+        + 2.0 * jnp.sum(xs * delta, axis=1)[:, None]
+        - 2.0 * jnp.sum(ys * delta, axis=1)[None, :]
+    )
+    mean_dev = jnp.mean(dev)
+    std = jnp.sqrt(jnp.mean((dev - mean_dev) ** 2))
+    mean = mean_dev + jnp.sum(delta * delta)
+    scale = jnp.where(std > 0, std, jnp.where(mean > 0, mean, 1.0))
+    return jax.lax.stop_gradient(_DEFAULT_EPSILON_SCALE * scale).astype(x.dtype)
+
+
 def _solve(x, y, a, b, epsilon, threshold, max_iterations):
-    r"""Run ott-jax's Sinkhorn on the point-cloud geometry; returns ``SinkhornOutput``."""
+    r"""Run ott-jax's Sinkhorn on the point-cloud geometry of ``x`` and ``y`` as given;
+    returns ``SinkhornOutput``. Callers centre the clouds first."""
     geom = pointcloud.PointCloud(x, y, cost_fn=costs.SqEuclidean(), epsilon=epsilon)
     return linear.solve(geom, a=a, b=b, **_solver_kwargs(x.dtype, threshold, max_iterations))
 
 
+def _solve_centred(x, y, a, b, epsilon, threshold, max_iterations):
+    r"""The solve on the commonly centred clouds, with the default epsilon if ``None``."""
+    if epsilon is None:
+        epsilon = _default_epsilon(x, y)
+    xc, yc = _common_centre(x, y, a, b)
+    return _solve(xc, yc, a, b, epsilon, threshold, max_iterations)
+
+
 @partial(jax.jit, static_argnames=("threshold", "max_iterations"))
 def _entropic_ot(x, y, a, b, epsilon, threshold, max_iterations) -> EntropicOT:
-    out = _solve(x, y, a, b, epsilon, threshold, max_iterations)
+    out = _solve_centred(x, y, a, b, epsilon, threshold, max_iterations)
     return EntropicOT(
         transport_cost=out.primal_cost,
         regularized_cost=out.reg_ot_cost,
@@ -200,13 +288,16 @@ def entropic_ot(
         a: source weights ``(n,)`` summing to one; uniform if ``None``.
         b: target weights ``(m,)``; uniform if ``None``.
         epsilon: entropic regularisation :math:`\varepsilon > 0`; ``None`` picks
-            :math:`0.05\,\mathrm{std}(C)` from the data scale.
+            :math:`0.05\,\mathrm{std}(C)` from the data scale (:math:`0.05\,\mathrm{mean}(C)`
+            if all costs are equal, 0.05 if all are zero; see the module notes).
         threshold: Sinkhorn stops when the marginal error (1-norm) is below this.
         max_iterations: Sinkhorn iteration cap (static).
 
     Returns:
         :class:`EntropicOT` with costs, potentials, epsilon and the convergence flag.
         Differentiable in ``x``, ``y``, ``a``, ``b`` (implicit differentiation of the fixed point).
+        The clouds are translated by a common centre before the costs are formed, so a large
+        common offset costs no accuracy (see the module notes).
 
     Raises:
         ValueError: on mismatched dimensions, fewer than 2 points, NaN/inf, ``epsilon <= 0``.
@@ -254,10 +345,13 @@ def entropic_plan(
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations"))
 def _entropic_plan(x, y, a, b, epsilon, threshold, max_iterations):
-    return _solve(x, y, a, b, epsilon, threshold, max_iterations).matrix
+    return _solve_centred(x, y, a, b, epsilon, threshold, max_iterations).matrix
 
 
 def _divergence(x, y, a, b, epsilon, threshold, max_iterations):
+    if epsilon is None:
+        epsilon = _default_epsilon(x, y)
+    x, y = _common_centre(x, y, a, b)
     div, _ = ott_divergence.sinkhorn_divergence(
         pointcloud.PointCloud,
         x,
@@ -316,9 +410,15 @@ def sinkhorn_divergence(
 
 
 def _fit_map(x, y, a, b, epsilon, threshold, max_iterations) -> EntropicMap:
-    out = _solve(x, y, a, b, epsilon, threshold, max_iterations)
+    if epsilon is None:
+        epsilon = _default_epsilon(x, y)
+    # each cloud on its own centre: the plan is unchanged (see the module notes); the centres
+    # carry no gradient, as the map does not depend on them
+    cx = jax.lax.stop_gradient(_weighted_mean(a, x))
+    cy = jax.lax.stop_gradient(_weighted_mean(b, y))
+    out = _solve(x - cx, y - cy, a, b, epsilon, threshold, max_iterations)
     eps = jnp.asarray(out.geom.epsilon, dtype=x.dtype)
-    return EntropicMap(x=x, y=y, a=a, b=b, f=out.f, g=out.g, epsilon=eps)
+    return EntropicMap(x=x, y=y, a=a, b=b, f=out.f, g=out.g, epsilon=eps, x_center=cx, y_center=cy)
 
 
 _fit_map_jit = jax.jit(_fit_map, static_argnames=("threshold", "max_iterations"))
@@ -354,6 +454,11 @@ def entropic_map(
     weights alike. Evaluate it with :func:`apply_entropic_map`. Arguments as in
     :func:`entropic_ot`.
 
+    The map is translation-equivariant, :math:`T_{x+s \to y+t}(z + s) = T_{x\to y}(z) + t`,
+    and is computed that way: the solve runs on each cloud centred on its weighted mean
+    (stored as ``x_center``, ``y_center``), so its accuracy does not depend on where the
+    clouds lie.
+
     Example:
         >>> import jax
         >>> x = jax.random.normal(jax.random.key(0), (128, 2))
@@ -374,7 +479,9 @@ def _apply(tmap: EntropicMap, z: jax.Array, forward: bool) -> jax.Array:
     Identical to ott-jax's ``to_dual_potentials().transport`` (``z - grad f(z) / 2``), but
     evaluated in closed form: the autodiff formula subtracts two numbers of size ``|z|``, which
     in float32 loses all accuracy once ``|z|`` is large compared with the clouds' spread. The
-    row term ``|z|^2`` of the cost is dropped, as it cancels in the softmax.
+    row term ``|z|^2`` of the cost is dropped, as it cancels in the softmax. Everything is
+    computed in the centred coordinates of the fit (query minus the centre of its own side,
+    support minus its centre) and translated back at the end.
 
     The weights of the other cloud do not appear: ott-jax's plan is
     ``exp((f_i + g_j - C_ij) / eps)`` with no ``a_i b_j`` factor, so its potentials already
@@ -382,15 +489,15 @@ def _apply(tmap: EntropicMap, z: jax.Array, forward: bool) -> jax.Array:
     target weights twice).
     """
     if forward:
-        support, potential = tmap.y, tmap.g
+        support, centre, potential, z_centre = tmap.y, tmap.y_center, tmap.g, tmap.x_center
     else:
-        support, potential = tmap.x, tmap.f
+        support, centre, potential, z_centre = tmap.x, tmap.x_center, tmap.f, tmap.y_center
+    hi = jax.lax.Precision.HIGHEST
+    s = support - centre
     logits = (
-        potential
-        + 2.0 * jnp.matmul(z, support.T, precision=jax.lax.Precision.HIGHEST)
-        - jnp.sum(support * support, axis=1)
+        potential + 2.0 * jnp.matmul(z - z_centre, s.T, precision=hi) - jnp.sum(s * s, axis=1)
     ) / tmap.epsilon
-    return jax.nn.softmax(logits, axis=-1) @ support
+    return jnp.matmul(jax.nn.softmax(logits, axis=-1), s, precision=hi) + centre
 
 
 def apply_entropic_map(tmap: EntropicMap, z: Any, *, forward: bool = True) -> jax.Array:
