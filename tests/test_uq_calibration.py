@@ -33,6 +33,16 @@ def test_isotonic_rejects_bad_weights():
         isotonic_regression([1.0, 2.0], [1.0, 0.0])
 
 
+def test_isotonic_rejects_complex_and_non_numeric_input():
+    # a float64 cast used to drop the imaginary part (with only a ComplexWarning)
+    with pytest.raises(ValueError, match="values must be real, got complex"):
+        isotonic_regression(np.array([1.0, 2.0]) + 1j)
+    with pytest.raises(ValueError, match="weights must be real, got complex"):
+        isotonic_regression([1.0, 2.0], np.array([1.0, 1.0]) + 0j)
+    with pytest.raises(ValueError, match="values must be numeric"):
+        isotonic_regression(["a", "b"])
+
+
 def test_curve_exact_small_case():
     q, obs = calibration_curve(jnp.array([0.1, 0.3, 0.6, 0.9]), levels=3)
     np.testing.assert_allclose(q, [0.25, 0.5, 0.75])

@@ -181,7 +181,7 @@ def test_alpha_outside_unit_interval(alpha):
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match=r"mean_cal must have the shape of y_cal, \(5,\)"):
         split_conformal(jnp.zeros(5), jnp.zeros(4), jnp.zeros(2), 0.1)
     with pytest.raises(ValueError, match="y_cal must be finite"):
         split_conformal(jnp.array([0.0, jnp.nan]), jnp.zeros(2), jnp.zeros(2), 0.1)
@@ -189,3 +189,54 @@ def test_bad_input():
         normalized_conformal(
             jnp.zeros(3), jnp.zeros(3), -jnp.ones(3), jnp.zeros(2), jnp.ones(2), 0.1
         )
+
+
+def _z(*shape):
+    return jnp.zeros(shape)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # calibration arrays of different output widths: was a raw broadcasting TypeError
+        ((_z(5, 2), _z(5, 3), _z(2, 2)), r"mean_cal must have the shape of y_cal, \(5, 2\)"),
+        # (n,) against (n, n) used to broadcast silently to an (n, n) score matrix
+        ((_z(5), _z(5, 5), _z(2)), r"mean_cal must have the shape of y_cal, \(5,\)"),
+        # test predictions with other outputs than the calibration targets
+        ((_z(5, 2), _z(5, 2), _z(3, 3)), r"mean_test must have shape \(m, 2\)"),
+        # (m, m) test predictions against scalar outputs used to broadcast silently
+        ((_z(5), _z(5), _z(5, 5)), r"mean_test must have shape \(m,\)"),
+        ((_z(5, 2), _z(5, 2), _z(4)), r"mean_test must have shape \(m, 2\)"),
+    ],
+)
+def test_split_conformal_shape_mismatches_name_the_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        split_conformal(*args, 0.2)
+
+
+def test_normalized_and_cqr_shape_mismatches_name_the_arguments():
+    with pytest.raises(ValueError, match=r"scale_cal must have the shape of y_cal"):
+        normalized_conformal(_z(5, 2), _z(5, 2), jnp.ones((5, 1)), _z(2, 2), _z(2, 2), 0.2)
+    with pytest.raises(ValueError, match=r"scale_test must have the shape of mean_test"):
+        normalized_conformal(_z(5), _z(5), jnp.ones(5), _z(2), jnp.ones(3), 0.2)
+    with pytest.raises(ValueError, match=r"upper_cal must have the shape of y_cal"):
+        conformalized_quantile_regression(_z(5), _z(5), _z(6), _z(2), _z(2), 0.2)
+    with pytest.raises(ValueError, match=r"lower_test must have shape \(m,\)"):
+        conformalized_quantile_regression(_z(5), _z(5), _z(5), _z(2, 2), _z(2, 2), 0.2)
+    with pytest.raises(ValueError, match=r"upper_test must have the shape of lower_test"):
+        conformalized_quantile_regression(_z(5), _z(5), _z(5), _z(2), _z(3), 0.2)
+
+
+def test_matching_shapes_still_work_per_column():
+    y = jnp.stack([jnp.arange(9.0), 2 * jnp.arange(9.0)], axis=1)
+    lo, hi = split_conformal(y, jnp.zeros_like(y), jnp.zeros((3, 2)), 0.2)
+    assert lo.shape == hi.shape == (3, 2)
+    # n = 9, k = ceil(10 * 0.8) = 8: the 8th smallest of |0..8| and of |0, 2, ..., 16|
+    np.testing.assert_allclose(hi[0], [7.0, 14.0])
+
+
+def test_complex_inputs_are_refused():
+    with pytest.raises(ValueError, match=r"y_cal.*complex"):
+        split_conformal(jnp.zeros(5) + 1j, jnp.zeros(5), jnp.zeros(2), 0.2)
+    with pytest.raises(ValueError, match=r"scores.*complex"):
+        conformal_quantile(np.arange(5.0) * 1j, 0.2)

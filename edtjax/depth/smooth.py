@@ -84,7 +84,9 @@ def smooth_lens_depth(
 
 @jax.jit
 def _smooth_halfspace(fit: HalfspaceFit, x_query: jax.Array, temperature: jax.Array) -> jax.Array:
-    proj = jnp.matmul(x_query, fit.directions.T, precision=jax.lax.Precision.HIGHEST)  # (m, K)
+    proj = jnp.matmul(  # (m, K)
+        x_query - fit.centre, fit.directions.T, precision=jax.lax.Precision.HIGHEST
+    )
     t = (fit.sorted_projections[None, :, :] - proj[:, :, None]) / temperature  # (m, K, n)
     above = jnp.mean(jax.nn.sigmoid(t), axis=-1)
     return jnp.min(jnp.minimum(above, 1.0 - above), axis=1)
@@ -125,7 +127,7 @@ def smooth_halfspace_score(fit: HalfspaceFit, x_query: Any, *, temperature: floa
 
 @jax.jit
 def _smooth_projection(fit: ProjectionFit, x_query: jax.Array, temperature: jax.Array) -> jax.Array:
-    proj = jnp.matmul(x_query, fit.directions.T, precision=jax.lax.Precision.HIGHEST)
+    proj = jnp.matmul(x_query - fit.centre, fit.directions.T, precision=jax.lax.Precision.HIGHEST)
     r = jnp.abs(proj - fit.median) / fit.mad
     n_dir = fit.directions.shape[0]
     outlying = temperature * (jax.nn.logsumexp(r / temperature, axis=1) - jnp.log(n_dir))

@@ -7,14 +7,18 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from edtjax import _conformal
+from edtjax._checks import check_memory, is_concrete
 from edtjax._sharding import device_mesh
 from edtjax.reliability import _validate
 from edtjax.reliability._scoring import score_rows
 from edtjax.reliability.indicator import Indicator
 
 __all__ = ["Calibration", "calibrate", "conformal_p_values", "minimum_calibration_size"]
+
+_CHUNK = 2**22  # calibration rows scored per call of the indicator
 
 
 class Calibration(NamedTuple):
@@ -92,12 +96,17 @@ def calibrate(
             execution, and the threshold is one of them.
 
     Returns:
-        :class:`Calibration`. Cost: one scoring of ``n`` inputs (divided among the devices)
-        plus ``O(n log n)``.
+        :class:`Calibration`. Cost: one scoring of ``n`` inputs (divided among the devices;
+        above ``2^22`` rows, in consecutive chunks of ``2^22`` rows, which bounds the
+        indicator's working memory) plus ``O(n log n)``.
 
     Raises:
         ValueError: ``alpha`` outside ``(0, 1)``, too few calibration inputs (the message gives
-            the minimum), non-finite or wrongly shaped inputs, bad ``devices``.
+            the minimum), non-finite or wrongly shaped inputs, bad ``devices``, non-finite
+            calibration scores (a degenerate indicator: the message says how many), or a
+            calibration set too large for the device's memory (checked before anything is
+            allocated: ``n (d + 4)`` numbers against half the memory; the message says how much
+            and to calibrate on a random subset of the rows).
 
     Example:
         >>> import jax
@@ -123,6 +132,7 @@ def calibrate(
     alpha = _validate.alpha(alpha)
     indicator = _validate.indicator(indicator)
     mesh = device_mesh(devices)
+    _check_calibration_memory(x_calibration)
     x_calibration = _validate.queries("x_calibration", indicator, state, x_calibration)
     n = x_calibration.shape[0]
     n_min = _validate.minimum_calibration_size(alpha)
@@ -131,9 +141,59 @@ def calibrate(
             f"x_calibration must have at least {n_min} rows for alpha = {alpha} "
             f"(n >= 1/alpha - 1), got {n}"
         )
-    scores = score_rows(indicator, state, x_calibration, mesh)
+    if n <= _CHUNK:
+        scores = score_rows(indicator, state, x_calibration, mesh)
+    else:  # rows are scored independently: bound the indicator's working memory
+        scores = jnp.concatenate(
+            [
+                score_rows(indicator, state, x_calibration[i : i + _CHUNK], mesh)
+                for i in range(0, n, _CHUNK)
+            ]
+        )
+    _check_scores(scores, n)
     k = _validate.rank(n, alpha)
     return _calibrate(scores, jnp.asarray(k), jnp.asarray(alpha, scores.dtype), key)
+
+
+def _check_calibration_memory(x_calibration: Any) -> None:
+    """Refuse, before anything is allocated, a calibration set whose scoring cannot fit.
+
+    Counts what :func:`calibrate` itself holds: the inputs in the working dtype (``n d``
+    numbers) and about four arrays of ``n`` scores (the scores, their sorted copy kept in the
+    :class:`Calibration`, and the sort's working copies). The indicator's own working memory
+    comes on top, for at most ``_CHUNK`` rows at a time.
+    """
+    shape = getattr(x_calibration, "shape", None)
+    dtype = getattr(x_calibration, "dtype", None)
+    if shape is None or len(shape) != 2:
+        return  # lists, scalars and wrong ranks are converted and reported by the validation
+    if dtype is None or not np.issubdtype(np.dtype(dtype), np.floating):
+        dtype = np.float64
+    itemsize = np.dtype(jax.dtypes.canonicalize_dtype(dtype)).itemsize
+    n, d = int(shape[0]), int(shape[1])
+    nbytes = float(n) * (d + 4) * itemsize
+    check_memory(
+        f"calibrating on x_calibration of {n} rows x {d} columns",
+        nbytes,
+        "the rows of x_calibration: a random subset of 10**5 to 10**6 rows keeps the "
+        "guarantee (it holds for any n >= 1/alpha - 1, with slack 1/(n + 1))",
+    )
+
+
+def _check_scores(scores: jax.Array, n: int) -> None:
+    """Raise if the indicator returned NaN or infinite calibration scores (a degenerate state)."""
+    if not is_concrete(scores):
+        return
+    bad = int(jnp.sum(~jnp.isfinite(scores)))
+    if bad:
+        rows = np.flatnonzero(~np.isfinite(np.asarray(scores)))[:5].tolist()
+        raise ValueError(
+            f"the indicator returned {bad} non-finite (NaN or inf) scores on the {n} rows of "
+            f"x_calibration (first at rows {rows}): the indicator is degenerate for these data "
+            "(its fitted state or its score breaks down on them, e.g. a singular covariance or "
+            "a constant feature), so no threshold can be calibrated; fix the training inputs "
+            "or choose another indicator"
+        )
 
 
 @jax.jit

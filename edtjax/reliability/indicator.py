@@ -76,6 +76,11 @@ def mahalanobis_indicator(*, shrinkage: float = 0.0) -> Indicator:
     log depth keeps far queries distinguishable (``1 - D_M`` saturates at 1). Differentiable:
     ``∇ score = 2 Σ̂⁻¹ (x - μ̂) / (1 + r²)``. The ``key`` of ``fit`` is not used.
 
+    ``fit`` raises a ValueError naming the columns when the training inputs have a constant
+    column or collinear columns (a singular covariance, which would give NaN scores): drop a
+    redundant column, or use ``shrinkage > 0``, whose precision stays finite and large off the
+    span of the training inputs, so queries that break the collinearity are flagged.
+
     Args:
         shrinkage: ``λ`` in ``[0, 1]`` (see :func:`edtjax.depth.mahalanobis_fit`).
 
@@ -109,10 +114,13 @@ def mahalanobis_indicator(*, shrinkage: float = 0.0) -> Indicator:
 _KNN_BATCH = 512
 
 
-def _kth_one(z: jax.Array, x_ref: jax.Array, sq_ref: jax.Array, k: int) -> jax.Array:
-    # select with ‖x‖² - 2 xᵀz (a matrix product over the batch), then recompute the distance
-    # to the selected neighbour directly, which is exact and differentiable in z
-    key = sq_ref - 2.0 * jnp.matmul(x_ref, z, precision=jax.lax.Precision.HIGHEST)
+def _kth_one(
+    z: jax.Array, x_ref: jax.Array, x_sel: jax.Array, sq_sel: jax.Array, centre: jax.Array, k: int
+) -> jax.Array:
+    # select with ‖x‖² - 2 xᵀz on centred points (a matrix product over the batch), then
+    # recompute the distance to the selected neighbour directly, which is exact and
+    # differentiable in z
+    key = sq_sel - 2.0 * jnp.matmul(x_sel, z - centre, precision=jax.lax.Precision.HIGHEST)
     if k <= 16:
         for _ in range(k - 1):
             key = key.at[jnp.argmin(key)].set(jnp.inf)
@@ -126,8 +134,15 @@ def _kth_one(z: jax.Array, x_ref: jax.Array, sq_ref: jax.Array, k: int) -> jax.A
 
 @functools.partial(jax.jit, static_argnames=("k",))
 def _kth_neighbour_distance(x_query: jax.Array, x_ref: jax.Array, k: int) -> jax.Array:
-    sq_ref = jnp.sum(x_ref**2, axis=1)
-    return jax.lax.map(lambda z: _kth_one(z, x_ref, sq_ref, k), x_query, batch_size=_KNN_BATCH)
+    # ‖x‖² - 2 xᵀz is translation invariant up to a constant per query, but in float32 at an
+    # offset c it carries rounding of order ε ‖c‖² (it picked neighbours 3 units off at 10^5):
+    # select on points centred at the mean, where x - centre is exact for offset data
+    centre = jnp.sum(x_ref / x_ref.shape[0], axis=0)  # a mean that cannot overflow
+    x_sel = x_ref - centre
+    sq_sel = jnp.sum(x_sel**2, axis=1)
+    return jax.lax.map(
+        lambda z: _kth_one(z, x_ref, x_sel, sq_sel, centre, k), x_query, batch_size=_KNN_BATCH
+    )
 
 
 def knn_indicator(*, n_neighbors: int = 1) -> Indicator:
@@ -460,7 +475,7 @@ def predictive_spread_indicator(variance_fn: Callable[[jax.Array], jax.Array]) -
 
     def fit(key, x_train):
         del key
-        jax.eval_shape(lambda x: score((), x), jnp.asarray(x_train))
+        jax.eval_shape(lambda x: score((), x), as_array("x_train", x_train))
         return ()
 
     return Indicator(fit, score)
@@ -500,7 +515,7 @@ def feature_space_indicator(
         raise ValueError(f"feature_fn must be callable, got {type(feature_fn).__name__}")
 
     def fit(key, x_train):
-        return indicator.fit(key, feature_fn(jnp.asarray(x_train)))
+        return indicator.fit(key, feature_fn(as_array("x_train", x_train)))
 
     def score(state, x):
         return indicator.score(state, feature_fn(x))

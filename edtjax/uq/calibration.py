@@ -112,6 +112,20 @@ def miscalibration_area(pit: jax.Array, levels: int = 99) -> jax.Array:
     return jnp.mean(jnp.abs(q - observed))
 
 
+def _real_host(name: str, x) -> np.ndarray:
+    """``x`` as a float64 NumPy array; complex input is refused (a cast would drop the
+    imaginary part), as is anything non-numeric."""
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be a numeric array, got {type(x).__name__}") from err
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name} must be real, got complex dtype {arr.dtype}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
 def isotonic_regression(values, weights=None) -> np.ndarray:
     r"""Least-squares non-decreasing fit by the pool-adjacent-violators algorithm.
 
@@ -135,10 +149,10 @@ def isotonic_regression(values, weights=None) -> np.ndarray:
         Barlow, R. E., Bartholomew, D. J., Bremner, J. M. and Brunk, H. D. (1972). Statistical
         Inference under Order Restrictions. Wiley.
     """
-    v = np.asarray(values, dtype=np.float64)
+    v = _real_host("values", values)
     check_ndim("values", v, 1)
     check_finite("values", v)
-    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = np.ones_like(v) if weights is None else _real_host("weights", weights)
     check_finite("weights", w)
     if w.shape != v.shape or np.any(w <= 0):
         raise ValueError(f"weights must be positive with shape {v.shape}, got shape {w.shape}")

@@ -20,7 +20,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from edtjax._checks import as_array, check_probability, check_same_length, is_concrete
+from edtjax._checks import as_array, check_probability, is_concrete
 from edtjax._conformal import conformal_rank, order_statistic
 
 __all__ = [
@@ -75,9 +75,31 @@ def conformal_quantile(scores, alpha: float) -> jax.Array:
     return _order_statistic(scores, k=conformal_rank(scores.shape[0], alpha))
 
 
-def _prepare(alpha, **arrays):
+def _prepare(alpha, calibration, test, **arrays):
+    """Validate ``alpha`` and the arrays: real, rank 1 or 2, the ``calibration`` arrays of one
+    shape ``(n,)`` or ``(n, d)``, the ``test`` arrays of one shape ``(m,)`` or ``(m, d)`` with
+    the same outputs ``d`` (one conformal quantile per output column)."""
     alpha = check_probability("alpha", alpha)
     out = {name: as_array(name, a, ndim=(1, 2)) for name, a in arrays.items()}
+    first = calibration[0]
+    for name in calibration[1:]:
+        if out[name].shape != out[first].shape:
+            raise ValueError(
+                f"{name} must have the shape of {first}, {out[first].shape}, got {out[name].shape}"
+            )
+    lead = test[0]
+    trailing = out[first].shape[1:]
+    if out[lead].shape[1:] != trailing:
+        want = "(m,)" if not trailing else f"(m, {trailing[0]})"
+        raise ValueError(
+            f"{lead} must have shape {want}, one column per output like {first} "
+            f"{out[first].shape}, got {out[lead].shape}"
+        )
+    for name in test[1:]:
+        if out[name].shape != out[lead].shape:
+            raise ValueError(
+                f"{name} must have the shape of {lead}, {out[lead].shape}, got {out[name].shape}"
+            )
     return alpha, out
 
 
@@ -98,7 +120,8 @@ def split_conformal(y_cal, mean_cal, mean_test, alpha: float) -> tuple[jax.Array
         ``(lower, upper)``, each shaped like ``mean_test``.
 
     Raises:
-        ValueError: ``alpha`` outside ``(0, 1)``, mismatched lengths, NaN targets.
+        ValueError: ``alpha`` outside ``(0, 1)``; ``mean_cal`` not of the shape of ``y_cal``,
+            or ``mean_test`` with other output columns; complex, NaN or infinite entries.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -110,8 +133,14 @@ def split_conformal(y_cal, mean_cal, mean_test, alpha: float) -> tuple[jax.Array
         Lei, J. et al. (2018). Distribution-free predictive inference for regression. JASA
         113(523), 1094-1111.
     """
-    alpha, a = _prepare(alpha, y_cal=y_cal, mean_cal=mean_cal, mean_test=mean_test)
-    check_same_length(("y_cal", "mean_cal"), a["y_cal"], a["mean_cal"])
+    alpha, a = _prepare(
+        alpha,
+        ("y_cal", "mean_cal"),
+        ("mean_test",),
+        y_cal=y_cal,
+        mean_cal=mean_cal,
+        mean_test=mean_test,
+    )
     q = conformal_quantile(jnp.abs(a["y_cal"] - a["mean_cal"]), alpha)
     return a["mean_test"] - q, a["mean_test"] + q
 
@@ -148,14 +177,14 @@ def normalized_conformal(
     """
     alpha, a = _prepare(
         alpha,
+        ("y_cal", "mean_cal", "scale_cal"),
+        ("mean_test", "scale_test"),
         y_cal=y_cal,
         mean_cal=mean_cal,
         scale_cal=scale_cal,
         mean_test=mean_test,
         scale_test=scale_test,
     )
-    check_same_length(("y_cal", "mean_cal", "scale_cal"), a["y_cal"], a["mean_cal"], a["scale_cal"])
-    check_same_length(("mean_test", "scale_test"), a["mean_test"], a["scale_test"])
     for name in ("scale_cal", "scale_test"):
         if is_concrete(a[name]) and not bool(jnp.all(a[name] > 0)):
             raise ValueError(f"{name} must be positive")
@@ -198,16 +227,14 @@ def conformalized_quantile_regression(
     """
     alpha, a = _prepare(
         alpha,
+        ("y_cal", "lower_cal", "upper_cal"),
+        ("lower_test", "upper_test"),
         y_cal=y_cal,
         lower_cal=lower_cal,
         upper_cal=upper_cal,
         lower_test=lower_test,
         upper_test=upper_test,
     )
-    check_same_length(
-        ("y_cal", "lower_cal", "upper_cal"), a["y_cal"], a["lower_cal"], a["upper_cal"]
-    )
-    check_same_length(("lower_test", "upper_test"), a["lower_test"], a["upper_test"])
     scores = jnp.maximum(a["lower_cal"] - a["y_cal"], a["y_cal"] - a["upper_cal"])
     q = conformal_quantile(scores, alpha)
     return a["lower_test"] - q, a["upper_test"] + q
