@@ -70,7 +70,7 @@ def run(preset: str) -> list[dict]:
             "cold_cpu_s": round(cpu_cold, 1),
             "slowest_stage_cold": max(cold, key=cold.get),
             "n_train": result.numbers["case"]["n_train"],
-            "n_queries_shifted": result.numbers["case"]["n_queries_shifted"],
+            "n_queries": result.numbers["case"]["n_queries"],
             "load_average_1min": round(os.getloadavg()[0], 2),
             "wall_both_runs_s": round(time.perf_counter() - wall0, 1),
             "peer": PEER,

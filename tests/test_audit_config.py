@@ -6,6 +6,12 @@ import json
 import pytest
 
 from edtjax.audit import AuditConfig, audit_preset, config_to_dict, load_config
+from edtjax.audit.config import (
+    INPUT_LAWS,
+    check_input_names,
+    config_from_mapping,
+    parse_input_laws,
+)
 
 
 def _write(tmp_path, text):
@@ -108,3 +114,93 @@ def test_load_config_refuses_oversized_and_non_regular_files(tmp_path):
     link.symlink_to("/dev/zero")
     with pytest.raises(ValueError, match="cannot be read"):
         load_config(link)
+
+
+_INPUTS_TOML = """
+[inputs.Q]
+law = "Gumbel"
+loc = 1013
+scale = 558
+low = 500
+high = 3000
+[inputs.Ks]
+law = "Normal"
+loc = 30
+scale = 8
+low = 15
+[inputs.Zv]
+law = "Uniform"
+low = 49
+high = 51
+"""
+
+
+def test_inputs_table_declares_laws_and_round_trips(tmp_path):
+    cfg = load_config(_write(tmp_path, 'preset = "quick"\n' + _INPUTS_TOML))
+    assert cfg.inputs == (
+        ("Q", "Gumbel", (("loc", 1013.0), ("scale", 558.0), ("low", 500.0), ("high", 3000.0))),
+        ("Ks", "Normal", (("loc", 30.0), ("scale", 8.0), ("low", 15.0))),
+        ("Zv", "Uniform", (("low", 49.0), ("high", 51.0))),
+    )
+    hash(cfg)  # still hashable
+    d = config_to_dict(cfg)
+    assert json.loads(json.dumps(d)) == d
+    assert d["inputs"]["Q"] == {"law": "Gumbel", "loc": 1013.0, "scale": 558.0, "low": 500.0,
+                                "high": 3000.0}  # fmt: skip
+    assert config_from_mapping(d) == cfg  # what the command line does with overrides
+    assert dataclasses.replace(cfg, inputs=d["inputs"]) == cfg
+    # every law of INPUT_LAWS is accepted with its parameters and an optional truncation
+    table = {
+        law: {"law": law, **{p: 0.5 for p in params}, **({} if law == "Uniform" else {"high": 2})}
+        for law, params in INPUT_LAWS.items()
+    }
+    table["Uniform"]["high"] = 1.0
+    table["Normal"]["low"] = -1.0
+    assert [law for _, law, _ in parse_input_laws(table)] == list(INPUT_LAWS)
+    assert audit_preset("default").inputs == ()
+
+
+@pytest.mark.parametrize(
+    ("entry", "match"),
+    [
+        ('law = "Weibull"\nscale = 1', r"'inputs\.Q\.law' must be one of \['Beta'"),
+        ("loc = 1\nscale = 2", r"'inputs\.Q\.law' must be one of"),
+        ('law = "Normal"\nloc = 1', r"'inputs\.Q\.scale' is missing; Normal takes loc, scale"),
+        ('law = "Normal"\nloc = 1\nscale = 0', r"'inputs\.Q\.scale' must be a finite number > 0"),
+        ('law = "Normal"\nloc = 1\nscale = -2', r"'inputs\.Q\.scale' must be a finite number"),
+        ('law = "Normal"\nloc = "a"\nscale = 2', r"'inputs\.Q\.loc' must be a number"),
+        ('law = "Normal"\nloc = true\nscale = 2', r"'inputs\.Q\.loc' must be a number"),
+        ('law = "Normal"\nloc = inf\nscale = 2', r"'inputs\.Q\.loc' must be a finite number"),
+        ('law = "Normal"\nloc = 1\nscale = 2\nmean = 3', r"'inputs\.Q' has unknown keys"),
+        ('law = "Uniform"\nlow = 2\nhigh = 1', r"'inputs\.Q\.low' must be below 'inputs\.Q\.high'"),
+        ('law = "Normal"\nloc = 0\nscale = 1\nlow = 3\nhigh = 3', r"'inputs\.Q\.low' must be"),
+        ('law = "Gamma"\nconcentration = 2\nrate = 1\nhigh = -1', r"'inputs\.Q' truncates Gamma"),
+        ('law = "Beta"\nconcentration1 = 2\nconcentration0 = 1\nlow = 1.5', r"outside its support"),
+        ('law = "Exponential"\nrate = 0', r"'inputs\.Q\.rate' must be a finite number > 0"),
+    ],
+)
+def test_inputs_table_rejects_bad_laws(tmp_path, entry, match):
+    with pytest.raises(ValueError, match=match):
+        load_config(_write(tmp_path, f"[inputs.Q]\n{entry}\n"))
+
+
+def test_inputs_must_be_a_table_of_tables(tmp_path):
+    with pytest.raises(ValueError, match="'inputs' must be a table of input laws"):
+        load_config(_write(tmp_path, 'inputs = ["Q"]\n'))
+    with pytest.raises(ValueError, match=r"'inputs\.Q' must be a table with law"):
+        load_config(_write(tmp_path, "[inputs]\nQ = 3\n"))
+    with pytest.raises(ValueError, match="'sobol_extrapolation_share' must be a float in"):
+        load_config(_write(tmp_path, "sobol_extrapolation_share = 1.5\n"))
+
+
+def test_declared_inputs_must_match_the_data():
+    laws = parse_input_laws({"a": {"law": "Normal", "loc": 0, "scale": 1}, "z": _UNIFORM})
+    with pytest.raises(ValueError, match=r"unknown inputs \['z'\]; the data's inputs are"):
+        check_input_names(laws, ("a", "b"))
+    with pytest.raises(ValueError, match=r"lacks laws for the inputs \['b'\]"):
+        check_input_names(laws[:1], ("a", "b"))
+    check_input_names(laws, ("z", "a"))  # any order
+    check_input_names((), ("a", "b"))  # no declaration: the empirical law
+
+
+_UNIFORM = {"law": "Uniform", "low": 0, "high": 1}

@@ -110,6 +110,30 @@ def test_nan_in_an_unused_column_is_allowed(tmp_path):
     np.testing.assert_array_equal(values[:, 0], [1, 3])
 
 
+def test_text_in_an_unused_column_is_ignored(tmp_path):
+    # the queries file may carry labels or notes: only the used columns must be numbers
+    path = _write(tmp_path / "t.csv", 'a,note,b\n1,first run,2\n3,"x, with a comma",4\n')
+    values, names = read_table(path, ["b", "a"])
+    np.testing.assert_array_equal(values, [[2, 1], [4, 3]])
+    assert names == ("b", "a")
+    with pytest.raises(ValueError, match="non-numeric cell 'first run' at line 2, column 'note'"):
+        read_table(path)  # every column is used
+    np.savez(tmp_path / "t.npz", a=np.array([1.0, 2.0]), note=np.array(["x", "y"]))
+    values, _ = read_table(tmp_path / "t.npz", ["a"])
+    np.testing.assert_array_equal(values[:, 0], [1, 2])
+
+
+def test_load_user_data_ignores_text_columns_of_the_queries(tmp_path):
+    path, _, _ = _runs(tmp_path)
+    _write(tmp_path / "q.csv", "w,note,u,y2\n0.1,run A,0.2,5\n0.3,run B,0.4,6\n")
+    data = load_user_data(path, ["u", "w"], ["y2"], tmp_path / "q.csv")
+    np.testing.assert_array_equal(data.queries, [[0.2, 0.1], [0.4, 0.3]])
+    np.testing.assert_array_equal(data.queries_y, [[5.0], [6.0]])
+    _write(tmp_path / "bad.csv", "w,u\n0.1,oops\n")
+    with pytest.raises(ValueError, match="non-numeric cell 'oops' at line 2, column 'u'"):
+        load_user_data(path, ["u", "w"], ["y2"], tmp_path / "bad.csv")
+
+
 def test_non_utf8_and_malformed_quotes(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"a,b\n\xff\xfe,1\n")
     with pytest.raises(ValueError, match="not a UTF-8 text file"):
@@ -126,6 +150,10 @@ def test_non_utf8_and_malformed_quotes(tmp_path):
         ({"a": np.zeros(3), "b": np.zeros(4)}, "columns have different lengths"),
         ({"a": np.zeros((3, 2))}, "column 'a' must be a 1-D array"),
         ({"a": np.array(["x", "y"])}, "array 'a' has dtype <U1, expected numbers"),
+        (
+            {"data": np.array([["1", "x"]]), "columns": np.array(["a", "b"])},
+            "array \"data[:, 0] ('a')\" has dtype <U1, expected numbers",
+        ),
         ({"data": np.zeros((3, 2))}, "needs exactly the arrays 'data' (2-D) and 'columns'"),
         (
             {"data": np.zeros((3, 2)), "columns": np.array(["a", "b", "c"])},

@@ -28,7 +28,9 @@ QUICK = audit_preset("quick")
 
 @pytest.fixture(scope="module")
 def quick_data():
-    return thermodiffusion_case(jax.random.key(QUICK.seed), QUICK, progress=False)
+    # the built-in queries are drawn beyond the training box: shifted by construction
+    case = thermodiffusion_case(jax.random.key(QUICK.seed), QUICK, progress=False)
+    return case._replace(queries_shifted=True)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +86,12 @@ def test_quick_result_follows_the_contract(quick_result, quick_data):
     for test in n["transport"]["shift_tests"]:
         assert a[f"shift/{test}/null"].shape == (QUICK.permutations,)
     assert a["inputs/train"].shape == (case["n_train"], d)
+    m = quick_data.queries.shape[0]
+    np.testing.assert_array_equal(a["inputs/queries"], quick_data.queries)
+    q = n["queries"]
+    assert q["count"] == m and q["n_inside"] + q["n_outside"] == m
+    assert a["queries/mean"].shape == (m, o) and a["queries/outside"].shape == (m,)
+    assert q["n_outside"] == round(n["reliability"]["indicators"]["combined"]["detection_rate"] * m)
     summary = format_summary(quick_result)
     for word in ("deep_ensemble", "Sobol", "sinkhorn_shifted", "combined", "Bias", "total"):
         assert word in summary
@@ -179,6 +187,9 @@ def test_user_data_without_simulator():
     )
     assert first[2, 0] < total[2, 0]
     assert n["reliability"]["indicators"]["combined"]["error_spearman"] is None
+    # the user's queries are judged, not assumed shifted
+    assert n["reliability"]["indicators"]["combined"]["detection_rate"] is None
+    assert n["queries"]["count"] == 80 and n["queries"]["labelled"] is None
     shifted = n["transport"]["shift_tests"]["sinkhorn_shifted"]
     assert shifted["rejected"] and shifted["p_value"] <= 1.0 / config.permutations + 1e-9
 
@@ -199,6 +210,7 @@ def _data(**changes):
         ({"queries_y": np.zeros((3, 1))}, "data.queries_y"),
         ({"queries": None, "queries_y": np.zeros((10, 1))}, "without data.queries"),
         ({"box": {"x1": (0.0, 1.0)}}, "data.box lacks"),
+        ({"queries_shifted": 1}, "queries_shifted must be a bool"),
     ],
 )
 def test_bad_data(changes, match):

@@ -45,7 +45,8 @@ def test_quick_audit_writes_a_complete_report(quick, capsys):
     assert rc == 0
     document = json.loads((folder / "report.json").read_text())
     names = {p.name for p in folder.iterdir()}
-    assert names == {"report.html", "report.json", *document["figures"]}
+    expected = {"report.html", "report.json", "queries.csv", "queries.json"}
+    assert names == {*expected, *document["figures"]}
     assert len(document["figures"]) >= 8
     for figure in document["figures"]:
         assert (folder / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -57,6 +58,14 @@ def test_quick_audit_writes_a_complete_report(quick, capsys):
     html = (folder / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(document["figures"])
     assert "Is the surrogate calibrated?" in html
+    # the built-in queries are shifted by construction: the evaluation figures stay
+    assert numbers["case"]["queries_shifted_by_construction"]
+    assert numbers["reliability"]["indicators"]["combined"]["detection_rate"] is not None
+    topics = [v["topic"] for v in document["verdicts"]]
+    assert topics == ["calibration", "agreement", "domain", "bias"]
+    assert all(v["level"] in ("ok", "caution", "problem", "n/a") for v in document["verdicts"])
+    rows = (folder / "queries.csv").read_text().splitlines()
+    assert len(rows) == 1 + numbers["case"]["n_queries"]
 
 
 def test_rerun_without_force_refuses_fast_and_touches_nothing(quick, capsys):
@@ -72,7 +81,8 @@ def test_rerun_without_force_refuses_fast_and_touches_nothing(quick, capsys):
 
 
 def _user_files(tmp_path):
-    """400 labelled runs of an analytic 3-input, 2-output model and 60 shifted queries."""
+    """400 labelled runs of an analytic 3-input, 2-output model and 60 queries, 30 of them
+    shifted, with a text column ``note`` that the audit must ignore."""
     rng = np.random.default_rng(1)
 
     def model(x):
@@ -80,33 +90,63 @@ def _user_files(tmp_path):
 
     x = rng.uniform(0, 1, (400, 3))
     q = rng.uniform(0, 1, (60, 3))
-    q[:, 0] += 0.6
+    q[30:, 0] += 1.0
     header = "a,b,c,y1,y2"
     np.savetxt(
         tmp_path / "runs.csv", np.hstack([x, model(x)]), delimiter=",", header=header, comments=""
     )
-    np.savetxt(
-        tmp_path / "new.csv", np.hstack([q, model(q)]), delimiter=",", header=header, comments=""
-    )
-    return tmp_path / "runs.csv", tmp_path / "new.csv"
+    lines = [header + ",note"] + [
+        ",".join(repr(float(v)) for v in row) + f",run {i} (batch B)"
+        for i, row in enumerate(np.hstack([q, model(q)]))
+    ]
+    (tmp_path / "new.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "runs.csv", tmp_path / "new.csv", q, model(q)
 
 
 def test_force_replaces_with_a_user_data_report(quick, tmp_path, capsys):
+    import csv
+
     _, folder = quick
-    runs, new = _user_files(tmp_path)
+    runs, new, q, qy = _user_files(tmp_path)
     argv = ["audit", "--quick", "--no-progress", "--data", str(runs), "--outputs", "y1,y2"]
-    rc = main([*argv, "--queries", str(new), "--out", str(folder), "--force"])
-    assert rc == 0
-    numbers = json.loads((folder / "report.json").read_text())["numbers"]
+    argv += ["--queries", str(new), "--out", str(folder), "--force", "--fail-on", "caution"]
+    rc = main(argv)
+    document = json.loads((folder / "report.json").read_text())
+    numbers = document["numbers"]
+    levels = [v["level"] for v in document["verdicts"]]
+    # 30 queries shifted by a whole training range: the domain verdict is at least a caution,
+    # so --fail-on caution exits with 3 after writing the report
+    assert document["verdicts"][2]["level"] in ("caution", "problem")
+    assert rc == 3 and any(level in ("caution", "problem") for level in levels)
     case = numbers["case"]
     assert case["name"] == "runs" and not case["has_simulator"]
     assert case["input_names"] == ["a", "b", "c"] and case["output_names"] == ["y1", "y2"]
-    assert case["n_queries_shifted"] == 60
+    assert case["n_queries"] == 60 and not case["queries_shifted_by_construction"]
     assert numbers["sobol"]["simulator"] is None
+    # the user's queries are never assumed shifted: no detection rate, no AUROC
+    for v in numbers["reliability"]["indicators"].values():
+        assert v["detection_rate"] is None and v["auroc"] is None
+    for test in numbers["transport"]["shift_tests"].values():
+        assert "shifted" not in test["compared"]
     bias = numbers["bias"]  # the queries carry outputs: the actual bias is known
     assert math.isfinite(bias["true_bias"]) and "assumes" in bias["description"]
-    out = capsys.readouterr().out
+    # one row per query, in the user's order, the text column ignored
+    with open(folder / "queries.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["query"]) for r in rows] == list(range(60))
+    np.testing.assert_array_equal([[float(r[c]) for c in "abc"] for r in rows], q)
+    truth = [[float(r[f"true[{y}]"]) for y in ("y1", "y2")] for r in rows]
+    np.testing.assert_array_equal(truth, qy)
+    alpha = numbers["queries"]["alpha"]
+    for r in rows:
+        assert (float(r["p[combined]"]) <= alpha + 1e-12) == (r["verdict"] == "outside")
+        assert r["verdict"] in ("inside", "outside") and "note" not in r
+    flagged = sum(r["verdict"] == "outside" for r in rows[30:])
+    assert flagged >= 24  # the shifted half: at least 80% flagged
+    assert numbers["queries"]["labelled"]["outside"]["count"] == numbers["queries"]["n_outside"]
+    out, err = capsys.readouterr()
     assert "report written to" in out and "Is the surrogate calibrated?" in out
+    assert "--fail-on caution" in err and err.count("\n") == 1
 
 
 def _write(path, text):
@@ -173,3 +213,109 @@ def test_bad_input_is_one_line_exit_2_and_no_report(tmp_path, capsys, make_argv,
     assert time.perf_counter() - start < 10.0  # refused before any training
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report")]
+
+
+def _tiny_runs(tmp_path):
+    rows = "\n".join(f"{i % 7},{i % 5},{i}" for i in range(60))
+    return _write(tmp_path / "runs.csv", "a,b,y\n" + rows + "\n")
+
+
+def _fake_audit(monkeypatch, result):
+    import edtjax.audit
+
+    monkeypatch.setattr(edtjax.audit, "run_audit", lambda *args, **kwargs: result)
+
+
+@pytest.mark.parametrize(
+    ("level", "problem", "code"),
+    [(None, False, 0), ("caution", False, 3), ("problem", False, 0), ("problem", True, 3)],
+)
+def test_fail_on_sets_exit_status_3_after_writing_the_report(
+    tmp_path, monkeypatch, capsys, level, problem, code
+):
+    from tests.test_report_audit_figures import synthetic_result
+
+    result = synthetic_result()  # verdicts: ok, caution, caution, ok
+    if problem:
+        result.numbers["bias"]["contains_true"] = False  # the bias verdict becomes a problem
+    _fake_audit(monkeypatch, result)
+    out = tmp_path / "report"
+    argv = ["audit", "--no-progress", "--data", _tiny_runs(tmp_path), "--outputs", "y"]
+    rc = main([*argv, "--out", str(out), *(["--fail-on", level] if level else [])])
+    assert rc == code
+    assert (out / "report.html").is_file()  # the report is written whatever the verdicts
+    levels = [v["level"] for v in json.loads((out / "report.json").read_text())["verdicts"]]
+    assert ("problem" in levels) == problem and "caution" in levels
+    err = capsys.readouterr().err
+    assert err.count("\n") == (1 if code else 0)
+
+
+def test_fail_on_rejects_an_unknown_level(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:  # argparse's refusal: one line, status 2
+        main(["audit", "--fail-on", "bad", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "--fail-on" in err
+    assert not (tmp_path / "r").exists()
+
+
+def _interrupted(err, tmp_path, out):
+    assert err == f"edtjax: interrupted; no report written to {out}\n"
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report")]
+
+
+def test_ctrl_c_in_a_stage_exits_130_with_one_line_and_no_report(tmp_path, monkeypatch, capsys):
+    import edtjax.audit.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "split_data", interrupted)
+    out = tmp_path / "report"
+    argv = ["audit", "--quick", "--no-progress", "--data", _tiny_runs(tmp_path), "--outputs", "y"]
+    assert main([*argv, "--out", str(out)]) == 130
+    _interrupted(capsys.readouterr().err, tmp_path, out)
+
+
+def test_ctrl_c_swallowed_inside_a_stage_still_stops(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    import edtjax.audit
+    from tests.test_report_audit_figures import synthetic_result
+
+    def swallowing(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+        except KeyboardInterrupt:
+            pass  # a stage that catches the interrupt and goes on
+        return synthetic_result()
+
+    monkeypatch.setattr(edtjax.audit, "run_audit", swallowing)
+    out = tmp_path / "report"
+    argv = ["audit", "--no-progress", "--data", _tiny_runs(tmp_path), "--outputs", "y"]
+    assert main([*argv, "--out", str(out)]) == 130
+    _interrupted(capsys.readouterr().err, tmp_path, out)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_ctrl_c_while_writing_leaves_no_report(tmp_path, monkeypatch, capsys):
+    from edtjax.report import writer
+    from tests.test_report_audit_figures import synthetic_result
+
+    _fake_audit(monkeypatch, synthetic_result())
+    calls = []
+
+    def write(path, data):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        path.write_bytes(data)
+
+    monkeypatch.setattr(writer, "_write", write)
+    out = tmp_path / "report"
+    argv = ["audit", "--no-progress", "--data", _tiny_runs(tmp_path), "--outputs", "y"]
+    assert main([*argv, "--out", str(out)]) == 130
+    _interrupted(capsys.readouterr().err, tmp_path, out)

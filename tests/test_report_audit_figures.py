@@ -25,6 +25,76 @@ def _indices(rng, d, o):
     }
 
 
+def _queries(rng, x, d, o):
+    """The per-query part: 10 labelled queries, the last 6 judged outside."""
+    m = x.shape[0]
+    names = [*INDICATORS]
+    outside = np.arange(m) >= 4
+    p = {n: np.where(outside, 0.01, 0.5) + 0.005 * np.arange(m) for n in names}
+    mean = rng.normal(size=(m, o))
+    y = mean + np.where(outside[:, None], 2.0, 0.1)
+    arrays = {
+        "inputs/queries": x,
+        "queries/mean": mean,
+        "queries/lower": mean - 1.0,
+        "queries/upper": mean + 1.0,
+        "queries/outside": outside,
+        "queries/pushed_out_by": np.where(outside, 0, -1),
+        "queries/attribution_indicator": np.where(outside, 0, -1),
+        "queries/attribution_share": np.where(outside, 0.8, 0.0),
+        "queries/y": y,
+        "queries/abs_error": np.abs(y - mean),
+        "queries/in_interval": np.abs(y - mean) <= 1.0,
+        "queries/large_error": outside.copy(),
+    }
+    for n in names:
+        arrays[f"queries/score/{n}"] = -np.log(p[n])
+        arrays[f"queries/p_value/{n}"] = p[n]
+    order = np.argsort(p["combined"], kind="stable")[:5]
+    group = {
+        "inside": {"count": 4, "mae": [0.1] * o, "coverage": [1.0] * o, "n_large_errors": 0},
+        "outside": {"count": 6, "mae": [2.0] * o, "coverage": [0.0] * o, "n_large_errors": 6},
+    }
+    numbers = {
+        "count": m,
+        "alpha": 0.1,
+        "verdict_indicator": "combined",
+        "n_inside": 4,
+        "n_outside": 6,
+        "shifted_by_construction": True,
+        "interval_level": 0.9,
+        "indicators": names,
+        "attribution": {
+            "indicators": ["lens_depth"],
+            "not_differentiable": names[1:],
+            "method": "largest |d score / d input|",
+        },
+        "extreme": [
+            {
+                "query": int(q),
+                "p_combined": float(p["combined"][q]),
+                "verdict": "outside" if outside[q] else "inside",
+                "pushed_out_by": INPUTS[0] if outside[q] else None,
+                "inputs": dict(zip(INPUTS, x[q].tolist(), strict=True)),
+                "mean": mean[q].tolist(),
+                "interval": [[a - 1.0, a + 1.0] for a in mean[q].tolist()],
+            }
+            for q in order
+        ],
+        "labelled": {
+            "large_error_quantile": 0.9,
+            "large_error_threshold": 1.5,
+            "large_error_definition": "mean absolute error above 1.5 <sd>",
+            **group,
+            "n_large_errors": 6,
+            "large_errors_caught": 1.0,
+            "flagged_with_large_error": 1.0,
+            "error_spearman": 0.9,
+        },
+    }
+    return numbers, arrays
+
+
 def synthetic_result(*, with_optional=True, seed=0):
     """A small AuditResult with every part of the contract (or the optional parts None)."""
     rng = np.random.default_rng(seed)
@@ -41,7 +111,9 @@ def synthetic_result(*, with_optional=True, seed=0):
             "n_calibration": 20,
             "n_test": 40,
             "n_queries_in": 12,
+            "n_queries": 10,
             "n_queries_shifted": 10,
+            "queries_shifted_by_construction": True,
             "seed": 0,
             "config": {"quick": True, "methods": METHODS, "note": "<script>alert(1)</script>"},
             "edtjax_version": "0.1.0",
@@ -82,7 +154,7 @@ def synthetic_result(*, with_optional=True, seed=0):
                     "rejected": True,
                     "compared": "train vs queries_shifted",
                 },
-                "sinkhorn_in": {
+                "sinkhorn_in_domain": {
                     "statistic": 0.5,
                     "p_value": 0.6,
                     "rejected": False,
@@ -144,8 +216,9 @@ def synthetic_result(*, with_optional=True, seed=0):
         "coverage/nominal": np.linspace(0.1, 0.9, 9),
         "inputs/train": train,
         "inputs/queries_in": queries_in,
-        "inputs/queries_shifted": queries_shifted,
     }
+    numbers["queries"], more = _queries(rng, queries_shifted, d, o)
+    arrays.update(more)
     for m, p in zip(METHODS, (1.4, 1.0), strict=True):
         arrays[f"calibration/{m}"] = levels**p
         arrays[f"coverage/{m}"] = np.linspace(0.1, 0.9, 9) ** p
@@ -160,7 +233,7 @@ def synthetic_result(*, with_optional=True, seed=0):
     for k, tau in enumerate((0.25, 0.5, 0.9)):
         r = 0.5 * tau
         arrays[f"contour/{k}"] = 0.5 + r * np.stack([np.cos(angles), np.sin(angles)], -1)
-    for t in ("sinkhorn", "sinkhorn_in"):
+    for t in ("sinkhorn", "sinkhorn_in_domain"):
         arrays[f"shift/{t}/null"] = rng.gamma(2.0, 0.5, size=99)
     for n in INDICATORS:
         arrays[f"reliability/{n}/scores_in"] = rng.uniform(0.0, 1.1, size=12)

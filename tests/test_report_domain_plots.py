@@ -22,8 +22,8 @@ def test_boundary_is_the_threshold_contour():
         input_names=["a", "b"],
         indicator="radius",
         train=np.zeros((5, 2)),
-        queries_in=np.zeros((2, 2)),
-        queries_shifted=np.ones((3, 2)),
+        queries_inside=np.zeros((2, 2)),
+        queries_outside=np.ones((3, 2)),
         fixed={"c": 0.5},
     )
     ax = fig.axes[0]
@@ -37,8 +37,9 @@ def test_boundary_is_the_threshold_contour():
     assert legend == [
         "validity boundary (radius = 1)",
         "training inputs",
-        "in-domain queries",
-        "shifted queries",
+        "queries judged inside (all inputs)",
+        "queries judged outside (all inputs)",
+        "points projected on the slice: see the verdicts",
     ]
 
 

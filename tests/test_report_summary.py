@@ -26,12 +26,12 @@ def _cal(coverages, conformal, n_test=400):
 
 def test_calibration_band_is_three_binomial_standard_errors():
     tol = 3.0 * math.sqrt(0.9 * 0.1 / 400)  # = 0.045
-    assert _cal([0.9 - tol + 1e-9], [0.9]).status == "good"
+    assert _cal([0.9 - tol + 1e-9], [0.9]).level == "ok"
     v = _cal([0.9 - tol - 1e-3], [0.9])
-    assert v.status == "warn" and "too narrow" in v.answer and "± 4.5%" in v.answer
+    assert v.level == "caution" and "too narrow" in v.answer and "± 4.5%" in v.answer
     assert _cal([0.96], [0.9]).answer.count("too wide") == 1
-    assert _cal([0.8], [0.8]).status == "bad"
-    assert _cal([0.9, 0.7], [0.9, 0.9]).status == "warn"
+    assert _cal([0.8], [0.8]).level == "problem"
+    assert _cal([0.9, 0.7], [0.9, 0.9]).level == "caution"
     assert "test-set size unknown" in _cal([0.9], [0.9], n_test=None).answer
 
 
@@ -51,45 +51,96 @@ def test_agreement_counts_overlapping_intervals_and_names_top_input():
     agreement = {"max_abs_diff_first": 0.2, "max_abs_diff_total": 0.01, "same_ranking": True}
     numbers["sobol"] = {"simulator": sim, "surrogate": sur, "agreement": agreement}
     v = audit_summary(numbers)[1]
-    assert v.status == "warn"
+    assert v.level == "caution"
     assert "overlap for 3 of 4 indices" in v.answer
     assert "simulator, total index): a for y" in v.answer
     numbers["sobol"]["surrogate"] = sim
-    assert audit_summary(numbers)[1].status == "good"
+    assert audit_summary(numbers)[1].level == "ok"
     numbers["sobol"]["simulator"] = None
     v = audit_summary(numbers)[1]
-    assert v.status == "n/a" and "no simulator" in v.answer and "a for y" in v.answer
+    assert v.level == "n/a" and "no simulator" in v.answer and "a for y" in v.answer
 
 
 def test_domain_counts_flagged_queries_and_excess_false_alarms():
     v = audit_summary(_numbers())[2]
-    assert "flags 9 of 10 shifted queries (90.0%)" in v.answer
-    assert "1 of 12 in-domain queries (8.0%" in v.answer
-    assert "1 of 2 (sinkhorn)" in v.answer
-    assert v.status == "warn"
+    assert "6 of 10 queries are judged outside the domain and 4 inside" in v.answer
+    assert "flags 1 of 12 (8.0%, target at most α = 10.0%)" in v.answer
+    # detection counted only because this synthetic case's queries are shifted by construction
+    assert "shifted by construction: it flags 9 of 10 (90.0%), AUROC 0.95" in v.answer
+    assert "1 of 1 (sinkhorn)" in v.answer  # the in-domain test is not a test of the queries
+    assert v.level == "caution" and v.topic == "domain"
+    assert any("6 of 10 queries" in r for r in v.reasons)
     numbers = _numbers()
     numbers["case"]["n_queries_in"] = 100
     numbers["reliability"]["alpha"] = 0.05
     # bound 0.05 + 3 sqrt(0.05 * 0.95 / 100) = 0.115
     numbers["reliability"]["indicators"]["combined"]["false_alarm_rate"] = 0.12
     v = audit_summary(numbers)[2]
-    assert v.status == "bad" and "more often than α allows" in v.answer
+    assert v.level == "problem" and "more often than α allows" in v.answer
     numbers["reliability"]["indicators"]["combined"]["false_alarm_rate"] = 0.11
-    assert audit_summary(numbers)[2].status == "warn"
+    assert audit_summary(numbers)[2].level == "caution"
+
+
+def test_domain_on_user_queries_never_assumes_they_are_shifted():
+    numbers = _numbers()
+    numbers["case"]["queries_shifted_by_construction"] = False
+    numbers["case"]["n_queries_shifted"] = 0
+    for ind in numbers["reliability"]["indicators"].values():
+        ind["detection_rate"] = ind["auroc"] = None
+    v = audit_summary(numbers)[2]
+    assert "shifted" not in v.answer and "AUROC" not in v.answer and "detection" not in v.answer
+    assert "6 of 10 queries are judged outside" in v.answer
+    # labelled queries: errors among accepted vs flagged, and the large errors caught
+    assert "among the 4 accepted" in v.answer and "among the 6 flagged" in v.answer
+    assert "6 of 6 flagged (100.0%)" in v.answer
+    # nothing outside, no test rejecting: ok
+    numbers["queries"]["n_outside"], numbers["queries"]["n_inside"] = 0, 10
+    numbers["queries"]["labelled"] = None
+    numbers["transport"]["shift_tests"]["sinkhorn"]["rejected"] = False
+    assert audit_summary(numbers)[2].level == "ok"
+
+
+def test_accepted_labelled_queries_with_poor_coverage_are_a_caution():
+    numbers = _numbers()
+    numbers["queries"]["n_outside"], numbers["queries"]["n_inside"] = 0, 10
+    numbers["transport"]["shift_tests"]["sinkhorn"]["rejected"] = False
+    lab = numbers["queries"]["labelled"]
+    lab["inside"] = {"count": 100, "mae": [0.1, 0.2], "coverage": [0.9, 0.8], "n_large_errors": 3}
+    # 0.8 < 0.9 - 3 sqrt(0.9 * 0.1 / 100) = 0.81
+    v = audit_summary(numbers)[2]
+    assert v.level == "caution" and "accepts queries where the surrogate fails" in v.reasons[0]
+    lab["inside"]["coverage"] = [0.9, 0.82]
+    assert audit_summary(numbers)[2].level == "ok"
+
+
+def test_verdict_records_and_levels():
+    from edtjax.report.summary import reaches_level, verdict_records
+
+    verdicts = audit_summary(_numbers())
+    records = verdict_records(verdicts)
+    assert [r["topic"] for r in records] == ["calibration", "agreement", "domain", "bias"]
+    assert all(r["level"] in ("ok", "caution", "problem", "n/a") and r["reasons"] for r in records)
+    levels = [v.level for v in verdicts]
+    assert len(reaches_level(verdicts, "caution")) == sum(
+        x in ("caution", "problem") for x in levels
+    )
+    assert len(reaches_level(verdicts, "problem")) == levels.count("problem")
+    with pytest.raises(ValueError, match="level"):
+        reaches_level(verdicts, "bad")
 
 
 def test_bias_interval_and_unavailable_sections():
     v = audit_summary(_numbers())[3]
-    assert v.status == "good"
+    assert v.level == "ok"
     assert "0.018, 90.0% interval [0.01, 0.03]; actual bias 0.02 (inside" in v.answer
     numbers = _numbers()
     numbers["bias"]["contains_true"] = False
-    assert audit_summary(numbers)[3].status == "bad"
+    assert audit_summary(numbers)[3].level == "problem"
     skipped = _numbers(bias={"skipped": "no downstream quantity in the config"})
     assert audit_summary(skipped)[3].answer == (
         "Not available: no downstream quantity in the config."
     )
-    statuses = [v.status for v in audit_summary(_numbers(sobol=None, reliability=None))]
+    statuses = [v.level for v in audit_summary(_numbers(sobol=None, reliability=None))]
     assert statuses[1:3] == ["n/a", "n/a"]
 
 

@@ -55,7 +55,7 @@ def report(tmp_path_factory):
 def test_every_file_is_written_and_nothing_else(report):
     out, _ = report
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*EXPECTED_FILES, "report.html", "report.json"]
+        [*EXPECTED_FILES, "report.html", "report.json", "queries.csv", "queries.json"]
     )
     assert [p.name for p in out.parent.iterdir()] == ["report"]  # no temporary folder left
     for name in EXPECTED_FILES:
@@ -93,6 +93,52 @@ def test_json_round_trips_every_number(report):
     assert document["timings"] == result.timings
     assert list(document["timings"]) == list(result.timings)  # order the stages ran
     assert document["figures"] == EXPECTED_FILES
+    from edtjax.report.summary import audit_summary, verdict_records
+
+    assert document["verdicts"] == verdict_records(audit_summary(result.numbers))
+    assert [v["level"] for v in document["verdicts"]] == [
+        v.level for v in audit_summary(result.numbers)
+    ]
+
+
+def test_queries_csv_and_json_have_one_row_per_query_in_order(report):
+    import csv
+
+    out, result = report
+    q = result.numbers["queries"]
+    m = q["count"]
+    with open(out / "queries.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["query"]) for r in rows] == list(range(m))
+    document = json.loads((out / "queries.json").read_text())
+    assert [r["query"] for r in document["queries"]] == list(range(m))
+    assert document["columns"] == list(rows[0])
+    x = result.arrays["inputs/queries"]
+    outside = result.arrays["queries/outside"]
+    for i, (row, record) in enumerate(zip(rows, document["queries"], strict=True)):
+        assert float(row["conductivity"]) == x[i, 0] == record["conductivity"]  # full precision
+        assert row["verdict"] == record["verdict"] == ("outside" if outside[i] else "inside")
+        p = float(row["p[combined]"])
+        assert (p <= q["alpha"]) == (row["verdict"] == "outside")
+        assert float(row["abs_error[T_max]"]) == result.arrays["queries/abs_error"][i, 0]
+        assert row["pushed_out_by"] == ("conductivity" if outside[i] else "")
+        assert record["pushed_out_by"] == ("conductivity" if outside[i] else None)
+    page = (out / "report.html").read_text()
+    assert "6 of 10 queries are judged outside the domain of validity, 4 inside" in page
+    assert "most extreme queries (lowest combined p-values)" in page
+    assert "accepted (inside)" in page and "flagged (outside)" in page
+
+
+def test_user_queries_are_not_called_shifted_in_the_report(tmp_path):
+    result = synthetic_result()
+    result.numbers["case"]["queries_shifted_by_construction"] = False
+    for ind in result.numbers["reliability"]["indicators"].values():
+        ind["detection_rate"] = ind["auroc"] = None
+    out = write_audit_report(tmp_path / "r", result)
+    page = (out / "report.html").read_text()
+    assert "shifted queries" not in page and "shifted by construction: it flags" not in page
+    assert "<th>auroc</th>" not in page and "<th>detection_rate</th>" not in page
+    assert "not assumed to be shifted" in page
 
 
 def test_text_is_escaped_and_sections_are_present(report):
@@ -106,6 +152,7 @@ def test_text_is_escaped_and_sections_are_present(report):
     for heading in ("The case", "Surrogates", "Sobol", "Reliability indicators", "Stage timings"):
         assert page.index(heading) > summary
     assert "Not available" not in page
+    assert "Why caution:" in page  # each verdict says why its level
 
 
 def test_optional_parts_none_say_why(tmp_path):

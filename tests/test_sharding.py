@@ -398,7 +398,7 @@ def _check_audit_slow():
     assert four.numbers["case"]["config"]["devices"] == 4
     assert four.numbers["sobol"]["simulator"] == one.numbers["sobol"]["simulator"]
     assert four.numbers["transport"] == one.numbers["transport"]
-    for name in ("inputs/train", "inputs/queries_in", "inputs/queries_shifted"):
+    for name in ("inputs/train", "inputs/queries_in", "inputs/queries"):
         assert np.array_equal(four.arrays[name], one.arrays[name])
 
     def floats(value):

@@ -1,34 +1,78 @@
 """Audit stages that explain: Sobol' indices of simulator and surrogate, and parameter GSA.
 
-The simulator is a black box on ``(k, d)`` NumPy arrays, so its indices come from a Saltelli
-design (:func:`edtjax.sensitivity.saltelli_design`) evaluated in one batch and
-:func:`edtjax.sensitivity.sobol_indices_from_outputs`; the surrogate is a JAX function, so its
-indices come from :func:`edtjax.sensitivity.sobol_indices` over the same uniform factors.
+Which input law the indices describe is never assumed silently:
+
+* **Declared laws** (the config's ``[inputs]`` table, or the data's ``box``, which declares
+  independent uniform laws on it, as the built-in case does): numpyro distributions, truncated
+  where declared (:func:`edtjax.audit._laws.declared_laws`). The simulator, a black box on
+  ``(k, d)`` NumPy arrays, gets a Saltelli design (:func:`edtjax.sensitivity.saltelli_design`)
+  mapped through the laws' inverse CDFs and
+  :func:`edtjax.sensitivity.sobol_indices_from_outputs`; the surrogate, a JAX function, gets
+  :func:`edtjax.sensitivity.sobol_indices` over the same laws. First and total indices
+  (Saltelli 2002; Janon et al. 2014).
+* **No declared laws**: the empirical law of the labelled runs. First-order indices by the
+  rank estimator of Gamboa, Janon, Klein & Lagnoux (2022)
+  (:func:`edtjax.sensitivity.given_data_first_order`), of the labelled outputs themselves and
+  of the surrogate's predictions at the labelled inputs. Total indices need a pick-freeze
+  design, i.e. a law to draw from, and are not given.
+
+With declared laws the draws are also judged by the audit's validity indicator
+(:func:`sobol_validity`, after the reliability stage): the share flagged outside the domain
+says how much of the indices describe extrapolation, and first-order indices restricted to the
+accepted draws are given beside them.
+
+References:
+    Saltelli, A. (2002). Making best use of model evaluations to compute sensitivity indices.
+    Comput. Phys. Commun. 145, 280-297.
+    Janon, A., Klein, T., Lagnoux, A., Nodet, M. & Prieur, C. (2014). Asymptotic normality and
+    efficiency of two Sobol index estimators. ESAIM: PS 18, 342-364.
+    Gamboa, F., Janon, A., Klein, T. & Lagnoux, A. (2022). Global sensitivity analysis: a novel
+    generation of mighty estimators based on rank statistics. Bernoulli 28(4), 2345-2374.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 
-from edtjax.audit._surrogates import Split, Surrogates
+from edtjax.audit._laws import DeclaredLaws, declared_laws
+from edtjax.audit._surrogates import ENSEMBLE, Split, Surrogates
 from edtjax.audit.config import AuditConfig
 from edtjax.audit.result import AuditData
 from edtjax.sensitivity import (
     IndexEstimates,
+    given_data_first_order,
     parameter_sensitivity,
     saltelli_design,
     sobol_indices,
     sobol_indices_from_outputs,
+    uniform_sample,
+)
+
+#: Fewest accepted draws for indices restricted to the validity domain.
+MIN_RESTRICTED_DRAWS = 30
+
+#: Most i.i.d. draws from the declared laws judged by :func:`sobol_validity` (the share's
+#: standard error is then at most 0.016).
+MAX_VALIDITY_DRAWS = 1024
+
+_RANK_METHOD = "rank-based first-order estimator (Gamboa, Janon, Klein & Lagnoux 2022)"
+_TOTAL_NOTE = (
+    "total indices need declared input laws (an [inputs] table in the config): with the "
+    "empirical law of the labelled runs only first-order indices are estimated"
 )
 
 
 def factor_box(data: AuditData) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of the uniform input factors: the data's box, else the labelled inputs' range."""
+    """``(d,)`` bounds of the data's box, else of the labelled inputs' range.
+
+    Kept for the bias stage's uniform sample; the Sobol' stage never uses it (it uses
+    :func:`declared_laws` or the empirical law).
+    """
     if data.box is not None:
         lo = np.array([data.box[name][0] for name in data.input_names], np.float64)
         hi = np.array([data.box[name][1] for name in data.input_names], np.float64)
@@ -38,12 +82,30 @@ def factor_box(data: AuditData) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _summary(est: IndexEstimates, leaf=None) -> dict[str, Any]:
-    def pick(tree):
-        return np.asarray(tree if leaf is None else tree[leaf], np.float64)
+class LawSample(NamedTuple):
+    """I.i.d. draws from the declared laws kept for :func:`sobol_validity`.
 
-    first = pick(est.first_order)
-    total = pick(est.total_order)
+    Plain Monte Carlo, not the Sobol' design's rows: the rank-based estimator of the
+    restricted indices needs a random sample (a low-discrepancy design biases it).
+
+    Attributes:
+        x: ``(n, d)`` draws in physical units.
+        simulator_y: ``(n, o)`` simulator outputs at ``x``, or ``None`` without a simulator.
+    """
+
+    x: np.ndarray
+    simulator_y: np.ndarray | None
+
+
+def _stack(tree) -> np.ndarray:
+    return np.stack([np.asarray(leaf, np.float64) for leaf in tree])
+
+
+def _summary(est: IndexEstimates, stacked: bool) -> dict[str, Any]:
+    def pick(tree):
+        return _stack(tree) if stacked else np.asarray(tree, np.float64)
+
+    first, total = pick(est.first_order), pick(est.total_order)
     first_ci = np.stack(
         [pick(est.first_order_interval.low), pick(est.first_order_interval.high)], -1
     )
@@ -58,95 +120,349 @@ def _summary(est: IndexEstimates, leaf=None) -> dict[str, Any]:
     }
 
 
-def simulator_sobol(key: jax.Array, data: AuditData, config: AuditConfig) -> dict[str, Any] | None:
-    """First/total Sobol' indices ``(d, o)`` of ``data.simulator`` over uniform box factors."""
-    if data.simulator is None:
-        return None
-    lo, hi = factor_box(data)
-    d = lo.shape[0]
-    k_design, k_boot = jax.random.split(key)
-    design = saltelli_design(k_design, config.sobol_samples, d, dtype=jnp.float32)
-    n = config.sobol_samples
-    unit = np.concatenate(
-        [np.asarray(design.a), np.asarray(design.b), np.asarray(design.ab).reshape(-1, d)]
-    ).astype(np.float64)
-    y = np.asarray(data.simulator(lo + unit * (hi - lo)), np.float64)
-    if y.ndim != 2 or y.shape[0] != unit.shape[0] or not np.isfinite(y).all():
+def given_data_summary(x: Any, y: Any, confidence: float) -> tuple[dict[str, Any], np.ndarray]:
+    """Rank-based first-order indices ``(d, o)`` of ``y`` on ``x`` with their intervals.
+
+    Returns ``{"first", "first_ci" ((d, o, 2), or None below 125 rows), "num_samples",
+    "method"}`` (see :func:`edtjax.sensitivity.given_data_first_order`) and the ``(d,)``
+    aggregated first-order indices (output variances as weights).
+    """
+    r = given_data_first_order(
+        jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32), confidence=confidence
+    )
+    ci = None
+    if r.first_order_interval is not None:
+        low, high = r.first_order_interval
+        ci = np.stack([np.asarray(low, np.float64), np.asarray(high, np.float64)], -1).tolist()
+    summary = {
+        "first": np.asarray(r.first_order, np.float64).tolist(),
+        "first_ci": ci,
+        "num_samples": int(np.shape(x)[0]),
+        "method": _RANK_METHOD,
+    }
+    return summary, np.asarray(r.aggregated_first_order, np.float64)
+
+
+def _simulate(data: AuditData, x: np.ndarray) -> np.ndarray:
+    y = np.asarray(data.simulator(x), np.float64)
+    if y.ndim != 2 or y.shape[0] != x.shape[0] or not np.isfinite(y).all():
         raise ValueError(
-            f"data.simulator must return finite outputs of shape ({unit.shape[0]}, o) for "
-            f"({unit.shape[0]}, {d}) inputs, got shape {y.shape}"
+            f"data.simulator must return finite outputs of shape ({x.shape[0]}, o) for "
+            f"{x.shape} inputs, got shape {y.shape}"
         )
-    y = jnp.asarray(y, jnp.float32)
+    return y
+
+
+def simulator_sobol(
+    key: jax.Array, data: AuditData, laws: DeclaredLaws | None, config: AuditConfig
+) -> dict[str, Any] | None:
+    """First/total Sobol' indices ``(d, o)`` of ``data.simulator`` under the declared laws
+    (``None`` without a simulator or without declared laws)."""
+    if data.simulator is None or laws is None:
+        return None
+    d = len(laws.names)
+    n = config.sobol_samples
+    k_design, k_boot = jax.random.split(key)
+    design = saltelli_design(k_design, n, d, dtype=jnp.float32)
+    unit = jnp.concatenate([design.a, design.b, design.ab.reshape(-1, d)])
+    y = _simulate(data, np.asarray(laws.icdf(unit), np.float64))
+    yj = jnp.asarray(y, jnp.float32)
     est = sobol_indices_from_outputs(
         k_boot,
-        y[:n],
-        y[n : 2 * n],
-        y[2 * n :].reshape(d, n, -1),
+        yj[:n],
+        yj[n : 2 * n],
+        yj[2 * n :].reshape(d, n, -1),
         confidence=config.sobol_confidence,
     )
-    return {**_summary(est), "num_samples": n}
+    return {**_summary(est, False), "num_samples": n}
+
+
+def _ensemble_mean(split: Split, surrogates: Surrogates) -> Callable[[jax.Array], jax.Array]:
+    """``f(x (k, d) physical) -> (k, o)`` standardised ensemble mean."""
+    mean = jnp.asarray(split.x_mean, jnp.float32)
+    scale = jnp.asarray(split.x_scale, jnp.float32)
+    predict = surrogates.predict[ENSEMBLE]
+    return lambda x: predict((x - mean) / scale).mean
 
 
 def surrogate_sobol(
-    key: jax.Array, data: AuditData, split: Split, surrogates: Surrogates, config: AuditConfig
+    key: jax.Array,
+    laws: DeclaredLaws,
+    split: Split,
+    surrogates: Surrogates,
+    config: AuditConfig,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Sobol' indices of the ensemble mean over the same factors; also the ``(d,)`` aggregated
-    total indices (Gamboa et al. 2014) that rank the inputs."""
-    lo, hi = factor_box(data)
-    factors = {"x": dist.Uniform(jnp.asarray(lo, jnp.float32), jnp.asarray(hi, jnp.float32))}
-    mean = jnp.asarray(split.x_mean, jnp.float32)
-    scale = jnp.asarray(split.x_scale, jnp.float32)
-    predict = surrogates.predict["deep_ensemble"]
+    """Sobol' indices of the ensemble mean under the declared laws; also the ``(d,)``
+    aggregated total indices (Gamboa et al. 2014) that rank the inputs."""
+    f = _ensemble_mean(split, surrogates)
 
     def model(v):
-        return predict(((v["x"] - mean) / scale)[None]).mean[0]
+        return f(jnp.stack(v)[None])[0]
 
     est = sobol_indices(
         key,
         model,
-        factors,
+        tuple(laws.laws),
         config.sobol_samples,
         confidence=config.sobol_confidence,
         devices=config.devices or None,
     )
-    summary = {**_summary(est, "x"), "num_samples": config.sobol_samples}
-    return summary, np.asarray(est.aggregated_total_order["x"], np.float64)
+    summary = {**_summary(est, True), "num_samples": config.sobol_samples}
+    return summary, _stack(est.aggregated_total_order)
 
 
 def sobol_agreement(
     simulator: dict | None,
-    surrogate: dict,
+    surrogate: dict | None,
     input_names: tuple[str, ...],
     output_names: tuple[str, ...],
+    *,
+    index: str = "total",
 ) -> dict[str, Any] | None:
     """Largest index differences and whether both rank the inputs alike (per output).
 
-    Two inputs whose simulator total-index intervals overlap are not told apart by the
-    simulator's own estimate, so only the pairs it separates count: ``same_ranking`` is true
-    when the surrogate's total indices order every such pair as the simulator does
-    (``ranking_conflicts`` lists the others as ``"output: a > b"``, ``a`` above ``b`` for the
-    simulator). ``O(d^2 o)`` work.
+    Two inputs whose reference intervals (``simulator``'s ``{index}_ci``) overlap are not told
+    apart by the reference's own estimate, so only the pairs it separates count:
+    ``same_ranking`` is true when the surrogate's ``index`` indices (``"total"`` or
+    ``"first"``) order every such pair as the reference does (``ranking_conflicts`` lists the
+    others as ``"output: a > b"``, ``a`` above ``b`` for the reference). Without reference
+    intervals every pair counts. ``O(d^2 o)`` work.
     """
-    if simulator is None:
+    if simulator is None or surrogate is None:
         return None
     s_first, g_first = np.asarray(simulator["first"]), np.asarray(surrogate["first"])
-    s_total, g_total = np.asarray(simulator["total"]), np.asarray(surrogate["total"])
-    s_ci = np.asarray(simulator["total_ci"])  # (d, o, 2)
-    d, o = s_total.shape
+    s_rank, g_rank = np.asarray(simulator[index]), np.asarray(surrogate[index])
+    d, o = s_rank.shape
+    ci = simulator.get(f"{index}_ci")
+    if ci is None:
+        s_ci = np.stack([s_rank, s_rank], -1)
+    else:
+        s_ci = np.asarray(ci)  # (d, o, 2)
     conflicts = [
         f"{output_names[j]}: {input_names[i]} > {input_names[k]}"
         for j in range(o)
         for i in range(d)
         for k in range(d)
-        if s_ci[i, j, 0] > s_ci[k, j, 1] and g_total[i, j] <= g_total[k, j]
+        if s_ci[i, j, 0] > s_ci[k, j, 1] and g_rank[i, j] <= g_rank[k, j]
     ]
-    same_top = all(int(np.argmax(s_total[:, j])) == int(np.argmax(g_total[:, j])) for j in range(o))
+    same_top = all(int(np.argmax(s_rank[:, j])) == int(np.argmax(g_rank[:, j])) for j in range(o))
+    out = {"max_abs_diff_first": float(np.max(np.abs(s_first - g_first)))}
+    if index == "total":
+        out["max_abs_diff_total"] = float(np.max(np.abs(s_rank - g_rank)))
+    out.update(
+        {
+            "same_ranking": not conflicts,
+            "ranking_conflicts": conflicts,
+            "same_top_input": bool(same_top),
+        }
+    )
+    return out
+
+
+def _law_numbers(laws: DeclaredLaws | None, n_runs: int) -> dict[str, Any]:
+    if laws is None:
+        return {
+            "kind": "empirical",
+            "source": "the labelled runs",
+            "description": f"empirical ({n_runs} runs)",
+            "inputs": None,
+            "num_runs": n_runs,
+        }
+    described = "; ".join(f"{a} ~ {t}" for a, t in zip(laws.names, laws.descriptions, strict=True))
     return {
-        "max_abs_diff_first": float(np.max(np.abs(s_first - g_first))),
-        "max_abs_diff_total": float(np.max(np.abs(s_total - g_total))),
-        "same_ranking": not conflicts,
-        "ranking_conflicts": conflicts,
-        "same_top_input": bool(same_top),
+        "kind": "declared",
+        "source": laws.source,
+        "description": f"declared by {laws.source}: {described}",
+        "inputs": dict(zip(laws.names, laws.descriptions, strict=True)),
+        "num_runs": None,
+    }
+
+
+def sobol_stage(
+    key: jax.Array,
+    simulator_key: jax.Array,
+    data: AuditData,
+    split: Split,
+    surrogates: Surrogates | None,
+    config: AuditConfig,
+) -> tuple[dict[str, Any], np.ndarray, LawSample | None]:
+    """The ``"sobol"`` numbers, the ``(d,)`` scores that rank the inputs, and the law sample.
+
+    With declared laws (:func:`declared_laws`): first/total indices of the simulator (when
+    there is one) and of the ensemble mean, their agreement, and the draws that
+    :func:`sobol_validity` judges later (``validity`` is ``None`` until then). Without: the
+    empirical law of the ``n`` labelled runs, first-order rank-based indices of the labelled
+    outputs (``empirical.data``) and of the ensemble mean at the labelled inputs
+    (``empirical.surrogate``), their agreement, and no totals. The ranking scores are the
+    surrogate's aggregated total indices (declared) or aggregated first-order indices
+    (empirical). ``surrogates=None`` (no surrogate to evaluate) leaves its parts ``None``.
+
+    See :mod:`edtjax.audit.result` for the keys.
+    """
+    laws = declared_laws(data, config)
+    names, outputs = tuple(data.input_names), tuple(data.output_names)
+    x_all = np.asarray(data.x, np.float64)
+    numbers: dict[str, Any] = {
+        "law": _law_numbers(laws, int(x_all.shape[0])),
+        "simulator": None,
+        "surrogate": None,
+        "empirical": None,
+        "agreement": None,
+        "total_available": laws is not None,
+        "total_note": None if laws is not None else _TOTAL_NOTE,
+        "validity": None,
+    }
+    if laws is not None:
+        sim = simulator_sobol(simulator_key, data, laws, config)
+        numbers["simulator"] = sim
+        ranking = None
+        if surrogates is not None:
+            numbers["surrogate"], ranking = surrogate_sobol(key, laws, split, surrogates, config)
+            numbers["agreement"] = sobol_agreement(sim, numbers["surrogate"], names, outputs)
+        m = min(config.sobol_samples, MAX_VALIDITY_DRAWS)
+        unit = uniform_sample(jax.random.fold_in(key, 1), m, len(names), dtype=jnp.float32)
+        x_law = np.asarray(laws.icdf(unit), np.float64)
+        sample = LawSample(x_law, None if data.simulator is None else _simulate(data, x_law))
+        if ranking is None:
+            ranking = np.asarray(sim["total"] if sim else np.zeros((len(names), 1))).mean(1)
+        numbers["ranking_index"] = "total"
+    else:
+        sample = None
+        data_idx, ranking = given_data_summary(
+            x_all, np.asarray(data.y, np.float64), config.sobol_confidence
+        )
+        sur_idx = None
+        if surrogates is not None:
+            pred = np.asarray(_ensemble_mean(split, surrogates)(jnp.asarray(x_all, jnp.float32)))
+            # ranked by the surrogate's indices aggregated over the outputs (Gamboa et al. 2014)
+            sur_idx, ranking = given_data_summary(x_all, pred, config.sobol_confidence)
+        numbers["empirical"] = {
+            "data": data_idx,
+            "surrogate": sur_idx,
+            "agreement": sobol_agreement(data_idx, sur_idx, names, outputs, index="first"),
+            "num_runs": int(x_all.shape[0]),
+            "method": _RANK_METHOD,
+        }
+        numbers["validity"] = {
+            "skipped": "the indices are taken on the labelled runs' own law, the training "
+            "domain itself; declare input laws to judge where they describe extrapolation"
+        }
+        numbers["ranking_index"] = "first"
+    numbers["ranking_inputs"] = [names[i] for i in np.argsort(-ranking, kind="stable")]
+    return numbers, ranking, sample
+
+
+def _combined_outside(
+    key: jax.Array, split: Split, surrogates: Surrogates, config: AuditConfig
+) -> Callable[[jax.Array], np.ndarray]:
+    """``outside(z) -> (k,) bool`` of the combined indicator at ``config.alpha``.
+
+    Fitted as the reliability stage fits it: members on the training inputs, the combination
+    on one half of the calibration split, its threshold on the other half.
+    """
+    from edtjax.audit._reliability import build_indicators
+    from edtjax.reliability import CombinedState, calibrate, combine
+
+    indicators = build_indicators(surrogates, config)
+    keys = jax.random.split(key, len(indicators) + 1)
+    states = {n: ind.fit(keys[k], split.x_train) for k, (n, ind) in enumerate(indicators.items())}
+    half = split.x_cal.shape[0] // 2
+    combined = combine(*indicators.values(), how=config.combine_how)
+    state = CombinedState(
+        tuple(states.values()),
+        tuple(jnp.sort(indicators[n].score(states[n], split.x_cal[:half])) for n in states),
+    )
+    cal = calibrate(
+        keys[-1], combined, state, split.x_cal[half:], config.alpha, devices=config.devices or None
+    )
+    score = jax.jit(combined.score)
+    return lambda z: np.asarray(score(state, z) > cal.threshold)
+
+
+def sobol_validity(
+    key: jax.Array,
+    sample: LawSample | None,
+    split: Split,
+    surrogates: Surrogates | None,
+    config: AuditConfig,
+    *,
+    outside: Callable[[jax.Array], Any] | None = None,
+) -> dict[str, Any] | None:
+    """How much of the declared-law Sobol' design lies outside the validity domain.
+
+    The draws of ``sample`` (from the declared laws) are judged by the combined indicator at
+    ``config.alpha`` (``outside``, a function of standardised inputs ``(k, d) -> (k,)`` bool;
+    fitted here as the reliability stage does when not given). Returns ``None`` without a
+    sample (empirical law), else ``{"indicator", "alpha", "num_draws", "n_outside",
+    "share_outside", "threshold", "describes_extrapolation", "statement", "restricted"}``
+    where ``restricted = {"num_draws", "surrogate", "simulator", "note"}`` holds first-order
+    rank-based indices on the accepted draws only (the declared law restricted to the
+    validity domain; the inputs are then dependent, which the estimator allows), or
+    ``{"skipped": why}`` with fewer than :data:`MIN_RESTRICTED_DRAWS` accepted draws.
+    Draws from the training law itself are flagged at a rate of about ``alpha``.
+    Cost: one indicator score and one prediction per draw.
+    """
+    if sample is None:
+        return None
+    if surrogates is None and outside is None:
+        return {"skipped": "no surrogate to fit the validity indicator on"}
+    if outside is None:
+        outside = _combined_outside(key, split, surrogates, config)
+    z = split.to_inputs(sample.x)
+    flagged = np.asarray(outside(z), bool).reshape(-1)
+    n = int(flagged.shape[0])
+    n_out = int(flagged.sum())
+    share = n_out / n
+    extrapolating = share > config.sobol_extrapolation_share
+    if extrapolating:
+        statement = (
+            f"{share:.0%} of {n} draws from the declared input laws lie outside the "
+            f"surrogate's validity domain (above the {config.sobol_extrapolation_share:.0%} "
+            "threshold): the surrogate's Sobol' indices describe largely where it "
+            "extrapolates; the first-order indices restricted to the validity domain are "
+            "given beside them"
+        )
+    else:
+        statement = (
+            f"{share:.0%} of {n} draws from the declared input laws lie outside the "
+            f"surrogate's validity domain (at most the "
+            f"{config.sobol_extrapolation_share:.0%} threshold; about {config.alpha:.0%} is "
+            "expected from the indicator's false alarms alone): the indices describe the "
+            "surrogate where it was trained"
+        )
+    keep = ~flagged
+    k = int(keep.sum())
+    if k < MIN_RESTRICTED_DRAWS:
+        restricted: dict[str, Any] = {
+            "skipped": f"only {k} of {n} draws are inside the validity domain (fewer than "
+            f"{MIN_RESTRICTED_DRAWS})"
+        }
+    else:
+        x_in = sample.x[keep]
+        sur = None
+        if surrogates is not None:
+            pred = np.asarray(surrogates.predict[ENSEMBLE](z[keep]).mean)
+            sur = given_data_summary(x_in, pred, config.sobol_confidence)[0]
+        sim = None
+        if sample.simulator_y is not None:
+            sim = given_data_summary(x_in, sample.simulator_y[keep], config.sobol_confidence)[0]
+        restricted = {
+            "num_draws": k,
+            "surrogate": sur,
+            "simulator": sim,
+            "note": "first-order indices under the declared laws restricted to the validity "
+            "domain (the accepted draws; the inputs are dependent there), rank-based",
+        }
+    return {
+        "indicator": "combined",
+        "alpha": config.alpha,
+        "num_draws": n,
+        "n_outside": n_out,
+        "share_outside": share,
+        "threshold": config.sobol_extrapolation_share,
+        "describes_extrapolation": bool(extrapolating),
+        "statement": statement,
+        "restricted": restricted,
     }
 
 

@@ -4,7 +4,8 @@ Two file formats are read, both by name, both without executing anything from th
 
 * ``.csv``: a header row of column names, then one row of numbers per sample, comma-separated;
   blank lines and lines starting with ``#`` are skipped; cells may be quoted; ``nan`` and
-  ``inf`` parse but are then rejected as non-finite.
+  ``inf`` parse but are then rejected as non-finite. Only the columns used are converted to
+  numbers: other columns (a label, a comment) may hold any text and are ignored.
 * ``.npz``: either one 1-D numeric array per column (the array names are the column names,
   in the archive's order), or a 2-D numeric array ``data`` with a 1-D string array
   ``columns`` naming its columns. Loaded with ``allow_pickle=False``.
@@ -34,11 +35,20 @@ _SHOWN = 5  # how many offending rows or names an error message lists
 
 
 class _Table:
-    """A parsed file: ``values`` ``(n, k)`` float64, column ``names``, and ``where[i]``, how an
-    error message refers to data row ``i`` (a CSV line number or an ``.npz`` row index)."""
+    """A parsed file: column ``names``, ``where[i]``, how an error message refers to data row
+    ``i`` (a CSV line number or an ``.npz`` row index), and the raw columns, converted to
+    float64 only when selected (:meth:`column`), so that unused columns may hold anything."""
 
-    def __init__(self, path: Path, values: np.ndarray, names: tuple[str, ...], where: list[str]):
-        self.path, self.values, self.names, self.where = path, values, names, where
+    def __init__(self, path: Path, names: tuple[str, ...], where: list[str], converters: list):
+        self.path, self.names, self.where, self._converters = path, names, where, converters
+
+    @property
+    def rows(self) -> int:
+        return len(self.where)
+
+    def column(self, j: int) -> np.ndarray:
+        """Column ``j`` as ``(n,)`` float64; ValueError naming the first non-numeric cell."""
+        return self._converters[j]()
 
 
 def _check_names(path: Path, names: Sequence[str]) -> tuple[str, ...]:
@@ -105,23 +115,30 @@ def _read_csv(path: Path) -> _Table:
                 f"{path}: ragged row at line {number}: {len(fields)} fields, expected {k} "
                 f"(one per column of the header)"
             )
-    cells = [fields for _, fields in rows[1:]]
-    try:  # one conversion in C; on failure, find the offending cell for the message
-        values = np.array(cells, dtype=np.float64).reshape(len(cells), k)
-    except ValueError:
-        for number, fields in rows[1:]:
-            for j, cell in enumerate(fields):
-                try:
-                    float(cell)
-                except ValueError:
-                    what = "an empty cell" if cell == "" else f"non-numeric cell {cell!r}"
-                    raise ValueError(
-                        f"{path}: {what} at line {number}, column {names[j]!r}; every cell must "
-                        "be a number"
-                    ) from None
-        raise
-    where = [f"line {number}" for number, _ in rows[1:]]
-    return _Table(path, values, names, where)
+    data = rows[1:]
+
+    def converter(j: int):
+        def convert() -> np.ndarray:
+            cells = [fields[j] for _, fields in data]
+            try:  # one conversion in C; on failure, find the offending cell for the message
+                return np.array(cells, dtype=np.float64).reshape(len(cells))
+            except ValueError:
+                for number, fields in data:
+                    try:
+                        float(fields[j])
+                    except ValueError:
+                        cell = fields[j]
+                        what = "an empty cell" if cell == "" else f"non-numeric cell {cell!r}"
+                        raise ValueError(
+                            f"{path}: {what} at line {number}, column {names[j]!r}; every cell "
+                            "of a used column must be a number"
+                        ) from None
+                raise
+
+        return convert
+
+    where = [f"line {number}" for number, _ in data]
+    return _Table(path, names, where, [converter(j) for j in range(k)])
 
 
 def _numeric(path: Path, name: str, array: np.ndarray) -> np.ndarray:
@@ -152,7 +169,11 @@ def _read_npz(path: Path) -> _Table:
                 f"{path}: 'data' must have shape (n, {len(names)}) to match 'columns', got "
                 f"{data.shape}"
             )
-        values = _numeric(path, "data", data)
+        converters = [
+            (lambda j=j: _numeric(path, f"data[:, {j}] ({names[j]!r})", data[:, j]))
+            for j in range(len(names))
+        ]
+        n = data.shape[0]
     else:
         names = tuple(arrays)
         lengths = {}
@@ -165,9 +186,12 @@ def _read_npz(path: Path) -> _Table:
             lengths[name] = array.shape[0]
         if len(set(lengths.values())) != 1:
             raise ValueError(f"{path}: columns have different lengths {lengths}")
-        values = np.stack([_numeric(path, n, a) for n, a in arrays.items()], axis=1)
+        converters = [
+            (lambda name=name, a=a: _numeric(path, name, a)) for name, a in arrays.items()
+        ]
+        n = next(iter(lengths.values()))
     names = _check_names(path, names)
-    return _Table(path, values, names, [f"row {i}" for i in range(values.shape[0])])
+    return _Table(path, names, [f"row {i}" for i in range(n)], converters)
 
 
 def _read(path: str | os.PathLike) -> _Table:
@@ -194,7 +218,9 @@ def _select(table: _Table, columns: Sequence[str] | None, min_rows: int):
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; the file has {list(table.names)}")
     index = [table.names.index(c) for c in columns]
-    values = table.values[:, index]
+    values = np.empty((table.rows, len(index)), np.float64)
+    for k, j in enumerate(index):
+        values[:, k] = table.column(j)
     bad = np.flatnonzero(~np.all(np.isfinite(values), axis=1))
     if bad.size:
         first = ", ".join(table.where[i] for i in bad[:_SHOWN])

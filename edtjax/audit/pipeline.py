@@ -3,23 +3,30 @@
 Stages, in order, each timed into ``result.timings``:
 
 1. ``split``: random train / calibration / test split of the labelled rows; inputs and outputs
-   standardised with training statistics. In-domain queries are the test split, shifted
-   queries are ``data.queries``.
+   standardised with training statistics. The in-domain test split evaluates the indicators'
+   false alarms; the queries are ``data.queries``, in the user's order. They are judged, not
+   assumed shifted: detection rates and AUROC are computed on them only when
+   ``data.queries_shifted`` says they are shifted by construction (the built-in case).
 2. ``surrogates``: a deep ensemble of heteroscedastic MLPs (Lakshminarayanan et al. 2017) and
    one Bayesian method on the first member's features (multivariate Bayesian last layer, Wang
    et al. 2024, or last-layer Laplace, Daxberger et al. 2021); predictive metrics, calibration
    curves and split-conformal intervals (Lei et al. 2018) on the test split.
 3. ``sobol``: first/total Sobol' indices (Saltelli 2002, Janon et al. 2014) of the simulator
-   (when there is one) and of the ensemble mean over uniform factors on the box (or the data's
-   range), and their agreement.
+   (when there is one) and of the ensemble mean under the declared input laws (the config's
+   ``[inputs]``, or uniform laws on ``data.box``), and their agreement; without declared laws,
+   rank-based first-order indices (Gamboa et al. 2022) on the labelled runs' empirical law.
+   After the reliability stage, the share of draws from the declared laws that the combined
+   indicator flags outside the domain is added (``numbers["sobol"]["validity"]``).
 4. ``parameter_gsa``: Sobol' indices of the first member's prediction under multiplicative
    noise on its parameters, grouped by layer.
 5. ``transport``: center-outward (Hallin et al. 2021) Monge-Kantorovich depths of the queries,
    quantile contours in the two inputs of largest total index, and Sinkhorn-divergence and
    rank-energy permutation shift tests (train vs in-domain, train vs shifted).
 6. ``reliability``: LD-Fermat, Mahalanobis, Monge-Kantorovich and ensemble-spread indicators,
-   conformally calibrated, combined through their p-values, evaluated on in-domain and shifted
-   queries; indicator scores on 2-D slices (depth maps).
+   conformally calibrated, combined through their p-values, evaluated on the in-domain test
+   split; an answer per query (prediction, conformal interval, p-values, verdict at ``alpha``,
+   the input that pushes it out most; with true outputs, the error among accepted and flagged
+   queries); indicator scores on 2-D slices (depth maps).
 7. ``bias``: surrogate-induced bias of a downstream mean and its prediction from the ensemble.
 
 Everything runs in float32 (the JAX default); all randomness is split from ``key``, so the same
@@ -53,13 +60,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from edtjax.audit._bias import bias_stage
+from edtjax.audit._laws import declared_laws
 from edtjax.audit._reliability import reliability_stage
-from edtjax.audit._sensitivity import (
-    layer_sensitivity,
-    simulator_sobol,
-    sobol_agreement,
-    surrogate_sobol,
-)
+from edtjax.audit._sensitivity import layer_sensitivity, sobol_stage, sobol_validity
 from edtjax.audit._surrogates import fit_surrogates, split_data, surrogate_metrics
 from edtjax.audit._transport import transport_stage
 from edtjax.audit.config import AuditConfig, config_to_dict
@@ -106,6 +109,8 @@ def _check_data(data: AuditData) -> None:
                 )
     elif data.queries_y is not None:
         raise ValueError("data.queries_y is given without data.queries")
+    if not isinstance(data.queries_shifted, bool):
+        raise ValueError(f"data.queries_shifted must be a bool, got {data.queries_shifted!r}")
     if data.box is not None:
         missing = [n for n in data.input_names if n not in data.box]
         if missing:
@@ -128,7 +133,10 @@ class _Stages:
         self.bar.set_postfix_str(f"{name} {self.timings[name]:.1f} s")
         self.bar.update(1)
 
-    def close(self):
+    def close(self, clear: bool = False):
+        """Close the bar; ``clear`` removes it (an interrupted or failed run)."""
+        if clear:
+            self.bar.leave = False
         self.bar.close()
 
 
@@ -182,6 +190,7 @@ def run_audit(
     if not isinstance(config, AuditConfig):
         raise ValueError(f"config must be an AuditConfig, got {type(config).__name__}")
     _check_data(data)
+    declared_laws(data, config)  # a bad [inputs] table fails here, before any training
     check_devices(config)
     import edtjax
 
@@ -190,6 +199,7 @@ def run_audit(
     stages = _Stages(progress)
     arrays: dict[str, np.ndarray] = {}
     numbers: dict[str, Any] = {}
+    finished = False
     try:
         with stages.stage("split", "splitting the data"):
             split = split_data(keys["split"], data, config)
@@ -198,14 +208,9 @@ def run_audit(
             numbers["surrogates"], more = surrogate_metrics(split, surrogates, config)
             arrays.update(more)
         with stages.stage("sobol", "Sobol' indices"):
-            sim = simulator_sobol(keys["sobol_simulator"], data, config)
-            sur, ranking = surrogate_sobol(keys["sobol"], data, split, surrogates, config)
-            numbers["sobol"] = {
-                "simulator": sim,
-                "surrogate": sur,
-                "agreement": sobol_agreement(sim, sur, data.input_names, data.output_names),
-                "ranking_inputs": [data.input_names[i] for i in np.argsort(-ranking)],
-            }
+            numbers["sobol"], ranking, law_sample = sobol_stage(
+                keys["sobol"], keys["sobol_simulator"], data, split, surrogates, config
+            )
         contour_inputs = _top_two(ranking)
         with stages.stage("parameter_gsa", "parameter sensitivity by layer"):
             numbers["parameter_gsa"] = layer_sensitivity(
@@ -216,21 +221,40 @@ def run_audit(
                 keys["transport"], split, contour_inputs, config
             )
             numbers["transport"]["contour_inputs"] = [data.input_names[i] for i in contour_inputs]
+            if not data.queries_shifted:  # the user's queries are compared, not assumed shifted
+                for test in numbers["transport"]["shift_tests"].values():
+                    test["compared"] = test["compared"].replace("shifted queries", "the queries")
             arrays.update(more)
         with stages.stage("reliability", "reliability indicators"):
-            numbers["reliability"], numbers["depth_maps"], more = reliability_stage(
-                keys["reliability"], split, surrogates, contour_inputs, data.input_names, config
+            (
+                numbers["reliability"],
+                numbers["depth_maps"],
+                more,
+                numbers["queries"],
+            ) = reliability_stage(
+                keys["reliability"],
+                split,
+                surrogates,
+                contour_inputs,
+                data.input_names,
+                config,
+                queries_shifted=bool(data.queries_shifted),
+                queries_y=None if data.queries_y is None else np.asarray(data.queries_y),
             )
             arrays.update(more)
+            if law_sample is not None:  # declared laws: how much of their draws is outside
+                numbers["sobol"]["validity"] = sobol_validity(
+                    jax.random.fold_in(keys["sobol"], 1), law_sample, split, surrogates, config
+                )
         with stages.stage("bias", "surrogate-induced bias"):
             numbers["bias"] = bias_stage(keys["bias"], data, split, surrogates, config)
+        finished = True
     finally:
-        stages.close()
+        stages.close(clear=not finished)
 
     arrays["inputs/train"] = split.raw_train
     arrays["inputs/queries_in"] = split.raw_test
-    if split.raw_shift is not None:
-        arrays["inputs/queries_shifted"] = split.raw_shift
+    n_queries = 0 if split.x_shift is None else int(split.x_shift.shape[0])
     numbers["case"] = {
         "name": data.name,
         "input_names": list(data.input_names),
@@ -239,7 +263,9 @@ def run_audit(
         "n_calibration": int(split.x_cal.shape[0]),
         "n_test": int(split.x_test.shape[0]),
         "n_queries_in": int(split.x_test.shape[0]),
-        "n_queries_shifted": 0 if split.x_shift is None else int(split.x_shift.shape[0]),
+        "n_queries": n_queries,
+        "n_queries_shifted": n_queries if data.queries_shifted else 0,
+        "queries_shifted_by_construction": bool(data.queries_shifted) and n_queries > 0,
         "seed": config.seed,
         "config": config_to_dict(config),
         "edtjax_version": str(edtjax.__version__),

@@ -42,12 +42,61 @@ def _top(indices: dict | None, names: Sequence[str], j: int, k: int = 3) -> str:
     return ", ".join(f"{names[i]} {total[i]:.2f}" for i in order)
 
 
+def _queries(q: dict | None, outputs: Sequence[str]) -> list[str]:
+    """The answer per query in a few lines: counts, the most extreme, labelled errors."""
+    if not q:
+        return []
+    lines = [
+        f"Queries: {q['n_outside']} of {q['count']} judged outside the domain, {q['n_inside']} "
+        f"inside (combined p-value <= alpha = {q['alpha']}); every query in queries.csv",
+    ]
+    extreme = [
+        f"#{e['query']} p={_fmt(e['p_combined'])}"
+        + (f" ({e['pushed_out_by']})" if e.get("pushed_out_by") else "")
+        for e in (q.get("extreme") or [])[:5]
+        if e["verdict"] == "outside"
+    ]
+    if extreme:
+        lines.append("  most extreme: " + ", ".join(extreme))
+    lines.append("")
+    lab = q.get("labelled")
+    if lab:
+        rows = []
+        for key, label in (("inside", "accepted"), ("outside", "flagged")):
+            g = lab[key]
+            mae = ", ".join(_fmt(v) for v in g["mae"]) if g["mae"] else "-"
+            cov = ", ".join(_fmt(v) for v in g["coverage"]) if g["coverage"] else "-"
+            rows.append([label, g["count"], mae, cov, g["n_large_errors"]])
+        lines += _table(
+            "Labelled queries: surrogate error by verdict",
+            [
+                "queries",
+                "count",
+                f"MAE ({', '.join(outputs)})",
+                f"coverage {q['interval_level']:.0%}",
+                "large errors",
+            ],
+            rows,
+        )
+        caught = lab.get("large_errors_caught")
+        lines += [
+            f"a query has a large error when {lab['large_error_definition']}; caught (flagged) "
+            f"{_fmt(caught)} of {lab['n_large_errors']}",
+            "",
+        ]
+    return lines
+
+
 def format_summary(result: AuditResult) -> str:
     """Render the audit's key numbers as plain-text tables for the terminal.
 
     Sections: surrogate metrics per method (test split), top-3 inputs by total Sobol' index
-    for simulator and surrogate per output, shift tests, reliability indicators (false-alarm
-    and detection rates, AUROC), the downstream bias, and stage timings.
+    for simulator and surrogate per output, shift tests, reliability indicators (false alarms
+    on the test split; detection rate and AUROC only when the queries are shifted by
+    construction), the queries (how many are outside, the most extreme, and with true outputs
+    the error among accepted and flagged ones), the downstream bias, and stage timings. The
+    four verdicts are not repeated here: they come from
+    :func:`edtjax.report.audit_summary`, which the command line prints after this text.
 
     Args:
         result: an :class:`~edtjax.audit.AuditResult` (checked with
@@ -73,7 +122,10 @@ def format_summary(result: AuditResult) -> str:
     if case:
         out += [
             f"edtjax audit: {case['name']} ({case['n_train']} train, {case['n_calibration']} "
-            f"calibration, {case['n_test']} test, {case['n_queries_shifted']} shifted queries)",
+            f"calibration, {case['n_test']} test, {case.get('n_queries', 0)} queries"
+            + (
+                ", shifted by construction)" if case.get("queries_shifted_by_construction") else ")"
+            ),
             "",
         ]
     outputs = case.get("output_names", [])
@@ -134,15 +186,22 @@ def format_summary(result: AuditResult) -> str:
         out += _table("Shift tests", ["test", "statistic", "p-value", "rejected"], rows)
     rel = n.get("reliability")
     if rel:
-        rows = [
-            [name, r["false_alarm_rate"], r["detection_rate"], r["auroc"], r["error_spearman"]]
-            for name, r in rel["indicators"].items()
-        ]
-        out += _table(
-            f"Reliability indicators (alpha = {rel['alpha']})",
-            ["indicator", "false alarms", "detection", "AUROC", "rho(score, error)"],
-            rows,
-        )
+        if case.get("queries_shifted_by_construction"):
+            rows = [
+                [name, r["false_alarm_rate"], r["detection_rate"], r["auroc"], r["error_spearman"]]
+                for name, r in rel["indicators"].items()
+            ]
+            header = ["indicator", "false alarms", "detection", "AUROC", "rho(score, error)"]
+            title = "shifted queries by construction"
+        else:
+            rows = [
+                [name, r["false_alarm_rate"], r["error_spearman"]]
+                for name, r in rel["indicators"].items()
+            ]
+            header = ["indicator", "false alarms (test split)", "rho(score, error)"]
+            title = "queries not assumed shifted"
+        out += _table(f"Reliability indicators (alpha = {rel['alpha']}; {title})", header, rows)
+    out += _queries(n.get("queries"), outputs)
     bias = n.get("bias")
     if bias:
         lo, hi = bias["interval"]

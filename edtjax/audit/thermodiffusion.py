@@ -10,6 +10,11 @@ context" queries come from :func:`edtjax.simulators.shifted_design`: the inputs 
 ``config.shift_inputs`` are drawn beyond the box's upper edge, the others inside it, and their
 exact outputs are simulated too. Runs that did not converge are dropped (the count is returned).
 
+The inputs' laws are independent uniforms on the box (the design is uniform on it); the case
+declares them through its ``box``, which the Sobol' stage reads as the table
+``{name: {"law": "Uniform", "low": low, "high": high}}`` of the config's ``[inputs]``
+(:func:`edtjax.audit.config.box_input_laws`), so a config's own ``[inputs]`` replaces them.
+
 Cost: ``n_design + n_queries`` simulations, each ``O(solver_steps * solver_cells)`` per Picard
 iteration, batched with ``vmap``.
 

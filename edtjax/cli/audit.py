@@ -9,15 +9,24 @@ downstream mean. Without arguments this runs the built-in thermodiffusion case (
 with temperature-dependent conductivity, :mod:`edtjax.audit.thermodiffusion`).
 
 The output folder receives ``report.html`` (self-contained, figures embedded),
-``report.json`` (every number) and the PNG figures. It is written all at once when the audit
-is complete; an existing folder is refused unless ``--force`` is given, and even then unless it
-is a report written by ``edtjax audit`` (never a symbolic link or another folder), before any
-work.
+``report.json`` (every number and the four verdicts with their level), ``queries.csv`` and
+``queries.json`` (one row per query: prediction, interval, p-values, verdict) and the PNG
+figures. It is written all at once when the audit is complete; an existing folder is refused
+unless ``--force`` is given, and even then unless it is a report written by ``edtjax audit``
+(never a symbolic link or another folder), before any work.
+
+Exit status: 0 when the report is written; 2 for bad arguments or files (one line on stderr);
+3 with ``--fail-on LEVEL`` when the report is written and a verdict reaches LEVEL (``caution``
+or ``problem``); 130 when interrupted (Ctrl-C), with no report written.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from edtjax.cli._args import (
@@ -46,9 +55,24 @@ A TOML config overrides any field of the audit configuration (edtjax.audit.Audit
   devices = 4               # share members, Sobol' rows and queries over 4 devices
 
 With --data, the rows are the labelled runs (input and output columns side by side, .csv with
-a header row, or .npz); --queries holds new inputs to judge (the new simulation context). The
-command exits with status 2 and one line on stderr for any problem with the arguments or files.
+a header row, or .npz); --queries holds new inputs to judge (the new simulation context; other
+columns are ignored, and when it holds every output column too, the report compares the
+surrogate's error among accepted and flagged queries). Each query gets a verdict, inside or
+outside the domain of validity, in queries.csv. Each of the four verdicts has a level: ok,
+caution or problem.
+
+exit status:
+  0    report written
+  2    bad arguments or files: one line on stderr, no report
+  3    report written, and --fail-on LEVEL was given and a verdict reached LEVEL
+  130  interrupted (Ctrl-C): one line on stderr, no report
 """
+
+#: Exit status when a verdict reaches the ``--fail-on`` level (the report is written).
+EXIT_VERDICT = 3
+
+#: Exit status when interrupted (128 + SIGINT, the shell's convention).
+EXIT_INTERRUPTED = 130
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -104,6 +128,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="share the independent axes over the first K JAX devices (default: the config's)",
     )
+    parser.add_argument(
+        "--fail-on",
+        choices=("caution", "problem"),
+        default=None,
+        help=f"exit with status {EXIT_VERDICT} (after writing the report) when any verdict "
+        "reaches this level, for CI use",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     parser.set_defaults(func=_run)
 
@@ -140,11 +171,54 @@ def _check_options(args: argparse.Namespace) -> None:
         raise UserError("--data needs --outputs (the output column names)")
 
 
+@contextmanager
+def _interrupts():
+    """Turn Ctrl-C into ``KeyboardInterrupt`` and remember it, even if something swallows it.
+
+    Yields a list that holds the signal once one arrived: checked before the report is
+    written, so an interrupt caught somewhere inside a stage never leads to a report.
+    """
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def handler(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run(args: argparse.Namespace) -> int:
+    written: list[Path] = []
+    try:
+        with _interrupts() as seen:
+            return _audit(args, seen, written)
+    except KeyboardInterrupt:
+        where = (
+            f"the report in {written[0]} is complete"
+            if written
+            else f"no report written to {args.out}"
+        )
+        print(f"edtjax: interrupted; {where}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+
+
+def _audit(args: argparse.Namespace, interrupted: list[int], written: list[Path]) -> int:
     import jax
 
     from edtjax.audit import format_summary, load_user_data, run_audit, thermodiffusion_case
-    from edtjax.report import audit_summary, check_report_folder, write_audit_report
+    from edtjax.report import (
+        audit_summary,
+        check_report_folder,
+        reaches_level,
+        write_audit_report,
+    )
 
     _check_options(args)
     for flag, path in (
@@ -160,17 +234,31 @@ def _run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     if args.data is None:
         data = thermodiffusion_case(jax.random.key(config.seed), config, progress=progress)
+        # the built-in queries are drawn beyond the training box: shifted by construction
+        data = data._replace(queries_shifted=True)
     else:
         inputs = column_names("--inputs", args.inputs)
         outputs = column_names("--outputs", args.outputs)
         data = load_user_data(args.data, inputs, outputs, args.queries)
     result = run_audit(jax.random.key(config.seed + 1), data, config, progress=progress)
+    if interrupted:  # an interrupt swallowed inside a stage still stops the command
+        raise KeyboardInterrupt
     out = write_audit_report(args.out, result, force=args.force)
+    written.append(out)
     print(format_summary(result))
     print()
     verdicts = audit_summary(result.numbers)
     width = max(len(v.question) for v in verdicts)
     for verdict in verdicts:
-        print(f"[{verdict.status:>4}] {verdict.question:<{width}}  {verdict.answer}")
+        print(f"[{verdict.level:>7}] {verdict.question:<{width}}  {verdict.answer}")
     print(f"\nreport written to {out / 'report.html'} (numbers in {out / 'report.json'})")
+    if args.fail_on is not None:
+        failing = reaches_level(verdicts, args.fail_on)
+        if failing:
+            topics = ", ".join(f"{v.topic} ({v.level})" for v in failing)
+            print(
+                f"edtjax: verdicts at --fail-on {args.fail_on} or worse: {topics}",
+                file=sys.stderr,
+            )
+            return EXIT_VERDICT
     return 0

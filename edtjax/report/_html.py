@@ -31,11 +31,12 @@ th { background: #f2f2f2; } td.l, th.l { text-align: left; }
 figure { margin: 1em 0 1.6em; } figure img { max-width: 100%; border: 1px solid #e5e5e5; }
 figcaption { color: #333; font-size: 0.92em; max-width: 900px; }
 .na-note { color: #666; font-style: italic; }
+.why { color: #444; font-size: 0.9em; margin-top: 0.3em; }
 .toc { font-size: 0.92em; } .toc a { color: #0b5cad; text-decoration: none; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 """
 
-_STATUS = {"good": ("good", "ok"), "warn": ("warn", "caution"), "bad": ("bad", "problem")}
+_STATUS = {"ok": ("good", "ok"), "caution": ("warn", "caution"), "problem": ("bad", "problem")}
 
 
 def _e(value: Any) -> str:
@@ -74,11 +75,12 @@ def _ci(v: float, ci: Sequence[float]) -> str:
 
 def _case(numbers: Mapping[str, Any]) -> str:
     c = numbers["case"]
-    keys = ("n_train", "n_calibration", "n_test", "n_queries_in", "n_queries_shifted", "seed")
+    keys = ("n_train", "n_calibration", "n_test", "n_queries", "seed")
     rows = [
         ("inputs", ", ".join(c.get("input_names", []))),
         ("outputs", ", ".join(c.get("output_names", []))),
         *((k, c.get(k)) for k in keys),
+        ("queries shifted by construction", bool(c.get("queries_shifted_by_construction"))),
         ("edtjax version", c.get("edtjax_version")),
     ]
     config = json.dumps(c.get("config"), indent=2, sort_keys=True)
@@ -161,7 +163,12 @@ def _transport(numbers: Mapping[str, Any]) -> str:
     mk = t.get("mk_depth") or {}
     html += "<h3>Monge–Kantorovich depth</h3>"
     if mk:
-        html += _table(("", "mean depth"), list(mk.items()))
+        shifted = bool(numbers["case"].get("queries_shifted_by_construction"))
+        labels = {
+            "in_domain_mean": "in-domain test split",
+            "shifted_mean": "queries (shifted by construction)" if shifted else "queries",
+        }
+        html += _table(("", "mean depth"), [(labels.get(k, k), v) for k, v in mk.items()])
     else:
         html += _na("not computed")
     levels = format_number(t.get("contour_levels"))
@@ -172,14 +179,97 @@ def _transport(numbers: Mapping[str, Any]) -> str:
 
 def _reliability(numbers: Mapping[str, Any]) -> str:
     r = numbers["reliability"]
+    shifted = bool(numbers["case"].get("queries_shifted_by_construction"))
     cols = ("threshold", "false_alarm_rate", "detection_rate", "auroc", "error_spearman")
+    if not shifted:  # no detection rate nor AUROC without queries known to be shifted
+        cols = ("threshold", "false_alarm_rate", "error_spearman")
     rows = [[n, *(v.get(k) for k in cols)] for n, v in (r.get("indicators") or {}).items()]
+    evaluated = (
+        "Detection rate and AUROC are computed on this case's queries because they are shifted "
+        "by construction (an evaluation of the indicators, not an answer about new inputs)."
+        if shifted
+        else "False alarms are counted on the held-out in-domain test split. Your queries are "
+        "not assumed to be shifted, so no detection rate or AUROC is computed on them: which "
+        "of them are outside is the answer given in the queries section."
+    )
     return (
         f"<p>Thresholds calibrated by split conformal prediction at α = "
         f"{_e(format_number(r.get('alpha')))}: an in-domain query is flagged with probability "
-        "at most α; a query is outside the domain when its score exceeds the threshold.</p>"
-        + _table(("indicator", *cols), rows)
+        "at most α; a query is outside the domain when its score exceeds the threshold. "
+        f"{_e(evaluated)} The rank correlation ρ of score and surrogate error uses every point "
+        "whose true output is known.</p>" + _table(("indicator", *cols), rows)
     )
+
+
+def _pct(x: Any) -> str:
+    return "—" if x is None else f"{100.0 * x:.1f}%"
+
+
+def _queries(numbers: Mapping[str, Any]) -> str:
+    q, case = numbers["queries"], numbers["case"]
+    inputs, outputs = list(case["input_names"]), list(case["output_names"])
+    alpha, n = q.get("alpha"), q.get("count", 0)
+    html = (
+        f"<p><b>{_e(q.get('n_outside'))} of {_e(n)} queries are judged outside the domain of "
+        f"validity, {_e(q.get('n_inside'))} inside</b> (the combined indicator's conformal "
+        f"p-value ≤ α = {_e(format_number(alpha))}). An in-domain query is flagged with "
+        f"probability at most α, so about {_e(format_number(alpha * n if alpha else None))} "
+        "flags are expected even if every query were inside. Every query, in your order, with "
+        "its prediction, its conformal interval at level "
+        f"{_e(_pct(q.get('interval_level')))}, each indicator's score and p-value, the verdict "
+        "and the input that pushes it out most is in <code>queries.csv</code> and "
+        "<code>queries.json</code>.</p>"
+    )
+    attribution = q.get("attribution") or {}
+    if "skipped" in attribution:
+        html += f"<p>Attribution not available: {_e(attribution['skipped'])}.</p>"
+    else:
+        html += (
+            "<p>“Pushed out by”: the input along which the score grows fastest, "
+            f"{_e(attribution.get('method', ''))} (differentiable: "
+            f"{_e(', '.join(attribution.get('indicators', [])))}; not differentiable, so not "
+            f"used: {_e(', '.join(attribution.get('not_differentiable', [])) or 'none')}).</p>"
+        )
+    extreme = q.get("extreme") or []
+    if extreme:
+        header = ["query", "p combined", "verdict", "pushed out by"]
+        header += [f"mean {o} [interval]" for o in outputs] + inputs
+        rows = []
+        for e in extreme:
+            cells = [str(e["query"]), e["p_combined"], e["verdict"], e.get("pushed_out_by")]
+            for j in range(len(outputs)):
+                mean = (e.get("mean") or [None] * len(outputs))[j]
+                lo, hi = (e.get("interval") or [[None, None]] * len(outputs))[j]
+                cells.append(_ci(mean, (lo, hi)))
+            cells += [(e.get("inputs") or {}).get(a) for a in inputs]
+            rows.append(cells)
+        html += f"<h3>The {len(extreme)} most extreme queries (lowest combined p-values)</h3>"
+        html += _table(header, rows, left=1)
+    lab = q.get("labelled")
+    html += "<h3>Labelled queries: does the verdict track the surrogate's error?</h3>"
+    if not lab:
+        html += _na("the queries carry no true outputs")
+        return html
+    header = ["queries", "count", *(f"MAE {o}" for o in outputs)]
+    header += [*(f"coverage {o}" for o in outputs), "large errors"]
+    rows = []
+    for key, label in (("inside", "accepted (inside)"), ("outside", "flagged (outside)")):
+        g = lab.get(key) or {}
+        mae = g.get("mae") or [None] * len(outputs)
+        cover = g.get("coverage") or [None] * len(outputs)
+        rows.append([label, g.get("count"), *mae, *cover, g.get("n_large_errors")])
+    html += _table(header, rows)
+    html += (
+        f"<p>A query has a <i>large error</i> when {_e(lab.get('large_error_definition', ''))}. "
+        "Large errors "
+        f"among the queries: {_e(lab.get('n_large_errors'))}; share caught (flagged): "
+        f"{_e(_pct(lab.get('large_errors_caught')))}; share of flagged queries with a large "
+        f"error: {_e(_pct(lab.get('flagged_with_large_error')))}; rank correlation of the "
+        f"combined score with the error: {_e(format_number(lab.get('error_spearman')))}. "
+        "Coverage is of the conformal intervals at level "
+        f"{_e(_pct(q.get('interval_level')))}; MAE in the outputs' units.</p>"
+    )
+    return html
 
 
 def _depth_maps(numbers: Mapping[str, Any]) -> str:
@@ -204,6 +294,7 @@ def _bias(numbers: Mapping[str, Any]) -> str:
 
 _SECTIONS = (
     ("case", "The case", _case),
+    ("queries", "Your queries: inside or outside the domain of validity", _queries),
     ("surrogates", "Surrogates: accuracy and calibration", _surrogates),
     ("sobol", "Sobol' indices of the inputs", _sobol),
     ("parameter_gsa", "Sensitivity to network parameters", _parameter_gsa),
@@ -221,9 +312,10 @@ def render_html(
     numbers = result.numbers
     name = numbers["case"].get("name", "audit")
     verdicts = "".join(
-        f'<tr class="{_STATUS.get(v.status, ("na", "n/a"))[0]}"><td class="q">{_e(v.question)}'
-        f'<br><span class="badge">{_e(_STATUS.get(v.status, ("na", "n/a"))[1])}</span></td>'
-        f"<td>{_e(v.answer)}</td></tr>"
+        f'<tr class="{_STATUS.get(v.level, ("na", "n/a"))[0]}"><td class="q">{_e(v.question)}'
+        f'<br><span class="badge">{_e(_STATUS.get(v.level, ("na", "n/a"))[1])}</span></td>'
+        f'<td>{_e(v.answer)}<div class="why">Why {_e(v.level)}: '
+        f"{_e('; '.join(v.reasons))}.</div></td></tr>"
         for v in audit_summary(numbers)
     )
     parts = [

@@ -161,6 +161,10 @@ def _sensitivity_figures(numbers) -> list[ReportFigure]:
     return out
 
 
+def _queries_shifted(numbers) -> bool:
+    return bool(numbers["case"].get("queries_shifted_by_construction"))
+
+
 def _transport_figures(numbers, arrays) -> list[ReportFigure]:
     if unavailable_reason(numbers, "transport") is not None:
         return []
@@ -173,19 +177,21 @@ def _transport_figures(numbers, arrays) -> list[ReportFigure]:
             float(t): _array(arrays, f"contour/{k}", "quantile contours")
             for k, t in enumerate(levels)
         }
+        label = "shifted queries" if _queries_shifted(numbers) else "queries"
         out.append(
             ReportFigure(
                 "quantile_contours.png",
                 "transport",
                 "Center-outward quantile contours",
                 "Hallin center-outward quantile contours of the training inputs (each encloses the "
-                "stated probability content); shifted queries beyond the outer contour lie in the "
-                "tails of the training distribution.",
+                f"stated probability content) in two inputs; {label} (projected on these two "
+                "inputs) beyond the outer contour lie in the tails of the training distribution.",
                 plot_quantile_contours(
                     contours,
                     _project(arrays, "inputs/train", cols, len(names)),
                     input_names=[names[c] for c in cols],
-                    queries_shifted=_project(arrays, "inputs/queries_shifted", cols, len(names)),
+                    queries=_project(arrays, "inputs/queries", cols, len(names)),
+                    queries_label=label,
                 ),
             )
         )
@@ -216,18 +222,31 @@ def _reliability_figures(numbers, arrays) -> list[ReportFigure]:
     if not indicators:
         return []
     what = "indicator score histograms"
+    if _queries_shifted(numbers):
+        labels = ("in-domain", "shifted")
+        caption = (
+            "Scores of the in-domain test split (blue) and of this case's queries, shifted by "
+            "construction (orange), with the conformal threshold (dashed); a useful indicator "
+            "keeps the blue mass left of the threshold and pushes the orange mass right of it."
+        )
+    else:
+        labels = ("in-domain test split", "your queries")
+        caption = (
+            "Scores of the held-out in-domain test split (blue) and of your queries (orange) "
+            "with the conformal threshold (dashed): about α of the blue mass lies right of it; "
+            "your queries right of it are the ones judged outside the domain."
+        )
     return [
         ReportFigure(
             "indicator_scores.png",
             "reliability",
             "Reliability indicator scores",
-            "Scores of in-domain (blue) and shifted (orange) queries with the conformal threshold "
-            "(dashed); a useful indicator keeps the blue mass left of the threshold and pushes the "
-            "orange mass right of it.",
+            caption,
             plot_indicator_scores(
                 {n: _array(arrays, f"reliability/{n}/scores_in", what) for n in indicators},
                 {n: _array(arrays, f"reliability/{n}/scores_shifted", what) for n in indicators},
                 {n: v["threshold"] for n, v in indicators.items()},
+                labels=labels,
             ),
         )
     ]
@@ -237,11 +256,23 @@ def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
     if unavailable_reason(numbers, "depth_maps") is not None:
         return []
     names, out = list(numbers["case"]["input_names"]), []
+    inside = outside = None
+    if "inputs/queries" in arrays:
+        outside_mask = np.asarray(_array(arrays, "queries/outside", "depth maps"), bool)
+        queries = np.asarray(arrays["inputs/queries"], dtype=float)
+        if outside_mask.shape != (queries.shape[0],):
+            raise ValueError(
+                f"result.arrays['queries/outside'] must have shape ({queries.shape[0]},), got "
+                f"{outside_mask.shape}"
+            )
     for i, m in enumerate(numbers["depth_maps"]):
         key = m.get("key", f"depth_map/{i}")
         cols = _columns(names, m.get("inputs"), f"depth_maps[{i}].inputs")
         fixed = m.get("fixed") or {}
         where = ", ".join(f"{k} = {v:.3g}" for k, v in fixed.items()) or "no other inputs"
+        if "inputs/queries" in arrays:
+            projected = _project(arrays, "inputs/queries", cols, len(names))
+            inside, outside = projected[~outside_mask], projected[outside_mask]
         out.append(
             ReportFigure(
                 f"{_file_name(key)}.png",
@@ -249,7 +280,10 @@ def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
                 f"{m['indicator']} over ({names[cols[0]]}, {names[cols[1]]})",
                 f"Score of the {m['indicator']} indicator on the slice where {where}; the red line "
                 "is the validity boundary at the calibrated threshold (outside it the surrogate "
-                "should not be trusted). Points are projected on the slice.",
+                "should not be trusted). Points are projected on the slice from all "
+                f"{len(names)} inputs, and queries are marked by their verdict in all of them "
+                "(combined indicator), so a query judged outside can appear inside this "
+                "slice's boundary: it leaves the domain through the inputs held fixed here.",
                 plot_depth_map(
                     _array(arrays, f"{key}/grid_x", "depth map"),
                     _array(arrays, f"{key}/grid_y", "depth map"),
@@ -258,8 +292,8 @@ def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
                     input_names=[names[c] for c in cols],
                     indicator=m["indicator"],
                     train=_project(arrays, "inputs/train", cols, len(names)),
-                    queries_in=_project(arrays, "inputs/queries_in", cols, len(names)),
-                    queries_shifted=_project(arrays, "inputs/queries_shifted", cols, len(names)),
+                    queries_inside=inside,
+                    queries_outside=outside,
                     fixed=fixed,
                 ),
             )

@@ -32,12 +32,12 @@ def _legend_below(ax, handles: list) -> None:
     )
 
 
-def _overlay(ax, train, queries_in, queries_shifted) -> list:
+def _overlay(ax, train, first, second, labels=("in-domain queries", "shifted queries")) -> list:
     handles = []
     for pts, style, label in (
         (train, _TRAIN, "training inputs"),
-        (queries_in, _IN, "in-domain queries"),
-        (queries_shifted, _SHIFTED, "shifted queries"),
+        (first, _IN, labels[0]),
+        (second, _SHIFTED, labels[1]),
     ):
         if pts is not None and len(pts):
             handles.append(ax.scatter(pts[:, 0], pts[:, 1], label=label, zorder=3, **style))
@@ -53,8 +53,8 @@ def plot_depth_map(
     input_names: Sequence[str],
     indicator: str = "score",
     train: Any = None,
-    queries_in: Any = None,
-    queries_shifted: Any = None,
+    queries_inside: Any = None,
+    queries_outside: Any = None,
     fixed: Mapping[str, float] | None = None,
 ) -> Figure:
     r"""Filled contours of a reliability score over a 2-D input slice, with the validity boundary.
@@ -64,7 +64,11 @@ def plot_depth_map(
     :math:`\{x : s(x) \le t\}` and its boundary, the contour :math:`s(x) = t` at the calibrated
     threshold :math:`t`, is drawn as a thick red line. Training inputs and queries are
     projected on the slice (their other coordinates generally differ from the slice's fixed
-    values, which the title lists). Cost :math:`O(G H)` for the contours.
+    values, which the title lists). Queries are drawn by their verdict in *all* inputs
+    (``queries_inside`` as open circles, ``queries_outside`` as filled triangles), not by
+    where their projection falls: a query judged outside may project inside the slice's
+    boundary when it leaves the domain through the inputs held fixed here, and the legend
+    says so. Cost :math:`O(G H)` for the contours.
 
     Args:
         grid_x: ``(G,)`` increasing values of the first slice input.
@@ -74,8 +78,9 @@ def plot_depth_map(
         input_names: the two slice input names (axis labels).
         indicator: the indicator's name (colour-bar label).
         train: optional ``(n, 2)`` training inputs in the two slice coordinates.
-        queries_in: optional ``(m1, 2)`` in-domain queries.
-        queries_shifted: optional ``(m2, 2)`` shifted queries.
+        queries_inside: optional ``(m1, 2)`` queries judged inside the domain (full-dimensional
+            verdict), in the two slice coordinates.
+        queries_outside: optional ``(m2, 2)`` queries judged outside likewise.
         fixed: optional ``{input name: value}`` at which the other inputs are held.
 
     Returns:
@@ -119,12 +124,19 @@ def plot_depth_map(
     else:
         where = "inside" if hi <= t else "outside"
         handles.append(Line2D([], [], color="none", label=f"whole slice {where} the domain"))
+    inside = points("queries_inside", queries_inside)
+    outside = points("queries_outside", queries_outside)
     handles += _overlay(
         ax,
         points("train", train),
-        points("queries_in", queries_in),
-        points("queries_shifted", queries_shifted),
+        inside,
+        outside,
+        ("queries judged inside (all inputs)", "queries judged outside (all inputs)"),
     )
+    if any(p is not None and len(p) for p in (inside, outside)):
+        handles.append(
+            Line2D([], [], color="none", label="points projected on the slice: see the verdicts")
+        )
     ax.set_xlim(gx[0], gx[-1])
     ax.set_ylim(gy[0], gy[-1])
     ax.set_xlabel(xname)
@@ -142,21 +154,24 @@ def plot_quantile_contours(
     train: Any,
     *,
     input_names: Sequence[str],
-    queries_shifted: Any = None,
+    queries: Any = None,
+    queries_label: str = "queries",
 ) -> Figure:
     r"""Center-outward quantile contours of the training inputs in two coordinates.
 
     The contour of order :math:`\tau` is the image :math:`\mathbf Q_\pm(\tau\,\mathcal S)` of
     the sphere of radius :math:`\tau` under the center-outward quantile map; it encloses the
     region of probability content :math:`\tau` of the training distribution, whatever its
-    shape. Shifted queries beyond the outer contours lie in the tails of what the surrogate was
-    trained on. Cost :math:`O(\sum_k P_k + n)`.
+    shape. Queries beyond the outer contours lie in the tails of what the surrogate was
+    trained on (in these two inputs: the points are projected). Cost
+    :math:`O(\sum_k P_k + n)`.
 
     Args:
         contours: ``{tau: (P, 2) ordered contour points}`` (each drawn as a closed polygon).
         train: ``(n, 2)`` training inputs in the same two coordinates.
         input_names: the two coordinate names.
-        queries_shifted: optional ``(m, 2)`` shifted queries.
+        queries: optional ``(m, 2)`` queries in the same two coordinates.
+        queries_label: their legend label.
 
     Returns:
         A ``Figure`` with one axis.
@@ -184,7 +199,7 @@ def plot_quantile_contours(
     pts = points("train", train)
     fig = new_figure(5.6, 5.6)
     ax = fig.add_subplot(1, 1, 1)
-    handles = _overlay(ax, pts, None, points("queries_shifted", queries_shifted))
+    handles = _overlay(ax, pts, None, points("queries", queries), ("", str(queries_label)))
     taus = sorted(contours)
     for i, tau in enumerate(taus):
         t = check_real("contour level", tau, minimum=0.0, maximum=1.0, strict_maximum=True)

@@ -105,10 +105,15 @@ def _indices(name: str, s: Mapping[str, Any], d: int, o: int) -> dict[str, np.nd
         raise ValueError(f"{name} must be a mapping with first, first_ci, total, total_ci")
     out = {}
     for k in ("first", "total"):
+        if k == "total" and s.get("total") is None:
+            continue  # first-order indices only (e.g. on an empirical input law)
         if k not in s or f"{k}_ci" not in s:
             raise ValueError(f"{name} must hold {k!r} and {k + '_ci'!r}")
         out[k] = array(f"{name}[{k!r}]", s[k], 2, shape=(d, o))
-        out[f"{k}_ci"] = array(f"{name}[{k!r}_ci]", s[f"{k}_ci"], 3, shape=(d, o, 2))
+        if s[f"{k}_ci"] is None:  # no interval: a zero-width bar
+            out[f"{k}_ci"] = np.stack([out[k], out[k]], -1)
+        else:
+            out[f"{k}_ci"] = array(f"{name}[{k!r}_ci]", s[f"{k}_ci"], 3, shape=(d, o, 2))
     return out
 
 
@@ -130,13 +135,16 @@ def plot_sobol_comparison(
     Args:
         surrogate: ``{"first": (d, o), "first_ci": (d, o, 2), "total": (d, o),
             "total_ci": (d, o, 2)}`` indexed by input then output; ``*_ci[..., 0]`` is the
-            lower and ``*_ci[..., 1]`` the upper end of the interval.
-        simulator: the same for the exact model, or ``None`` (bars of the surrogate only).
+            lower and ``*_ci[..., 1]`` the upper end of the interval (``None``: no error
+            bar). Without ``"total"`` (or ``None``, first-order indices only, as on an
+            empirical input law) only first-order panels are drawn.
+        simulator: the same for the exact model (or the reference, such as the indices of
+            the labelled outputs), or ``None`` (bars of the surrogate only).
         input_names: ``d`` input names.
         output_names: ``o`` output names.
 
     Returns:
-        A ``Figure`` with ``2 o`` axes.
+        A ``Figure`` with ``2 o`` axes (``o`` with first-order indices only).
 
     Raises:
         ValueError: on shapes that disagree with the names or non-finite values.
@@ -162,12 +170,13 @@ def plot_sobol_comparison(
     series = [("surrogate", _indices("surrogate", surrogate, d, o))]
     if simulator is not None:
         series.insert(0, ("simulator", _indices("simulator", simulator, d, o)))
+    kinds = ("first", "total") if all("total" in s for _, s in series) else ("first",)
     fig = new_figure(max(6.0, 1.1 * d * len(series) + 3.0), 2.6 * o + 0.6)
-    axes = fig.subplots(o, 2, squeeze=False, sharey=True)
+    axes = fig.subplots(o, len(kinds), squeeze=False, sharey=True)
     pos = np.arange(d)
     width = 0.8 / len(series)
     for j, out in enumerate(outputs):
-        for c, kind in enumerate(("first", "total")):
+        for c, kind in enumerate(kinds):
             ax = axes[j, c]
             for k, (label, s) in enumerate(series):
                 v, ci = s[kind][:, j], s[f"{kind}_ci"][:, j]

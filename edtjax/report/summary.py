@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-__all__ = ["Verdict", "audit_summary", "format_number", "unavailable_reason"]
+__all__ = [
+    "LEVELS",
+    "Verdict",
+    "audit_summary",
+    "format_number",
+    "reaches_level",
+    "unavailable_reason",
+    "verdict_records",
+]
 
 #: Half-width of the acceptance band around a nominal coverage, in binomial standard errors.
 #: A calibrated method falls outside it with probability about 0.3% (normal approximation).
@@ -17,6 +25,7 @@ _DEFAULT_REASONS = {
     "bias": "no downstream quantity was given (user data without a simulator)",
     "depth_maps": "the audit computed no 2-D slices",
     "parameter_gsa": "the surrogate has no parameter groups to analyse",
+    "queries": "no queries were given (--queries)",
     "reliability": "no queries to judge",
     "sobol": "the Sobol' stage did not run",
     "surrogates": "no surrogate was fitted",
@@ -24,18 +33,66 @@ _DEFAULT_REASONS = {
 }
 
 
+#: Verdict levels from mildest to worst (a verdict may also be ``"n/a"``, never a failure).
+LEVELS = ("ok", "caution", "problem")
+
+
 class Verdict(NamedTuple):
-    """One question of the summary and its answer.
+    """One question of the summary, its answer and its level.
 
     Attributes:
         question: the question, e.g. ``"Is the surrogate calibrated?"``.
-        answer: one to three sentences with the numbers behind the answer.
-        status: ``"good"``, ``"warn"``, ``"bad"`` or ``"n/a"``.
+        answer: one to a few sentences with the numbers behind the answer.
+        level: ``"ok"``, ``"caution"``, ``"problem"`` (see :data:`LEVELS`) or ``"n/a"``.
+        reasons: short sentences saying why the level is what it is.
+        topic: ``"calibration"``, ``"agreement"``, ``"domain"`` or ``"bias"``.
     """
 
     question: str
     answer: str
-    status: str
+    level: str
+    reasons: tuple[str, ...]
+    topic: str
+
+
+def verdict_records(verdicts: Sequence[Verdict]) -> list[dict[str, Any]]:
+    """The verdicts as JSON records (``report.json["verdicts"]``), in order.
+
+    Example:
+        >>> v = Verdict("Q?", "Yes.", "ok", ("fine",), "calibration")
+        >>> verdict_records([v])[0]["level"], verdict_records([v])[0]["reasons"]
+        ('ok', ['fine'])
+    """
+    return [
+        {
+            "topic": v.topic,
+            "question": v.question,
+            "level": v.level,
+            "reasons": list(v.reasons),
+            "answer": v.answer,
+        }
+        for v in verdicts
+    ]
+
+
+def reaches_level(verdicts: Sequence[Verdict], level: str) -> list[Verdict]:
+    """The verdicts at ``level`` or worse (``"n/a"`` never counts); empty when none.
+
+    This is the rule of ``edtjax audit --fail-on LEVEL``.
+
+    Args:
+        verdicts: from :func:`audit_summary`.
+        level: ``"caution"`` or ``"problem"`` (``"ok"`` matches every available verdict).
+
+    Example:
+        >>> vs = [Verdict("A?", "", "caution", (), "domain"), Verdict("B?", "", "n/a", (), "bias")]
+        >>> len(reaches_level(vs, "caution")), len(reaches_level(vs, "problem"))
+        (1, 0)
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {list(LEVELS)}, got {level!r}")
+    rank = LEVELS.index(level)
+    return [v for v in verdicts if v.level in LEVELS and LEVELS.index(v.level) >= rank]
 
 
 def format_number(value: Any, digits: int = 3) -> str:
@@ -86,14 +143,14 @@ def _calibration(numbers: Mapping[str, Any]) -> Verdict:
     q = "Is the surrogate calibrated?"
     why = unavailable_reason(numbers, "surrogates")
     if why is not None:
-        return Verdict(q, f"Not available: {why}.", "n/a")
+        return Verdict(q, f"Not available: {why}.", "n/a", (why,), "calibration")
     n = numbers["case"].get("n_test")
     if isinstance(n, int) and n > 0:
         tol = COVERAGE_STANDARD_ERRORS * math.sqrt(0.9 * 0.1 / n)
         band = f"90% ± {_pct(tol)} ({COVERAGE_STANDARD_ERRORS:g} binomial s.e., n = {n})"
     else:
         tol, band = 0.05, "90% ± 5% (test-set size unknown)"
-    parts, states = [], []
+    parts, states, reasons = [], [], []
     for method, m in numbers["surrogates"].items():
         raw, conf = m.get("coverage_90"), m.get("conformal_coverage_90")
         if raw is None:
@@ -109,13 +166,29 @@ def _calibration(numbers: Mapping[str, Any]) -> Verdict:
         if m.get("calibration_error") is not None:
             text += f"; calibration error {format_number(m['calibration_error'])}"
         parts.append(text + ".")
-        states.append("good" if ok else ("warn" if conf_ok else "bad"))
-    status = "bad" if "bad" in states else ("warn" if "warn" in states else "good")
-    if states and all(s == "n/a" for s in states):
-        status = "n/a"
-    lead = {"good": "Yes.", "warn": "Only after conformal calibration.", "bad": "No."}
+        states.append("ok" if ok else ("caution" if conf_ok else "problem"))
+        if not ok:
+            reasons.append(
+                f"{method}: 90% intervals cover {_pct(raw)}, outside the band {band}"
+                + ("" if conf_ok else " even after conformal calibration")
+            )
+    level = _worst(states)
+    if not reasons:
+        reasons = [
+            "every method's 90% intervals cover within the band"
+            if level == "ok"
+            else "no method reported a coverage"
+        ]
+    lead = {"ok": "Yes.", "caution": "Only after conformal calibration.", "problem": "No."}
     lead["n/a"] = "Unknown."
-    return Verdict(q, f"{lead[status]} Accepted band {band}. " + " ".join(parts), status)
+    text = f"{lead[level]} Accepted band {band}. " + " ".join(parts)
+    return Verdict(q, text, level, tuple(reasons), "calibration")
+
+
+def _worst(levels: Sequence[str]) -> str:
+    """The worst of ``levels`` (``"n/a"`` when none is available)."""
+    known = [x for x in levels if x in LEVELS]
+    return max(known, key=LEVELS.index) if known else "n/a"
 
 
 def _ranking(s: Mapping[str, Any], inputs: list[str], outputs: list[str]) -> str:
@@ -141,7 +214,7 @@ def _agreement(numbers: Mapping[str, Any]) -> Verdict:
     q = "Do simulator and surrogate agree on what matters?"
     why = unavailable_reason(numbers, "sobol")
     if why is not None:
-        return Verdict(q, f"Not available: {why}.", "n/a")
+        return Verdict(q, f"Not available: {why}.", "n/a", (why,), "agreement")
     sobol, case = numbers["sobol"], numbers["case"]
     inputs, outputs = list(case["input_names"]), list(case["output_names"])
     sur, sim, agree = sobol.get("surrogate"), sobol.get("simulator"), sobol.get("agreement")
@@ -150,7 +223,7 @@ def _agreement(numbers: Mapping[str, Any]) -> Verdict:
         if sur is not None:
             top = _ranking(sur, inputs, outputs)
             text += f" The surrogate's most influential input (total index): {top}."
-        return Verdict(q, text, "n/a")
+        return Verdict(q, text, "n/a", ("no simulator to compare with",), "agreement")
     hits, count = _overlaps(sim, sur)
     same = bool(agree and agree.get("same_ranking"))
     text = (
@@ -165,59 +238,146 @@ def _agreement(numbers: Mapping[str, Any]) -> Verdict:
             f"order), {format_number(agree.get('max_abs_diff_total'))} (total)"
         )
     text += f". Most influential input (simulator, total index): {_ranking(sim, inputs, outputs)}."
-    status = "good" if same and hits == count else ("warn" if same or hits == count else "bad")
-    return Verdict(q, text, status)
+    level = "ok" if same and hits == count else ("caution" if same or hits == count else "problem")
+    reasons = []
+    if not same:
+        reasons.append("the ranking of the inputs differs between simulator and surrogate")
+    if hits != count:
+        reasons.append(f"{count - hits} of {count} Sobol' index intervals do not overlap")
+    if not reasons:
+        reasons.append("same ranking and every interval overlaps")
+    return Verdict(q, text, level, tuple(reasons), "agreement")
+
+
+def _pcts(values: Any) -> str:
+    return ", ".join(_pct(v) for v in values) if values else "—"
+
+
+def _list(values: Any) -> str:
+    return ", ".join(format_number(v) for v in values) if values else "—"
+
+
+def _excess(rate: float | None, alpha: float | None, n: int) -> bool:
+    """Whether ``rate`` of ``n`` exceeds ``alpha`` by more than 3 binomial standard errors."""
+    if rate is None or alpha is None or n <= 0:
+        return False
+    return rate > alpha + COVERAGE_STANDARD_ERRORS * math.sqrt(alpha * (1 - alpha) / n)
+
+
+def _labelled_text(lab: Mapping[str, Any], level_of_interval: float) -> tuple[str, list[str]]:
+    """Sentences on the error among accepted and flagged queries, and caution reasons."""
+    inside, outside = lab.get("inside") or {}, lab.get("outside") or {}
+    text = (
+        f" With the true outputs of the queries: mean absolute error {_list(inside.get('mae'))} "
+        f"among the {inside.get('count', 0)} accepted and {_list(outside.get('mae'))} among the "
+        f"{outside.get('count', 0)} flagged; {_pct(level_of_interval)} interval coverage "
+        f"{_pcts(inside.get('coverage'))} vs {_pcts(outside.get('coverage'))}."
+    )
+    n_large, caught = lab.get("n_large_errors", 0), lab.get("large_errors_caught")
+    if n_large:
+        text += (
+            f" Large errors (above the {_pct(lab['large_error_quantile'])} quantile of the "
+            f"test split's errors): {round(caught * n_large)} of {n_large} flagged "
+            f"({_pct(caught)})."
+        )
+    else:
+        text += " No query has a large error (above the test split's error quantile)."
+    reasons = []
+    count, cover = inside.get("count") or 0, inside.get("coverage")
+    if count and cover:
+        worst = min(cover)
+        tol = COVERAGE_STANDARD_ERRORS * math.sqrt(
+            level_of_interval * (1 - level_of_interval) / count
+        )
+        if worst < level_of_interval - tol:
+            reasons.append(
+                f"intervals of accepted queries cover {_pct(worst)}, below "
+                f"{_pct(level_of_interval)} by more than {COVERAGE_STANDARD_ERRORS:g} binomial "
+                "standard errors: the indicator accepts queries where the surrogate fails"
+            )
+    return text, reasons
 
 
 def _domain(numbers: Mapping[str, Any]) -> Verdict:
     q = "Which queries are outside the domain of validity?"
     why = unavailable_reason(numbers, "reliability")
     if why is not None:
-        return Verdict(q, f"Not available: {why}.", "n/a")
+        return Verdict(q, f"Not available: {why}.", "n/a", (why,), "domain")
     rel, case = numbers["reliability"], numbers["case"]
     indicators = rel.get("indicators") or {}
     if not indicators:
-        return Verdict(q, "Not available: no reliability indicator was evaluated.", "n/a")
+        why = "no reliability indicator was evaluated"
+        return Verdict(q, f"Not available: {why}.", "n/a", (why,), "domain")
     name = "combined" if "combined" in indicators else next(iter(indicators))
     ind, alpha = indicators[name], rel.get("alpha")
-    n_sh, n_in = case.get("n_queries_shifted") or 0, case.get("n_queries_in") or 0
-    det, fa = ind.get("detection_rate"), ind.get("false_alarm_rate")
-    parts = [f"The {name} indicator (threshold {format_number(ind.get('threshold'))})"]
-    if det is not None and n_sh:
-        parts.append(f"flags {round(det * n_sh)} of {n_sh} shifted queries ({_pct(det)})")
+    at = f"α = {_pct(alpha)}" if alpha is not None else "α"
+    queries = numbers.get("queries") or None
+    levels, reasons = ["ok"], []
+    if queries:
+        n, out = queries["count"], queries["n_outside"]
+        text = (
+            f"{out} of {n} queries are judged outside the domain and {n - out} inside (the "
+            f"{name} indicator's p-value ≤ {at}); every query, with its prediction, interval, "
+            "p-values and the input that pushes it out most, is in queries.csv."
+        )
+        if out:
+            levels.append("caution")
+            reasons.append(f"{out} of {n} queries are judged outside the domain at {at}")
+    else:
+        text = "No queries were given; the indicators were calibrated and checked only."
+    fa, n_in = ind.get("false_alarm_rate"), case.get("n_queries_in") or 0
     if fa is not None and n_in:
-        target = f", target at most α = {_pct(alpha)}" if alpha is not None else ""
-        parts.append(f"and {round(fa * n_in)} of {n_in} in-domain queries ({_pct(fa)}{target})")
-    text = " ".join(parts)
-    if ind.get("auroc") is not None:
-        text += f"; AUROC {format_number(ind['auroc'])}"
-    text += "."
-    tests = (numbers.get("transport") or {}).get("shift_tests") or {}
-    rejected = [t for t, v in tests.items() if v.get("rejected")]
-    if tests:
         text += (
-            f" Shift tests rejecting 'same distribution': {len(rejected)} of {len(tests)}"
+            f" On the held-out in-domain test split the indicator flags {round(fa * n_in)} of "
+            f"{n_in} ({_pct(fa)}, target at most {at})."
+        )
+        if _excess(fa, alpha, n_in):
+            text += " In-domain queries are flagged more often than α allows."
+            levels.append("problem")
+            reasons.append(f"false alarms on the test split {_pct(fa)} exceed {at}")
+    det, n_sh = ind.get("detection_rate"), case.get("n_queries_shifted") or 0
+    if det is not None and n_sh:
+        text += (
+            f" Evaluation on this case, whose queries are shifted by construction: it flags "
+            f"{round(det * n_sh)} of {n_sh} ({_pct(det)})"
+        )
+        if ind.get("auroc") is not None:
+            text += f", AUROC {format_number(ind['auroc'])}"
+        text += "."
+    lab = (queries or {}).get("labelled")
+    if lab:
+        more, why = _labelled_text(lab, queries.get("interval_level", 0.9))
+        text += more
+        if why:
+            levels.append("caution")
+            reasons += why
+    tests = (numbers.get("transport") or {}).get("shift_tests") or {}
+    versus = {t: v for t, v in tests.items() if "in_domain" not in t}
+    rejected = [t for t, v in versus.items() if v.get("rejected")]
+    if versus:
+        text += (
+            f" Shift tests of the queries as a whole against the training inputs rejecting "
+            f"'same distribution': {len(rejected)} of {len(versus)}"
             + (f" ({', '.join(rejected)})" if rejected else "")
             + "."
         )
-    text += " The depth maps below show where the validity boundary lies."
-    outside = (det or 0.0) > 0.0 or bool(rejected)
-    too_many_alarms = (
-        alpha is not None
-        and fa is not None
-        and n_in > 0
-        and fa > alpha + COVERAGE_STANDARD_ERRORS * math.sqrt(alpha * (1 - alpha) / n_in)
-    )
-    if too_many_alarms:
-        text += " In-domain queries are flagged more often than α allows."
-    return Verdict(q, text, "bad" if too_many_alarms else ("warn" if outside else "good"))
+        if rejected:
+            levels.append("caution")
+            reasons.append(
+                f"shift tests reject that the queries follow the training distribution "
+                f"({', '.join(rejected)})"
+            )
+    level = _worst(levels)
+    if not reasons:
+        reasons = ["no query is judged outside and the false alarms are within α"]
+    return Verdict(q, text, level, tuple(reasons), "domain")
 
 
 def _bias(numbers: Mapping[str, Any]) -> Verdict:
     q = "What bias does the surrogate induce downstream?"
     why = unavailable_reason(numbers, "bias")
     if why is not None:
-        return Verdict(q, f"Not available: {why}.", "n/a")
+        return Verdict(q, f"Not available: {why}.", "n/a", (why,), "bias")
     b = numbers["bias"]
     lo, hi = (b.get("interval") or [None, None])[:2]
     level = _pct(b["level"]) if isinstance(b.get("level"), float) else "predictive"
@@ -226,33 +386,44 @@ def _bias(numbers: Mapping[str, Any]) -> Verdict:
         f"{format_number(b.get('predicted_bias'))}, {level} interval "
         f"[{format_number(lo)}, {format_number(hi)}]"
     )
-    status = "n/a"
+    level, reasons = "n/a", ("the actual bias is unknown",)
     if b.get("true_bias") is not None:
         inside = b.get("contains_true")
         text += (
             f"; actual bias {format_number(b['true_bias'])} "
             f"({'inside' if inside else 'outside'} the interval)"
         )
-        status = "good" if inside else "bad"
-    return Verdict(q, text + ".", status)
+        level = "ok" if inside else "problem"
+        reasons = (f"the predicted interval {'covers' if inside else 'misses'} the actual bias",)
+    return Verdict(q, text + ".", level, reasons, "bias")
 
 
 def audit_summary(numbers: Mapping[str, Any]) -> list[Verdict]:
     r"""The four verdicts of an audit, computed from ``AuditResult.numbers``.
 
+    Each verdict has a level, ``"ok"``, ``"caution"`` or ``"problem"`` (``"n/a"`` when it
+    cannot be answered), and the reasons for it; this list is the one source of the verdicts
+    in the terminal, ``report.html``, ``report.json`` and ``edtjax audit --fail-on``.
+
     1. Calibration: a method is called calibrated when the empirical coverage :math:`\hat c`
        of its 90% intervals on :math:`n` test points satisfies :math:`|\hat c - 0.9| \le
        3\sqrt{0.9 \cdot 0.1 / n}` (three binomial standard errors: a calibrated method fails
-       with probability about 0.3%).
+       with probability about 0.3%): *ok*; *caution* when only its conformal intervals cover,
+       *problem* when neither does.
     2. Agreement: same ranking of the inputs (from the pipeline) and the fraction of
        simulator/surrogate Sobol' indices whose confidence intervals overlap.
-    3. Domain of validity: what the combined indicator flags among shifted and in-domain
-       queries, and which shift tests reject; more in-domain alarms than
-       :math:`\alpha + 3\sqrt{\alpha(1-\alpha)/n_{in}}` is reported as a failure.
+    3. Domain of validity: how many of the queries the combined indicator judges outside
+       (p-value :math:`\le \alpha`), its false alarms on the in-domain test split, its
+       detection rate only where the queries are shifted by construction, the error among
+       accepted and flagged queries when they carry outputs, and which shift tests reject.
+       Levels: *problem* for more test-split alarms than
+       :math:`\alpha + 3\sqrt{\alpha(1-\alpha)/n_{in}}`; *caution* when a query is judged
+       outside, a shift test rejects, or the intervals of accepted labelled queries cover less
+       than their level by 3 binomial standard errors; else *ok*.
     4. Surrogate-induced bias: the predicted bias, its interval and, when known, whether it
-       covers the actual bias.
+       covers the actual bias (*ok*, else *problem*).
 
-    A part of ``numbers`` that is ``None`` or ``{"skipped": why}`` gives the status ``"n/a"``
+    A part of ``numbers`` that is ``None`` or ``{"skipped": why}`` gives the level ``"n/a"``
     and says why. Cost is linear in the size of ``numbers``.
 
     Args:
@@ -268,8 +439,8 @@ def audit_summary(numbers: Mapping[str, Any]) -> list[Verdict]:
         ...                    "n_test": 100}
         >>> numbers["surrogates"] = {"ensemble": {"coverage_90": 0.88,
         ...                                       "conformal_coverage_90": 0.91}}
-        >>> [v.status for v in audit_summary(numbers)]
-        ['good', 'n/a', 'n/a', 'n/a']
+        >>> [v.level for v in audit_summary(numbers)]
+        ['ok', 'n/a', 'n/a', 'n/a']
 
     References:
         Gneiting, T., Balabdaoui, F. and Raftery, A. E. (2007). Probabilistic forecasts,

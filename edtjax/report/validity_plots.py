@@ -100,6 +100,8 @@ def plot_indicator_scores(
     scores_in: Mapping[str, Any],
     scores_shifted: Mapping[str, Any],
     thresholds: Mapping[str, float],
+    *,
+    labels: tuple[str, str] = ("in-domain", "shifted"),
 ) -> Figure:
     r"""Score distributions of in-domain and shifted queries, per reliability indicator.
 
@@ -113,6 +115,8 @@ def plot_indicator_scores(
         scores_in: ``{indicator: (m1,) scores of in-domain queries}``.
         scores_shifted: ``{indicator: (m2,) scores of shifted queries}`` (may be empty arrays).
         thresholds: ``{indicator: threshold}``.
+        labels: legend labels of the two samples (e.g. ``("in-domain test split", "your
+            queries")`` when the second sample is not known to be shifted).
 
     Returns:
         A ``Figure`` with one panel per indicator.
@@ -144,9 +148,9 @@ def plot_indicator_scores(
         lo, hi = float(np.min(both)), float(np.max(both))
         bins = np.linspace(lo, hi if hi > lo else lo + 1.0, 25)
         if a.size:
-            ax.hist(a, bins=bins, color=color(0), alpha=0.6, label=f"in-domain ({a.size})")
+            ax.hist(a, bins=bins, color=color(0), alpha=0.6, label=f"{labels[0]} ({a.size})")
         if b.size:
-            ax.hist(b, bins=bins, color="#D55E00", alpha=0.6, label=f"shifted ({b.size})")
+            ax.hist(b, bins=bins, color="#D55E00", alpha=0.6, label=f"{labels[1]} ({b.size})")
         ax.axvline(t, color="#C00000", linewidth=2.0, linestyle="--", label=f"threshold {t:.3g}")
         ax.set_title(name, fontsize="medium")
         ax.set_xlabel("score (larger = less like the training data)", fontsize="small")

@@ -14,6 +14,8 @@ from edtjax._io import check_writable, load_json
 from edtjax.audit.result import AuditResult, check_audit_result
 from edtjax.report._html import render_html
 from edtjax.report.audit_figures import audit_figures, contract_errors
+from edtjax.report.queries import query_table_csv, query_table_json
+from edtjax.report.summary import audit_summary, verdict_records
 
 __all__ = ["check_report_folder", "write_audit_report"]
 
@@ -22,6 +24,7 @@ DPI = 110
 
 _REPORT_KEYS = frozenset({"numbers", "timings", "figures"})
 _MAX_REPORT_JSON = 256 * 1024**2  # bytes of report.json read to recognise a report
+_QUERY_FILES = ("queries.csv", "queries.json")
 
 
 def _not_a_report(out: Path) -> str | None:
@@ -43,7 +46,7 @@ def _not_a_report(out: Path) -> str | None:
     page = out / "report.html"
     if page.is_symlink() or not page.is_file():
         return "no report.html file"
-    expected = {"report.json", "report.html", *figures}
+    expected = {"report.json", "report.html", *_QUERY_FILES, *figures}
     for entry in sorted(out.iterdir()):
         if entry.name not in expected:
             return f"it also holds {entry.name!r}"
@@ -59,7 +62,8 @@ def check_report_folder(out_dir: str | os.PathLike, *, force: bool = False) -> P
     when it does not exist, or, with ``force``, when it is an empty folder or a report written
     by :func:`write_audit_report`: a folder (not a symbolic link) holding ``report.json``
     (a JSON object with ``numbers``, ``timings`` and ``figures``), ``report.html`` and
-    nothing but the PNG figures that ``report.json`` lists, all regular files. Any other
+    nothing but ``queries.csv``, ``queries.json`` and the PNG figures that ``report.json``
+    lists, all regular files. Any other
     folder is refused, so that ``force`` never deletes the user's files. Cost: one listing
     and one read of ``report.json``.
 
@@ -132,10 +136,14 @@ def write_audit_report(
     """Write the report of an audit into the folder ``out_dir``, all or nothing.
 
     The folder receives ``report.json`` (``{"numbers": ..., "timings": ..., "figures": [file
-    names]}``, every number of the audit), one PNG per figure of :func:`audit_figures`, and
-    ``report.html``, a self-contained page (figures embedded as base64 ``data:`` URIs, inline
-    CSS, no script, all text escaped) that opens with the verdicts of :func:`audit_summary`
-    and then shows one section per stage with its numbers and figures.
+    names], "verdicts": [...]}``: every number of the audit, and the four verdicts of
+    :func:`audit_summary` as records ``{"topic", "question", "level", "reasons", "answer"}``
+    with ``level`` one of ``"ok"``, ``"caution"``, ``"problem"``, ``"n/a"``), one PNG per
+    figure of :func:`audit_figures`, ``report.html``, a self-contained page (figures
+    embedded as base64 ``data:`` URIs, inline CSS, no script, all text escaped) that opens
+    with the verdicts and then shows one section per stage with its numbers and figures, and,
+    when the audit judged queries, ``queries.csv`` and ``queries.json``: one row per query
+    in the user's order (:func:`edtjax.report.query_table`).
 
     Everything is written into a hidden temporary sibling folder first, which is renamed to
     ``out_dir`` only when complete: a crash or a bad ``result`` never leaves a partial report
@@ -185,8 +193,15 @@ def write_audit_report(
         raise ValueError(f"cannot write the report to {out}: {err.strerror or err}") from err
     try:
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        with contract_errors():
-            render_html(result, [], created)  # the text alone: a bad section fails in ms
+        with contract_errors():  # the text alone first: a bad section fails in ms
+            render_html(result, [], created)
+            verdicts = verdict_records(audit_summary(result.numbers))
+            tables = {}
+            if result.numbers.get("queries"):
+                tables = {
+                    "queries.csv": query_table_csv(result),
+                    "queries.json": query_table_json(result),
+                }
         figures = audit_figures(result)
         images = [(f, _png(f.figure)) for f in figures]
         page = render_html(result, images, created).encode("utf-8")
@@ -194,9 +209,12 @@ def write_audit_report(
             "numbers": result.numbers,
             "timings": result.timings,
             "figures": [f.file_name for f, _ in images],
+            "verdicts": verdicts,
         }
         for figure, png in images:
             _write(tmp / figure.file_name, png)
+        for name, text in tables.items():
+            _write(tmp / name, text.encode("utf-8"))
         _write(tmp / "report.json", (json.dumps(document, indent=2) + "\n").encode())
         _write(tmp / "report.html", page)
         if exists:
