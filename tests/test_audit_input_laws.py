@@ -299,3 +299,32 @@ def test_comparison_plot_draws_first_order_indices_alone():
     assert len(fig.axes) == 2
     assert len(fig.axes[0].patches) == 4  # 2 inputs x (reference, surrogate)
     assert "first-order" in fig.axes[1].get_title()
+
+
+def test_bias_sample_uses_the_sobol_laws_or_the_empirical_law():
+    # The downstream bias sample follows the same laws as the Sobol' stage: declared, else the
+    # box's uniforms, else the labelled inputs resampled (the empirical law).
+    from edtjax.audit._bias import downstream_inputs
+
+    x = np.arange(30.0).reshape(10, 3)
+    data = AuditData("t", x, np.zeros((10, 1)), None, None, NAMES, ("y",), _linear, None)
+    cfg = dataclasses.replace(QUICK, bias_samples=4000)
+    draws, law = downstream_inputs(jax.random.key(0), data, cfg)
+    assert "empirical law" in law and draws.shape == (4000, 3)
+    rows = {tuple(r) for r in x}
+    assert all(tuple(r) in rows for r in draws)  # every draw is a labelled input
+    # each of the 10 rows with probability 1/10: counts within 5 binomial standard errors
+    counts = np.array([np.sum(np.all(draws == r, axis=1)) for r in x])
+    assert np.all(np.abs(counts - 400) < 5 * math.sqrt(4000 * 0.1 * 0.9))
+
+    boxed = data._replace(box={"x1": (0.0, 1.0), "x2": (2.0, 4.0), "x3": (-1.0, 0.0)})
+    draws, law = downstream_inputs(jax.random.key(0), boxed, cfg)
+    assert "box" in law
+    for i, (lo, hi) in enumerate(boxed.box.values()):  # uniform on the box: KS test
+        assert stats.kstest(draws[:, i], stats.uniform(lo, hi - lo).cdf).pvalue > 1e-4
+
+    declared = dataclasses.replace(cfg, inputs=LINEAR_LAWS)  # wins over the box
+    draws, law = downstream_inputs(jax.random.key(0), boxed, declared)
+    assert "config [inputs]" in law
+    assert stats.kstest(draws[:, 1], stats.gumbel_r(0, 1).cdf).pvalue > 1e-4
+    assert draws[:, 0].min() >= -3.0

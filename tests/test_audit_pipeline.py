@@ -28,9 +28,7 @@ QUICK = audit_preset("quick")
 
 @pytest.fixture(scope="module")
 def quick_data():
-    # the built-in queries are drawn beyond the training box: shifted by construction
-    case = thermodiffusion_case(jax.random.key(QUICK.seed), QUICK, progress=False)
-    return case._replace(queries_shifted=True)
+    return thermodiffusion_case(jax.random.key(QUICK.seed), QUICK, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +170,10 @@ def test_user_data_without_simulator():
         sobol_samples=256,
         gsa_samples=128,
         permutations=50,
+        # the data's real law, declared (without it the Sobol' stage uses the empirical law)
+        inputs={
+            n: {"law": "Uniform", "low": -math.pi, "high": math.pi} for n in ("x1", "x2", "x3")
+        },
     )
     data = _ishigami_data(jax.random.key(3))
     result = run_audit(jax.random.key(4), data, config, progress=False)
@@ -179,7 +181,15 @@ def test_user_data_without_simulator():
     n = result.numbers
     assert n["sobol"]["simulator"] is None and n["sobol"]["agreement"] is None
     assert n["bias"] is None  # no simulator and no outputs at the queries
+    law = n["sobol"]["law"]
+    assert law["kind"] == "declared" and law["source"] == "config [inputs]"
+    assert law["inputs"]["x1"] == f"Uniform(low={-math.pi:g}, high={math.pi:g})"
+    assert n["sobol"]["total_available"] and n["sobol"]["empirical"] is None
     assert np.shape(n["sobol"]["surrogate"]["total"]) == (3, 1)
+    # the declared law is the training law: about alpha = 0.1 of its 256 draws are flagged,
+    # the 0.2 threshold is 5 binomial standard errors (0.019) above it
+    validity = n["sobol"]["validity"]
+    assert validity["num_draws"] == 256 and not validity["describes_extrapolation"]
     # x3 acts only through its interaction with x1: the surrogate finds S3 ~ 0 < T3.
     first, total = (
         np.asarray(n["sobol"]["surrogate"]["first"]),

@@ -76,7 +76,7 @@ def _linear_surrogate(split):
 
 def _stage(data):
     split = split_data(jax.random.key(0), data, CONFIG)
-    rel, _, arrays, answers = reliability_stage(
+    rel, _, arrays, answers, outside = reliability_stage(
         jax.random.key(1),
         split,
         _linear_surrogate(split),
@@ -85,6 +85,9 @@ def _stage(data):
         CONFIG,
         queries_shifted=data.queries_shifted,
     )
+    # the stage's verdict function (which the Sobol' validity check reuses) is the verdict of
+    # every query
+    np.testing.assert_array_equal(outside(split.x_shift), arrays["queries/outside"])
     return split, rel, arrays, answers
 
 

@@ -123,6 +123,16 @@ def test_force_replaces_with_a_user_data_report(quick, tmp_path, capsys):
     assert case["input_names"] == ["a", "b", "c"] and case["output_names"] == ["y1", "y2"]
     assert case["n_queries"] == 60 and not case["queries_shifted_by_construction"]
     assert numbers["sobol"]["simulator"] is None
+    # no [inputs]: the empirical law, first-order indices only, said in the report
+    sobol = numbers["sobol"]
+    n_runs = case["n_train"] + case["n_calibration"] + case["n_test"]
+    assert sobol["law"]["description"] == f"empirical ({n_runs} runs)"
+    assert not sobol["total_available"] and sobol["empirical"]["surrogate"] is not None
+    agreement = document["verdicts"][1]
+    assert agreement["level"] != "n/a" and "empirical" in agreement["answer"]
+    page = (folder / "report.html").read_text()
+    assert f"empirical ({n_runs} runs)" in page and sobol["total_note"] in page
+    assert "sobol_indices.png" in document["figures"]
     # the user's queries are never assumed shifted: no detection rate, no AUROC
     for v in numbers["reliability"]["indicators"].values():
         assert v["detection_rate"] is None and v["auroc"] is None

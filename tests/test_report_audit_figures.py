@@ -95,6 +95,74 @@ def _queries(rng, x, d, o):
     return numbers, arrays
 
 
+def _first_order(first, half=0.05, n=500):
+    first = np.asarray(first, np.float64)
+    ci = np.stack([first - half, first + half], -1)
+    return {"first": first.tolist(), "first_ci": ci.tolist(), "num_samples": n, "method": "rank"}
+
+
+TOTAL_NOTE = "total indices need declared input laws (an [inputs] table in the config)"
+
+
+def empirical_sobol(surrogate_first, data_first, *, same_ranking=True):
+    """``numbers["sobol"]`` on the empirical law (no declared laws): first order only."""
+    data, sur = _first_order(data_first), _first_order(surrogate_first)
+    diff = float(np.max(np.abs(np.asarray(data["first"]) - np.asarray(sur["first"]))))
+    agreement = {"max_abs_diff_first": diff, "same_ranking": same_ranking}
+    agreement |= {"ranking_conflicts": [], "same_top_input": same_ranking}
+    return {
+        "law": {
+            "kind": "empirical",
+            "source": "the labelled runs",
+            "description": "empirical (120 runs)",
+            "inputs": None,
+            "num_runs": 120,
+        },
+        "simulator": None,
+        "surrogate": None,
+        "agreement": None,
+        "empirical": {
+            "data": data,
+            "surrogate": sur,
+            "agreement": agreement,
+            "num_runs": 120,
+            "method": "rank-based first-order estimator",
+        },
+        "total_available": False,
+        "total_note": TOTAL_NOTE,
+        "validity": {"skipped": "the indices are taken on the labelled runs' own law"},
+        "ranking_index": "first",
+        "ranking_inputs": list(INPUTS),
+    }
+
+
+def declared_validity(share, *, threshold=0.2, n=1000, restricted=True):
+    """``numbers["sobol"]["validity"]`` of declared laws with ``share`` of draws outside."""
+    n_out = round(share * n)
+    v = {
+        "indicator": "combined",
+        "alpha": 0.1,
+        "num_draws": n,
+        "n_outside": n_out,
+        "share_outside": n_out / n,
+        "threshold": threshold,
+        "describes_extrapolation": n_out / n > threshold,
+        "statement": f"{n_out / n:.0%} of {n} draws from the declared input laws lie outside",
+    }
+    d, o = len(INPUTS), len(OUTPUTS)
+    v["restricted"] = (
+        {
+            "num_draws": n - n_out,
+            "surrogate": _first_order(np.full((d, o), 0.3), n=n - n_out),
+            "simulator": None,
+            "note": "first-order indices restricted to the validity domain",
+        }
+        if restricted
+        else {"skipped": f"only 12 of {n} draws are inside the validity domain"}
+    )
+    return v
+
+
 def synthetic_result(*, with_optional=True, seed=0):
     """A small AuditResult with every part of the contract (or the optional parts None)."""
     rng = np.random.default_rng(seed)
@@ -132,6 +200,23 @@ def synthetic_result(*, with_optional=True, seed=0):
             for m, cov in zip(METHODS, (0.8, 0.9), strict=True)
         },
         "sobol": {
+            "law": {
+                "kind": "declared",
+                "source": "the data's input box (independent uniforms)",
+                "description": "declared by the data's input box (independent uniforms): "
+                "conductivity ~ Uniform(low=1, high=3); porosity ~ Uniform(low=0, high=1); "
+                "source ~ Uniform(low=0, high=5)",
+                "inputs": {
+                    "conductivity": "Uniform(low=1, high=3)",
+                    "porosity": "Uniform(low=0, high=1)",
+                    "source": "Uniform(low=0, high=5)",
+                },
+                "num_runs": None,
+            },
+            "total_available": True,
+            "total_note": None,
+            "empirical": None,
+            "validity": declared_validity(0.08),
             "simulator": _indices(rng, d, o) if with_optional else None,
             "surrogate": _indices(rng, d, o),
             "agreement": (
@@ -297,3 +382,16 @@ def test_contract_violations_raise(edit, match):
     edit(r)
     with pytest.raises(ValueError, match=match):
         audit_figures(r)
+
+
+def test_empirical_law_draws_first_order_bars_of_data_and_surrogate():
+    r = synthetic_result()
+    d, o = len(INPUTS), len(OUTPUTS)
+    r.numbers["sobol"] = empirical_sobol(np.full((d, o), 0.3), np.full((d, o), 0.25))
+    figures = audit_figures(r)
+    sobol = next(f for f in figures if f.file_name == "sobol_indices.png")
+    assert len(sobol.figure.axes) == o  # first-order panels only
+    assert len(sobol.figure.axes[0].patches) == 2 * d  # labelled outputs and surrogate
+    assert "first-order" in sobol.title.lower() and "declared input laws" in sobol.caption
+    labels = sobol.figure.legends[0].get_texts()
+    assert [t.get_text() for t in labels] == ["labelled outputs", "surrogate"]

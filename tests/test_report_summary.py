@@ -5,7 +5,14 @@ import math
 import pytest
 
 from edtjax.report.summary import audit_summary, format_number, unavailable_reason
-from tests.test_report_audit_figures import synthetic_result
+from tests.test_report_audit_figures import (
+    INPUTS,
+    OUTPUTS,
+    TOTAL_NOTE,
+    declared_validity,
+    empirical_sobol,
+    synthetic_result,
+)
 
 
 def _numbers(**changes):
@@ -59,6 +66,59 @@ def test_agreement_counts_overlapping_intervals_and_names_top_input():
     numbers["sobol"]["simulator"] = None
     v = audit_summary(numbers)[1]
     assert v.level == "n/a" and "no simulator" in v.answer and "a for y" in v.answer
+
+
+def test_agreement_on_the_empirical_law_compares_first_order_indices_with_the_data():
+    # No declared laws: the surrogate's first-order indices against the labelled outputs',
+    # same rule (ranking, overlapping intervals of half-width 0.05), never "n/a".
+    d, o = len(INPUTS), len(OUTPUTS)
+    base = [[0.6, 0.1], [0.3, 0.5], [0.05, 0.2]]
+    numbers = _numbers(sobol=empirical_sobol(base, base))
+    v = audit_summary(numbers)[1]
+    assert v.level == "ok" and v.answer.startswith("Yes")
+    assert "overlap for 6 of 6 indices" in v.answer
+    assert "Input law of the sensitivity analysis: empirical (120 runs)." in v.answer
+    assert TOTAL_NOTE in v.answer and "conductivity for T_max" in v.answer
+    shifted = [[0.6, 0.1], [0.3, 0.62], [0.05, 0.2]]  # one interval no longer overlaps
+    v = audit_summary(_numbers(sobol=empirical_sobol(shifted, base)))[1]
+    assert v.level == "caution" and "1 of 6 first-order index intervals" in v.reasons[0]
+    swapped = empirical_sobol(shifted, base, same_ranking=False)
+    assert audit_summary(_numbers(sobol=swapped))[1].level == "problem"
+    # without intervals (few runs) only the ranking counts
+    sobol = empirical_sobol(base, base)
+    sobol["empirical"]["data"]["first_ci"] = None
+    v = audit_summary(_numbers(sobol=sobol))[1]
+    assert v.level == "ok" and "no confidence intervals" in v.answer
+    sobol["empirical"]["surrogate"] = None
+    assert audit_summary(_numbers(sobol=sobol))[1].level == "n/a"
+    assert d == 3 and o == 2
+
+
+def test_declared_laws_that_describe_extrapolation_are_a_caution():
+    numbers = _numbers()
+    sobol = numbers["sobol"]
+    sobol["law"] = {"kind": "declared", "description": "declared by config [inputs]: a ~ U"}
+    sobol["total_available"] = True
+    sobol["surrogate"] = dict(sobol["simulator"])  # indices that agree
+    assert audit_summary(numbers)[1].level == "ok"
+    sobol["validity"] = declared_validity(0.1)  # at most the threshold: nothing changes
+    v = audit_summary(numbers)[1]
+    assert v.level == "ok" and "10% of 1000 draws" in v.answer
+    assert "Input law of the sensitivity analysis: declared by config [inputs]" in v.answer
+    sobol["validity"] = declared_validity(0.65)
+    v = audit_summary(numbers)[1]
+    assert v.level == "caution"
+    assert any("650 of 1000 draws" in r and "extrapolates" in r for r in v.reasons)
+    # the simulator's own disagreement stays the worse level
+    sobol["agreement"]["same_ranking"] = False
+    sobol["surrogate"]["first_ci"] = [[[5.0, 6.0]] * 2] * 3
+    assert audit_summary(numbers)[1].level == "problem"
+    # without a simulator the verdict is no longer "n/a": the indices describe extrapolation
+    sobol["simulator"] = sobol["agreement"] = None
+    v = audit_summary(numbers)[1]
+    assert v.level == "caution" and "no simulator to compare with" not in v.reasons
+    sobol["validity"] = declared_validity(0.05)
+    assert audit_summary(numbers)[1].level == "n/a"
 
 
 def test_domain_counts_flagged_queries_and_excess_false_alarms():

@@ -8,10 +8,19 @@ from html.parser import HTMLParser
 
 import pytest
 
-from edtjax.audit import AuditResult
+from edtjax.audit import AuditResult, format_summary
 from edtjax.report import writer
+from edtjax.report._html import render_html
 from edtjax.report.writer import write_audit_report
-from tests.test_report_audit_figures import EXPECTED_FILES, synthetic_result
+from tests.test_report_audit_figures import (
+    EXPECTED_FILES,
+    INPUTS,
+    OUTPUTS,
+    TOTAL_NOTE,
+    declared_validity,
+    empirical_sobol,
+    synthetic_result,
+)
 
 
 def _minimal(name):
@@ -139,6 +148,65 @@ def test_user_queries_are_not_called_shifted_in_the_report(tmp_path):
     assert "shifted queries" not in page and "shifted by construction: it flags" not in page
     assert "<th>auroc</th>" not in page and "<th>detection_rate</th>" not in page
     assert "not assumed to be shifted" in page
+
+
+def test_sobol_section_names_the_empirical_law_and_gives_first_order_indices():
+    result = synthetic_result()
+    d, o = len(INPUTS), len(OUTPUTS)
+    result.numbers["sobol"] = empirical_sobol(
+        [[0.61, 0.1], [0.3, 0.5], [0.05, 0.2]], [[0.6, 0.1], [0.3, 0.5], [0.05, 0.2]]
+    )
+    page = render_html(result, [], "now")
+    sobol = page[page.index('id="sobol"') : page.index('id="parameter_gsa"')]
+    assert "Input law of the sensitivity analysis: empirical (120 runs)." in sobol
+    assert TOTAL_NOTE in sobol and "First-order indices on the labelled runs" in sobol
+    header = "<th>first T_max (labelled outputs)</th><th>first T_max (surrogate)</th>"
+    assert header in sobol and "0.61 [0.56, 0.66]" in sobol
+    assert sobol.count("<tr>") == 1 + d + 1 + 4  # first-order table, agreement table
+    assert "Not available" not in sobol and "needs the simulator" not in sobol
+    summary = page[page.index("Summary") : page.index('id="case"')]
+    assert "Do simulator and surrogate agree" in summary and "empirical (120 runs)" in summary
+    text = format_summary(result)
+    assert "Sobol' indices under the input law: empirical (120 runs)" in text
+    assert "Sobol' first-order indices, top inputs" in text and "conductivity 0.61" in text
+    assert f"no total indices: {TOTAL_NOTE}" in text
+    assert o == 2
+
+
+@pytest.mark.parametrize("restricted", [True, False])
+def test_sobol_section_gives_the_declared_laws_share_outside_and_restricted_indices(restricted):
+    result = synthetic_result()
+    sobol = result.numbers["sobol"]
+    sobol["law"] = {
+        "kind": "declared",
+        "source": "config [inputs]",
+        "description": "declared by config [inputs]: conductivity ~ Gumbel(loc=1, scale=2)",
+        "inputs": {"conductivity": "Gumbel(loc=1, scale=2) <tail>", "porosity": "U", "source": "U"},
+        "num_runs": None,
+    }
+    sobol["total_available"] = True
+    sobol["validity"] = declared_validity(0.65, restricted=restricted)
+    page = render_html(result, [], "now")
+    section = page[page.index('id="sobol"') : page.index('id="parameter_gsa"')]
+    assert "conductivity ~ Gumbel(loc=1, scale=2)" in section
+    assert '<td class="l">Gumbel(loc=1, scale=2) &lt;tail&gt;</td>' in section  # escaped
+    assert "65% of 1000 draws from the declared input laws lie outside." in section
+    assert '<td class="l">judged outside the validity domain</td><td class="l">650</td>' in section
+    assert '<td class="l">share outside</td><td class="l">65.0%</td>' in section
+    assert '<td class="l">threshold</td><td class="l">20.0%</td>' in section
+    assert '<td class="l">the indices describe extrapolation</td><td class="l">yes</td>' in section
+    assert "First-order indices within the validity domain" in section
+    if restricted:
+        assert "restricted to the validity domain; 350 accepted draws" in section
+        assert "<th>first T_max (surrogate)</th>" in section
+    else:
+        assert "Not available: only 12 of 1000 draws are inside" in section
+    summary = page[page.index("Summary") : page.index('id="case"')]
+    assert "650 of 1000 draws from the declared input laws (65.0%)" in summary
+    text = format_summary(result)
+    assert "validity of the law: 650 of 1000 draws (65.0%) outside the domain" in text
+    assert "describes extrapolation: yes" in text
+    assert ("first order within the domain (surrogate, 350 draws)" in text) == restricted
 
 
 def test_text_is_escaped_and_sections_are_present(report):

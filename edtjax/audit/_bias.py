@@ -1,8 +1,11 @@
 """Audit stage on a downstream quantity: the surrogate-induced bias and its prediction.
 
-The quantity is the mean of the first output over a fixed set of ``M`` inputs: a Monte Carlo
-sample uniform in the training box when the simulator is available (built-in case), else the
-queries when their outputs are known. The surrogate's estimate uses the ensemble mean
+The quantity is the mean of the first output over a fixed set of ``M`` inputs: when the
+simulator is available, a Monte Carlo sample of the input laws the Sobol' stage uses (the
+config's ``[inputs]``, or independent uniforms on the data's box as in the built-in case:
+:func:`edtjax.audit._laws.declared_laws`), or, without declared laws, of the empirical law
+(the labelled inputs resampled with replacement); else the queries when their outputs are
+known. The surrogate's estimate uses the ensemble mean
 ``f_hat``; its true bias is ``b_M = mean_x (f_hat(x) - f(x))`` over those inputs.
 
 Predicted bias (held-out residuals): the ``n`` labelled runs kept out of training (calibration
@@ -10,7 +13,8 @@ and test splits) give residuals ``r_i = f_hat(x_i) - f(x_i)``; with ``r_bar`` th
 ``s`` their standard deviation, ``b_M`` is predicted as ``r_bar`` with the interval
 ``r_bar ± t_{n-1} s sqrt(1/n + 1/M)``: the difference of two independent means of ``r``, so
 the interval holds at the stated level (to the central-limit approximation) whenever the held-out
-inputs and the downstream inputs follow the same distribution (here both uniform in the box).
+inputs and the downstream inputs follow the same distribution (both uniform in the box in the
+built-in case; by construction under the empirical law).
 Under a shift of the downstream inputs this assumption fails, and the description says so.
 
 Posterior spread (for comparison): treating the ensemble members as posterior draws of the
@@ -36,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from edtjax.audit._sensitivity import factor_box
+from edtjax.audit._laws import declared_laws
 from edtjax.audit._surrogates import ENSEMBLE, Split, Surrogates
 from edtjax.audit.config import AuditConfig
 from edtjax.audit.result import AuditData
@@ -48,19 +52,21 @@ def bias_stage(
 ) -> dict[str, Any] | None:
     """True and predicted surrogate-induced bias of the mean first output, or ``None``."""
     output = data.output_names[0]
+    assumption = ""
     if data.simulator is not None:
-        lo, hi = factor_box(data)
-        u = np.asarray(jax.random.uniform(key, (config.bias_samples, lo.shape[0])), np.float64)
-        x = lo + u * (hi - lo)
+        x, law = downstream_inputs(key, data, config)
         exact = float(np.mean(np.asarray(data.simulator(x), np.float64)[:, 0]))
         description = (
-            f"mean of {output} over {config.bias_samples} inputs drawn uniformly in the training "
-            "box (the same sample for simulator and surrogate)"
+            f"mean of {output} over {config.bias_samples} inputs drawn from {law} (the same "
+            "sample for simulator and surrogate)"
         )
+        if config.inputs:
+            assumption = ", which assumes the declared laws are the labelled runs' distribution"
     elif data.queries is not None and data.queries_y is not None:
         x = np.asarray(data.queries, np.float64)
         exact = float(np.mean(np.asarray(data.queries_y, np.float64)[:, 0]))
-        description = f"mean of {output} over the {x.shape[0]} shifted queries"
+        description = f"mean of {output} over the {x.shape[0]} queries"
+        assumption = ", which assumes the queries follow the distribution of the labelled runs"
     else:
         return None
     z = split.to_inputs(x)
@@ -78,17 +84,11 @@ def bias_stage(
     held_out = _held_out_bias(split, surrogates, x.shape[0], config.bias_credible)
     true_bias = estimate - exact
     lo_b, hi_b = held_out["interval"]
-    shifted = data.simulator is None
     return {
         "quantity": f"mean_{output}",
         "description": description
         + "; predicted bias = mean held-out residual of the ensemble mean "
-        f"({held_out['n']} runs not used in training)"
-        + (
-            ", which assumes the queries follow the distribution of the labelled runs"
-            if shifted
-            else ""
-        ),
+        f"({held_out['n']} runs not used in training)" + assumption,
         "exact": exact,
         "surrogate": estimate,
         "true_bias": true_bias,
@@ -101,6 +101,27 @@ def bias_stage(
             "interval": [0.0 - float(posterior.bias_upper), 0.0 - float(posterior.bias_lower)],
         },
     }
+
+
+def downstream_inputs(
+    key: jax.Array, data: AuditData, config: AuditConfig
+) -> tuple[np.ndarray, str]:
+    """``config.bias_samples`` inputs ``(M, d)`` of the downstream quantity, and their law.
+
+    Drawn from the declared laws (:func:`edtjax.audit._laws.declared_laws`: the config's
+    ``[inputs]``, else uniform on ``data.box``), the laws of the Sobol' stage; without declared
+    laws, from the empirical law: the labelled inputs ``data.x`` resampled with replacement.
+    Returns the inputs (float64) and the law in words.
+    """
+    m = config.bias_samples
+    laws = declared_laws(data, config)
+    if laws is None:
+        x = np.asarray(data.x, np.float64)
+        rows = np.asarray(jax.random.randint(key, (m,), 0, x.shape[0]))
+        law = f"the empirical law (the {x.shape[0]} labelled inputs resampled with replacement)"
+        return x[rows], law
+    u = jax.random.uniform(key, (m, len(laws.names)), jnp.float32)
+    return np.asarray(laws.icdf(u), np.float64), f"the input laws declared by {laws.source}"
 
 
 def _interval(r: np.ndarray, m: int, level: float) -> tuple[float, list[float]]:

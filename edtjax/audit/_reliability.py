@@ -19,7 +19,8 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -134,6 +135,27 @@ def _rates(outside: np.ndarray, labels: np.ndarray | None, m_in: int) -> dict[st
     return rates
 
 
+class ReliabilityOutputs(NamedTuple):
+    """What :func:`reliability_stage` gives the pipeline.
+
+    Attributes:
+        numbers: the ``"reliability"`` numbers.
+        depth_maps: the ``"depth_maps"`` descriptions.
+        arrays: the reliability, query and depth-map arrays.
+        queries: the ``"queries"`` numbers (``None`` without queries).
+        outside: ``outside(z) -> (k,) bool`` of the fitted combined indicator at
+            ``config.alpha``, on standardised inputs ``(k, d)``: its score above its calibrated
+            threshold. The Sobol' stage judges its declared-law draws with it
+            (:func:`edtjax.audit._sensitivity.sobol_validity`) instead of fitting it again.
+    """
+
+    numbers: dict[str, Any]
+    depth_maps: list[dict[str, Any]]
+    arrays: dict[str, np.ndarray]
+    queries: dict[str, Any] | None
+    outside: Callable[[Any], np.ndarray]
+
+
 def reliability_stage(
     key: jax.Array,
     split: Split,
@@ -144,13 +166,14 @@ def reliability_stage(
     *,
     queries_shifted: bool = False,
     queries_y: np.ndarray | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, np.ndarray], dict[str, Any] | None]:
+) -> ReliabilityOutputs:
     """Fit, calibrate, combine and evaluate the indicators; answer each query; draw slices.
 
     ``queries_shifted`` says that every query is known to be shifted (built-in case): only then
     are detection rates and AUROC computed on them. ``queries_y`` are the queries' true
     outputs in physical units (float64), when known. Returns the reliability numbers, the depth
-    map descriptions, the arrays and the per-query numbers (``None`` without queries).
+    map descriptions, the arrays, the per-query numbers (``None`` without queries) and the
+    fitted combined indicator's verdict function (:class:`ReliabilityOutputs`).
     """
     indicators = build_indicators(surrogates, config)
     devices = config.devices or None
@@ -242,7 +265,13 @@ def reliability_stage(
         split, indicators, states, calibrations, contour_inputs, input_names, config
     )
     arrays.update(map_arrays)
-    return numbers, maps, arrays, answers
+    combined_state = states[COMBINED]
+    combined_threshold = calibrations[COMBINED].threshold
+
+    def outside(z):
+        return np.asarray(combined.score(combined_state, z) > combined_threshold)
+
+    return ReliabilityOutputs(numbers, maps, arrays, answers, outside)
 
 
 def _attribution(split, indicators, states, p_values):

@@ -67,21 +67,6 @@ _TOTAL_NOTE = (
 )
 
 
-def factor_box(data: AuditData) -> tuple[np.ndarray, np.ndarray]:
-    """``(d,)`` bounds of the data's box, else of the labelled inputs' range.
-
-    Kept for the bias stage's uniform sample; the Sobol' stage never uses it (it uses
-    :func:`declared_laws` or the empirical law).
-    """
-    if data.box is not None:
-        lo = np.array([data.box[name][0] for name in data.input_names], np.float64)
-        hi = np.array([data.box[name][1] for name in data.input_names], np.float64)
-    else:
-        x = np.asarray(data.x, np.float64)
-        lo, hi = x.min(axis=0), x.max(axis=0)
-    return lo, hi
-
-
 class LawSample(NamedTuple):
     """I.i.d. draws from the declared laws kept for :func:`sobol_validity`.
 

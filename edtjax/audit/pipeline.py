@@ -226,12 +226,7 @@ def run_audit(
                     test["compared"] = test["compared"].replace("shifted queries", "the queries")
             arrays.update(more)
         with stages.stage("reliability", "reliability indicators"):
-            (
-                numbers["reliability"],
-                numbers["depth_maps"],
-                more,
-                numbers["queries"],
-            ) = reliability_stage(
+            rel = reliability_stage(
                 keys["reliability"],
                 split,
                 surrogates,
@@ -241,10 +236,17 @@ def run_audit(
                 queries_shifted=bool(data.queries_shifted),
                 queries_y=None if data.queries_y is None else np.asarray(data.queries_y),
             )
-            arrays.update(more)
+            numbers["reliability"], numbers["depth_maps"] = rel.numbers, rel.depth_maps
+            numbers["queries"] = rel.queries
+            arrays.update(rel.arrays)
             if law_sample is not None:  # declared laws: how much of their draws is outside
                 numbers["sobol"]["validity"] = sobol_validity(
-                    jax.random.fold_in(keys["sobol"], 1), law_sample, split, surrogates, config
+                    jax.random.fold_in(keys["sobol"], 1),
+                    law_sample,
+                    split,
+                    surrogates,
+                    config,
+                    outside=rel.outside,  # the combined indicator just fitted, not a refit
                 )
         with stages.stage("bias", "surrogate-induced bias"):
             numbers["bias"] = bias_stage(keys["bias"], data, split, surrogates, config)

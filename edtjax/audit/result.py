@@ -152,7 +152,9 @@ class AuditData(NamedTuple):
         output_names: ``o`` column names of ``y``.
         simulator: ``f(x) -> y`` on ``(k, d)`` arrays when the exact model is available
             (built-in case), else ``None`` (user data: no simulator Sobol indices).
-        box: ``{input name: (low, high)}`` of the training domain when known, else ``None``.
+        box: ``{input name: (low, high)}`` of the training domain when known, else ``None``;
+            when given, it declares independent uniform laws for the Sobol' stage (and the
+            downstream bias sample) unless the config's ``[inputs]`` declares others.
         queries_shifted: ``True`` only when every query is known, by construction, to lie
             outside the training domain (the built-in case draws them beyond its box); the
             report then also gives the indicators' detection rate and AUROC on them. Default

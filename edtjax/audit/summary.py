@@ -34,12 +34,79 @@ def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     return [title, rule, line(cells[0]), rule, *(line(r) for r in cells[1:]), ""]
 
 
-def _top(indices: dict | None, names: Sequence[str], j: int, k: int = 3) -> str:
-    if indices is None:
+def _top(
+    indices: dict | None, names: Sequence[str], j: int, k: int = 3, index: str = "total"
+) -> str:
+    if not indices or indices.get(index) is None:
         return "-"
-    total = [row[j] for row in indices["total"]]
-    order = sorted(range(len(total)), key=lambda i: -total[i])[:k]
-    return ", ".join(f"{names[i]} {total[i]:.2f}" for i in order)
+    values = [row[j] for row in indices[index]]
+    order = sorted(range(len(values)), key=lambda i: -values[i])[:k]
+    return ", ".join(f"{names[i]} {values[i]:.2f}" for i in order)
+
+
+def _sobol(sobol: dict, names: Sequence[str], outputs: Sequence[str]) -> list[str]:
+    """The Sobol' section: the input law, the top inputs, agreement, and the validity share."""
+    law = (sobol.get("law") or {}).get("description")
+    lines = [f"Sobol' indices under the input law: {law}"] if law else []
+    if sobol.get("total_available") is False:
+        emp = sobol.get("empirical") or {}
+        rows = [
+            [
+                out_name,
+                _top(emp.get("data"), names, j, index="first"),
+                _top(emp.get("surrogate"), names, j, index="first"),
+            ]
+            for j, out_name in enumerate(outputs)
+        ]
+        lines += _table(
+            "Sobol' first-order indices, top inputs",
+            ["output", "labelled outputs", "surrogate"],
+            rows,
+        )
+        agreement = emp.get("agreement")
+        if agreement:
+            lines.append(
+                f"agreement (first order): max |dS| {agreement['max_abs_diff_first']:.3f}, same "
+                f"ranking: {_fmt(agreement['same_ranking'])}"
+            )
+        if sobol.get("total_note"):
+            lines.append(f"no total indices: {sobol['total_note']}")
+        return [*lines, ""]
+    rows = [
+        [out_name, _top(sobol.get("simulator"), names, j), _top(sobol.get("surrogate"), names, j)]
+        for j, out_name in enumerate(outputs)
+    ]
+    lines += _table("Sobol' total indices, top inputs", ["output", "simulator", "surrogate"], rows)
+    agreement = sobol.get("agreement")
+    if agreement:
+        lines.append(
+            f"agreement: max |dS| {agreement['max_abs_diff_first']:.3f}, max |dT| "
+            f"{agreement['max_abs_diff_total']:.3f}, same ranking: "
+            f"{_fmt(agreement['same_ranking'])}"
+        )
+    validity = sobol.get("validity")
+    if isinstance(validity, dict) and "share_outside" in validity:
+        lines.append(
+            f"validity of the law: {validity['n_outside']} of {validity['num_draws']} draws "
+            f"({validity['share_outside']:.1%}) outside the domain (threshold "
+            f"{validity['threshold']:.0%}); describes extrapolation: "
+            f"{_fmt(validity['describes_extrapolation'])}"
+        )
+        restricted = validity.get("restricted") or {}
+        if "skipped" in restricted:
+            lines.append(f"  restricted indices: not available, {restricted['skipped']}")
+        else:
+            for who in ("surrogate", "simulator"):
+                if restricted.get(who):
+                    tops = "; ".join(
+                        f"{o}: {_top(restricted[who], names, j, index='first')}"
+                        for j, o in enumerate(outputs)
+                    )
+                    lines.append(
+                        f"  first order within the domain ({who}, "
+                        f"{restricted['num_draws']} draws): {tops}"
+                    )
+    return [*lines, ""]
 
 
 def _queries(q: dict | None, outputs: Sequence[str]) -> list[str]:
@@ -90,12 +157,15 @@ def _queries(q: dict | None, outputs: Sequence[str]) -> list[str]:
 def format_summary(result: AuditResult) -> str:
     """Render the audit's key numbers as plain-text tables for the terminal.
 
-    Sections: surrogate metrics per method (test split), top-3 inputs by total Sobol' index
-    for simulator and surrogate per output, shift tests, reliability indicators (false alarms
-    on the test split; detection rate and AUROC only when the queries are shifted by
-    construction), the queries (how many are outside, the most extreme, and with true outputs
-    the error among accepted and flagged ones), the downstream bias, and stage timings. The
-    four verdicts are not repeated here: they come from
+    Sections: surrogate metrics per method (test split), the input law of the Sobol'
+    indices and the top-3 inputs by total index for simulator and surrogate per output (by
+    first-order index for the labelled outputs and the surrogate on the empirical law, where
+    totals are not available), with declared laws the share of their draws outside the
+    validity domain and the first-order indices within it, shift tests, reliability
+    indicators (false alarms on the test split; detection rate and AUROC only when the
+    queries are shifted by construction), the queries (how many are outside, the most
+    extreme, and with true outputs the error among accepted and flagged ones), the downstream
+    bias, and stage timings. The four verdicts are not repeated here: they come from
     :func:`edtjax.report.audit_summary`, which the command line prints after this text.
 
     Args:
@@ -161,22 +231,7 @@ def format_summary(result: AuditResult) -> str:
         )
     sobol = n.get("sobol")
     if sobol:
-        names = case.get("input_names", [])
-        rows = [
-            [out_name, _top(sobol["simulator"], names, j), _top(sobol["surrogate"], names, j)]
-            for j, out_name in enumerate(outputs)
-        ]
-        out += _table(
-            "Sobol' total indices, top inputs", ["output", "simulator", "surrogate"], rows
-        )
-        agreement = sobol.get("agreement")
-        if agreement:
-            out += [
-                f"agreement: max |dS| {agreement['max_abs_diff_first']:.3f}, max |dT| "
-                f"{agreement['max_abs_diff_total']:.3f}, same ranking: "
-                f"{_fmt(agreement['same_ranking'])}",
-                "",
-            ]
+        out += _sobol(sobol, case.get("input_names", []), outputs)
     transport = n.get("transport")
     if transport:
         rows = [

@@ -132,7 +132,8 @@ def thermodiffusion_case(
 
     Returns:
         :class:`~edtjax.audit.AuditData` with ``x`` ``(n, 6)``, ``y`` ``(n, 2)``,
-        ``queries`` ``(m, 6)`` with their exact ``queries_y``, the simulator and the box.
+        ``queries`` ``(m, 6)`` with their exact ``queries_y``, the simulator and the box;
+        ``queries_shifted`` is ``True`` (the queries lie beyond the box by construction).
 
     Raises:
         ValueError: a shifted input that is not an input of ``box``.
@@ -174,6 +175,7 @@ def thermodiffusion_case(
         output_names=OUTPUT_NAMES,
         simulator=simulator,
         box={k: (float(box[k][0]), float(box[k][1])) for k in names},
+        queries_shifted=True,  # drawn beyond the box's upper edge: shifted by construction
     )
     if progress:
         print(

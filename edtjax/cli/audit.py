@@ -234,8 +234,6 @@ def _audit(args: argparse.Namespace, interrupted: list[int], written: list[Path]
     progress = not args.no_progress
     if args.data is None:
         data = thermodiffusion_case(jax.random.key(config.seed), config, progress=progress)
-        # the built-in queries are drawn beyond the training box: shifted by construction
-        data = data._replace(queries_shifted=True)
     else:
         inputs = column_names("--inputs", args.inputs)
         outputs = column_names("--outputs", args.outputs)

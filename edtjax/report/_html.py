@@ -106,6 +106,10 @@ def _surrogates(numbers: Mapping[str, Any]) -> str:
     return note + _table(header, rows)
 
 
+def _ci_or_value(v: float, ci: Sequence[float] | None) -> str:
+    return format_number(v) if ci is None else _ci(v, ci)
+
+
 def _sobol_table(s: Mapping[str, Any], inputs: list[str], outputs: list[str]) -> str:
     header = ["input"]
     for o in outputs:
@@ -120,10 +124,97 @@ def _sobol_table(s: Mapping[str, Any], inputs: list[str], outputs: list[str]) ->
     return _table(header, rows) + f"<p>Sample size: {_e(format_number(s.get('num_samples')))}.</p>"
 
 
+def _first_order_table(
+    series: Sequence[tuple[str, Mapping[str, Any] | None]], inputs: list[str], outputs: list[str]
+) -> str:
+    """First-order indices (with intervals where given) of several series side by side."""
+    present = [(label, s) for label, s in series if s]
+    header = ["input"] + [f"first {o} ({label})" for o in outputs for label, _ in present]
+    rows = []
+    for i, name in enumerate(inputs):
+        row = [name]
+        for j in range(len(outputs)):
+            for _, s in present:
+                ci = s.get("first_ci")
+                row.append(_ci_or_value(s["first"][i][j], None if ci is None else ci[i][j]))
+        rows.append(row)
+    sizes = "; ".join(f"{label}: {format_number(s.get('num_samples'))}" for label, s in present)
+    return _table(header, rows) + f"<p>Sample sizes: {_e(sizes)}.</p>"
+
+
+def _law(sobol: Mapping[str, Any]) -> str:
+    law = sobol.get("law") or {}
+    html = (
+        f"<p><b>Input law of the sensitivity analysis: "
+        f"{_e(law.get('description', 'not reported'))}.</b></p>"
+    )
+    if law.get("inputs"):
+        rows = [(name, text) for name, text in law["inputs"].items()]
+        html += _table(("input", f"law ({law.get('source', '')})"), rows, left=2)
+    return html
+
+
+def _validity(sobol: Mapping[str, Any], inputs: list[str], outputs: list[str]) -> str:
+    v = sobol.get("validity")
+    if not isinstance(v, Mapping):  # not judged (no reliability stage): nothing to show
+        return ""
+    html = "<h3>Does the law lie in the surrogate's validity domain?</h3>"
+    if "skipped" in v:
+        return html + _na(str(v["skipped"]))
+    html += f"<p>{_e(v.get('statement', ''))}.</p>"
+    rows = [
+        ("draws from the declared laws", v.get("num_draws")),
+        ("judged outside the validity domain", v.get("n_outside")),
+        ("share outside", _pct(v.get("share_outside"))),
+        ("threshold", _pct(v.get("threshold"))),
+        ("indicator (α)", f"{v.get('indicator')} ({format_number(v.get('alpha'))})"),
+        ("the indices describe extrapolation", bool(v.get("describes_extrapolation"))),
+    ]
+    html += _table(("", "value"), rows, left=2)
+    restricted = v.get("restricted") or {}
+    html += "<h3>First-order indices within the validity domain</h3>"
+    if "skipped" in restricted:
+        return html + _na(str(restricted["skipped"]))
+    html += (
+        f"<p>{_e(restricted.get('note', ''))}; {_e(restricted.get('num_draws'))} accepted "
+        "draws.</p>"
+    )
+    series = [
+        ("surrogate", restricted.get("surrogate")),
+        ("simulator", restricted.get("simulator")),
+    ]
+    if not any(s for _, s in series):
+        return html + _na("no indices on the accepted draws")
+    return html + _first_order_table(series, inputs, outputs)
+
+
 def _sobol(numbers: Mapping[str, Any]) -> str:
     sobol, c = numbers["sobol"], numbers["case"]
     inputs, outputs = list(c["input_names"]), list(c["output_names"])
-    html = "<p>Estimates with their confidence intervals in brackets.</p>"
+    html = _law(sobol) + "<p>Estimates with their confidence intervals in brackets.</p>"
+    if sobol.get("total_available") is False:
+        html += f"<p>{_e(sobol.get('total_note') or 'total indices are not available')}.</p>"
+        emp = sobol.get("empirical") or {}
+        html += "<h3>First-order indices on the labelled runs</h3>"
+        if not emp.get("data"):
+            html += _na("not computed")
+        else:
+            html += f"<p>{_e(emp.get('method', ''))}.</p>"
+            html += _first_order_table(
+                [("labelled outputs", emp.get("data")), ("surrogate", emp.get("surrogate"))],
+                inputs,
+                outputs,
+            )
+        html += "<h3>Agreement (surrogate vs labelled outputs, first order)</h3>"
+        agree = emp.get("agreement")
+        if agree is None:
+            html += _na("needs the surrogate's indices")
+        else:
+            html += _table(("", "value"), [(k, v) for k, v in agree.items()], left=2)
+        validity = sobol.get("validity")
+        if isinstance(validity, Mapping) and "skipped" in validity:
+            html += f"<p>Validity of the law: {_e(validity['skipped'])}.</p>"
+        return html
     for who in ("simulator", "surrogate"):
         html += f"<h3>{who.capitalize()}</h3>"
         s = sobol.get(who)
@@ -138,7 +229,7 @@ def _sobol(numbers: Mapping[str, Any]) -> str:
         html += _na("needs the simulator's indices")
     else:
         html += _table(("", "value"), [(k, v) for k, v in agree.items()], left=2)
-    return html
+    return html + _validity(sobol, inputs, outputs)
 
 
 def _parameter_gsa(numbers: Mapping[str, Any]) -> str:

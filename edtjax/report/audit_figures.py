@@ -115,7 +115,31 @@ def _uq_figures(numbers, arrays) -> list[ReportFigure]:
 def _sensitivity_figures(numbers) -> list[ReportFigure]:
     case = numbers["case"]
     out = []
-    if unavailable_reason(numbers, "sobol") is None and numbers["sobol"].get("surrogate"):
+    emp = (
+        (numbers["sobol"].get("empirical") or {})
+        if unavailable_reason(numbers, "sobol") is None
+        else {}
+    )
+    if emp.get("surrogate") and emp.get("data"):  # empirical law: first-order indices only
+        out.append(
+            ReportFigure(
+                "sobol_indices.png",
+                "sobol",
+                "First-order Sobol' indices on the labelled runs",
+                "Rank-based first-order indices on the empirical law of the labelled runs: "
+                "of the labelled outputs (blue) and of the surrogate's "
+                "predictions at the same inputs (orange), with confidence intervals, one row "
+                "per output. Total indices need declared input laws.",
+                plot_sobol_comparison(
+                    emp["surrogate"],
+                    emp["data"],
+                    input_names=case["input_names"],
+                    output_names=case["output_names"],
+                    reference_label="labelled outputs",
+                ),
+            )
+        )
+    elif unavailable_reason(numbers, "sobol") is None and numbers["sobol"].get("surrogate"):
         sobol = numbers["sobol"]
         if sobol.get("simulator"):
             caption = (

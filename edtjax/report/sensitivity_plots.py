@@ -123,6 +123,7 @@ def plot_sobol_comparison(
     *,
     input_names: Sequence[str],
     output_names: Sequence[str],
+    reference_label: str = "simulator",
 ) -> Figure:
     r"""Sobol' indices of the simulator and of the surrogate side by side, per output.
 
@@ -142,6 +143,7 @@ def plot_sobol_comparison(
             the labelled outputs), or ``None`` (bars of the surrogate only).
         input_names: ``d`` input names.
         output_names: ``o`` output names.
+        reference_label: the legend's name of ``simulator`` (e.g. ``"labelled outputs"``).
 
     Returns:
         A ``Figure`` with ``2 o`` axes (``o`` with first-order indices only).
@@ -169,7 +171,7 @@ def plot_sobol_comparison(
     d, o = len(inputs), len(outputs)
     series = [("surrogate", _indices("surrogate", surrogate, d, o))]
     if simulator is not None:
-        series.insert(0, ("simulator", _indices("simulator", simulator, d, o)))
+        series.insert(0, (str(reference_label), _indices("simulator", simulator, d, o)))
     kinds = ("first", "total") if all("total" in s for _, s in series) else ("first",)
     fig = new_figure(max(6.0, 1.1 * d * len(series) + 3.0), 2.6 * o + 0.6)
     axes = fig.subplots(o, len(kinds), squeeze=False, sharey=True)
@@ -182,7 +184,7 @@ def plot_sobol_comparison(
                 v, ci = s[kind][:, j], s[f"{kind}_ci"][:, j]
                 err = np.stack([v - ci[:, 0], ci[:, 1] - v]).clip(min=0.0)
                 shift = (k - (len(series) - 1) / 2) * width
-                tone = color(0 if label == "simulator" else 1)
+                tone = color(1 if k == len(series) - 1 else 0)  # the surrogate is last
                 ax.bar(pos + shift, v, width, yerr=err, capsize=3, color=tone, label=label)
             ax.axhline(0.0, color="black", linewidth=0.5)
             ax.set_xticks(pos)

@@ -191,23 +191,105 @@ def _worst(levels: Sequence[str]) -> str:
     return max(known, key=LEVELS.index) if known else "n/a"
 
 
-def _ranking(s: Mapping[str, Any], inputs: list[str], outputs: list[str]) -> str:
-    total = s["total"]
+def _ranking(
+    s: Mapping[str, Any], inputs: list[str], outputs: list[str], index: str = "total"
+) -> str:
+    values = s[index]
     tops = []
     for j, out in enumerate(outputs):
-        i = max(range(len(inputs)), key=lambda k: total[k][j])
+        i = max(range(len(inputs)), key=lambda k: values[k][j])
         tops.append(f"{inputs[i]} for {out}")
     return ", ".join(tops)
 
 
-def _overlaps(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[int, int]:
+def _overlaps(
+    a: Mapping[str, Any], b: Mapping[str, Any], kinds: Sequence[str] = ("first_ci", "total_ci")
+) -> tuple[int, int]:
+    """How many of the indices' intervals overlap, of how many (intervals ``None``: none)."""
     hits = count = 0
-    for kind in ("first_ci", "total_ci"):
+    for kind in kinds:
+        if a.get(kind) is None or b.get(kind) is None:
+            continue
         for row_a, row_b in zip(a[kind], b[kind], strict=True):
             for (lo_a, hi_a), (lo_b, hi_b) in zip(row_a, row_b, strict=True):
                 count += 1
                 hits += lo_a <= hi_b and lo_b <= hi_a
     return hits, count
+
+
+def _law_sentence(sobol: Mapping[str, Any]) -> str:
+    """Which input law the indices describe, in one sentence ("" when not reported)."""
+    description = (sobol.get("law") or {}).get("description")
+    return f" Input law of the sensitivity analysis: {description}." if description else ""
+
+
+def _validity_of_law(sobol: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The declared laws' share outside the validity domain, and a caution reason when the
+    indices describe extrapolation (``numbers["sobol"]["validity"]``)."""
+    v = sobol.get("validity")
+    if not isinstance(v, Mapping) or "skipped" in v or v.get("share_outside") is None:
+        return "", []
+    text = f" {v.get('statement', '')}." if v.get("statement") else ""
+    if not v.get("describes_extrapolation"):
+        return text, []
+    reason = (
+        f"{v.get('n_outside')} of {v.get('num_draws')} draws from the declared input laws "
+        f"({_pct(v['share_outside'])}) lie outside the surrogate's validity domain, above the "
+        f"{_pct(v.get('threshold', 0.0))} threshold: its Sobol' indices describe largely where "
+        "it extrapolates (indices restricted to the validity domain are in the report)"
+    )
+    return text, [reason]
+
+
+def _lead_and_level(same: bool, overlap: bool) -> tuple[str, str]:
+    if same and overlap:
+        return "Yes", "ok"
+    return ("Partly", "caution") if same or overlap else ("No", "problem")
+
+
+def _empirical_agreement(sobol: Mapping[str, Any], inputs, outputs) -> tuple[str, str, list]:
+    """Surrogate vs labelled outputs, first-order indices on the empirical law."""
+    emp = sobol.get("empirical") or {}
+    data, sur, agree = emp.get("data"), emp.get("surrogate"), emp.get("agreement")
+    note = sobol.get("total_note")
+    tail = f" Total indices are not available: {note}." if note else ""
+    if data is None or sur is None:
+        why = "no surrogate indices to compare with those of the labelled outputs"
+        return f"Not available: {why}.{tail}", "n/a", [why]
+    hits, count = _overlaps(data, sur, ("first_ci",))
+    same = bool(agree and agree.get("same_ranking"))
+    lead, level = _lead_and_level(same, hits == count)
+    text = (
+        f"{lead}: on the labelled runs (no simulator to run elsewhere), the surrogate's "
+        "first-order indices rank the inputs "
+        f"{'as' if same else 'differently from'} those of the labelled outputs (wherever the "
+        "latter's intervals separate two inputs); "
+        + (
+            f"their confidence intervals overlap for {hits} of {count} indices"
+            if count
+            else "no confidence intervals (too few runs)"
+        )
+    )
+    if agree:
+        text += f"; largest difference {format_number(agree.get('max_abs_diff_first'))}"
+    text += (
+        f". Most influential input (labelled outputs, first-order index): "
+        f"{_ranking(data, inputs, outputs, 'first')}.{tail}"
+    )
+    reasons = []
+    if not same:
+        reasons.append(
+            "the first-order ranking of the inputs differs between the labelled "
+            "outputs and the surrogate"
+        )
+    if hits != count:
+        reasons.append(f"{count - hits} of {count} first-order index intervals do not overlap")
+    if not reasons:
+        reasons.append(
+            "same first-order ranking as the labelled outputs"
+            + (" and every interval overlaps" if count else "")
+        )
+    return text, level, reasons
 
 
 def _agreement(numbers: Mapping[str, Any]) -> Verdict:
@@ -218,35 +300,46 @@ def _agreement(numbers: Mapping[str, Any]) -> Verdict:
     sobol, case = numbers["sobol"], numbers["case"]
     inputs, outputs = list(case["input_names"]), list(case["output_names"])
     sur, sim, agree = sobol.get("surrogate"), sobol.get("simulator"), sobol.get("agreement")
-    if sim is None or sur is None:
+    law = _law_sentence(sobol)
+    valid_text, valid_reasons = _validity_of_law(sobol)
+    if sobol.get("total_available") is False:
+        text, level, reasons = _empirical_agreement(sobol, inputs, outputs)
+    elif sim is None or sur is None:
         text = "Not available: no simulator to compare with (user data)."
         if sur is not None:
             top = _ranking(sur, inputs, outputs)
             text += f" The surrogate's most influential input (total index): {top}."
-        return Verdict(q, text, "n/a", ("no simulator to compare with",), "agreement")
-    hits, count = _overlaps(sim, sur)
-    same = bool(agree and agree.get("same_ranking"))
-    text = (
-        f"{'Yes' if same and hits == count else 'Partly' if same or hits == count else 'No'}: "
-        f"the ranking of the inputs is {'the same' if same else 'different'} (wherever the "
-        f"simulator's intervals separate two inputs); the confidence "
-        f"intervals of simulator and surrogate overlap for {hits} of {count} indices"
-    )
-    if agree:
-        text += (
-            f"; largest difference {format_number(agree.get('max_abs_diff_first'))} (first "
-            f"order), {format_number(agree.get('max_abs_diff_total'))} (total)"
+        level, reasons = "n/a", ["no simulator to compare with"]
+    else:
+        hits, count = _overlaps(sim, sur)
+        same = bool(agree and agree.get("same_ranking"))
+        lead, level = _lead_and_level(same, hits == count)
+        text = (
+            f"{lead}: the ranking of the inputs is {'the same' if same else 'different'} "
+            "(wherever the simulator's intervals separate two inputs); the confidence "
+            f"intervals of simulator and surrogate overlap for {hits} of {count} indices"
         )
-    text += f". Most influential input (simulator, total index): {_ranking(sim, inputs, outputs)}."
-    level = "ok" if same and hits == count else ("caution" if same or hits == count else "problem")
-    reasons = []
-    if not same:
-        reasons.append("the ranking of the inputs differs between simulator and surrogate")
-    if hits != count:
-        reasons.append(f"{count - hits} of {count} Sobol' index intervals do not overlap")
-    if not reasons:
-        reasons.append("same ranking and every interval overlaps")
-    return Verdict(q, text, level, tuple(reasons), "agreement")
+        if agree:
+            text += (
+                f"; largest difference {format_number(agree.get('max_abs_diff_first'))} (first "
+                f"order), {format_number(agree.get('max_abs_diff_total'))} (total)"
+            )
+        text += (
+            f". Most influential input (simulator, total index): {_ranking(sim, inputs, outputs)}."
+        )
+        reasons = []
+        if not same:
+            reasons.append("the ranking of the inputs differs between simulator and surrogate")
+        if hits != count:
+            reasons.append(f"{count - hits} of {count} Sobol' index intervals do not overlap")
+        if not reasons:
+            reasons.append("same ranking and every interval overlaps")
+    if valid_reasons:  # the indices describe extrapolation: at least a caution
+        if level == "n/a" and text.startswith("Not available: "):
+            text = text[len("Not available: ") :].capitalize()
+        level = _worst([level, "caution"])
+        reasons = [r for r in reasons if r != "no simulator to compare with"] + valid_reasons
+    return Verdict(q, text + law + valid_text, level, tuple(reasons), "agreement")
 
 
 def _pcts(values: Any) -> str:
@@ -411,7 +504,14 @@ def audit_summary(numbers: Mapping[str, Any]) -> list[Verdict]:
        with probability about 0.3%): *ok*; *caution* when only its conformal intervals cover,
        *problem* when neither does.
     2. Agreement: same ranking of the inputs (from the pipeline) and the fraction of
-       simulator/surrogate Sobol' indices whose confidence intervals overlap.
+       simulator/surrogate Sobol' indices whose confidence intervals overlap: *ok* when both
+       hold, *caution* when one does, *problem* when neither. Without declared input laws
+       (``numbers["sobol"]["total_available"]`` false) the surrogate's first-order indices
+       are compared with those of the labelled outputs on their empirical law, by the same
+       rule. The answer names the input law used; when the declared laws' draws lie outside
+       the validity domain above ``numbers["sobol"]["validity"]["threshold"]`` (the indices
+       describe extrapolation), the level is at least *caution* with that reason, even
+       without a simulator to compare with.
     3. Domain of validity: how many of the queries the combined indicator judges outside
        (p-value :math:`\le \alpha`), its false alarms on the in-domain test split, its
        detection rate only where the queries are shifted by construction, the error among
