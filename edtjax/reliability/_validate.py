@@ -7,10 +7,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from edtjax import _conformal
 from edtjax._checks import as_array, check_probability
 
-__all__ = ["alpha", "as_array", "indicator", "minimum_calibration_size", "queries", "rank"]
+__all__ = ["alpha", "as_array", "indicator", "queries"]
 from edtjax.reliability.indicator import Indicator
 
 
@@ -43,13 +42,3 @@ def queries(name: str, ind: Indicator, state: Any, x: Any) -> jax.Array:
 def alpha(value: Any) -> float:
     """A level in the open interval (0, 1)."""
     return float(check_probability("alpha", value))
-
-
-def minimum_calibration_size(alpha_value: float) -> int:
-    """Smallest ``n`` with ``ceil((n + 1)(1 - alpha)) <= n``, i.e. ``n >= 1/alpha - 1``."""
-    return _conformal.minimum_calibration_size(alpha_value)
-
-
-def rank(n: int, alpha_value: float) -> int:
-    """``k = ceil((n + 1)(1 - alpha))``, exact (see :mod:`edtjax._conformal`)."""
-    return _conformal.conformal_rank(n, alpha_value)

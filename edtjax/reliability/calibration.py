@@ -54,7 +54,7 @@ def minimum_calibration_size(alpha: float) -> int:
         >>> minimum_calibration_size(0.1), minimum_calibration_size(0.05)
         (9, 19)
     """
-    return _validate.minimum_calibration_size(_validate.alpha(alpha))
+    return _conformal.minimum_calibration_size(_validate.alpha(alpha))
 
 
 @jax.jit
@@ -135,7 +135,7 @@ def calibrate(
     _check_calibration_memory(x_calibration)
     x_calibration = _validate.queries("x_calibration", indicator, state, x_calibration)
     n = x_calibration.shape[0]
-    n_min = _validate.minimum_calibration_size(alpha)
+    n_min = _conformal.minimum_calibration_size(alpha)
     if n < n_min:
         raise ValueError(
             f"x_calibration must have at least {n_min} rows for alpha = {alpha} "
@@ -151,7 +151,7 @@ def calibrate(
             ]
         )
     _check_scores(scores, n)
-    k = _validate.rank(n, alpha)
+    k = _conformal.conformal_rank(n, alpha)
     return _calibrate(scores, jnp.asarray(k), jnp.asarray(alpha, scores.dtype), key)
 
 

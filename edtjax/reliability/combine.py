@@ -28,10 +28,6 @@ class CombinedState(NamedTuple):
     calibration_scores: tuple
 
 
-def _log_p(cal_sorted: jax.Array, scores: jax.Array) -> jax.Array:
-    return log_p_values(cal_sorted, scores)
-
-
 def _combined_score(log_p: jax.Array, how: str) -> jax.Array:
     """``-log`` of the combined p-value from ``(K, m)`` member log p-values."""
     n_members = log_p.shape[0]
@@ -136,7 +132,7 @@ def combine(
     def score(state, x):
         log_p = jnp.stack(
             [
-                _log_p(cal, ind.score(s, x))
+                log_p_values(cal, ind.score(s, x))
                 for ind, s, cal in zip(
                     indicators, state.states, state.calibration_scores, strict=True
                 )
