@@ -159,6 +159,40 @@ def test_force_replaces_with_a_user_data_report(quick, tmp_path, capsys):
     assert "--fail-on caution" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
+def test_a_surrogate_given_as_predictions_is_audited_and_skips_say_why(tmp_path, capsys):
+    import csv
+
+    runs, new, _, qy = _user_files(tmp_path)
+    data = np.loadtxt(runs, delimiter=",", skiprows=1)
+    # a surrogate trained elsewhere: the exact outputs plus a known error, and its spread
+    mean = np.vstack([data[:, 3:], qy]) + 0.05
+    std = np.full_like(mean, 0.1)
+    np.savetxt(
+        tmp_path / "pred.csv",
+        np.hstack([mean, std]),
+        delimiter=",",
+        header="y1_mean,y2_mean,y1_std,y2_std",
+        comments="",
+    )
+    out = tmp_path / "report"
+    argv = ["audit", "--quick", "--no-progress", "--data", str(runs), "--outputs", "y1,y2"]
+    argv += ["--queries", str(new), "--predictions", str(tmp_path / "pred.csv")]
+    assert main([*argv, "--out", str(out)]) == 0
+    numbers = json.loads((out / "report.json").read_text())["numbers"]
+    assert numbers["case"]["surrogate"]["source"] == "predictions"
+    assert list(numbers["surrogates"]) == ["user_surrogate"]
+    np.testing.assert_allclose(numbers["surrogates"]["user_surrogate"]["rmse"], 0.05, rtol=1e-5)
+    assert "not known to the audit" in numbers["parameter_gsa"]["skipped"]
+    with open(out / "queries.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    np.testing.assert_allclose([float(r["mean[y1]"]) for r in rows], qy[:, 0] + 0.05, rtol=1e-6)
+    assert sum(r["verdict"] == "outside" for r in rows[30:]) >= 24
+    page = (out / "report.html").read_text()
+    assert "given by the user as predictions" in page and "not known to the audit" in page
+    assert "surrogate: pred.csv" in capsys.readouterr().out
+
+
 def _write(path, text):
     path.write_text(text)
     return str(path)
@@ -205,6 +239,46 @@ def _write(path, text):
         (lambda d: ["--config", _write(d / "c.toml", "members = 0\n")], "members"),
         (lambda d: ["--config", _write(d / "c.toml", "membrs = 4\n")], "membrs"),
         (lambda d: ["--devices", "99"], "devices"),
+        (lambda d: ["--predictions", _write(d / "p.csv", "y_mean,y_std\n")], "need --data"),
+        (
+            lambda d: [
+                "--data",
+                _tiny_runs(d),
+                "--outputs",
+                "y",
+                "--predictions",
+                _write(d / "p.csv", "y_mean,y_std\n1,1\n"),
+                "--surrogate",
+                "m:f",
+            ],
+            "exclusive",
+        ),
+        (
+            lambda d: [
+                "--data",
+                _tiny_runs(d),
+                "--outputs",
+                "y",
+                "--predictions",
+                _write(d / "p.csv", "y_mean,y_std\n" + "1,1\n" * 59),
+            ],
+            "59 prediction row(s), expected 60",
+        ),
+        (
+            lambda d: [
+                "--data",
+                _tiny_runs(d),
+                "--outputs",
+                "y",
+                "--predictions",
+                _write(d / "p.csv", "y_mean,y_std\n" + "1,1\n" * 59 + "1,0\n"),
+            ],
+            "must be positive",
+        ),
+        (
+            lambda d: ["--data", _tiny_runs(d), "--outputs", "y", "--surrogate", "nocolon"],
+            "module:function",
+        ),
         (lambda d: ["--out", str(d / "file.txt" / "report")], "file.txt"),
     ],
 )

@@ -41,7 +41,7 @@ import numpy as np
 from scipy import stats
 
 from edtjax.audit._laws import declared_laws
-from edtjax.audit._surrogates import ENSEMBLE, Split, Surrogates
+from edtjax.audit._surrogates import Split, Surrogates
 from edtjax.audit.config import AuditConfig
 from edtjax.audit.result import AuditData
 from edtjax.uq import surrogate_bias
@@ -53,7 +53,7 @@ def bias_stage(
     """True and predicted surrogate-induced bias of the mean first output, or ``None``."""
     output = data.output_names[0]
     assumption = ""
-    if data.simulator is not None:
+    if data.simulator is not None and surrogates.evaluable:
         x, law = downstream_inputs(key, data, config)
         exact = float(np.mean(np.asarray(data.simulator(x), np.float64)[:, 0]))
         description = (
@@ -67,27 +67,39 @@ def bias_stage(
         exact = float(np.mean(np.asarray(data.queries_y, np.float64)[:, 0]))
         description = f"mean of {output} over the {x.shape[0]} queries"
         assumption = ", which assumes the queries follow the distribution of the labelled runs"
+    elif data.simulator is not None:
+        return {
+            "skipped": "the surrogate was given as predictions at the labelled runs and the "
+            "queries only: the bias over new inputs needs new evaluations (queries with "
+            "outputs would give it over the queries)"
+        }
     else:
         return None
     z = split.to_inputs(x)
-    net = surrogates.net
     scale = float(split.y_scale[0])
     shift = float(split.y_mean[0])
+    estimate = float(jnp.mean(surrogates.main(z).mean[:, 0]) * scale + shift)
+    spread = None
+    if surrogates.net is not None:  # the ensemble members as posterior draws
+        net = surrogates.net
 
-    def downstream(member):
-        return jnp.mean(net.apply(member, z).mean[:, 0]) * scale + shift
+        def downstream(member):
+            return jnp.mean(net.apply(member, z).mean[:, 0]) * scale + shift
 
-    estimate = float(jnp.mean(surrogates.predict[ENSEMBLE](z).mean[:, 0]) * scale + shift)
-    posterior = surrogate_bias(
-        downstream, surrogates.params, reference=estimate, credible=config.bias_credible
-    )
+        posterior = surrogate_bias(
+            downstream, surrogates.params, reference=estimate, credible=config.bias_credible
+        )
+        spread = {  # 0.0 - x: no negative zero
+            "mean": 0.0 - float(posterior.bias_mean),
+            "interval": [0.0 - float(posterior.bias_upper), 0.0 - float(posterior.bias_lower)],
+        }
     held_out = _held_out_bias(split, surrogates, x.shape[0], config.bias_credible)
     true_bias = estimate - exact
     lo_b, hi_b = held_out["interval"]
     return {
         "quantity": f"mean_{output}",
         "description": description
-        + "; predicted bias = mean held-out residual of the ensemble mean "
+        + f"; predicted bias = mean held-out residual of the {surrogates.name}'s mean "
         f"({held_out['n']} runs not used in training)" + assumption,
         "exact": exact,
         "surrogate": estimate,
@@ -96,10 +108,7 @@ def bias_stage(
         "interval": [lo_b, hi_b],
         "level": config.bias_credible,
         "contains_true": bool(lo_b <= true_bias <= hi_b),
-        "posterior_spread": {  # 0.0 - x: no negative zero
-            "mean": 0.0 - float(posterior.bias_mean),
-            "interval": [0.0 - float(posterior.bias_upper), 0.0 - float(posterior.bias_lower)],
-        },
+        "posterior_spread": spread,
     }
 
 
@@ -138,7 +147,7 @@ def _held_out_bias(split: Split, surrogates: Surrogates, m: int, level: float) -
     interval for the bias over ``m`` new inputs of the same distribution."""
     x = jnp.concatenate([split.x_cal, split.x_test])
     y = jnp.concatenate([split.y_cal, split.y_test])[:, 0]
-    residual = (surrogates.predict[ENSEMBLE](x).mean[:, 0] - y) * float(split.y_scale[0])
+    residual = (surrogates.main(x).mean[:, 0] - y) * float(split.y_scale[0])
     r = np.asarray(residual, np.float64)
     bias, interval = _interval(r, m, level)
     return {"bias": bias, "interval": interval, "n": int(r.shape[0])}

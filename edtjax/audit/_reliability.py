@@ -26,13 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from edtjax.audit._surrogates import ENSEMBLE, Split, Surrogates
+from edtjax.audit._surrogates import READS_SURROGATE, Split, Surrogates
 from edtjax.audit.config import AuditConfig
 from edtjax.reliability import (
     CombinedState,
     Indicator,
     calibrate,
     combine,
+    feature_space_indicator,
     lens_fermat_indicator,
     mahalanobis_indicator,
     monge_kantorovich_indicator,
@@ -48,11 +49,11 @@ COMBINED = "combined"
 
 def build_indicators(surrogates: Surrogates, config: AuditConfig) -> dict[str, Indicator]:
     """The configured indicators, by name (inputs are standardised)."""
-    predict = surrogates.predict[ENSEMBLE]
+    predict = surrogates.main
 
-    def epistemic(z):
+    def epistemic(z):  # the whole predictive variance when it is not split
         pred = predict(z)
-        return pred.variance - pred.aleatoric
+        return pred.variance if pred.aleatoric is None else pred.variance - pred.aleatoric
 
     makers = {
         "lens_fermat": lambda: lens_fermat_indicator(
@@ -61,6 +62,9 @@ def build_indicators(surrogates: Surrogates, config: AuditConfig) -> dict[str, I
         "mahalanobis": mahalanobis_indicator,
         "monge_kantorovich": monge_kantorovich_indicator,
         "ensemble_spread": lambda: predictive_spread_indicator(epistemic),
+        "feature_mahalanobis": lambda: feature_space_indicator(
+            mahalanobis_indicator(shrinkage=FEATURE_SHRINKAGE), surrogates.features
+        ),
     }
     # Scores are jitted (one compilation per query shape); fit stays as the indicator has it.
     indicators = {}
@@ -69,6 +73,10 @@ def build_indicators(surrogates: Surrogates, config: AuditConfig) -> dict[str, I
         indicators[name] = Indicator(ind.fit, jax.jit(ind.score))
     return indicators
 
+
+#: Shrinkage of the feature-space Mahalanobis indicator: hidden-layer features are often
+#: collinear (a singular covariance), and a little shrinkage keeps the precision finite.
+FEATURE_SHRINKAGE = 0.01
 
 #: Level of the per-query conformal prediction intervals (as the test split's coverage_90).
 INTERVAL_LEVEL = 0.9
@@ -82,14 +90,14 @@ LARGE_ERROR_QUANTILE = 0.9
 #: Indicators whose score is differentiable in the query (used for the attribution). The lens
 #: depth with Fermat distance is a count (zero gradient almost everywhere), and so is the
 #: combined score, a step function of its members' conformal p-values.
-DIFFERENTIABLE = ("mahalanobis", "monge_kantorovich", "ensemble_spread")
+DIFFERENTIABLE = ("mahalanobis", "monge_kantorovich", "ensemble_spread", "feature_mahalanobis")
 
 
 def _errors(split: Split, surrogates: Surrogates) -> np.ndarray | None:
     """Mean absolute standardised error of the ensemble mean at test and shifted queries."""
     if split.x_shift is not None and split.y_shift is None:
         return None
-    predict = surrogates.predict[ENSEMBLE]
+    predict = surrogates.main
     parts = [jnp.mean(jnp.abs(predict(split.x_test).mean - split.y_test), axis=1)]
     if split.x_shift is not None:
         parts.append(jnp.mean(jnp.abs(predict(split.x_shift).mean - split.y_shift), axis=1))
@@ -261,8 +269,12 @@ def reliability_stage(
             queries_y=queries_y,
         )
         arrays.update(more)
+    drawn = config.depth_map_indicators
+    if not surrogates.evaluable:  # a surrogate known at given rows only: no grid scores
+        reading = set(READS_SURROGATE) & set(indicators)
+        drawn = tuple(n for n in drawn if n not in reading and not (n == COMBINED and reading))
     maps, map_arrays = depth_maps(
-        split, indicators, states, calibrations, contour_inputs, input_names, config
+        split, indicators, states, calibrations, contour_inputs, input_names, config, drawn
     )
     arrays.update(map_arrays)
     combined_state = states[COMBINED]
@@ -274,14 +286,22 @@ def reliability_stage(
     return ReliabilityOutputs(numbers, maps, arrays, answers, outside)
 
 
-def _attribution(split, indicators, states, p_values):
+def _differentiable(indicators, surrogates: Surrogates) -> list[str]:
+    """The configured indicators whose score JAX can differentiate in the query."""
+    return [
+        n
+        for n in indicators
+        if n in DIFFERENTIABLE and (surrogates.differentiable or n not in READS_SURROGATE)
+    ]
+
+
+def _attribution(split, indicators, states, p_values, usable):
     """Per query: the input whose derivative of a differentiable score is largest.
 
     Gradients are taken in standardised inputs (one unit = one training standard deviation),
     so that inputs in different units compare. For each query the differentiable indicator
     with the smallest p-value is used (the one that most says "outside").
     """
-    usable = [n for n in indicators if n in DIFFERENTIABLE]
     m = split.x_shift.shape[0]
     top = np.full(m, -1, np.int64)
     used = np.full(m, -1, np.int64)
@@ -303,7 +323,7 @@ def _attribution(split, indicators, states, p_values):
 
 def _labelled(split, surrogates, mean, lower, upper, outside, combined_scores, y_phys):
     """Error of the surrogate among accepted and flagged queries, and large errors caught."""
-    predict = surrogates.predict[ENSEMBLE]
+    predict = surrogates.main
     y_test = np.asarray(split.y_test, np.float64)
     test_mean = np.asarray(predict(split.x_test).mean, np.float64)
     test_err = np.mean(np.abs(test_mean - y_test), axis=1)  # standardised, mean over outputs
@@ -387,7 +407,7 @@ def query_answers(
         ``"inputs/queries"`` and ``"queries/..."`` arrays (see :mod:`edtjax.audit.result`).
         Cost: one prediction and one gradient per differentiable indicator per query.
     """
-    predict = surrogates.predict[ENSEMBLE]
+    predict = surrogates.main
     x_q = split.x_shift
     m = x_q.shape[0]
     mean_std = np.asarray(predict(x_q).mean, np.float64)
@@ -413,7 +433,9 @@ def query_answers(
         arrays[f"queries/p_value/{name}"] = p_values[name]
     outside = np.asarray(query_scores[COMBINED] > np.asarray(calibrations[COMBINED].threshold))
     arrays["queries/outside"] = outside
-    usable, top, used, share = _attribution(split, indicators, states, p_values)
+    usable, top, used, share = _attribution(
+        split, indicators, states, p_values, _differentiable(indicators, surrogates)
+    )
     arrays["queries/pushed_out_by"] = top
     arrays["queries/attribution_indicator"] = used
     arrays["queries/attribution_share"] = share
@@ -475,8 +497,9 @@ def query_answers(
     return numbers, arrays
 
 
-def depth_maps(split, indicators, states, calibrations, contour_inputs, input_names, config):
-    """Indicator scores on a ``G x G`` grid over two inputs, the others at the training median.
+def depth_maps(split, indicators, states, calibrations, contour_inputs, input_names, config, drawn):
+    """Scores of the indicators ``drawn`` on a ``G x G`` grid over two inputs, the others at
+    the training median.
 
     The grid spans the training inputs and the shifted queries in those two inputs, padded by
     5% of the range on each side.
@@ -500,7 +523,7 @@ def depth_maps(split, indicators, states, calibrations, contour_inputs, input_na
     z = split.to_inputs(points)
     maps, arrays = [], {}
     fixed = {input_names[c]: float(median[c]) for c in range(len(input_names)) if c not in (i, j)}
-    for k, name in enumerate(config.depth_map_indicators):
+    for k, name in enumerate(drawn):
         score = np.asarray(indicators[name].score(states[name], z), np.float64).reshape(xx.shape)
         arrays[f"depth_map/{k}/grid_x"] = gx
         arrays[f"depth_map/{k}/grid_y"] = gy

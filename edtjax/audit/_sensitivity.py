@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax.audit._laws import DeclaredLaws, declared_laws
-from edtjax.audit._surrogates import ENSEMBLE, Split, Surrogates
+from edtjax.audit._surrogates import Split, Surrogates
 from edtjax.audit.config import AuditConfig
 from edtjax.audit.result import AuditData
 from edtjax.sensitivity import (
@@ -59,6 +59,11 @@ MIN_RESTRICTED_DRAWS = 30
 #: Most i.i.d. draws from the declared laws judged by :func:`sobol_validity` (the share's
 #: standard error is then at most 0.016).
 MAX_VALIDITY_DRAWS = 1024
+
+#: Why a stage that re-evaluates the surrogate is skipped for a surrogate given as predictions.
+PREDICTIONS_ONLY = (
+    "the surrogate was given as predictions at the labelled runs and the queries only"
+)
 
 _RANK_METHOD = "rank-based first-order estimator (Gamboa, Janon, Klein & Lagnoux 2022)"
 _TOTAL_NOTE = (
@@ -162,11 +167,11 @@ def simulator_sobol(
     return {**_summary(est, False), "num_samples": n}
 
 
-def _ensemble_mean(split: Split, surrogates: Surrogates) -> Callable[[jax.Array], jax.Array]:
-    """``f(x (k, d) physical) -> (k, o)`` standardised ensemble mean."""
+def _surrogate_mean(split: Split, surrogates: Surrogates) -> Callable[[jax.Array], jax.Array]:
+    """``f(x (k, d) physical) -> (k, o)`` standardised mean of the primary surrogate."""
     mean = jnp.asarray(split.x_mean, jnp.float32)
     scale = jnp.asarray(split.x_scale, jnp.float32)
-    predict = surrogates.predict[ENSEMBLE]
+    predict = surrogates.main
     return lambda x: predict((x - mean) / scale).mean
 
 
@@ -179,7 +184,7 @@ def surrogate_sobol(
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Sobol' indices of the ensemble mean under the declared laws; also the ``(d,)``
     aggregated total indices (Gamboa et al. 2014) that rank the inputs."""
-    f = _ensemble_mean(split, surrogates)
+    f = _surrogate_mean(split, surrogates)
 
     def model(v):
         return f(jnp.stack(v)[None])[0]
@@ -291,6 +296,7 @@ def sobol_stage(
         "law": _law_numbers(laws, int(x_all.shape[0])),
         "simulator": None,
         "surrogate": None,
+        "surrogate_note": None,
         "empirical": None,
         "agreement": None,
         "total_available": laws is not None,
@@ -301,9 +307,14 @@ def sobol_stage(
         sim = simulator_sobol(simulator_key, data, laws, config)
         numbers["simulator"] = sim
         ranking = None
-        if surrogates is not None:
+        if surrogates is not None and surrogates.evaluable:
             numbers["surrogate"], ranking = surrogate_sobol(key, laws, split, surrogates, config)
             numbers["agreement"] = sobol_agreement(sim, numbers["surrogate"], names, outputs)
+        elif surrogates is not None:
+            numbers["surrogate_note"] = (
+                f"{PREDICTIONS_ONLY}: its Sobol' indices under the declared laws need new "
+                "evaluations and are skipped"
+            )
         m = min(config.sobol_samples, MAX_VALIDITY_DRAWS)
         unit = uniform_sample(jax.random.fold_in(key, 1), m, len(names), dtype=jnp.float32)
         x_law = np.asarray(laws.icdf(unit), np.float64)
@@ -318,7 +329,7 @@ def sobol_stage(
         )
         sur_idx = None
         if surrogates is not None:
-            pred = np.asarray(_ensemble_mean(split, surrogates)(jnp.asarray(x_all, jnp.float32)))
+            pred = np.asarray(surrogates.main(split.to_inputs(x_all)).mean)
             # ranked by the surrogate's indices aggregated over the outputs (Gamboa et al. 2014)
             sur_idx, ranking = given_data_summary(x_all, pred, config.sobol_confidence)
         numbers["empirical"] = {
@@ -425,8 +436,8 @@ def sobol_validity(
     else:
         x_in = sample.x[keep]
         sur = None
-        if surrogates is not None:
-            pred = np.asarray(surrogates.predict[ENSEMBLE](z[keep]).mean)
+        if surrogates is not None and surrogates.evaluable:
+            pred = np.asarray(surrogates.main(z[keep]).mean)
             sur = given_data_summary(x_in, pred, config.sobol_confidence)[0]
         sim = None
         if sample.simulator_y is not None:
@@ -460,6 +471,11 @@ def layer_sensitivity(
     per output with the output variances as weights (the generalised indices of Gamboa et al.
     2014 over the points), giving ``(g, o)`` arrays.
     """
+    if surrogates.net is None:
+        return {
+            "skipped": f"the surrogate ({surrogates.name}) was given by the user: its "
+            "parameters are not known to the audit"
+        }
     net = surrogates.net
     x = split.x_test[: config.gsa_points]
 

@@ -8,6 +8,7 @@ physical units (see :mod:`edtjax.audit.result`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -16,6 +17,7 @@ import numpy as np
 
 from edtjax.audit.config import AuditConfig
 from edtjax.audit.result import AuditData
+from edtjax.audit.surrogate import UserSurrogate, as_predictive
 from edtjax.surrogates import (
     Predictive,
     Surrogate,
@@ -125,17 +127,70 @@ def split_data(key: jax.Array, data: AuditData, config: AuditConfig) -> Split:
     )
 
 
-class Surrogates(NamedTuple):
-    """Trained surrogates: the ensemble network and its stacked member parameters, and the
-    predictive of each method as a function of standardised inputs."""
+#: The method key of a surrogate given by the user (:mod:`edtjax.audit.surrogate`).
+USER = "user_surrogate"
 
-    net: Surrogate
+#: Indicators that read the surrogate (its predictive variance or its features).
+READS_SURROGATE = ("ensemble_spread", "feature_mahalanobis")
+
+
+class Surrogates(NamedTuple):
+    """The audited surrogates, as functions of standardised inputs.
+
+    Attributes:
+        net: the ensemble's network (``None`` for a user surrogate).
+        params: the ensemble members' stacked parameters (``None`` for a user surrogate).
+        predict: the predictive of each method, ``predict[method](z) -> Predictive`` in
+            standardised units.
+        primary: the method whose predictions the queries, indicators, Sobol' indices and bias
+            use (the ensemble, or the user's surrogate).
+        source: ``"trained"`` (by the audit), ``"function"`` (a
+            :class:`~edtjax.audit.UserSurrogate`) or ``"predictions"`` (a
+            :class:`~edtjax.audit.UserPredictions`: known at the labelled runs and the queries
+            only).
+        features: ``features(z) -> (k, h)`` learned representation, or ``None``.
+        differentiable: whether JAX can differentiate ``predict`` and ``features``.
+        name: the surrogate's name in the report.
+    """
+
+    net: Surrogate | None
     params: Any
-    predict: dict[str, Any]
+    predict: dict[str, Callable[[jax.Array], Predictive]]
+    primary: str = ENSEMBLE
+    source: str = "trained"
+    features: Callable[[jax.Array], jax.Array] | None = None
+    differentiable: bool = True
+    name: str = "deep ensemble"
+
+    @property
+    def main(self) -> Callable[[jax.Array], Predictive]:
+        """The primary method's predictive."""
+        return self.predict[self.primary]
+
+    @property
+    def evaluable(self) -> bool:
+        """Whether the surrogate can be evaluated at new inputs (not only at given rows)."""
+        return self.source != "predictions"
 
     def member(self, i: int) -> Any:
         """Parameters of ensemble member ``i``."""
         return jax.tree.map(lambda p: p[i], self.params)
+
+    def describe(self) -> dict[str, Any]:
+        """The ``numbers["case"]["surrogate"]`` record: where the surrogate comes from."""
+        statement = {
+            "trained": "trained by the audit on the training split (a deep ensemble and a "
+            "Bayesian method on its first member)",
+            "function": "given by the user as a function and not trained by the audit; the "
+            "labelled runs are split into the domain's reference sample, calibration and "
+            "test sets as usual: if the surrogate was trained on some of them, its "
+            "calibration and test numbers are optimistic",
+            "predictions": "given by the user as predictions at the labelled runs and the "
+            "queries, and not trained by the audit; stages that must evaluate it elsewhere "
+            "are skipped and say so; if it was trained on some labelled runs, its "
+            "calibration and test numbers are optimistic",
+        }[self.source]
+        return {"source": self.source, "name": self.name, "statement": statement}
 
 
 def _augment(phi):
@@ -162,7 +217,7 @@ def _predictives(net: Surrogate):
         return mbll_predictive(posterior, _augment(net.features(member, z)))
 
     laplace = jax.jit(functools.partial(last_layer_laplace_predictive, net))
-    return ensemble, mbll, laplace
+    return ensemble, mbll, laplace, jax.jit(net.features)
 
 
 def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surrogates:
@@ -184,7 +239,7 @@ def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surroga
     params = res.params
     first = jax.tree.map(lambda p: p[0], params)
 
-    ensemble, mbll, laplace = _predictives(net)
+    ensemble, mbll, laplace, features = _predictives(net)
     predict = {ENSEMBLE: functools.partial(ensemble, params)}
     if config.bayesian_method == "mbll":
         phi = _augment(net.features(first, split.x_train))
@@ -195,7 +250,95 @@ def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surroga
             net, first, split.x_train, prior_precision=config.laplace_prior_precision
         )
         predict["laplace"] = functools.partial(laplace, first, fitted)
-    return Surrogates(net, params, predict)
+    return Surrogates(net, params, predict, features=functools.partial(features, first))
+
+
+def user_surrogates(split: Split, data: AuditData, surrogate: Any) -> Surrogates:
+    """The user's surrogate (:mod:`edtjax.audit.surrogate`) in the audit's standardised units.
+
+    A :class:`~edtjax.audit.UserSurrogate` is wrapped (inputs mapped back to physical units,
+    outputs standardised with the training statistics, jitted). A
+    :class:`~edtjax.audit.UserPredictions` becomes a lookup of the given rows by their
+    standardised inputs (a host callback, so it also runs under ``jit``); any other input
+    raises ``ValueError`` (the stages that need one are skipped beforehand).
+    """
+    o = split.y_train.shape[1]
+    x_mean = jnp.asarray(split.x_mean, jnp.float32)
+    x_scale = jnp.asarray(split.x_scale, jnp.float32)
+    y_mean = jnp.asarray(split.y_mean, jnp.float32)
+    y_scale = jnp.asarray(split.y_scale, jnp.float32)
+    if isinstance(surrogate, UserSurrogate):
+
+        def predict(z):
+            raw = surrogate.predict(z * x_scale + x_mean)
+            p = as_predictive(raw, z.shape[0], o, "surrogate.predict")
+            var_scale = y_scale * y_scale
+            return Predictive(
+                mean=((p.mean - y_mean) / y_scale).astype(jnp.float32),
+                variance=(p.variance / var_scale).astype(jnp.float32),
+                aleatoric=None
+                if p.aleatoric is None
+                else (p.aleatoric / var_scale).astype(jnp.float32),
+            )
+
+        features = None
+        if surrogate.features is not None:
+            features = jax.jit(lambda z: surrogate.features(z * x_scale + x_mean))
+        return Surrogates(
+            None,
+            None,
+            {USER: jax.jit(predict)},
+            primary=USER,
+            source="function",
+            features=features,
+            differentiable=bool(surrogate.differentiable),
+            name=str(surrogate.name),
+        )
+    rows = [np.asarray(split.to_inputs(data.x))]
+    means = [np.asarray(surrogate.mean, np.float64)]
+    stds = [np.asarray(surrogate.std, np.float64)]
+    if data.queries is not None:
+        rows.append(np.asarray(split.to_inputs(data.queries)))
+        means.append(np.asarray(surrogate.queries_mean, np.float64))
+        stds.append(np.asarray(surrogate.queries_std, np.float64))
+    z_all = np.concatenate(rows)
+    mean_table = ((np.concatenate(means) - split.y_mean) / split.y_scale).astype(np.float32)
+    var_table = ((np.concatenate(stds) / split.y_scale) ** 2).astype(np.float32)
+    index: dict[bytes, int] = {}
+    for i, row in enumerate(z_all):
+        first = index.setdefault(row.tobytes(), i)
+        if first != i and not (
+            np.array_equal(mean_table[first], mean_table[i])
+            and np.array_equal(var_table[first], var_table[i])
+        ):
+            raise ValueError(
+                f"surrogate predictions differ at two rows with the same inputs (rows {first} "
+                f"and {i} of the labelled runs followed by the queries)"
+            )
+
+    def lookup(z):
+        found = [index.get(row.tobytes(), -1) for row in np.asarray(z, np.float32)]
+        if min(found, default=0) < 0:
+            raise ValueError(
+                "the surrogate is known only by its predictions at the labelled runs and the "
+                "queries; it cannot be evaluated at other inputs"
+            )
+        return mean_table[found], var_table[found]
+
+    def predict(z):
+        shape = jax.ShapeDtypeStruct((z.shape[0], o), jnp.float32)
+        mean, variance = jax.pure_callback(lookup, (shape, shape), z, vmap_method="sequential")
+        return Predictive(mean=mean, variance=variance)
+
+    return Surrogates(
+        None,
+        None,
+        {USER: predict},
+        primary=USER,
+        source="predictions",
+        differentiable=False,
+        name=str(surrogate.name),
+    )
 
 
 def _float(x) -> float:

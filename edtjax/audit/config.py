@@ -48,8 +48,19 @@ __all__ = ["AuditConfig", "audit_preset", "config_to_dict", "load_config"]
 MAX_CONFIG_BYTES = 2**20
 """Largest configuration file read (1 MiB): a TOML config is a few hundred bytes."""
 
-INDICATOR_NAMES = ("ensemble_spread", "lens_fermat", "mahalanobis", "monge_kantorovich")
+INDICATOR_NAMES = (
+    "ensemble_spread",
+    "feature_mahalanobis",
+    "lens_fermat",
+    "mahalanobis",
+    "monge_kantorovich",
+)
 """Reliability indicators the audit can fit (the combined one is always added).
+
+``ensemble_spread`` reads the surrogate's epistemic variance (its whole predictive variance
+when the surrogate does not split it); ``feature_mahalanobis`` is the Mahalanobis indicator on
+the surrogate's learned features (the ensemble's first member's last hidden layer, or the
+user surrogate's ``features``; Lee et al. 2018), with a little shrinkage.
 
 ``mahalanobis`` is the affine-invariant one: ``lens_fermat`` and ``monge_kantorovich`` miss
 some extrapolation along directions in which the training inputs are thin (see

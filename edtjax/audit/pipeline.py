@@ -62,11 +62,23 @@ from tqdm.auto import tqdm
 from edtjax.audit._bias import bias_stage
 from edtjax.audit._laws import declared_laws
 from edtjax.audit._reliability import reliability_stage
-from edtjax.audit._sensitivity import layer_sensitivity, sobol_stage, sobol_validity
-from edtjax.audit._surrogates import fit_surrogates, split_data, surrogate_metrics
+from edtjax.audit._sensitivity import (
+    PREDICTIONS_ONLY,
+    layer_sensitivity,
+    sobol_stage,
+    sobol_validity,
+)
+from edtjax.audit._surrogates import (
+    READS_SURROGATE,
+    fit_surrogates,
+    split_data,
+    surrogate_metrics,
+    user_surrogates,
+)
 from edtjax.audit._transport import transport_stage
 from edtjax.audit.config import AuditConfig, config_to_dict
 from edtjax.audit.result import AuditData, AuditResult
+from edtjax.audit.surrogate import UserPredictions, UserSurrogate, check_user_surrogate
 
 __all__ = ["STAGES", "check_devices", "run_audit"]
 
@@ -155,7 +167,12 @@ def check_devices(config: AuditConfig) -> None:
 
 
 def run_audit(
-    key: jax.Array, data: AuditData, config: AuditConfig, *, progress: bool = True
+    key: jax.Array,
+    data: AuditData,
+    config: AuditConfig,
+    *,
+    surrogate: UserSurrogate | UserPredictions | None = None,
+    progress: bool = True,
 ) -> AuditResult:
     """Run every audit stage on ``data`` and collect the report's numbers and arrays.
 
@@ -164,6 +181,11 @@ def run_audit(
         data: the :class:`~edtjax.audit.AuditData` (built-in case from
             :func:`~edtjax.audit.thermodiffusion_case`, or the user's data).
         config: the :class:`~edtjax.audit.AuditConfig`.
+        surrogate: the user's own surrogate, audited instead of the ensemble the audit trains
+            (the default, ``None``): a :class:`~edtjax.audit.UserSurrogate` (a JAX function
+            returning a :class:`~edtjax.surrogates.Predictive`) or
+            :class:`~edtjax.audit.UserPredictions` (its predictions at the labelled runs and
+            the queries). See :mod:`edtjax.audit.surrogate` for what each form skips.
         progress: show a progress bar of the stages on stderr.
 
     Returns:
@@ -190,6 +212,17 @@ def run_audit(
     if not isinstance(config, AuditConfig):
         raise ValueError(f"config must be an AuditConfig, got {type(config).__name__}")
     _check_data(data)
+    m = 0 if data.queries is None else int(np.shape(data.queries)[0])
+    check_user_surrogate(surrogate, int(np.shape(data.x)[0]), m, len(data.output_names))
+    if (
+        "feature_mahalanobis" in config.indicators
+        and isinstance(surrogate, (UserSurrogate, UserPredictions))
+        and getattr(surrogate, "features", None) is None
+    ):
+        raise ValueError(
+            "config indicators name feature_mahalanobis, which needs the surrogate's features: "
+            "give UserSurrogate(features=...) or remove it from the indicators"
+        )
     declared_laws(data, config)  # a bad [inputs] table fails here, before any training
     check_devices(config)
     import edtjax
@@ -203,8 +236,12 @@ def run_audit(
     try:
         with stages.stage("split", "splitting the data"):
             split = split_data(keys["split"], data, config)
-        with stages.stage("surrogates", f"training {config.members} networks"):
-            surrogates = fit_surrogates(keys["surrogates"], split, config)
+        what = f"training {config.members} networks" if surrogate is None else "the surrogate"
+        with stages.stage("surrogates", what):
+            if surrogate is None:
+                surrogates = fit_surrogates(keys["surrogates"], split, config)
+            else:
+                surrogates = user_surrogates(split, data, surrogate)
             numbers["surrogates"], more = surrogate_metrics(split, surrogates, config)
             arrays.update(more)
         with stages.stage("sobol", "Sobol' indices"):
@@ -239,7 +276,13 @@ def run_audit(
             numbers["reliability"], numbers["depth_maps"] = rel.numbers, rel.depth_maps
             numbers["queries"] = rel.queries
             arrays.update(rel.arrays)
-            if law_sample is not None:  # declared laws: how much of their draws is outside
+            reads = set(READS_SURROGATE) & set(config.indicators)
+            if law_sample is not None and reads and not surrogates.evaluable:
+                numbers["sobol"]["validity"] = {
+                    "skipped": f"{PREDICTIONS_ONLY}: the combined indicator reads it "
+                    f"({', '.join(sorted(reads))}) and cannot judge new draws"
+                }
+            elif law_sample is not None:  # declared laws: how much of their draws is outside
                 numbers["sobol"]["validity"] = sobol_validity(
                     jax.random.fold_in(keys["sobol"], 1),
                     law_sample,
@@ -272,6 +315,7 @@ def run_audit(
         "config": config_to_dict(config),
         "edtjax_version": str(edtjax.__version__),
         "has_simulator": data.simulator is not None,
+        "surrogate": surrogates.describe(),
     }
     return AuditResult(numbers=_json_ready(numbers), arrays=arrays, timings=stages.timings)
 

@@ -15,13 +15,17 @@ report writer (which turns them into ``report.json``, PNG figures and ``report.h
       ``n_calibration``, ``n_test``, ``n_queries_in`` (the in-domain test split), ``n_queries``
       (the user's queries), ``n_queries_shifted`` (``n_queries`` when they are shifted by
       construction, else 0) (int), ``queries_shifted_by_construction`` (bool), ``seed``,
-      ``config`` (the full configuration as a dict), ``edtjax_version`` (str).
+      ``config`` (the full configuration as a dict), ``edtjax_version`` (str),
+      ``has_simulator`` (bool), ``surrogate`` (``{"source": "trained" | "function" |
+      "predictions", "name": str, "statement": str}``: the audit's own ensemble or the user's
+      surrogate, see :mod:`edtjax.audit.surrogate`).
   ``"surrogates"``
       ``{method: {"rmse": [per output], "nll": f, "crps": f, "coverage_90": f, "width_90": f,
       "calibration_error": f, "conformal_coverage_90": f, "conformal_width_90": f}}`` on the
       in-domain test set (standardised outputs for nll, crps, widths).
   ``"sobol"``
-      ``{"law": W, "simulator": S or None, "surrogate": S or None, "agreement": A or None,
+      ``{"law": W, "simulator": S or None, "surrogate": S or None, "surrogate_note": str or
+      None (why the surrogate's indices are missing), "agreement": A or None,
       "empirical": E or None, "total_available": bool, "total_note": str or None,
       "validity": V or {"skipped": why} or None, "ranking_index": "total" | "first",
       "ranking_inputs": [names, most influential first]}``. The law the indices describe is
@@ -49,7 +53,8 @@ report writer (which turns them into ``report.json``, PNG figures and ``report.h
       (``config.sobol_extrapolation_share``: the indices then describe extrapolation), and
       first-order indices on the accepted draws only (the laws restricted to the domain).
   ``"parameter_gsa"``
-      ``{"groups": [layer names], "first": (g, o), "total": (g, o), "num_samples": int}``.
+      ``{"groups": [layer names], "first": (g, o), "total": (g, o), "num_samples": int}``,
+      or ``{"skipped": why}`` for a user surrogate (its parameters are unknown).
   ``"transport"``
       ``{"shift_tests": {test: {"statistic": f, "p_value": f, "rejected": bool,
       "compared": str}}, "contour_inputs": [name_i, name_j], "contour_levels": [taus],
@@ -81,8 +86,10 @@ report writer (which turns them into ``report.json``, PNG figures and ``report.h
   ``"bias"``
       ``{"quantity": str, "description": str, "exact": f, "surrogate": f, "true_bias": f,
       "predicted_bias": f, "interval": [lo, hi], "level": f, "contains_true": bool,
-      "posterior_spread": {"mean": f, "interval": [lo, hi]}}`` or ``None`` on user data
-      without a downstream quantity.
+      "posterior_spread": {"mean": f, "interval": [lo, hi]} or None}`` (the spread needs
+      the ensemble's members: ``None`` for a user surrogate), ``None`` on user data without
+      a downstream quantity, or ``{"skipped": why}`` when the surrogate is known only by its
+      predictions and the quantity needs new inputs.
 
 * ``arrays``: ``{name: numpy array}`` that the figures need, flat names with ``/``:
 

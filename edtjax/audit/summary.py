@@ -198,6 +198,9 @@ def format_summary(result: AuditResult) -> str:
             ),
             "",
         ]
+        sur = case.get("surrogate")
+        if sur and sur.get("source") != "trained":
+            out += [f"surrogate: {sur['name']}, {sur['statement']}", ""]
     outputs = case.get("output_names", [])
     if n.get("surrogates"):
         rows = []

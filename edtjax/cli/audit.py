@@ -45,6 +45,8 @@ examples:
   edtjax audit --data runs.csv --outputs temperature --queries new.csv --out my-report
   edtjax audit --data runs.npz --inputs power,radius --outputs t_centre,t_surface \\
       --config audit.toml --force
+  edtjax audit --data runs.csv --outputs y --queries new.csv --predictions pred.csv
+  edtjax audit --data runs.csv --outputs y --queries new.csv --surrogate my_model.py:predict
 
 A TOML config overrides any field of the audit configuration (edtjax.audit.AuditConfig), e.g.
 
@@ -60,6 +62,16 @@ columns are ignored, and when it holds every output column too, the report compa
 surrogate's error among accepted and flagged queries). Each query gets a verdict, inside or
 outside the domain of validity, in queries.csv. Each of the four verdicts has a level: ok,
 caution or problem.
+
+Your own surrogate instead of the ensemble the audit trains: --predictions FILE gives its
+predictive mean and standard deviation (columns <output>_mean, <output>_std; rows: the
+labelled runs in the order of --data, then the queries in the order of --queries), from any
+framework; the stages that must evaluate it elsewhere (its Sobol' indices under declared laws,
+parameter sensitivity, the bias over new inputs) are skipped and the report says so.
+--surrogate MODULE:FUNCTION (or FILE.py:FUNCTION) imports a JAX function
+predict(x) -> edtjax.surrogates.Predictive of the physical inputs (or an
+edtjax.audit.UserSurrogate): this executes that file's code. Every stage but parameter
+sensitivity then runs.
 
 exit status:
   0    report written
@@ -102,6 +114,21 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--outputs", metavar="Y,Z", default=None, help="output columns of --data")
     parser.add_argument(
         "--queries", metavar="FILE", type=Path, default=None, help="new inputs to judge"
+    )
+    parser.add_argument(
+        "--predictions",
+        metavar="FILE",
+        type=Path,
+        default=None,
+        help="audit your surrogate from its predictions (.csv/.npz: columns <output>_mean and "
+        "<output>_std, one row per labelled run then one per query)",
+    )
+    parser.add_argument(
+        "--surrogate",
+        metavar="MODULE:FUNCTION",
+        default=None,
+        help="audit your surrogate as a JAX function predict(x) -> Predictive, imported from "
+        "a module or a file.py (this runs that file's code)",
     )
     parser.add_argument(
         "--out",
@@ -169,6 +196,10 @@ def _check_options(args: argparse.Namespace) -> None:
             raise UserError(f"{', '.join(given)} need --data")
     elif args.outputs is None:
         raise UserError("--data needs --outputs (the output column names)")
+    if args.predictions is not None and args.surrogate is not None:
+        raise UserError("--predictions and --surrogate are exclusive: give one surrogate")
+    if args.data is None and (args.predictions is not None or args.surrogate is not None):
+        raise UserError("--predictions and --surrogate need --data (the labelled runs)")
 
 
 @contextmanager
@@ -212,7 +243,14 @@ def _run(args: argparse.Namespace) -> int:
 def _audit(args: argparse.Namespace, interrupted: list[int], written: list[Path]) -> int:
     import jax
 
-    from edtjax.audit import format_summary, load_user_data, run_audit, thermodiffusion_case
+    from edtjax.audit import (
+        format_summary,
+        load_predictions,
+        load_surrogate,
+        load_user_data,
+        run_audit,
+        thermodiffusion_case,
+    )
     from edtjax.report import (
         audit_summary,
         check_report_folder,
@@ -225,6 +263,7 @@ def _audit(args: argparse.Namespace, interrupted: list[int], written: list[Path]
         ("--config", args.config),
         ("--data", args.data),
         ("--queries", args.queries),
+        ("--predictions", args.predictions),
     ):
         check_input_file(flag, path)
     config = _config(args)
@@ -238,7 +277,15 @@ def _audit(args: argparse.Namespace, interrupted: list[int], written: list[Path]
         inputs = column_names("--inputs", args.inputs)
         outputs = column_names("--outputs", args.outputs)
         data = load_user_data(args.data, inputs, outputs, args.queries)
-    result = run_audit(jax.random.key(config.seed + 1), data, config, progress=progress)
+    surrogate = None
+    if args.predictions is not None:
+        m = 0 if data.queries is None else data.queries.shape[0]
+        surrogate = load_predictions(args.predictions, data.output_names, data.x.shape[0], m)
+    elif args.surrogate is not None:
+        surrogate = load_surrogate(args.surrogate)
+    result = run_audit(
+        jax.random.key(config.seed + 1), data, config, surrogate=surrogate, progress=progress
+    )
     if interrupted:  # an interrupt swallowed inside a stage still stops the command
         raise KeyboardInterrupt
     out = write_audit_report(args.out, result, force=args.force)

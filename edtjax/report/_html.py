@@ -81,6 +81,11 @@ def _case(numbers: Mapping[str, Any]) -> str:
         ("outputs", ", ".join(c.get("output_names", []))),
         *((k, c.get(k)) for k in keys),
         ("queries shifted by construction", bool(c.get("queries_shifted_by_construction"))),
+        *(
+            (("surrogate", f"{sur.get('name')}: {sur.get('statement')}"),)
+            if (sur := c.get("surrogate"))
+            else ()
+        ),
         ("edtjax version", c.get("edtjax_version")),
     ]
     config = json.dumps(c.get("config"), indent=2, sort_keys=True)
@@ -219,14 +224,18 @@ def _sobol(numbers: Mapping[str, Any]) -> str:
         html += f"<h3>{who.capitalize()}</h3>"
         s = sobol.get(who)
         if s is None:
-            why = "no simulator (user data)" if who == "simulator" else "not computed"
+            why = (
+                "no simulator (user data)"
+                if who == "simulator"
+                else sobol.get("surrogate_note") or "not computed"
+            )
             html += _na(why)
         else:
             html += _sobol_table(s, inputs, outputs)
     agree = sobol.get("agreement")
     html += "<h3>Agreement</h3>"
     if agree is None:
-        html += _na("needs the simulator's indices")
+        html += _na("needs the simulator's and the surrogate's indices")
     else:
         html += _table(("", "value"), [(k, v) for k, v in agree.items()], left=2)
     return html + _validity(sobol, inputs, outputs)
