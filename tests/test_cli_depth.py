@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from edtjax.cli import main
-from edtjax.cli.depth import _halfspace_indicator, _spatial_indicator, _split
+from edtjax.cli.depth import _split
+from edtjax.reliability import halfspace_indicator, spatial_indicator
 
 SCALES = np.array([1.0, 100.0, 0.01])  # columns in very different units
 
@@ -148,7 +149,7 @@ def test_spatial_indicator_matches_closed_form(key):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(50, 3)).astype(np.float32)
     q = np.vstack([x[:2], rng.normal(size=(4, 3)) * 3]).astype(np.float32)
-    ind = _spatial_indicator()
+    ind = spatial_indicator()
     got = np.asarray(ind.score(ind.fit(key, x), q))
     diff = q[:, None, :].astype(np.float64) - x[None, :, :]
     norm = np.linalg.norm(diff, axis=-1, keepdims=True)
@@ -160,7 +161,7 @@ def test_spatial_indicator_matches_closed_form(key):
 def test_halfspace_indicator_is_exact_in_one_dimension(key):
     x = np.arange(1.0, 11.0, dtype=np.float32)[:, None]
     q = np.array([[0.0], [1.0], [3.5], [5.5], [10.0], [12.0]], dtype=np.float32)
-    ind = _halfspace_indicator(8)
+    ind = halfspace_indicator(n_directions=8)
     got = np.asarray(ind.score(ind.fit(key, x), q))
     f_le = np.array([np.mean(x[:, 0] <= z) for z in q[:, 0]])
     f_lt = np.array([np.mean(x[:, 0] < z) for z in q[:, 0]])

@@ -29,15 +29,12 @@ import numpy as np
 from edtjax.audit._surrogates import READS_SURROGATE, Split, Surrogates
 from edtjax.audit.config import AuditConfig
 from edtjax.reliability import (
+    INDICATORS,
     CombinedState,
     Indicator,
     calibrate,
     combine,
-    feature_space_indicator,
-    lens_fermat_indicator,
-    mahalanobis_indicator,
-    monge_kantorovich_indicator,
-    predictive_spread_indicator,
+    make_indicator,
     score_gradient,
     spearman_correlation,
     validity_report,
@@ -48,35 +45,26 @@ COMBINED = "combined"
 
 
 def build_indicators(surrogates: Surrogates, config: AuditConfig) -> dict[str, Indicator]:
-    """The configured indicators, by name (inputs are standardised)."""
+    """The configured indicators, by name (:data:`edtjax.reliability.INDICATORS`; inputs are
+    standardised). Those that read the surrogate get its epistemic variance or its features."""
     predict = surrogates.main
 
     def epistemic(z):  # the whole predictive variance when it is not split
         pred = predict(z)
         return pred.variance if pred.aleatoric is None else pred.variance - pred.aleatoric
 
-    makers = {
-        "lens_fermat": lambda: lens_fermat_indicator(
-            alpha=config.fermat_alpha, n_neighbors=config.fermat_neighbors
-        ),
-        "mahalanobis": mahalanobis_indicator,
-        "monge_kantorovich": monge_kantorovich_indicator,
-        "ensemble_spread": lambda: predictive_spread_indicator(epistemic),
-        "feature_mahalanobis": lambda: feature_space_indicator(
-            mahalanobis_indicator(shrinkage=FEATURE_SHRINKAGE), surrogates.features
-        ),
+    options = {
+        "lens_fermat": {"alpha": config.fermat_alpha, "n_neighbors": config.fermat_neighbors},
+        "ensemble_spread": {"variance_fn": epistemic},
+        "feature_mahalanobis": {"feature_fn": surrogates.features},
     }
     # Scores are jitted (one compilation per query shape); fit stays as the indicator has it.
     indicators = {}
     for name in config.indicators:
-        ind = makers[name]()
+        ind = make_indicator(name, **options.get(name, {}))
         indicators[name] = Indicator(ind.fit, jax.jit(ind.score))
     return indicators
 
-
-#: Shrinkage of the feature-space Mahalanobis indicator: hidden-layer features are often
-#: collinear (a singular covariance), and a little shrinkage keeps the precision finite.
-FEATURE_SHRINKAGE = 0.01
 
 #: Level of the per-query conformal prediction intervals (as the test split's coverage_90).
 INTERVAL_LEVEL = 0.9
@@ -86,11 +74,6 @@ EXTREME_QUERIES = 10
 
 #: A query's error is *large* above this quantile of the held-out test split's errors.
 LARGE_ERROR_QUANTILE = 0.9
-
-#: Indicators whose score is differentiable in the query (used for the attribution). The lens
-#: depth with Fermat distance is a count (zero gradient almost everywhere), and so is the
-#: combined score, a step function of its members' conformal p-values.
-DIFFERENTIABLE = ("mahalanobis", "monge_kantorovich", "ensemble_spread", "feature_mahalanobis")
 
 
 def _errors(split: Split, surrogates: Surrogates) -> np.ndarray | None:
@@ -291,7 +274,9 @@ def _differentiable(indicators, surrogates: Surrogates) -> list[str]:
     return [
         n
         for n in indicators
-        if n in DIFFERENTIABLE and (surrogates.differentiable or n not in READS_SURROGATE)
+        if n in INDICATORS
+        and INDICATORS[n].differentiable
+        and (surrogates.differentiable or not INDICATORS[n].reads_surrogate)
     ]
 
 
@@ -474,7 +459,8 @@ def query_answers(
         if usable
         else {
             "skipped": "no differentiable indicator is configured (the attribution needs one "
-            f"of {list(DIFFERENTIABLE)}; {not_diff} are not differentiable)"
+            f"of {[n for n, e in INDICATORS.items() if e.differentiable]}; {not_diff} are not "
+            "differentiable)"
         },
         "extreme": extreme,
         "labelled": None,

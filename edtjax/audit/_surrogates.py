@@ -18,6 +18,7 @@ import numpy as np
 from edtjax.audit.config import AuditConfig
 from edtjax.audit.result import AuditData
 from edtjax.audit.surrogate import UserSurrogate, as_predictive
+from edtjax.reliability import INDICATORS
 from edtjax.surrogates import (
     Predictive,
     Surrogate,
@@ -131,7 +132,7 @@ def split_data(key: jax.Array, data: AuditData, config: AuditConfig) -> Split:
 USER = "user_surrogate"
 
 #: Indicators that read the surrogate (its predictive variance or its features).
-READS_SURROGATE = ("ensemble_spread", "feature_mahalanobis")
+READS_SURROGATE = tuple(name for name, entry in INDICATORS.items() if entry.reads_surrogate)
 
 
 class Surrogates(NamedTuple):

@@ -42,20 +42,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from edtjax._io import read_text
+from edtjax.reliability import INDICATORS
 
 __all__ = ["AuditConfig", "audit_preset", "config_to_dict", "load_config"]
 
 MAX_CONFIG_BYTES = 2**20
 """Largest configuration file read (1 MiB): a TOML config is a few hundred bytes."""
 
-INDICATOR_NAMES = (
-    "ensemble_spread",
-    "feature_mahalanobis",
-    "lens_fermat",
-    "mahalanobis",
-    "monge_kantorovich",
-)
-"""Reliability indicators the audit can fit (the combined one is always added).
+INDICATOR_NAMES = tuple(INDICATORS)
+"""Reliability indicators the audit can fit (the combined one is always added): every name of
+:data:`edtjax.reliability.INDICATORS`.
 
 ``ensemble_spread`` reads the surrogate's epistemic variance (its whole predictive variance
 when the surrogate does not split it); ``feature_mahalanobis`` is the Mahalanobis indicator on

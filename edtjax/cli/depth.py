@@ -28,6 +28,8 @@ from edtjax.cli._args import (
     unwritable_parent,
 )
 
+#: The indicators of :data:`edtjax.reliability.INDICATORS` that read the inputs alone (listed
+#: here so that ``--help`` does not import JAX; a test checks the two agree).
 _METHODS = (
     "lens_fermat",
     "mahalanobis",
@@ -141,52 +143,18 @@ def _check_out_file(out: Path, force: bool) -> None:
         raise UserError(f"cannot write {out}: {folder} is not a writable folder")
 
 
-def _spatial_indicator():
-    """Score ``1 - D_S(x)`` with the spatial depth of the training inputs (state: the inputs)."""
-    from edtjax._checks import as_array
-    from edtjax.depth import spatial_depth
-    from edtjax.reliability import Indicator
-
-    def fit(key, x_train):
-        del key
-        return as_array("x_train", x_train, ndim=2)
-
-    def score(state, x):
-        return 1.0 - spatial_depth(x, state)
-
-    return Indicator(fit, score)
-
-
-def _halfspace_indicator(n_directions: int):
-    """Score ``1 - D_H(x)`` with the Tukey depth over ``n_directions`` random directions."""
-    from edtjax.depth import halfspace_fit, halfspace_score
-    from edtjax.reliability import Indicator
-
-    def fit(key, x_train):
-        return halfspace_fit(key, x_train, n_directions=n_directions)
-
-    def score(state, x):
-        return 1.0 - halfspace_score(state, x)
-
-    return Indicator(fit, score)
-
-
 def _indicator(method: str, neighbors: int | None, directions: int | None):
-    from edtjax import reliability
+    """The indicator ``method`` of :data:`edtjax.reliability.INDICATORS` with the CLI's options
+    (``--neighbors``, ``--directions``) where it takes them."""
+    from edtjax.reliability import INDICATORS, make_indicator
 
-    if method == "lens_fermat":
-        return reliability.lens_fermat_indicator(n_neighbors=neighbors or 10)
-    if method == "knn":
-        return reliability.knn_indicator(n_neighbors=neighbors or 1)
-    if method == "mahalanobis":
-        return reliability.mahalanobis_indicator()
-    if method == "spatial":
-        return _spatial_indicator()
-    if method == "projection":
-        return reliability.projection_indicator(n_directions=directions or 500)
-    if method == "halfspace":
-        return _halfspace_indicator(directions or 1000)
-    return reliability.monge_kantorovich_indicator()
+    takes = INDICATORS[method].options
+    options = {}
+    if "n_neighbors" in takes:
+        options["n_neighbors"] = neighbors or (10 if method == "lens_fermat" else 1)
+    if "n_directions" in takes:
+        options["n_directions"] = directions or (1000 if method == "halfspace" else 500)
+    return make_indicator(method, **options)
 
 
 def _split(key, n: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,8 @@ from edtjax.depth import (
     FermatGraph,
     fermat_distance_to_reference,
     fermat_fit,
+    halfspace_fit,
+    halfspace_score,
     lens_depth_fermat,
     mahalanobis_fit,
     mahalanobis_score,
@@ -37,6 +39,7 @@ from edtjax.depth import (
     projection_score,
     smooth_lens_depth,
     smooth_projection_score,
+    spatial_depth,
     weighted_lens_depth_from_distances,
 )
 
@@ -44,12 +47,14 @@ __all__ = [
     "Indicator",
     "WeightedLensFermatState",
     "feature_space_indicator",
+    "halfspace_indicator",
     "knn_indicator",
     "lens_fermat_indicator",
     "mahalanobis_indicator",
     "predictive_spread_indicator",
     "projection_indicator",
     "smooth_lens_indicator",
+    "spatial_indicator",
     "weighted_lens_fermat_indicator",
 ]
 
@@ -519,5 +524,76 @@ def feature_space_indicator(
 
     def score(state, x):
         return indicator.score(state, feature_fn(x))
+
+    return Indicator(fit, score)
+
+
+def spatial_indicator() -> Indicator:
+    """Spatial-depth indicator, score ``1 - D_S(x)`` with ``D_S(x) = 1 - ‖E[(x - X)/‖x - X‖]‖``.
+
+    The norm of the spatial rank of ``x`` among the training inputs
+    (:func:`edtjax.depth.spatial_depth`): 0 at the spatial median, towards 1 far away. The
+    state is the training inputs; the ``key`` of ``fit`` is not used. Differentiable away
+    from the training points.
+
+    Returns:
+        :class:`Indicator`; scoring costs ``O(m n d)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> ind = spatial_indicator()
+        >>> state = ind.fit(None, jax.random.normal(jax.random.key(0), (200, 2)))
+        >>> s = ind.score(state, jnp.array([[0.0, 0.0], [50.0, 0.0]]))
+        >>> bool(s[1] > 0.99 > s[0])
+        True
+
+    References:
+        Serfling, R. (2002). A depth function and a scale curve based on spatial quantiles.
+        In Statistical Data Analysis Based on the L1-Norm, Birkhäuser, 25-38.
+    """
+
+    def fit(key, x_train):
+        del key
+        return as_array("x_train", x_train, ndim=2)
+
+    def score(state, x):
+        return 1.0 - spatial_depth(x, state)
+
+    return Indicator(fit, score)
+
+
+def halfspace_indicator(*, n_directions: int = 1000) -> Indicator:
+    """Halfspace-depth indicator, score ``1 - D_H(x)`` (Tukey depth over random directions).
+
+    ``D_H(x) = min_u (1/n) #{i : uᵀ x_i >= uᵀ x}`` over ``n_directions`` random unit directions
+    drawn by ``fit`` (:func:`edtjax.depth.halfspace_fit`), an upper bound of the exact depth
+    that tightens as directions are added. A count: not differentiable.
+
+    Args:
+        n_directions: number of random directions (``>= 1``).
+
+    Returns:
+        :class:`Indicator`; fit costs ``O(K n d + K n log n)``, scoring ``O(m K (d + log n))``
+        for ``K`` directions.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> ind = halfspace_indicator(n_directions=200)
+        >>> state = ind.fit(jax.random.key(1), jax.random.normal(jax.random.key(0), (200, 2)))
+        >>> ind.score(state, jnp.array([[50.0, 0.0]])).tolist()
+        [1.0]
+
+    References:
+        Tukey, J. W. (1975). Mathematics and the picturing of data. Proc. ICM 2, 523-531.
+        Dyckerhoff, R. & Mozharovskyi, P. (2016). Exact computation of the halfspace depth.
+        Comput. Statist. Data Anal. 98, 19-30 (random-direction approximation).
+    """
+    n_directions = check_int("n_directions", n_directions, minimum=1)
+
+    def fit(key, x_train):
+        return halfspace_fit(key, x_train, n_directions=n_directions)
+
+    def score(state, x):
+        return 1.0 - halfspace_score(state, x)
 
     return Indicator(fit, score)
