@@ -2,13 +2,11 @@
 
 import json
 
-import jax
 import numpy as np
 import pytest
 
 from edtjax.cli import main
-from edtjax.cli.sobol import _chunked_uniform_indices
-from edtjax.simulators import friedman1_indices, ishigami, ishigami_indices, sobol_g_indices
+from edtjax.simulators import friedman1_indices, ishigami_indices, sobol_g_indices
 
 
 @pytest.mark.parametrize(
@@ -83,23 +81,6 @@ def test_pellet_model_with_progress(tmp_path, capsys):
     assert record["factors"][0] == "heat_source" and record["exact"] is None
     assert record["solver"] == {"n_cells": 8, "n_steps": 20}
     assert np.all(np.isfinite(record["first_order"])) and np.all(np.isfinite(record["total_order"]))
-
-
-def test_batched_uniform_path_matches_exact_and_ignores_batch_size(x64):
-    lows, highs = np.full(3, -np.pi), np.full(3, np.pi)
-    key = jax.random.key(5)
-    kwargs = {"second_order": True}
-    small = _chunked_uniform_indices(key, ishigami, lows, highs, 2048, batch=1000, **kwargs)
-    whole = _chunked_uniform_indices(key, ishigami, lows, highs, 2048, batch=10**6, **kwargs)
-    np.testing.assert_array_equal(small.first_order, whole.first_order)
-    exact = ishigami_indices()
-    # 5 standard errors per index: false failure < 1e-6
-    assert np.all(np.abs(small.first_order - exact.first_order) <= 5 * small.first_order_stderr)
-    assert np.all(np.abs(small.total_order - exact.total_order) <= 5 * small.total_order_stderr)
-    assert (
-        abs(small.second_order[0, 2] - exact.second_order[0, 2])
-        <= 5 * (small.second_order_stderr[0, 2])
-    )
 
 
 def test_help_has_examples(capsys):

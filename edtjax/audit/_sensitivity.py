@@ -47,9 +47,8 @@ from edtjax.sensitivity import (
     IndexEstimates,
     given_data_first_order,
     parameter_sensitivity,
-    saltelli_design,
+    simulator_sobol_indices,
     sobol_indices,
-    sobol_indices_from_outputs,
     uniform_sample,
 )
 
@@ -150,19 +149,15 @@ def simulator_sobol(
     (``None`` without a simulator or without declared laws)."""
     if data.simulator is None or laws is None:
         return None
-    d = len(laws.names)
     n = config.sobol_samples
-    k_design, k_boot = jax.random.split(key)
-    design = saltelli_design(k_design, n, d, dtype=jnp.float32)
-    unit = jnp.concatenate([design.a, design.b, design.ab.reshape(-1, d)])
-    y = _simulate(data, np.asarray(laws.icdf(unit), np.float64))
-    yj = jnp.asarray(y, jnp.float32)
-    est = sobol_indices_from_outputs(
-        k_boot,
-        yj[:n],
-        yj[n : 2 * n],
-        yj[2 * n :].reshape(d, n, -1),
+    est = simulator_sobol_indices(
+        key,
+        lambda x: _simulate(data, x),
+        len(laws.names),
+        n,
+        to_inputs=laws.icdf,
         confidence=config.sobol_confidence,
+        dtype=jnp.float32,
     )
     return {**_summary(est, False), "num_samples": n}
 

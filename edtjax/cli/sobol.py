@@ -250,73 +250,6 @@ def _pack(estimates, bootstrap: bool) -> _Analysis:
     )
 
 
-def _chunked_uniform_indices(
-    key,
-    model,
-    lows: np.ndarray,
-    highs: np.ndarray,
-    num_samples: int,
-    *,
-    second_order: bool = False,
-    num_bootstrap: int = 0,
-    batch: int = 512,
-    progress: bool = False,
-):
-    """Sobol' indices of ``model`` over independent uniform inputs, evaluated batch by batch.
-
-    Builds the scrambled Sobol' Saltelli design on the unit cube
-    (:func:`edtjax.sensitivity.saltelli_design`), maps it to ``lows + u (highs - lows)``, calls
-    ``model`` on ``batch`` rows at a time (with a progress bar), and estimates the indices with
-    :func:`edtjax.sensitivity.sobol_indices_from_outputs`, the estimators of
-    :func:`edtjax.sensitivity.sobol_indices`. Meant for expensive simulators whose runs should be
-    watched; cost ``N (d + 2)`` model runs (``N (2d + 2)`` with second order).
-
-    Args:
-        key: PRNG key (design scramble and bootstrap).
-        model: ``(b, d) -> (b,)`` NumPy/JAX outputs; raises on failed runs.
-        lows, highs: ``(d,)`` bounds of the uniform inputs.
-        num_samples: ``N``, a power of two.
-        second_order: also second-order indices.
-        num_bootstrap: bootstrap resamples (0: none).
-        batch: rows per model call.
-        progress: show a progress bar on stderr.
-
-    Returns:
-        :class:`edtjax.sensitivity.IndexEstimates` over the ``d`` inputs.
-
-    References:
-        Saltelli, A. et al. (2010). Comput. Phys. Commun. 181, 259-270.
-    """
-    import sys
-
-    import jax
-    import jax.numpy as jnp
-    from tqdm import tqdm
-
-    from edtjax.sensitivity import saltelli_design, sobol_indices_from_outputs
-
-    d = lows.shape[0]
-    k_design, k_boot = jax.random.split(key)
-    design = saltelli_design(k_design, num_samples, d, second_order=second_order, dtype=jnp.float64)
-    blocks = [design.a, design.b, design.ab.reshape(-1, d)]
-    if second_order:
-        blocks.append(design.ba.reshape(-1, d))
-    units = np.asarray(jnp.concatenate(blocks, axis=0))
-    x = lows + units * (highs - lows)
-    outputs = []
-    with tqdm(total=x.shape[0], file=sys.stderr, unit="run", disable=not progress) as bar:
-        for start in range(0, x.shape[0], batch):
-            outputs.append(np.asarray(model(x[start : start + batch]), dtype=np.float64))
-            bar.update(outputs[-1].shape[0])
-    y = np.concatenate(outputs)
-    n = num_samples
-    y_ab = y[2 * n : (d + 2) * n].reshape(d, n)
-    y_ba = y[(d + 2) * n :].reshape(d, n) if second_order else None
-    return sobol_indices_from_outputs(
-        k_boot, y[:n], y[n : 2 * n], y_ab, y_ba, num_bootstrap=num_bootstrap
-    )
-
-
 def _pellet_model(output: str, cells: int, time_steps: int):
     """``(b, 6) -> (b,)``: one pellet output over the inputs of ``DEFAULT_INPUT_BOX``."""
     import jax.numpy as jnp
@@ -439,15 +372,18 @@ def _run(args: argparse.Namespace) -> int:
             cells, time_steps = args.cells or 32, args.time_steps or 150
             names, model = _pellet_model(output, cells, time_steps)
             bounds = np.array([DEFAULT_INPUT_BOX[name] for name in names], dtype=np.float64)
-            estimates = _chunked_uniform_indices(
+            from edtjax.sensitivity import simulator_sobol_indices
+
+            lows, widths = bounds[:, 0], bounds[:, 1] - bounds[:, 0]
+            estimates = simulator_sobol_indices(
                 key,
                 model,
-                bounds[:, 0],
-                bounds[:, 1],
+                len(names),
                 args.samples,
+                to_inputs=lambda u: lows + np.asarray(u) * widths,
                 second_order=args.second_order,
                 num_bootstrap=args.bootstrap,
-                batch=args.batch or 512,
+                batch_size=args.batch or 512,
                 progress=not args.no_progress,
             )
             exact = None
