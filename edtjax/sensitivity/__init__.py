@@ -1,6 +1,11 @@
 """Global sensitivity analysis over pytrees: Sobol designs and indices, network-parameter
-sensitivity, HSIC and derivative-based measures."""
+sensitivity, rank-based (given-data) and Cramer-von Mises indices, HSIC (plain, target and
+conditional, with independence tests), Shapley effects and derivative-based measures."""
 
+from edtjax.sensitivity.cramer_von_mises import (
+    CramerVonMisesIndices,
+    cramer_von_mises_indices,
+)
 from edtjax.sensitivity.designs import (
     SaltelliDesign,
     saltelli_design,
@@ -14,24 +19,38 @@ from edtjax.sensitivity.estimators import (
     sobol_indices_from_outputs,
 )
 from edtjax.sensitivity.given_data import GivenDataIndices, given_data_first_order
-from edtjax.sensitivity.hsic import HSICResult, hsic_indices
+from edtjax.sensitivity.hsic import (
+    HSICResult,
+    conditional_hsic_indices,
+    hsic_indices,
+    target_hsic_indices,
+)
 from edtjax.sensitivity.parameters import parameter_sensitivity
+from edtjax.sensitivity.shapley import ShapleyEffects, shapley_effects
+from edtjax.sensitivity.simulator import simulator_sobol_indices
 from edtjax.sensitivity.sobol import sobol_indices
 
 __all__ = [
+    "CramerVonMisesIndices",
     "DGSMResult",
     "GivenDataIndices",
     "HSICResult",
     "IndexEstimates",
     "Interval",
     "SaltelliDesign",
+    "ShapleyEffects",
+    "conditional_hsic_indices",
+    "cramer_von_mises_indices",
     "dgsm_indices",
     "given_data_first_order",
     "hsic_indices",
     "parameter_sensitivity",
     "saltelli_design",
+    "shapley_effects",
+    "simulator_sobol_indices",
     "sobol_indices",
     "sobol_indices_from_outputs",
     "sobol_sequence",
+    "target_hsic_indices",
     "uniform_sample",
 ]

@@ -1,7 +1,8 @@
-"""First-order Sobol' indices from a plain i.i.d. sample via rank statistics (no design)."""
+"""First-order Sobol' and Cramer-von Mises indices from one i.i.d. sample via rank statistics."""
 
 from __future__ import annotations
 
+import functools
 from statistics import NormalDist
 from typing import NamedTuple
 
@@ -27,6 +28,12 @@ class GivenDataIndices(NamedTuple):
             requested confidence (Student t with ``num_batches - 1`` degrees of freedom), or
             ``None`` with the standard error.
         num_batches: the number of batches ``K`` behind the standard error (0 when none).
+        chatterjee_p_value: ``(d, *out)`` asymptotic p-value of Chatterjee's test of
+            independence of ``X_i`` and ``Y``: ``1 - Phi(sqrt(5 n / 2) xi_n)``.
+        chatterjee_stderr: ``(d, *out)`` batch-means standard error of ``chatterjee``, or
+            ``None`` (same batches as ``first_order_stderr``).
+        chatterjee_interval: :class:`~edtjax.sensitivity.Interval` of ``chatterjee`` (the
+            rank-based Cramer-von Mises index), or ``None``.
     """
 
     first_order: jax.Array
@@ -35,6 +42,9 @@ class GivenDataIndices(NamedTuple):
     first_order_stderr: jax.Array | None = None
     first_order_interval: Interval | None = None
     num_batches: int = 0
+    chatterjee_p_value: jax.Array | None = None
+    chatterjee_stderr: jax.Array | None = None
+    chatterjee_interval: Interval | None = None
 
 
 #: Fewest rows per batch of the batch-means standard error.
@@ -78,10 +88,13 @@ def _given_data(x, y):
     return num / var, jnp.sum(num, -1) / jnp.sum(var), xi
 
 
-@jax.jit
-def _batch_stderr(x, y):
-    """Batch-means standard error from the ``(K, m, ...)`` interleaved sub-samples."""
-    per = jax.vmap(lambda xb, yb: _given_data(xb, yb)[0])(x, y)  # (K, d, p)
+@functools.partial(jax.jit, static_argnames=("which",))
+def _batch_stderr(x, y, which=0):
+    """Batch-means standard error from the ``(K, m, ...)`` interleaved sub-samples.
+
+    ``which`` picks the statistic of :func:`_given_data`: 0 the first-order index, 2 xi.
+    """
+    per = jax.vmap(lambda xb, yb: _given_data(xb, yb)[which])(x, y)  # (K, d, p)
     k = per.shape[0]
     return jnp.std(per, axis=0, ddof=1) / jnp.sqrt(k)
 
@@ -99,6 +112,15 @@ def given_data_first_order(
     ``xi_n = 1 - 3 sum_j |r_(j+1) - r_j| / (n^2 - 1)`` (``r`` the ranks of ``Y`` in ``x_i``
     order). Cost ``O(d n log n)``; jitted; differentiable in ``y`` (first order).
 
+    Chatterjee's coefficient is the rank-based estimator of the first-order Cramer-von Mises
+    index (Gamboa, Klein, Lagnoux 2018; Gamboa et al. 2022): for a continuous output,
+    ``xi_n -> S_CVM^i = 6 int E[(F(t) - F^i(t))^2] dF(t)`` with ``F`` the law of ``Y`` and
+    ``F^i(t) = P(Y <= t | X_i)``, an index of the whole conditional law of ``Y``, not only of
+    its mean (see :func:`edtjax.sensitivity.cramer_von_mises_indices` for the pick-freeze
+    estimator on a design). Under independence of ``X_i`` and a continuous ``Y``,
+    ``sqrt(n) xi_n -> N(0, 2/5)`` (Chatterjee 2021, Theorem 2.1), which gives the one-sided
+    p-value ``chatterjee_p_value = 1 - Phi(sqrt(5 n / 2) xi_n)`` of the independence test.
+
     The estimator needs only the pairs ``(X_i, Y)``, so it estimates
     ``S_i = Var(E[Y | X_i]) / Var(Y)`` under any joint law of the inputs, dependent ones
     included (the indices then no longer split the variance).
@@ -109,7 +131,8 @@ def given_data_first_order(
     theorem of Gamboa et al. (2022) (variance ``sigma^2 / m``) gives the batch-means standard
     error ``se = sd_k(S_i^(k)) / sqrt(K)`` of the full-sample estimate and the interval
     ``S_i +- t_(K-1) se``. Batches of ``m`` rows carry a larger ``O(1/m)`` bias than the full
-    sample, so ``se`` errs on the large side. Cost ``O(d n log n)`` more.
+    sample, so ``se`` errs on the large side. The same batches give the standard error and
+    interval of ``chatterjee``. Cost ``O(d n log n)`` more for each of the two.
 
     Args:
         x: ``(n, d)`` inputs, ``n >= 3``, rows i.i.d. (a random sample: a low-discrepancy
@@ -138,6 +161,8 @@ def given_data_first_order(
         True
         >>> r.num_batches, bool(r.first_order_interval.low[0] < r.first_order[0])
         (10, True)
+        >>> bool(r.chatterjee_p_value[0] < 1e-6), bool(r.chatterjee_interval.high[0] > 0.8)
+        (True, True)
 
     References:
         Chatterjee, S. (2021). A new coefficient of correlation. J. Amer. Statist. Assoc. 116,
@@ -145,6 +170,8 @@ def given_data_first_order(
         Gamboa, F., Janon, A., Klein, T., Lagnoux, A. (2022). Global sensitivity analysis: a
         novel generation of mighty estimators based on rank statistics. Bernoulli 28(4),
         2345-2374.
+        Gamboa, F., Klein, T., Lagnoux, A. (2018). Sensitivity analysis based on Cramer-von
+        Mises distance. SIAM/ASA J. Uncertain. Quantif. 6(2), 522-548.
         Politis, D. N., Romano, J. P. & Wolf, M. (1999). Subsampling. Springer (batch means).
     """
     confidence = float(check_probability("confidence", confidence))
@@ -172,18 +199,25 @@ def given_data_first_order(
                 f"{MIN_BATCH_ROWS} rows), got {num_batches}"
             )
     s, agg, xi = _given_data(x, y2)
-    out = GivenDataIndices(s.reshape(d, *out_shape), agg, xi.reshape(d, *out_shape))
+    xi = xi.reshape(d, *out_shape)
+    p_value = jax.scipy.stats.norm.sf(jnp.sqrt(2.5 * n) * xi)
+    out = GivenDataIndices(
+        s.reshape(d, *out_shape), agg, xi, chatterjee_p_value=p_value.astype(xi.dtype)
+    )
     if not num_batches:
         return out
     m = n // num_batches
     # row j goes to batch j mod K: (m K, ...) -> (m, K, ...) -> (K, m, ...)
     xb = jnp.swapaxes(x[: m * num_batches].reshape(m, num_batches, d), 0, 1)
     yb = jnp.swapaxes(y2[: m * num_batches].reshape(m, num_batches, -1), 0, 1)
-    se = _batch_stderr(xb, yb)
+    se, se_xi = _batch_stderr(xb, yb), _batch_stderr(xb, yb, which=2)
     t = _student_quantile(0.5 + confidence / 2, num_batches - 1)
     se = se.reshape(d, *out_shape)
+    se_xi = se_xi.reshape(d, *out_shape)
     return out._replace(
         first_order_stderr=se,
         first_order_interval=Interval(out.first_order - t * se, out.first_order + t * se),
         num_batches=num_batches,
+        chatterjee_stderr=se_xi,
+        chatterjee_interval=Interval(xi - t * se_xi, xi + t * se_xi),
     )
