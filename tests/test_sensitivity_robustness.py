@@ -12,12 +12,12 @@ import pytest
 
 import edtjax._checks
 from edtjax.sensitivity import (
+    Factors,
     parameter_sensitivity,
     saltelli_design,
     sobol_indices,
     sobol_indices_from_outputs,
 )
-from edtjax.sensitivity import sobol as sobol_module
 from edtjax.sensitivity.sobol import _chunking, _memory_bytes, _sobol_core
 from edtjax.simulators.test_functions import ishigami, ishigami_indices
 
@@ -192,7 +192,8 @@ def test_memory_estimate_bounds_compiled_memory(d, n, second, boot, p):
     # the estimate used for the pre-check: an upper bound within a factor 3.5 (the chunk's
     # design term dominates at these small n).
     factors = {"x": dist.Uniform(-jnp.ones(d), 1.0)}
-    leaves, treedef = sobol_module._factor_leaves(factors)
+    flat = Factors.from_tree(factors)
+    leaves, treedef = list(flat.leaves), flat.treedef
     e = 2 * d + 2 if second else d + 2
     rows, block = _chunking(n, d, e, 65536, 1)
     compiled = _sobol_core.lower(

@@ -18,6 +18,7 @@ from edtjax.sensitivity.estimators import (
     Interval,
     sobol_indices_from_outputs,
 )
+from edtjax.sensitivity.factors import Factors
 from edtjax.sensitivity.given_data import GivenDataIndices, given_data_first_order
 from edtjax.sensitivity.hsic import (
     HSICResult,
@@ -28,11 +29,12 @@ from edtjax.sensitivity.hsic import (
 from edtjax.sensitivity.parameters import parameter_sensitivity
 from edtjax.sensitivity.shapley import ShapleyEffects, shapley_effects
 from edtjax.sensitivity.simulator import simulator_sobol_indices
-from edtjax.sensitivity.sobol import sobol_indices
+from edtjax.sensitivity.sobol import pick_freeze_indices, sobol_indices
 
 __all__ = [
     "CramerVonMisesIndices",
     "DGSMResult",
+    "Factors",
     "GivenDataIndices",
     "HSICResult",
     "IndexEstimates",
@@ -45,6 +47,7 @@ __all__ = [
     "given_data_first_order",
     "hsic_indices",
     "parameter_sensitivity",
+    "pick_freeze_indices",
     "saltelli_design",
     "shapley_effects",
     "simulator_sobol_indices",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -11,8 +10,8 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 
 from edtjax._checks import check_int, is_concrete
-from edtjax.sensitivity.designs import _mc_sampler
-from edtjax.sensitivity.sobol import _factor_leaves, _to_factor_values
+from edtjax.sensitivity.designs import uniform_sample
+from edtjax.sensitivity.factors import Factors
 
 __all__ = ["DGSMResult", "dgsm_indices"]
 
@@ -41,10 +40,9 @@ def _poincare_constant(leaf):
 
 @functools.partial(jax.jit, static_argnames=("model", "treedef", "num_samples"))
 def _dgsm_core(key, leaves, *, model, treedef, num_samples):
-    num_dims = sum(math.prod(leaf.batch_shape) for leaf in leaves)
-    dtype = jnp.result_type(float)
-    u = _mc_sampler(key, num_dims, dtype)(jnp.arange(num_samples, dtype=jnp.uint32))
-    x = _to_factor_values(u, leaves, treedef)
+    factors = Factors(tuple(leaves), treedef)
+    u = uniform_sample(key, num_samples, factors.num_dims, dtype=jnp.result_type(float))
+    x = factors.values(u)
     y, grads = jax.vmap(jax.value_and_grad(model))(x)
     sq = jax.tree.map(lambda g: g**2, grads)
     nu = jax.tree.map(lambda s: jnp.mean(s, axis=0), sq)
@@ -87,17 +85,14 @@ def dgsm_indices(key, model, factors, num_samples: int) -> DGSMResult:
         Comput. Simul. 87, 45-54.
     """
     num_samples = check_int("num_samples", num_samples, minimum=2)
-    leaves, treedef = _factor_leaves(factors)
-    for leaf in leaves:
+    flat = Factors.from_tree(factors)
+    for leaf in flat.leaves:
         if not isinstance(leaf, (dist.Uniform, dist.Normal)):
             raise ValueError(
                 "factors must be Uniform or Normal distributions (known Poincare constants), "
                 f"got {type(leaf).__name__}"
             )
-    num_dims = sum(math.prod(leaf.batch_shape) for leaf in leaves)
-    point = jax.tree.map(
-        lambda v: v[0], _to_factor_values(jnp.full((1, num_dims), 0.5), leaves, treedef)
-    )
+    point = jax.tree.map(lambda v: v[0], flat.values(jnp.full((1, flat.num_dims), 0.5)))
     try:
         out = jax.eval_shape(model, point)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
@@ -106,7 +101,9 @@ def dgsm_indices(key, model, factors, num_samples: int) -> DGSMResult:
         ) from err
     if not isinstance(out, jax.ShapeDtypeStruct) or out.shape != ():
         raise ValueError("model must return a scalar for DGSM")
-    result, bad = _dgsm_core(key, leaves, model=model, treedef=treedef, num_samples=num_samples)
+    result, bad = _dgsm_core(
+        key, list(flat.leaves), model=model, treedef=flat.treedef, num_samples=num_samples
+    )
     if is_concrete(bad) and int(bad):
         raise ValueError(f"model returned {int(bad)} non-finite outputs")
     if is_concrete(result.variance) and float(result.variance) <= 0:

@@ -12,7 +12,8 @@ intervals by the same route.
 from __future__ import annotations
 
 import statistics
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -73,6 +74,48 @@ class IndexEstimates(NamedTuple):
     aggregated_first_order_stderr: jax.Array
     aggregated_total_order_stderr: jax.Array
     variance: jax.Array
+
+    def map_groups(self, fn: Callable[[jax.Array], Any]) -> IndexEstimates:
+        """Apply ``fn`` to the leading factor (or group) axis of every per-factor field.
+
+        ``fn`` maps an array ``(g, ...)`` to, e.g., a pytree like the factors
+        (:meth:`edtjax.sensitivity.Factors.split`) or a dict by group label. Fields that are
+        ``None`` stay ``None``; an :class:`Interval` is mapped bound by bound. The
+        second-order fields and ``variance`` keep their layout.
+
+        Example:
+            >>> import jax
+            >>> from edtjax.sensitivity import sobol_indices_from_outputs
+            >>> y = jax.random.normal(jax.random.key(0), (3, 64))
+            >>> est = sobol_indices_from_outputs(jax.random.key(1), y[0], y[1], y[None, 2])
+            >>> sorted(est.map_groups(lambda v: {"x": v[0]}).first_order)
+            ['x']
+        """
+
+        def tree(x):
+            if x is None:
+                return None
+            if isinstance(x, Interval):
+                return Interval(tree(x.low), tree(x.high))
+            return fn(x)
+
+        return self._replace(**{name: tree(getattr(self, name)) for name in _PER_GROUP_FIELDS})
+
+
+_PER_GROUP_FIELDS = (
+    "first_order",
+    "total_order",
+    "first_order_stderr",
+    "total_order_stderr",
+    "first_order_interval",
+    "total_order_interval",
+    "first_order_bootstrap",
+    "total_order_bootstrap",
+    "aggregated_first_order",
+    "aggregated_total_order",
+    "aggregated_first_order_stderr",
+    "aggregated_total_order_stderr",
+)
 
 
 def _row_statistics(y_a, y_b, y_ab, y_ba, estimator):

@@ -11,11 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from edtjax._checks import as_array, check_choice, check_int, check_real
-from edtjax._sharding import device_mesh
-from edtjax.sensitivity.designs import _check_saltelli_sobol
-from edtjax.sensitivity.estimators import IndexEstimates, _validate_options
-from edtjax.sensitivity.sobol import _analyse, _split_group_axis
+from edtjax._checks import as_array, check_choice, check_real
+from edtjax.sensitivity.estimators import IndexEstimates
+from edtjax.sensitivity.factors import Factors
+from edtjax.sensitivity.sobol import pick_freeze_indices
 
 __all__ = ["parameter_sensitivity"]
 
@@ -220,11 +219,6 @@ def parameter_sensitivity(
         )
     else:
         scale = check_real("scale", scale, minimum=0.0, strict_minimum=True)
-    num_samples = check_int("num_samples", num_samples, minimum=2)
-    sampler = check_choice("sampler", sampler, ("sobol", "mc"))
-    num_bootstrap, confidence = _validate_options(estimator, num_bootstrap, confidence)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    mesh = device_mesh(devices)
     x = _check_inputs(x)
     leaves, treedef = jax.tree.flatten(params)
     if not leaves:
@@ -237,13 +231,6 @@ def parameter_sensitivity(
         group_ids, names = tuple(range(sum(int(np.size(v)) for v in leaves))), None
     else:
         group_ids, names = _group_labels(params, groups)
-    num_dims = len(group_ids)
-    if sampler == "sobol":
-        _check_saltelli_sobol(
-            num_dims,
-            num_samples,
-            lambda limit: f"a Sobol' design allows <= {limit} parameters, got {num_dims}",
-        )
     if perturbation == "mask":
         factors = [dist.Uniform(jnp.zeros(v.shape, v.dtype), 1.0) for v in leaves]
     else:
@@ -266,24 +253,20 @@ def parameter_sensitivity(
             f"the analysed output output_fn(apply_fn(params, x)) is empty (shape {out.shape}); "
             "x must hold at least one input"
         )
-    flat = _analyse(
+    flat = pick_freeze_indices(
         key,
         model,
-        args,
-        factors,
-        treedef,
-        group_ids,
-        out.shape,
-        num_samples=num_samples,
-        sampler=sampler,
-        second_order=False,
-        estimator=estimator,
+        Factors(tuple(factors), treedef),
+        num_samples,
+        group_ids=group_ids,
+        model_args=args,
         num_bootstrap=num_bootstrap,
         confidence=confidence,
+        estimator=estimator,
+        sampler=sampler,
         batch_size=batch_size,
-        mesh=mesh,
+        devices=devices,
     )
-
     if groups == "weight":
-        return _split_group_axis(flat, lambda v: _by_weight(v, params))
-    return _split_group_axis(flat, lambda v: _by_group(v, names, groups))
+        return flat.map_groups(lambda v: _by_weight(v, params))
+    return flat.map_groups(lambda v: _by_group(v, names, groups))

@@ -4,74 +4,30 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
-from numpyro.distributions import Distribution
 
 from edtjax._checks import check_choice, check_int, check_memory, is_concrete
 from edtjax._sharding import axis_name, device_mesh
 from edtjax.sensitivity.designs import _check_saltelli_sobol, _unit_rows
 from edtjax.sensitivity.estimators import (
     IndexEstimates,
-    Interval,
     _assemble,
     _estimate,
     _validate_options,
 )
+from edtjax.sensitivity.factors import Factors
 
-__all__ = ["sobol_indices"]
+__all__ = ["pick_freeze_indices", "sobol_indices"]
 
 _DESIGN_ENTRIES = 2**24
 # share of the device's memory the outputs and the estimators may take
 _MEMORY_FRACTION = 0.8
-
-
-def _is_distribution(x) -> bool:
-    return isinstance(x, Distribution)
-
-
-def _factor_leaves(factors):
-    """Flatten ``factors`` to distributions; check each is univariate with an inverse CDF."""
-    flat, treedef = jax.tree_util.tree_flatten_with_path(factors, is_leaf=_is_distribution)
-    if not flat:
-        raise ValueError("factors must hold at least one numpyro distribution")
-    leaves = []
-    for path, leaf in flat:
-        where = jax.tree_util.keystr(path) or "<root>"
-        if not _is_distribution(leaf):
-            raise ValueError(
-                f"factors must be a pytree of numpyro distributions; factors{where} is a "
-                f"{type(leaf).__name__}"
-            )
-        if leaf.event_shape != ():
-            raise ValueError(
-                f"factors{where} must be a univariate (batched) distribution, got event shape "
-                f"{leaf.event_shape}; split it into independent components"
-            )
-        try:
-            leaf.icdf(jnp.full(leaf.batch_shape, 0.5))
-        except (NotImplementedError, ImportError) as err:
-            raise ValueError(
-                f"factors{where} ({type(leaf).__name__}) has no inverse CDF (icdf); Sobol' "
-                "designs map uniform points through icdf, so use a distribution that has one"
-            ) from err
-        leaves.append(leaf)
-    return leaves, treedef
-
-
-def _to_factor_values(u, leaves, treedef):
-    """Map uniform rows ``(m, d)`` to a pytree of factor values with leading axis ``m``."""
-    values, start = [], 0
-    for leaf in leaves:
-        size = math.prod(leaf.batch_shape)
-        block = u[:, start : start + size].reshape(u.shape[0], *leaf.batch_shape)
-        values.append(leaf.icdf(block).astype(u.dtype))
-        start += size
-    return jax.tree.unflatten(treedef, values)
 
 
 def _matrix_rows(a, b, gid, matrices, num_groups):
@@ -120,6 +76,7 @@ def _evaluate(
 
     def evaluate(key, leaves, model_args, offset, width):
         rows = _unit_rows(key, sampler, num_dims, dtype)
+        factors = Factors(tuple(leaves), treedef)
 
         def chunk(c):
             index = c * chunk_rows + offset + jnp.arange(width, dtype=jnp.uint32)
@@ -128,7 +85,7 @@ def _evaluate(
             def block(j):
                 matrices = j * matrix_block + jnp.arange(matrix_block, dtype=jnp.int32)
                 u = _matrix_rows(a, b, gid, matrices, num_groups)
-                x = _to_factor_values(u.reshape(matrix_block * width, num_dims), leaves, treedef)
+                x = factors.values(u.reshape(matrix_block * width, num_dims))
                 if model_args is None:
                     y = jax.vmap(model)(x)
                 else:
@@ -378,72 +335,6 @@ def _analyse(
     return _assemble(values, stderr, boot, confidence, out_shape)
 
 
-def _group_ids(groups, leaves, treedef):
-    """Column group ids ``(d,)`` and the sorted group labels (``None`` without groups)."""
-    sizes = [math.prod(leaf.batch_shape) for leaf in leaves]
-    if groups is None:
-        return tuple(range(sum(sizes))), None
-    labels, gdef = jax.tree.flatten(groups)
-    if gdef != treedef:
-        raise ValueError(
-            f"groups must have the structure of factors ({treedef}) with one label per "
-            f"distribution, got {gdef}"
-        )
-    try:
-        names = sorted(set(labels))
-    except TypeError as err:
-        raise ValueError("groups labels must be mutually sortable (e.g. all str)") from err
-    ids = []
-    for label, size in zip(labels, sizes, strict=True):
-        ids += [names.index(label)] * size
-    return tuple(ids), names
-
-
-_PER_GROUP_FIELDS = (
-    "first_order",
-    "total_order",
-    "first_order_stderr",
-    "total_order_stderr",
-    "first_order_interval",
-    "total_order_interval",
-    "first_order_bootstrap",
-    "total_order_bootstrap",
-    "aggregated_first_order",
-    "aggregated_total_order",
-    "aggregated_first_order_stderr",
-    "aggregated_total_order_stderr",
-)
-
-
-def _split_group_axis(flat: IndexEstimates, split) -> IndexEstimates:
-    """Apply ``split`` (leading group axis -> pytree) to every per-group field of ``flat``.
-
-    Fields that are ``None`` stay ``None``; an :class:`Interval` is split bound by bound. The
-    second-order fields keep their ``(g, g, ...)`` layout.
-    """
-
-    def tree(x):
-        if x is None:
-            return None
-        if isinstance(x, Interval):
-            return Interval(tree(x.low), tree(x.high))
-        return split(x)
-
-    return flat._replace(**{name: tree(getattr(flat, name)) for name in _PER_GROUP_FIELDS})
-
-
-def _to_tree(x, leaves, treedef, names):
-    """Split the leading group axis of ``x`` into a pytree like ``factors`` or a dict by label."""
-    if names is not None:
-        return {name: x[i] for i, name in enumerate(names)}
-    out, start = [], 0
-    for leaf in leaves:
-        size = math.prod(leaf.batch_shape)
-        out.append(x[start : start + size].reshape(*leaf.batch_shape, *x.shape[1:]))
-        start += size
-    return jax.tree.unflatten(treedef, out)
-
-
 def sobol_indices(
     key,
     model,
@@ -543,15 +434,98 @@ def sobol_indices(
         Janon, A. et al. (2014). ESAIM: P&S 18, 342-364.
         Gamboa, F., Janon, A., Klein, T., Lagnoux, A. (2014). Electron. J. Statist. 8, 575-603.
     """
+    flat_factors = Factors.from_tree(factors)
+    group_ids, names = flat_factors.group_ids(groups)
+    flat = pick_freeze_indices(
+        key,
+        model,
+        flat_factors,
+        num_samples,
+        group_ids=group_ids,
+        second_order=second_order,
+        num_bootstrap=num_bootstrap,
+        confidence=confidence,
+        estimator=estimator,
+        sampler=sampler,
+        batch_size=batch_size,
+        devices=devices,
+    )
+    return flat.map_groups(lambda x: flat_factors.split(x, names))
+
+
+def pick_freeze_indices(
+    key: jax.Array,
+    model: Callable[..., jax.Array],
+    factors: Factors,
+    num_samples: int,
+    *,
+    group_ids: tuple[int, ...] | None = None,
+    model_args: Any = None,
+    second_order: bool = False,
+    num_bootstrap: int = 0,
+    confidence: float = 0.95,
+    estimator: str = "janon2014",
+    sampler: str = "sobol",
+    batch_size: int = 65536,
+    devices: Any = None,
+) -> IndexEstimates:
+    """Sobol' indices over column groups of a :class:`Factors`, with a leading group axis.
+
+    The engine under :func:`sobol_indices` (which splits the group axis back into the
+    factors' pytree) and :func:`parameter_sensitivity` (which groups the weights of a network
+    by layer or unit): the design, the chunked and jitted model evaluations and the estimators
+    are those of :func:`sobol_indices`; see it for the method, the scale-out over ``devices``
+    and the memory check.
+
+    Args:
+        key: PRNG key (design, then bootstrap).
+        model: ``model(values)`` or, with ``model_args``, ``model(values, model_args)`` for
+            one pytree of factor values (:meth:`Factors.values` of one row); ``vmap``-ed over
+            rows and a static argument of the compiled core (jit caches by its hash: a
+            hashable callable object reuses the compilation across calls).
+        factors: the factors (:meth:`Factors.from_tree`).
+        num_samples: base sample size ``n >= 2`` (a power of two for Sobol': warns otherwise).
+        group_ids: ``(d,)`` group of each column, numbered ``0 .. g - 1`` (every id used), or
+            ``None`` for one group per column.
+        model_args: a pytree passed unchanged to every call (traced, not static), or ``None``.
+        second_order, num_bootstrap, confidence, estimator, sampler, batch_size, devices: as
+            in :func:`sobol_indices`.
+
+    Returns:
+        :class:`IndexEstimates` with per-group fields of shape ``(g, *out)`` (``(g,)`` for the
+        aggregated ones).
+
+    Raises:
+        ValueError: bad options or ``group_ids``, a model that cannot be applied to the
+            factors or returns no array, too many columns for a Sobol' design, and the
+            run-time errors of :func:`sobol_indices` (non-finite or constant outputs, memory).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> import numpyro.distributions as dist
+        >>> f = Factors.from_tree(dist.Uniform(-jnp.ones(3), 1.0))
+        >>> est = pick_freeze_indices(jax.random.key(0), lambda v: v[0] + v[1] + v[2], f, 256,
+        ...                           group_ids=(0, 0, 1))
+        >>> est.first_order.shape
+        (2,)
+    """
+    if not isinstance(factors, Factors):
+        raise ValueError(f"factors must be a Factors (Factors.from_tree), got {type(factors)}")
     num_samples = check_int("num_samples", num_samples, minimum=2)
     sampler = check_choice("sampler", sampler, ("sobol", "mc"))
     num_bootstrap, confidence = _validate_options(estimator, num_bootstrap, confidence)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     mesh = device_mesh(devices)
     second_order = bool(second_order)
-    leaves, treedef = _factor_leaves(factors)
-    group_ids, names = _group_ids(groups, leaves, treedef)
-    num_dims = len(group_ids)
+    num_dims = factors.num_dims
+    if group_ids is None:
+        group_ids = tuple(range(num_dims))
+    group_ids = tuple(int(g) for g in group_ids)
+    if len(group_ids) != num_dims or sorted(set(group_ids)) != list(range(max(group_ids) + 1)):
+        raise ValueError(
+            f"group_ids must give each of the {num_dims} columns a group in 0 .. g - 1, every "
+            f"group used, got {len(group_ids)} ids"
+        )
     if sampler == "sobol":
         _check_saltelli_sobol(
             num_dims,
@@ -561,23 +535,26 @@ def sobol_indices(
                 f"got {num_dims}; use sampler='mc'"
             ),
         )
-    probe = _to_factor_values(jnp.full((1, num_dims), 0.5), leaves, treedef)
+    probe = factors.values(jnp.full((1, num_dims), 0.5))
     try:
-        out = jax.eval_shape(jax.vmap(model), probe)
+        if model_args is None:
+            out = jax.eval_shape(jax.vmap(model), probe)
+        else:
+            out = jax.eval_shape(jax.vmap(model, in_axes=(0, None)), probe, model_args)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
         raise ValueError(
-            f"model could not be applied to a pytree shaped like factors ({treedef}): {err}"
+            f"model could not be applied to a pytree shaped like factors ({factors.treedef}): {err}"
         ) from err
     if not isinstance(out, jax.ShapeDtypeStruct):
         raise ValueError(f"model must return a single array, got {type(out).__name__}")
     if math.prod(out.shape[1:]) == 0:
         raise ValueError(f"model must return a non-empty array, got shape {out.shape[1:]}")
-    flat = _analyse(
+    return _analyse(
         key,
         model,
-        None,
-        leaves,
-        treedef,
+        model_args,
+        list(factors.leaves),
+        factors.treedef,
         group_ids,
         out.shape[1:],
         num_samples=num_samples,
@@ -589,5 +566,3 @@ def sobol_indices(
         batch_size=batch_size,
         mesh=mesh,
     )
-
-    return _split_group_axis(flat, lambda x: _to_tree(x, leaves, treedef, names))
