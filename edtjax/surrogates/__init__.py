@@ -1,25 +1,57 @@
-"""Surrogate models as (init, apply) pairs: networks, ensembles, MC dropout, mixture
-density networks, Gaussian processes, Bayesian neural networks and Bayesian last layers."""
+"""Surrogate models with uncertainty, all behind one interface.
+
+Every method is a :class:`SurrogateMethod`, a pair of pure functions
+``fit(key, x, y, options) -> state`` and ``predict(state, x) -> Predictive`` with hashable
+options (a NamedTuple per method; losses are functions):
+
+``single_network``, ``deep_ensemble``, ``mc_dropout``, ``mixture_density``,
+``gaussian_process``, ``nig_last_layer``, ``mbll_last_layer``, ``laplace_last_layer``,
+``bnn_nuts``, ``bnn_svi``, ``bnn_penalty``, and a model of your own through
+:func:`from_apply` / :func:`from_predict`. :mod:`edtjax.surrogates.method` tables each
+method's options, state and building blocks, with a runnable example.
+
+The building blocks stay public: networks (:func:`mlp`, :func:`mdn`, hashable by value), the
+training loop :func:`fit`, :func:`fit_ensemble`, :func:`fit_gp`, :func:`nig_posterior`,
+:func:`mbll_em`, :func:`last_layer_laplace`, :func:`nuts_blackjax`, :func:`svi_gaussian`,
+:func:`pbnn_sample` and their predictives; each method is built from them and gives
+the same numbers.
+"""
 
 from edtjax.surrogates.bnn import (
+    BNNState,
+    NUTSOptions,
     PosteriorSamples,
+    SVIOptions,
     SVIResult,
     bnn_log_density,
+    bnn_nuts,
     bnn_predictive,
+    bnn_svi,
     nuts_blackjax,
     nuts_numpyro,
     svi_gaussian,
 )
 from edtjax.surrogates.ensembles import (
+    DropoutOptions,
+    DropoutState,
+    EnsembleOptions,
+    EnsembleState,
+    MixtureOptions,
+    deep_ensemble,
+    ensemble_member,
     ensemble_predictive,
     fit_ensemble,
+    mc_dropout,
     mc_dropout_predictive,
-    mdn,
+    mixture_density,
 )
 from edtjax.surrogates.gp import (
     GPFit,
+    GPOptions,
     GPParams,
+    GPState,
     fit_gp,
+    gaussian_process,
     gp_kernel,
     gp_log_marginal_likelihood,
     gp_predict,
@@ -42,15 +74,40 @@ from edtjax.surrogates.last_layer import (
     nig_posterior,
     nig_predictive,
 )
-from edtjax.surrogates.network import Surrogate, mlp
+from edtjax.surrogates.last_layer_methods import (
+    LaplaceOptions,
+    LastLayerState,
+    MBLLOptions,
+    NIGOptions,
+    fit_last_layer,
+    laplace_last_layer,
+    mbll_last_layer,
+    nig_last_layer,
+)
+from edtjax.surrogates.method import (
+    ModelState,
+    NetworkOptions,
+    NetworkState,
+    SurrogateMethod,
+    check_options,
+    check_xy,
+    from_apply,
+    from_predict,
+    single_network,
+    train_network,
+)
+from edtjax.surrogates.network import MDN, MLP, Surrogate, append_bias, mdn, mlp
 from edtjax.surrogates.predictive import Predictive
 from edtjax.surrogates.subsampling import (
     PenaltyInfo,
+    PenaltyOptions,
     PenaltyState,
+    bnn_penalty,
     pbnn_sample,
     penalty_kernel,
 )
 from edtjax.surrogates.training import (
+    TrainingOptions,
     TrainResult,
     fit,
     gaussian_nll_loss,
@@ -59,47 +116,88 @@ from edtjax.surrogates.training import (
 )
 
 __all__ = [
+    "BNNState",
+    "DropoutOptions",
+    "DropoutState",
     "EMTrace",
+    "EnsembleOptions",
+    "EnsembleState",
     "GPFit",
+    "GPOptions",
     "GPParams",
+    "GPState",
+    "LaplaceOptions",
     "LastLayerLaplace",
+    "LastLayerState",
+    "MBLLOptions",
+    "MDN",
+    "MLP",
     "MatrixNormalPosterior",
     "MatrixTPosterior",
+    "MixtureOptions",
+    "ModelState",
+    "NIGOptions",
     "NIGPosterior",
+    "NUTSOptions",
+    "NetworkOptions",
+    "NetworkState",
     "PenaltyInfo",
+    "PenaltyOptions",
     "PenaltyState",
     "PosteriorSamples",
     "Predictive",
+    "SVIOptions",
     "SVIResult",
     "Surrogate",
+    "SurrogateMethod",
     "TrainResult",
+    "TrainingOptions",
+    "append_bias",
     "bnn_log_density",
+    "bnn_nuts",
+    "bnn_penalty",
     "bnn_predictive",
+    "bnn_svi",
+    "check_options",
+    "check_xy",
+    "deep_ensemble",
+    "ensemble_member",
     "ensemble_predictive",
     "fit",
     "fit_ensemble",
     "fit_gp",
+    "fit_last_layer",
+    "from_apply",
+    "from_predict",
     "gaussian_nll_loss",
+    "gaussian_process",
     "gp_kernel",
     "gp_log_marginal_likelihood",
     "gp_predict",
+    "laplace_last_layer",
     "last_layer_laplace",
     "last_layer_laplace_predictive",
     "mbll_em",
+    "mbll_last_layer",
     "mbll_posterior",
     "mbll_predictive",
     "mbll_t_posterior",
     "mbll_t_predictive",
+    "mc_dropout",
     "mc_dropout_predictive",
     "mdn",
+    "mixture_density",
     "mixture_nll_loss",
     "mlp",
     "mse_loss",
+    "nig_last_layer",
     "nig_posterior",
     "nig_predictive",
     "nuts_blackjax",
     "nuts_numpyro",
     "pbnn_sample",
     "penalty_kernel",
+    "single_network",
     "svi_gaussian",
+    "train_network",
 ]

@@ -17,6 +17,7 @@ pass over the ``n`` points.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -32,14 +33,20 @@ from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoDiagonalNormal, AutoLowRankMultivariateNormal
 
 from edtjax._checks import as_array, check_choice, check_int, check_real, check_same_length
-from edtjax.surrogates.network import Surrogate
+from edtjax.surrogates.method import SurrogateMethod, check_options, check_xy
+from edtjax.surrogates.network import MLP, Surrogate, mlp
 from edtjax.surrogates.predictive import Predictive
 
 __all__ = [
+    "BNNState",
+    "NUTSOptions",
     "PosteriorSamples",
+    "SVIOptions",
     "SVIResult",
     "bnn_log_density",
+    "bnn_nuts",
     "bnn_predictive",
+    "bnn_svi",
     "nuts_blackjax",
     "nuts_numpyro",
     "svi_gaussian",
@@ -371,3 +378,137 @@ def bnn_predictive(surrogate: Surrogate, samples: Any, x, *, noise_variance: flo
     mean = jnp.mean(f, axis=0)
     noise = jnp.full_like(mean, noise_variance)
     return Predictive(mean=mean, variance=jnp.var(f, axis=0) + noise, samples=f, aleatoric=noise)
+
+
+class NUTSOptions(NamedTuple):
+    """Options of :data:`bnn_nuts` (hashable).
+
+    Attributes:
+        hidden: hidden layer widths of the point network (a tuple).
+        activation: hidden activation name.
+        chains: number of chains (each started from its own initialisation).
+        num_warmup: adaptation steps per chain.
+        num_samples: retained draws per chain.
+        prior_scale: :math:`\\tau > 0` of the isotropic Gaussian prior.
+        noise_variance: the known noise variance :math:`\\sigma^2 > 0`.
+    """
+
+    hidden: tuple[int, ...] = (16,)
+    activation: str = "tanh"
+    chains: int = 4
+    num_warmup: int = 500
+    num_samples: int = 500
+    prior_scale: float = 1.0
+    noise_variance: float = 0.01
+
+
+class SVIOptions(NamedTuple):
+    """Options of :data:`bnn_svi` (hashable).
+
+    Attributes:
+        hidden: hidden layer widths of the point network (a tuple).
+        activation: hidden activation name.
+        family: ``"mean_field"`` or ``"low_rank"`` (see :func:`svi_gaussian`).
+        rank: rank of the low-rank factor.
+        steps: optimisation steps.
+        learning_rate: Adam step size.
+        num_samples: draws kept from the fitted variational posterior.
+        num_particles: Monte Carlo draws per ELBO gradient.
+        prior_scale: :math:`\\tau > 0`.
+        noise_variance: :math:`\\sigma^2 > 0`.
+    """
+
+    hidden: tuple[int, ...] = (16,)
+    activation: str = "tanh"
+    family: str = "mean_field"
+    rank: int = 2
+    steps: int = 2000
+    learning_rate: float = 1e-2
+    num_samples: int = 200
+    num_particles: int = 1
+    prior_scale: float = 1.0
+    noise_variance: float = 0.01
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["posterior"],
+    meta_fields=["network", "noise_variance"],
+)
+@dataclasses.dataclass(frozen=True)
+class BNNState:
+    """Posterior draws of a Bayesian neural network's parameters.
+
+    Attributes:
+        network: the point network (static, hashable by value).
+        posterior: a :class:`PosteriorSamples` (NUTS, penalty method; check its
+            ``divergences``) or an :class:`SVIResult`; ``posterior.samples`` are the draws.
+        noise_variance: the known noise variance (static).
+    """
+
+    network: MLP
+    posterior: PosteriorSamples | SVIResult
+    noise_variance: float
+
+
+def _bnn_start(key: jax.Array, x: Any, y: Any, options: Any, count: int | None):
+    """The point network of a BNN method's ``options``, the validated data, and ``count``
+    initial positions drawn with ``key`` (one position, unbatched, for ``count=None``)."""
+    x, y = check_xy(x, y)
+    net = mlp(options.hidden, y.shape[1], activation=options.activation)
+    if count is None:
+        return net, x, y, net.init(key, x[:1])
+    keys = jax.random.split(key, check_int("chains", count, minimum=1))
+    return net, x, y, jax.vmap(lambda k: net.init(k, x[:1]))(keys)
+
+
+def _fit_nuts(key: jax.Array, x: Any, y: Any, options: NUTSOptions | None = None) -> BNNState:
+    options = check_options(options, NUTSOptions)
+    k_init, k_run = jax.random.split(key)
+    net, x, y, init = _bnn_start(k_init, x, y, options, options.chains)
+    logdensity = bnn_log_density(
+        net, x, y, prior_scale=options.prior_scale, noise_variance=options.noise_variance
+    )
+    draws = nuts_blackjax(
+        k_run, logdensity, init, num_warmup=options.num_warmup, num_samples=options.num_samples
+    )
+    return BNNState(net, draws, float(options.noise_variance))
+
+
+def _predict_bnn(state: BNNState, x: Any) -> Predictive:
+    return bnn_predictive(
+        state.network, state.posterior.samples, x, noise_variance=state.noise_variance
+    )
+
+
+bnn_nuts = SurrogateMethod(_fit_nuts, _predict_bnn)
+"""BNN sampled by blackjax NUTS (:func:`bnn_log_density`, :func:`nuts_blackjax`, then
+:func:`bnn_predictive`); options :class:`NUTSOptions`, state :class:`BNNState`. ``fit`` splits
+its key into the initialisation key (one per chain) and the sampling key."""
+
+
+def _fit_svi(key: jax.Array, x: Any, y: Any, options: SVIOptions | None = None) -> BNNState:
+    options = check_options(options, SVIOptions)
+    k_init, k_run = jax.random.split(key)
+    net, x, y, init = _bnn_start(k_init, x, y, options, None)
+    logdensity = bnn_log_density(
+        net, x, y, prior_scale=options.prior_scale, noise_variance=options.noise_variance
+    )
+    fitted = svi_gaussian(
+        k_run,
+        logdensity,
+        init,
+        family=options.family,
+        rank=options.rank,
+        steps=options.steps,
+        learning_rate=options.learning_rate,
+        num_samples=options.num_samples,
+        num_particles=options.num_particles,
+    )
+    return BNNState(net, fitted, float(options.noise_variance))
+
+
+bnn_svi = SurrogateMethod(_fit_svi, _predict_bnn)
+"""BNN fitted by Gaussian variational inference (:func:`svi_gaussian` on
+:func:`bnn_log_density`, then :func:`bnn_predictive` on draws from the fitted posterior);
+options :class:`SVIOptions`, state :class:`BNNState`."""

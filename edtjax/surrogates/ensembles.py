@@ -1,24 +1,52 @@
-"""Deep ensembles, MC dropout and mixture density networks."""
+"""Deep ensembles, MC dropout and mixture density networks, as functions and as
+:class:`~edtjax.surrogates.SurrogateMethod` pairs (:data:`deep_ensemble`, :data:`mc_dropout`,
+:data:`mixture_density`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import inspect
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec
 
-from edtjax._checks import as_array, check_choice, check_int
+from edtjax._checks import as_array, check_int
 from edtjax._sharding import axis_name, device_mesh, pad_rows, padded_size, unpad_rows
-from edtjax.surrogates.network import _ACTIVATIONS, _MIN_VARIANCE, Surrogate
+from edtjax.surrogates.method import (
+    NetworkOptions,
+    NetworkState,
+    SurrogateMethod,
+    check_options,
+    check_xy,
+    single_network,
+    train_network,
+)
+from edtjax.surrogates.network import MLP, Surrogate, mdn
 from edtjax.surrogates.predictive import Predictive
-from edtjax.surrogates.training import TrainResult, _fit, _fit_arguments, fit
+from edtjax.surrogates.training import (
+    TrainingOptions,
+    TrainResult,
+    _fit,
+    _fit_arguments,
+    mixture_nll_loss,
+)
 
-__all__ = ["ensemble_predictive", "fit_ensemble", "mc_dropout_predictive", "mdn"]
+__all__ = [
+    "DropoutOptions",
+    "DropoutState",
+    "EnsembleOptions",
+    "EnsembleState",
+    "MixtureOptions",
+    "deep_ensemble",
+    "ensemble_member",
+    "ensemble_predictive",
+    "fit_ensemble",
+    "mc_dropout",
+    "mc_dropout_predictive",
+    "mixture_density",
+]
 
 
 @functools.partial(jax.jit, static_argnames=("mesh", "static"))
@@ -45,7 +73,7 @@ def _fit_members(keys, x, y, params, learning_rate, *, mesh: Mesh, static: tuple
 
 def fit_ensemble(
     key: jax.Array,
-    surrogate: Surrogate,
+    surrogate: Surrogate | MLP,
     x: Any,
     y: Any,
     members: int = 5,
@@ -53,7 +81,8 @@ def fit_ensemble(
     devices: Any = None,
     **fit_kwargs,
 ) -> TrainResult:
-    r"""Train a deep ensemble: ``members`` independent runs of :func:`fit`, vmapped over keys.
+    r"""Train a deep ensemble: ``members`` independent runs of :func:`~edtjax.surrogates.fit`,
+    vmapped over keys.
 
     Each member gets its own initialisation, validation split, shuffling and dropout stream
     (Lakshminarayanan, Pritzel & Blundell 2017); all members train in one compiled program, in
@@ -67,25 +96,28 @@ def fit_ensemble(
     with ``devices=None``, but the batched matrix products round differently for a different
     number of members per device; gradient descent amplifies these last-bit differences over
     many epochs and early stopping may then keep a neighbouring epoch (the same happens between
-    :func:`fit` and a member of a one-device ensemble). Measured with a 32-32 MLP on 256 rows:
-    parameters agree to ``5e-7`` after 50 epochs and to ``1e-2`` after 100. The result comes
-    back sharded over the devices when their number divides ``members``, replicated otherwise.
+    :func:`~edtjax.surrogates.fit` and a member of a one-device ensemble). Measured with a
+    32-32 MLP on 256 rows: parameters agree to ``5e-7`` after 50 epochs and to ``1e-2`` after
+    100. The result comes back sharded over the devices when their number divides
+    ``members``, replicated otherwise.
     This path is one jitted program: a second call with new data of the same shapes does not
     recompile.
 
-    Cost: ``members`` times that of :func:`fit`, in one pass, divided among ``k`` devices as
-    ``ceil(members / k)`` members each.
+    Cost: ``members`` times that of :func:`~edtjax.surrogates.fit`, in one pass, divided
+    among ``k`` devices as ``ceil(members / k)`` members each.
 
     Args:
         key: PRNG key, split into one key per member.
-        surrogate: the network (usually heteroscedastic, trained with ``"gaussian_nll"``).
+        surrogate: the network (usually heteroscedastic, trained with
+            :func:`~edtjax.surrogates.gaussian_nll_loss`).
         x: inputs, shape ``(n, p)``.
         y: targets, shape ``(n, d)``.
         members: ensemble size.
         devices: ``None`` (one device), an int ``k`` (the first ``k`` of ``jax.devices()``), a
             sequence of ``jax.Device`` or a one-axis ``jax.sharding.Mesh``: the devices to
             split the members over.
-        **fit_kwargs: passed to :func:`fit` (``loss``, ``epochs``, ``learning_rate``, ...).
+        **fit_kwargs: the keyword arguments of :func:`~edtjax.surrogates.fit` (``loss``,
+            ``epochs``, ``learning_rate``, ..., ``params``).
 
     Returns:
         A :class:`TrainResult` whose leaves have a leading axis of size ``members``.
@@ -108,15 +140,11 @@ def fit_ensemble(
     """
     members = check_int("members", members, minimum=1)
     mesh = device_mesh(devices)
-    x = as_array("x", x, ndim=2)
-    y = as_array("y", y, ndim=2)
+    params = fit_kwargs.pop("params", None)
+    args, static = _fit_arguments(surrogate, x, y, TrainingOptions(**fit_kwargs), params)
     keys = jax.random.split(key, members)
     if mesh is None:
-        return jax.vmap(lambda k: fit(k, surrogate, x, y, **fit_kwargs))(keys)
-    bound = inspect.signature(fit).bind(key, surrogate, x, y, **fit_kwargs)
-    bound.apply_defaults()
-    arguments = {k: v for k, v in bound.arguments.items() if k != "key"}
-    args, static = _fit_arguments(**arguments)
+        return jax.vmap(lambda k: _fit(k, *args, **static))(keys)
     return _fit_members(keys, *args, mesh=mesh, static=tuple(sorted(static.items())))
 
 
@@ -235,81 +263,171 @@ def mc_dropout_predictive(
     return _moments(preds.mean, preds.variance)
 
 
-class _MDN(nn.Module):
-    hidden: tuple[int, ...]
-    outputs: int
-    components: int
-    activation: str
+class EnsembleOptions(NamedTuple):
+    """Options of :data:`deep_ensemble` (hashable).
 
-    @nn.compact
-    def __call__(self, x):
-        act = _ACTIVATIONS[self.activation]
-        for i, h in enumerate(self.hidden):
-            x = act(nn.Dense(h, name=f"hidden_{i}")(x))
-        k, d = self.components, self.outputs
-        logits = nn.Dense(k, name="logits")(x)
-        means = nn.Dense(k * d, name="means")(x).reshape(*x.shape[:-1], k, d)
-        raw = nn.Dense(k * d, name="scales")(x).reshape(*x.shape[:-1], k, d)
-        return logits, means, jax.nn.softplus(raw) + _MIN_VARIANCE
+    Attributes:
+        network: the members' architecture and training (:class:`NetworkOptions`).
+        members: ensemble size.
+        devices: ``None``, a device count, a tuple of devices or a one-axis mesh to split the
+            members (training) and the query points (prediction) over; see
+            :func:`fit_ensemble`.
+    """
+
+    network: NetworkOptions = NetworkOptions()
+    members: int = 5
+    devices: int | tuple | Mesh | None = None
 
 
-def mdn(
-    hidden: Sequence[int], outputs: int = 1, components: int = 3, *, activation: str = "tanh"
-) -> Surrogate:
-    r"""Mixture density network (Bishop 1994) as a :class:`Surrogate`.
+@functools.partial(
+    jax.tree_util.register_dataclass, data_fields=["params"], meta_fields=["network", "devices"]
+)
+@dataclasses.dataclass(frozen=True)
+class EnsembleState:
+    """A trained deep ensemble.
 
-    The conditional density is :math:`p(y\mid x) = \sum_{k=1}^K\pi_k(x)\,
-    \mathcal N(y;\mu_k(x),\mathrm{diag}\,\sigma_k^2(x))` for ``d``-dimensional ``y``, with
-    :math:`\pi = \mathrm{softmax}` of the logits and :math:`\sigma_k^2 = \mathrm{softplus} +
-    10^{-6}`. ``apply`` returns a :class:`Predictive` with the mixture moments
-    (:math:`\mu = \sum_k\pi_k\mu_k`, :math:`\sigma^2 = \sum_k\pi_k(\sigma_k^2+\mu_k^2)-\mu^2`)
-    and ``mixture=(logits, means, variances)``. Train it with ``fit(..., loss="mixture_nll")``.
-    Cost per input: that of the MLP plus :math:`O(hKd)` for the heads.
+    Attributes:
+        network: the members' network (static, hashable by value).
+        params: member parameters with a leading member axis.
+        devices: the ``devices`` option (static).
+    """
 
-    Args:
-        hidden: hidden layer widths.
-        outputs: output dimension ``d``.
-        components: number of mixture components ``K``.
-        activation: hidden activation (as in :func:`mlp`).
+    network: MLP
+    params: Any
+    devices: int | tuple | Mesh | None
 
-    Returns:
-        A :class:`Surrogate`.
+
+def _fit_deep_ensemble(
+    key: jax.Array, x: Any, y: Any, options: EnsembleOptions | None = None
+) -> EnsembleState:
+    options = check_options(options, EnsembleOptions)
+    if not (options.devices is None or isinstance(options.devices, int | tuple | Mesh)):
+        raise ValueError(
+            "devices must be None, an int, a tuple of devices or a Mesh (hashable), got "
+            f"{type(options.devices).__name__}"
+        )
+    x, y = check_xy(x, y)
+    net = options.network.build(y.shape[1])
+    training = options.network.training._asdict()
+    res = fit_ensemble(key, net, x, y, options.members, devices=options.devices, **training)
+    return EnsembleState(net, res.params, options.devices)
+
+
+def _predict_deep_ensemble(state: EnsembleState, x: Any) -> Predictive:
+    return ensemble_predictive(state.network, state.params, x, devices=state.devices)
+
+
+deep_ensemble = SurrogateMethod(_fit_deep_ensemble, _predict_deep_ensemble)
+"""Deep ensemble (:func:`fit_ensemble` then :func:`ensemble_predictive`); options
+:class:`EnsembleOptions`, state :class:`EnsembleState`. Example: see
+:mod:`edtjax.surrogates.method`."""
+
+
+def ensemble_member(state: EnsembleState, index: int) -> NetworkState:
+    """Member ``index`` of a trained ensemble as a :class:`NetworkState` (e.g. the network a
+    Bayesian last layer is fitted on with :func:`~edtjax.surrogates.fit_last_layer`).
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> from edtjax.surrogates import mdn
-        >>> net = mdn((16,), outputs=2, components=3)
-        >>> x = jnp.ones((5, 1))
-        >>> pred = net.apply(net.init(jax.random.key(0), x), x)
-        >>> pred.mixture[1].shape
-        (5, 3, 2)
-
-    References:
-        Bishop, C. M. (1994). Mixture density networks. Technical report NCRG/94/004, Aston
-        University.
+        >>> from edtjax.surrogates import (EnsembleOptions, NetworkOptions, TrainingOptions,
+        ...                                deep_ensemble, ensemble_member)
+        >>> x = jnp.linspace(-1, 1, 32)[:, None]
+        >>> options = EnsembleOptions(NetworkOptions((8,), training=TrainingOptions(epochs=2)),
+        ...                           members=2)
+        >>> first = ensemble_member(deep_ensemble.fit(jax.random.key(0), x, x, options), 0)
+        >>> first.params["head"]["kernel"].shape
+        (8, 2)
     """
-    hidden = tuple(check_int("hidden", int(h), minimum=1) for h in hidden)
-    if not hidden:
-        raise ValueError("hidden must name at least one layer width")
-    outputs = check_int("outputs", outputs, minimum=1)
-    components = check_int("components", components, minimum=1)
-    check_choice("activation", activation, sorted(_ACTIVATIONS))
-    module = _MDN(hidden, outputs, components, activation)
+    members = jax.tree.leaves(state.params)[0].shape[0]
+    index = check_int("index", index, minimum=0, maximum=members - 1)
+    return NetworkState(state.network, jax.tree.map(lambda p: p[index], state.params))
 
-    def init(key, x):
-        return module.init(key, jnp.asarray(x))["params"]
 
-    def apply(params, x, key=None):
-        logits, means, variances = module.apply({"params": params}, jnp.asarray(x))
-        w = jax.nn.softmax(logits, axis=-1)[..., None]
-        mean = jnp.sum(w * means, axis=-2)
-        second = jnp.sum(w * (variances + means**2), axis=-2)
-        aleatoric = jnp.sum(w * variances, axis=-2)
-        return Predictive(
-            mean=mean,
-            variance=second - mean**2,
-            aleatoric=aleatoric,
-            mixture=(logits, means, variances),
-        )
+class DropoutOptions(NamedTuple):
+    """Options of :data:`mc_dropout` (hashable).
 
-    return Surrogate(init=init, apply=apply)
+    Attributes:
+        network: the architecture and training; ``dropout_rate`` must be positive.
+        samples: stochastic forward passes per prediction (>= 2).
+    """
+
+    network: NetworkOptions = NetworkOptions(dropout_rate=0.1)
+    samples: int = 100
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["params", "key"],
+    meta_fields=["network", "samples"],
+)
+@dataclasses.dataclass(frozen=True)
+class DropoutState:
+    """A network trained with dropout and the key of its prediction-time masks.
+
+    Attributes:
+        network: the network (static).
+        params: its parameters.
+        key: PRNG key of the dropout masks used by ``predict`` (the same masks on every call,
+            so ``predict`` is a deterministic function of the state).
+        samples: stochastic forward passes per prediction (static).
+    """
+
+    network: MLP
+    params: Any
+    key: jax.Array
+    samples: int
+
+
+def _fit_mc_dropout(
+    key: jax.Array, x: Any, y: Any, options: DropoutOptions | None = None
+) -> DropoutState:
+    options = check_options(options, DropoutOptions)
+    samples = check_int("samples", options.samples, minimum=2)
+    x, y = check_xy(x, y)
+    net = options.network.build(y.shape[1])
+    if net.dropout_rate == 0.0:
+        raise ValueError("network.dropout_rate must be > 0 for MC dropout")
+    k_train, k_predict = jax.random.split(key)
+    trained = train_network(k_train, net, x, y, options.network.training)
+    return DropoutState(net, trained.params, k_predict, samples)
+
+
+def _predict_mc_dropout(state: DropoutState, x: Any) -> Predictive:
+    return mc_dropout_predictive(state.key, state.network, state.params, x, state.samples)
+
+
+mc_dropout = SurrogateMethod(_fit_mc_dropout, _predict_mc_dropout)
+"""Monte Carlo dropout (:func:`~edtjax.surrogates.fit` with dropout active, then
+:func:`mc_dropout_predictive`); options :class:`DropoutOptions`, state :class:`DropoutState`.
+``fit`` splits its key into the training key and the key of the prediction masks."""
+
+
+class MixtureOptions(NamedTuple):
+    """Options of :data:`mixture_density` (hashable).
+
+    Attributes:
+        hidden: hidden layer widths (a tuple).
+        activation: hidden activation name.
+        components: number of mixture components.
+        training: the training options; the loss is :func:`mixture_nll_loss` by default.
+    """
+
+    hidden: tuple[int, ...] = (50, 50)
+    activation: str = "tanh"
+    components: int = 3
+    training: TrainingOptions = TrainingOptions(loss=mixture_nll_loss)
+
+
+def _fit_mixture_density(
+    key: jax.Array, x: Any, y: Any, options: MixtureOptions | None = None
+) -> NetworkState:
+    options = check_options(options, MixtureOptions)
+    x, y = check_xy(x, y)
+    net = mdn(options.hidden, y.shape[1], options.components, activation=options.activation)
+    return train_network(key, net, x, y, options.training)
+
+
+mixture_density = SurrogateMethod(_fit_mixture_density, single_network.predict)
+"""Mixture density network (:func:`~edtjax.surrogates.mdn` trained by
+:func:`~edtjax.surrogates.fit`); options :class:`MixtureOptions`, state
+:class:`~edtjax.surrogates.NetworkState`."""

@@ -9,8 +9,9 @@ precision are rejected. Cost: :math:`O(n^3)` to factor, :math:`O(n^2)` per test 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,12 +19,16 @@ import optax
 from jax.scipy.linalg import cho_solve, solve_triangular
 
 from edtjax._checks import as_array, check_choice, check_int, check_real, check_same_length
+from edtjax.surrogates.method import SurrogateMethod, check_options, check_xy
 from edtjax.surrogates.predictive import Predictive
 
 __all__ = [
     "GPFit",
+    "GPOptions",
     "GPParams",
+    "GPState",
     "fit_gp",
+    "gaussian_process",
     "gp_kernel",
     "gp_log_marginal_likelihood",
     "gp_predict",
@@ -302,3 +307,94 @@ def fit_gp(
             "increase jitter or lower learning_rate"
         )
     return result
+
+
+class GPOptions(NamedTuple):
+    """Options of :data:`gaussian_process` (hashable).
+
+    Attributes:
+        kernel: ``"rbf"``, ``"matern32"`` or ``"matern52"``.
+        steps: Adam steps of :func:`fit_gp`.
+        learning_rate: Adam step size of :func:`fit_gp`.
+        jitter: relative jitter during fitting.
+        max_jitter: largest relative jitter tried for prediction (as in :func:`gp_predict`).
+    """
+
+    kernel: str = "rbf"
+    steps: int = 300
+    learning_rate: float = 0.05
+    jitter: float = 1e-8
+    max_jitter: float = 1e-4
+
+
+@functools.partial(
+    jax.tree_util.register_dataclass,
+    data_fields=["params", "x", "y", "jitter"],
+    meta_fields=["kernel"],
+)
+@dataclasses.dataclass(frozen=True)
+class GPState:
+    """Fitted independent GPs, one per output column.
+
+    Attributes:
+        params: one :class:`GPParams` per output, a tuple of length ``d``.
+        x: training inputs, float64, shape ``(n, p)``.
+        y: training targets, float64, shape ``(n, d)``.
+        jitter: the relative jitter each output's prediction uses (the smallest that gives a
+            finite Cholesky factor, found at fit time), shape ``(d,)``.
+        kernel: the kernel name (static).
+    """
+
+    params: tuple[GPParams, ...]
+    x: jax.Array
+    y: jax.Array
+    jitter: jax.Array
+    kernel: str
+
+
+def _fit_gaussian_process(
+    key: jax.Array, x: Any, y: Any, options: GPOptions | None = None
+) -> GPState:
+    del key  # evidence maximisation from the default start is deterministic
+    options = check_options(options, GPOptions)
+    check_real("max_jitter", options.max_jitter, minimum=0.0)
+    x, y = check_xy(x, y)
+    params, jitters = [], []
+    for j in range(y.shape[1]):
+        fitted = fit_gp(
+            x,
+            y[:, j],
+            kernel=options.kernel,
+            steps=options.steps,
+            learning_rate=options.learning_rate,
+            jitter=options.jitter,
+        ).params
+        jitters.append(_stable_jitter(options.kernel, fitted, x, options.max_jitter))
+        params.append(fitted)
+    return GPState(tuple(params), x, y, jnp.asarray(jitters, x.dtype), options.kernel)
+
+
+def _predict_gaussian_process(state: GPState, x: Any) -> Predictive:
+    x_new = jnp.asarray(x).astype(state.x.dtype)
+    columns = [
+        _predict(p, state.x, state.y[:, j], x_new, state.jitter[j], kind=state.kernel)
+        for j, p in enumerate(state.params)
+    ]
+    return jax.tree.map(lambda *c: jnp.concatenate(c, axis=1), *columns)
+
+
+gaussian_process = SurrogateMethod(_fit_gaussian_process, _predict_gaussian_process)
+"""Exact GP regression, one independent GP per output (:func:`fit_gp`, then the predictive of
+:func:`gp_predict` with the jitter found at fit time); options :class:`GPOptions`, state
+:class:`GPState`. Needs float64 data; the key is unused.
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> from edtjax.surrogates import GPOptions, gaussian_process
+    >>> with jax.enable_x64(True):  # float64 for this block only
+    ...     x = jnp.linspace(0, 1, 12)[:, None]
+    ...     state = gaussian_process.fit(jax.random.key(0), x, jnp.sin(6 * x), GPOptions(steps=20))
+    ...     pred = jax.jit(gaussian_process.predict)(state, x[:3])
+    >>> pred.mean.shape
+    (3, 1)
+"""

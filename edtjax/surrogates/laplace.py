@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_real
-from edtjax.surrogates.network import Surrogate
+from edtjax.surrogates.network import MLP, Surrogate, append_bias
 from edtjax.surrogates.predictive import Predictive
 
 __all__ = ["LastLayerLaplace", "last_layer_laplace", "last_layer_laplace_predictive"]
@@ -43,12 +43,8 @@ class LastLayerLaplace(NamedTuple):
     noise_variance: jax.Array | None
 
 
-def _augment(phi):
-    return jnp.concatenate([phi, jnp.ones((phi.shape[0], 1), phi.dtype)], axis=1)
-
-
 def last_layer_laplace(
-    surrogate: Surrogate,
+    surrogate: Surrogate | MLP,
     params: Any,
     x,
     *,
@@ -104,14 +100,14 @@ def last_layer_laplace(
     else:
         weights = 1.0 / pred.variance
         noise = None
-    phi = _augment(surrogate.features(params, x))
+    phi = append_bias(surrogate.features(params, x))
     eye = jnp.eye(phi.shape[1], dtype=phi.dtype)
     precision = jnp.einsum("nj,np,nq->jpq", weights, phi, phi) + delta * eye
     return LastLayerLaplace(jnp.linalg.inv(precision), noise)
 
 
 def last_layer_laplace_predictive(
-    surrogate: Surrogate, params: Any, laplace: LastLayerLaplace, x
+    surrogate: Surrogate | MLP, params: Any, laplace: LastLayerLaplace, x
 ) -> Predictive:
     r"""Linearised predictive :math:`\mathcal N(f_j(x), \tilde\phi^\top\Sigma_j\tilde\phi +
     \sigma_j^2(x))`, with ``aleatoric`` :math:`\sigma_j^2(x)`.
@@ -120,7 +116,7 @@ def last_layer_laplace_predictive(
         See :func:`last_layer_laplace`.
     """
     pred = surrogate.apply(params, x)
-    phi = _augment(surrogate.features(params, x))
+    phi = append_bias(surrogate.features(params, x))
     epistemic = jnp.einsum("mp,jpq,mq->mj", phi, laplace.covariance, phi)
     noise = pred.variance if laplace.noise_variance is None else laplace.noise_variance
     aleatoric = jnp.broadcast_to(noise, pred.mean.shape)

@@ -66,13 +66,24 @@ from edtjax._checks import (
 )
 from edtjax.mcmc.kernel import Kernel
 from edtjax.surrogates.bnn import (
+    BNNState,
     PosteriorSamples,
+    _bnn_start,
     _gaussian_log_likelihood_terms,
     _gaussian_log_prior,
+    bnn_nuts,
 )
-from edtjax.surrogates.network import Surrogate
+from edtjax.surrogates.method import SurrogateMethod, check_options
+from edtjax.surrogates.network import MLP, Surrogate
 
-__all__ = ["PenaltyInfo", "PenaltyState", "pbnn_sample", "penalty_kernel"]
+__all__ = [
+    "PenaltyInfo",
+    "PenaltyOptions",
+    "PenaltyState",
+    "bnn_penalty",
+    "pbnn_sample",
+    "penalty_kernel",
+]
 
 _DIVERGENCE_THRESHOLD = 1000.0  # energy error flagged as divergent (blackjax's and Stan's)
 
@@ -283,7 +294,7 @@ def _pbnn(
 
 def pbnn_sample(
     key: jax.Array,
-    surrogate: Surrogate,
+    surrogate: Surrogate | MLP,
     x,
     y,
     initial_positions: Any,
@@ -371,3 +382,54 @@ def pbnn_sample(
         batch_size=batch_size, num_integration_steps=num_steps, num_warmup=num_warmup,
         num_samples=num_samples, penalty=bool(penalty),
     )  # fmt: skip
+
+
+class PenaltyOptions(NamedTuple):
+    """Options of :data:`bnn_penalty` (hashable); the sampler's are those of
+    :func:`pbnn_sample`.
+
+    Attributes:
+        hidden: hidden layer widths of the point network (a tuple).
+        activation: hidden activation name.
+        chains: number of chains.
+        batch_size: mini-batch size ``b`` (``2 <= b <= n``).
+        prior_scale: :math:`\\tau > 0`.
+        noise_variance: :math:`\\sigma^2 > 0`.
+        step_size: initial leapfrog step size.
+        num_integration_steps: leapfrog steps per proposal.
+        num_warmup: step-size adaptation transitions per chain.
+        num_samples: retained transitions per chain.
+        target_acceptance: target mean acceptance probability.
+        penalty: ``False`` drops the noise penalty (biased; for comparison).
+    """
+
+    hidden: tuple[int, ...] = (16,)
+    activation: str = "tanh"
+    chains: int = 4
+    batch_size: int = 32
+    prior_scale: float = 1.0
+    noise_variance: float = 0.01
+    step_size: float = 1e-3
+    num_integration_steps: int = 1
+    num_warmup: int = 500
+    num_samples: int = 500
+    target_acceptance: float = 0.6
+    penalty: bool = True
+
+
+def _fit_penalty(key: jax.Array, x: Any, y: Any, options: PenaltyOptions | None = None) -> BNNState:
+    options = check_options(options, PenaltyOptions)
+    k_init, k_run = jax.random.split(key)
+    net, x, y, init = _bnn_start(k_init, x, y, options, options.chains)
+    sampler = options._asdict()
+    for name in ("hidden", "activation", "chains"):
+        del sampler[name]
+    draws = pbnn_sample(k_run, net, x, y, init, **sampler)
+    return BNNState(net, draws, float(options.noise_variance))
+
+
+bnn_penalty = SurrogateMethod(_fit_penalty, bnn_nuts.predict)
+"""BNN sampled by the penalty method on mini-batches (:func:`pbnn_sample`, then
+:func:`~edtjax.surrogates.bnn_predictive`); options :class:`PenaltyOptions`, state
+:class:`~edtjax.surrogates.BNNState`. The sampler is jitted with the network as a static
+argument compared by value, so fitting again with the same options does not recompile."""

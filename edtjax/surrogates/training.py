@@ -1,21 +1,37 @@
-"""Optax training loop for :class:`~edtjax.surrogates.Surrogate` networks."""
+"""Optax training loop for networks (:class:`~edtjax.surrogates.MLP`,
+:class:`~edtjax.surrogates.MDN` or your own :class:`~edtjax.surrogates.Surrogate`).
+
+A loss is a function. The three built-in losses take arrays (``gaussian_nll_loss(mean,
+variance, y)``, ``mse_loss(mean, y)``, ``mixture_nll_loss(logits, means, variances, y)``) and
+are fed from the network's :class:`~edtjax.surrogates.Predictive`; any other function is called
+as ``loss(predictive, y) -> scalar``. The names ``"gaussian_nll"``, ``"mse"`` and
+``"mixture_nll"`` are still accepted by :func:`fit` and :func:`~edtjax.surrogates.fit_ensemble`
+and are mapped to the functions in one place (``_LOSS_NAMES``).
+"""
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from edtjax._checks import as_array, check_choice, check_int, check_real, check_same_length
-from edtjax.surrogates.network import Surrogate
+from edtjax._checks import as_array, check_int, check_real, check_same_length
+from edtjax.surrogates.network import MDN, MLP, Surrogate
 
-__all__ = ["TrainResult", "fit", "gaussian_nll_loss", "mixture_nll_loss", "mse_loss"]
+__all__ = [
+    "TrainResult",
+    "TrainingOptions",
+    "fit",
+    "gaussian_nll_loss",
+    "mixture_nll_loss",
+    "mse_loss",
+]
 
-_LOSSES = ("gaussian_nll", "mixture_nll", "mse")
 _ADAM = optax.scale_by_adam()
 
 
@@ -65,13 +81,63 @@ def mixture_nll_loss(
     return -jnp.mean(jax.nn.logsumexp(jax.nn.log_softmax(logits, axis=-1) + comp, axis=-1))
 
 
+_LOSS_NAMES = {"gaussian_nll": gaussian_nll_loss, "mixture_nll": mixture_nll_loss, "mse": mse_loss}
+
+
+class TrainingOptions(NamedTuple):
+    """Options of the training loop :func:`fit`, hashable (a static argument of jitted code).
+
+    Attributes:
+        loss: a loss function (see the module docstring), e.g. :func:`gaussian_nll_loss`
+            (needs a network that predicts a variance), :func:`mse_loss` or
+            :func:`mixture_nll_loss` (needs a mixture density network).
+        epochs: maximum number of epochs.
+        batch_size: minibatch size.
+        learning_rate: Adam step size when ``optimizer`` is ``None``.
+        optimizer: an optax transformation producing the final updates, or ``None`` (Adam).
+        validation_fraction: fraction of rows held out for early stopping, in ``[0, 1)``.
+        patience: epochs without validation improvement before stopping.
+        report_every: print the losses every this many epochs (0: silent).
+
+    Example:
+        >>> from edtjax.surrogates import TrainingOptions, mse_loss
+        >>> options = TrainingOptions(loss=mse_loss, epochs=100)
+        >>> hash(options) == hash(TrainingOptions(loss=mse_loss, epochs=100))
+        True
+    """
+
+    loss: Callable[..., jax.Array] = gaussian_nll_loss
+    epochs: int = 500
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    optimizer: optax.GradientTransformation | None = None
+    validation_fraction: float = 0.2
+    patience: int = 50
+    report_every: int = 0
+
+
+def _loss_function(loss: Any) -> Callable[..., jax.Array]:
+    """The loss as a function: a name of the old string API is mapped to its function."""
+    if isinstance(loss, str):
+        if loss not in _LOSS_NAMES:
+            raise ValueError(
+                f"loss must be a function or one of {sorted(_LOSS_NAMES)}, got {loss!r}"
+            )
+        return _LOSS_NAMES[loss]
+    if not callable(loss):
+        raise ValueError(f"loss must be a function, got {loss!r}")
+    return loss
+
+
 def _loss(surrogate, loss, params, x, y, key):
     pred = surrogate.apply(params, x, key)
-    if loss == "gaussian_nll":
+    if loss is gaussian_nll_loss:
         return gaussian_nll_loss(pred.mean, pred.variance, y)
-    if loss == "mixture_nll":
+    if loss is mixture_nll_loss:
         return mixture_nll_loss(*pred.mixture, y)
-    return mse_loss(pred.mean, y)
+    if loss is mse_loss:
+        return mse_loss(pred.mean, y)
+    return loss(pred, y)
 
 
 @functools.partial(
@@ -178,21 +244,24 @@ def _fit(
     return TrainResult(best_p, tr_hist, val_hist, best_epoch, epoch)
 
 
+_DEFAULTS = TrainingOptions()
+
+
 def fit(
     key: jax.Array,
-    surrogate: Surrogate,
+    surrogate: Surrogate | MLP | MDN,
     x: Any,
     y: Any,
     *,
-    loss: str = "gaussian_nll",
-    epochs: int = 500,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    optimizer: optax.GradientTransformation | None = None,
-    validation_fraction: float = 0.2,
-    patience: int = 50,
+    loss: Callable[..., jax.Array] | str = _DEFAULTS.loss,
+    epochs: int = _DEFAULTS.epochs,
+    batch_size: int = _DEFAULTS.batch_size,
+    learning_rate: float = _DEFAULTS.learning_rate,
+    optimizer: optax.GradientTransformation | None = _DEFAULTS.optimizer,
+    validation_fraction: float = _DEFAULTS.validation_fraction,
+    patience: int = _DEFAULTS.patience,
     params: Any = None,
-    report_every: int = 0,
+    report_every: int = _DEFAULTS.report_every,
 ) -> TrainResult:
     r"""Train a surrogate by minibatch gradient descent with early stopping (jitted).
 
@@ -200,13 +269,15 @@ def fit(
     rows, runs one optimizer update per minibatch inside ``lax.scan``, and evaluates the
     validation loss; the parameters with the lowest validation loss are kept and training stops
     once it has not improved for ``patience`` (>= 1) consecutive epochs (``lax.while_loop``). The
-    loss is the Gaussian negative log-likelihood
+    loss is e.g. the Gaussian negative log-likelihood
     :math:`\tfrac12[\log 2\pi\sigma^2(x) + (y-\mu(x))^2/\sigma^2(x)]` for heteroscedastic
     networks or the mean squared error. Dropout layers are active during training.
 
-    The whole loop is one compiled program: calling again with new data of the same shape (and
-    the same ``surrogate`` and ``optimizer`` objects) does not recompile, and ``jax.vmap`` over
-    ``key`` trains an ensemble in parallel.
+    The whole loop is one compiled program with the network, the loss and the optimizer as
+    static arguments: calling again with new data of the same shape does not recompile, nor
+    does a network built again with the same arguments (:class:`MLP` compares by value; pass
+    the same ``optimizer`` object and loss function). ``jax.vmap`` over ``key`` trains an
+    ensemble in parallel.
 
     Cost: :math:`O(\text{epochs} \cdot n \cdot C)` with :math:`C` the per-example cost of the
     network's forward and backward pass.
@@ -216,8 +287,10 @@ def fit(
         surrogate: the network, e.g. from :func:`~edtjax.surrogates.mlp`.
         x: inputs, shape ``(n, p)``.
         y: targets, shape ``(n, d)``.
-        loss: ``"gaussian_nll"`` (needs a heteroscedastic network), ``"mixture_nll"`` (needs a
-            mixture density network, :func:`~edtjax.surrogates.mdn`) or ``"mse"``.
+        loss: a loss function (:func:`gaussian_nll_loss`, which needs a heteroscedastic
+            network; :func:`mixture_nll_loss`, which needs a mixture density network;
+            :func:`mse_loss`; or your own ``loss(predictive, y) -> scalar``). The names
+            ``"gaussian_nll"``, ``"mixture_nll"`` and ``"mse"`` are accepted too.
         epochs: maximum number of epochs.
         batch_size: minibatch size (the last incomplete minibatch of each epoch is skipped).
         learning_rate: Adam step size, used when ``optimizer`` is ``None`` (traced, so changing
@@ -234,14 +307,14 @@ def fit(
 
     Raises:
         ValueError: mismatched ``x``/``y`` lengths, non-finite data, a bad option, or
-            ``loss="gaussian_nll"`` with a network that predicts no variance.
+            :func:`gaussian_nll_loss` with a network that predicts no variance.
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> from edtjax.surrogates import fit, mlp
+        >>> from edtjax.surrogates import fit, mlp, mse_loss
         >>> x = jnp.linspace(-1, 1, 64)[:, None]
         >>> y = jnp.sin(3 * x)
-        >>> res = fit(jax.random.key(0), mlp((16,)), x, y, loss="mse", epochs=20)
+        >>> res = fit(jax.random.key(0), mlp((16,)), x, y, loss=mse_loss, epochs=20)
         >>> res.train_loss.shape
         (20,)
 
@@ -249,51 +322,33 @@ def fit(
         Kingma, D. P. and Ba, J. (2015). Adam: a method for stochastic optimization. ICLR.
         Prechelt, L. (1998). Early stopping - but when? In Neural Networks: Tricks of the Trade.
     """
-    args, static = _fit_arguments(
-        surrogate,
-        x,
-        y,
-        loss=loss,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        validation_fraction=validation_fraction,
-        patience=patience,
-        params=params,
-        report_every=report_every,
-    )
+    options = TrainingOptions(
+        loss, epochs, batch_size, learning_rate, optimizer, validation_fraction, patience,
+        report_every,
+    )  # fmt: skip
+    args, static = _fit_arguments(surrogate, x, y, options, params)
     return _fit(key, *args, **static)
 
 
-def _fit_arguments(
-    surrogate,
-    x,
-    y,
-    *,
-    loss,
-    epochs,
-    batch_size,
-    learning_rate,
-    optimizer,
-    validation_fraction,
-    patience,
-    params,
-    report_every,
-):
+def _fit_arguments(surrogate, x, y, options: TrainingOptions, params):
     """Validate the arguments of :func:`fit`; return ``(x, y, params, learning_rate)`` and the
     static keyword arguments of the compiled loop ``_fit``."""
     x = as_array("x", x, ndim=2)
     y = as_array("y", y, ndim=2)
     n = check_same_length(("x", "y"), x, y)
-    check_choice("loss", loss, _LOSSES)
-    epochs = check_int("epochs", epochs, minimum=1)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    patience = check_int("patience", patience, minimum=1)
-    report_every = check_int("report_every", report_every, minimum=0)
+    loss = _loss_function(options.loss)
+    epochs = check_int("epochs", options.epochs, minimum=1)
+    batch_size = check_int("batch_size", options.batch_size, minimum=1)
+    patience = check_int("patience", options.patience, minimum=1)
+    report_every = check_int("report_every", options.report_every, minimum=0)
     validation_fraction = check_real(
-        "validation_fraction", validation_fraction, minimum=0.0, maximum=1.0, strict_maximum=True
+        "validation_fraction",
+        options.validation_fraction,
+        minimum=0.0,
+        maximum=1.0,
+        strict_maximum=True,
     )
+    learning_rate = options.learning_rate
     check_real("learning_rate", learning_rate, minimum=0.0, strict_minimum=True)
     n_val = math.floor(validation_fraction * n)
     if n - n_val < 1:
@@ -307,13 +362,13 @@ def _fit_arguments(
     )
     if probe.mean.shape[-1] != y.shape[1]:
         raise ValueError(f"y must have {probe.mean.shape[-1]} columns, got {y.shape[1]}")
-    if loss == "gaussian_nll" and probe.variance is None:
-        raise ValueError('loss="gaussian_nll" needs a network that predicts a variance')
-    if loss == "mixture_nll" and probe.mixture is None:
-        raise ValueError('loss="mixture_nll" needs a mixture density network')
+    if loss is gaussian_nll_loss and probe.variance is None:
+        raise ValueError("loss=gaussian_nll_loss needs a network that predicts a variance")
+    if loss is mixture_nll_loss and probe.mixture is None:
+        raise ValueError("loss=mixture_nll_loss needs a mixture density network")
     static = {
         "surrogate": surrogate,
-        "optimizer": optimizer,
+        "optimizer": options.optimizer,
         "loss": loss,
         "epochs": epochs,
         "batch_size": batch_size,
