@@ -21,6 +21,7 @@ from edtjax.lattice.ising_exact import (
     ising_exact,
 )
 from edtjax.lattice.ising_multispin import (
+    MULTISPIN_GENERATORS,
     IsingPackedState,
     ising_multispin_kernel,
     ising_pack,
@@ -75,6 +76,7 @@ __all__ = [
     "IsingSample",
     "IsingState",
     "LocalCoefficients",
+    "MULTISPIN_GENERATORS",
     "MassCouplings",
     "PHI4_ALGORITHMS",
     "Phi4MetropolisInfo",

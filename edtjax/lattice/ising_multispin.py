@@ -21,26 +21,40 @@ Each spin gets its own independent random bits, so the chain is exactly the chec
 Metropolis chain of :func:`~edtjax.lattice.ising_metropolis_kernel` (up to the 2^-24 rounding of
 the acceptance probabilities, which the float32 kernel shares). ``L`` must be a multiple of 64.
 
+The random words are by default counter-based (Threefry-2x32 of the site and plane under a key
+drawn once per sweep) and computed next to the comparison that consumes them, so a sweep reads
+and writes only the spins: the same update runs as fused ``jax.numpy`` or as a Pallas kernel,
+bit for bit.
+
 References:
     Jacobs, L. and Rebbi, C. (1981). Multi-spin coding: a very efficient technique for Monte
     Carlo simulations of spin systems. J. Comput. Phys. 41, 203.
 
     Block, B., Virnau, P. and Preis, T. (2010). Multi-GPU accelerated multi-spin Monte Carlo
     simulations of the 2D Ising model. Comput. Phys. Commun. 181, 1549.
+
+    Salmon, J. K., Moraes, M. A., Dror, R. O. and Shaw, D. E. (2011). Parallel random numbers:
+    as easy as 1, 2, 3. Proc. SC'11, 16.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import pallas as pl
 
+from edtjax._checks import check_choice, check_int
+from edtjax.lattice._counter_rng import sweep_seed, threefry2x32
 from edtjax.lattice.ising import check_couplings, check_spins, float_dtype
 from edtjax.mcmc.kernel import Kernel
 
 __all__ = [
     "IsingPackedState",
+    "MULTISPIN_GENERATORS",
     "ising_multispin_kernel",
     "ising_pack",
     "ising_packed_energy",
@@ -50,6 +64,10 @@ __all__ = [
 
 _BITS = 32
 _RANDOM_BITS = 24
+_CLASSES = 10
+
+MULTISPIN_GENERATORS = ("threefry", "key")
+"""Random-word sources accepted by :func:`ising_multispin_kernel`'s ``generator``."""
 
 
 class IsingPackedState(NamedTuple):
@@ -150,61 +168,222 @@ def _count_antiparallel(spins: jax.Array, neighbours) -> tuple[jax.Array, jax.Ar
     return b0, b1, b2
 
 
-def _half_sweep(key, spins, other, black, beta, J, h, dtype):
-    b0, b1, b2 = _count_antiparallel(spins, _neighbours(other, black))
-    ones = jnp.uint32(0xFFFFFFFF)
-    nb0, nb1, nb2, nspin = ~b0, ~b1, ~b2, ~spins
-    count_masks = (
-        nb2 & nb1 & nb0,
-        nb2 & nb1 & b0,
-        nb2 & b1 & nb0,
-        nb2 & b1 & b0,
-        b2,
-    )
+def _acceptance_table(beta, J, h, dtype) -> jax.Array:
+    """The ``(1 + 24, 10)`` ``uint32`` table of the ten classes ``(b, s)`` of :func:`_class_masks`.
+
+    Row 0 is all ones where the class always flips (:math:`p = 1`), else zero; row ``1 + k`` is
+    all ones where bit ``k`` (least significant first) of the threshold
+    :math:`\\lfloor p\\, 2^{24} \\rfloor` is set, so that a spin flips when its 24-bit random
+    integer is below the threshold.
+    """
     scale = jnp.asarray(2.0**_RANDOM_BITS, dtype)
-    masks, always, thresholds = [], [], []
-    for b, count_mask in enumerate(count_masks):
-        for sign, spin_mask in ((1.0, spins), (-1.0, nspin)):
+    always, levels = [], []
+    for b in range(5):
+        for sign in (1.0, -1.0):
             delta_e = 2.0 * J * (4.0 - 2.0 * b) + 2.0 * h * sign
             level = jnp.floor(jnp.exp(-beta * jnp.maximum(delta_e, 0.0)) * scale)
-            masks.append(count_mask & spin_mask)
             # p = 1 (Delta E <= 0 or beta = 0): always flip; else flip when r < floor(p 2^24).
-            always.append(jnp.where(level >= scale, ones, jnp.uint32(0)))
-            thresholds.append(jnp.where(level >= scale, 0.0, level).astype(jnp.uint32))
-    accept = jnp.zeros_like(spins)
-    for mask, all_or_none in zip(masks, always, strict=True):
-        accept = accept | (mask & all_or_none)
-    random_words = jax.random.bits(key, (_RANDOM_BITS, *spins.shape), jnp.uint32)
-    masks = jnp.stack(masks)
-    thresholds = jnp.stack(thresholds)
+            always.append(level >= scale)
+            levels.append(jnp.where(level >= scale, 0.0, level).astype(jnp.uint32))
+    levels = jnp.stack(levels)
+    shifts = jnp.arange(_RANDOM_BITS, dtype=jnp.uint32)[:, None]
+    bits = jnp.concatenate([jnp.stack(always)[None], ((levels >> shifts) & 1) == 1])
+    return jnp.where(bits, jnp.uint32(0xFFFFFFFF), jnp.uint32(0))
 
-    def compare_bit(i, carry):
-        # Most significant bit first: r < T once r and T first differ with r_i = 0, T_i = 1.
-        less, equal = carry
-        select = jnp.uint32(0) - ((thresholds >> jnp.uint32(_RANDOM_BITS - 1 - i)) & 1)
-        t_bit = jnp.bitwise_or.reduce(masks & select.reshape(-1, 1, 1), axis=0)
-        r_bit = random_words[i]
-        return less | (equal & ~r_bit & t_bit), equal & ~(r_bit ^ t_bit)
 
-    start = (jnp.zeros_like(spins), jnp.full_like(spins, ones))
-    less, _ = jax.lax.fori_loop(0, _RANDOM_BITS, compare_bit, start)
-    accept = accept | less
+def _class_masks(spins: jax.Array, neighbours) -> list[jax.Array]:
+    """Words marking the spins of each class ``(b, s)``: ``b`` antiparallel neighbours (0-4),
+    spin up then down, in the order of :func:`_acceptance_table`."""
+    b0, b1, b2 = _count_antiparallel(spins, neighbours)
+    nb0, nb1, nb2, nspin = ~b0, ~b1, ~b2, ~spins
+    count_masks = (nb2 & nb1 & nb0, nb2 & nb1 & b0, nb2 & b1 & nb0, nb2 & b1 & b0, b2)
+    return [count & spin for count in count_masks for spin in (spins, nspin)]
+
+
+def _flip_words(
+    spins: jax.Array, neighbours, always, thresholds, plane_pair, unroll: bool
+) -> jax.Array:
+    """Words marking the spins that flip, given the random words of every spin.
+
+    The comparison :math:`r < T` of a spin's 24-bit random integer with the threshold of its
+    class runs bit-serially from the least significant bit, with one carried word:
+    :math:`\\ell_k = (\\bar r_k\\, t_k) \\lor (\\overline{r_k \\oplus t_k}\\, \\ell_{k-1})` is
+    :math:`r \\bmod 2^{k+1} < T \\bmod 2^{k+1}`, over the twelve pairs of bits.
+
+    Args:
+        spins: words of the colour being updated.
+        neighbours: its four neighbour words (:func:`_neighbours`).
+        always: the ten words of row 0 of :func:`_acceptance_table`, indexable by class.
+        thresholds: ``thresholds(p)[i][c]`` is the word of bit ``2p + i`` of class ``c``'s
+            threshold (rows ``1 + 2p + i`` of :func:`_acceptance_table`); ``p`` is traced.
+        plane_pair: ``plane_pair(p)`` returns the random words of bits ``2p`` and ``2p + 1``.
+        unroll: unroll the loop over the pairs. XLA then fuses the whole comparison and the
+            random words into one pass over the words (two to three times faster on a CPU than
+            a rolled loop); a GPU kernel keeps the loop rolled.
+    """
+    masks = _class_masks(spins, neighbours)
+    accept = functools.reduce(jnp.bitwise_or, [m & always[c] for c, m in enumerate(masks)])
+
+    def compare_pair(p, less):
+        selectors = thresholds(p)
+        for i, r_bit in enumerate(plane_pair(p)):
+            t_bit = functools.reduce(
+                jnp.bitwise_or, [m & selectors[i][c] for c, m in enumerate(masks)]
+            )
+            less = (~r_bit & t_bit) | (~(r_bit ^ t_bit) & less)
+        return less
+
+    zeros = jnp.zeros_like(spins)
+    less = jax.lax.fori_loop(0, _RANDOM_BITS // 2, compare_pair, zeros, unroll=unroll)
+    return accept | less
+
+
+def _counter_plane_pair(seed, counter: jax.Array, colour: int):
+    """``plane_pair`` of :func:`_flip_words` for the counter-based generator.
+
+    Pair ``p`` of the word with index ``counter`` in its colour's ``(L, L // 64)`` array is
+    Threefry-2x32 of the counter ``(counter, 12 colour + p)`` under the key ``seed``, so no two
+    random words of a sweep share a counter.
+    """
+
+    def plane_pair(p):
+        tag = (p + colour * (_RANDOM_BITS // 2)).astype(jnp.uint32)
+        return threefry2x32(seed[0], seed[1], counter, tag)
+
+    return plane_pair
+
+
+def _word_counters(shape: tuple[int, int]) -> jax.Array:
+    """Row-major index of every word of an ``(L, L // 64)`` colour array, as ``uint32``."""
+    rows = jax.lax.broadcasted_iota(jnp.uint32, shape, 0)
+    cols = jax.lax.broadcasted_iota(jnp.uint32, shape, 1)
+    return rows * jnp.uint32(shape[1]) + cols
+
+
+def _stored_pair(words: jax.Array, p: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``plane_pair`` of :func:`_flip_words` for 24 random words drawn into an array, the first
+    being the most significant bit."""
+    last = _RANDOM_BITS - 1
+    return words[last - 2 * p], words[last - 1 - 2 * p]
+
+
+def _half_sweep(spins, other, black, table, plane_pair):
+    neighbours = _neighbours(other, black)
+    pairs = table[1:].reshape(_RANDOM_BITS // 2, 2, -1)
+    accept = _flip_words(spins, neighbours, table[0], lambda p: pairs[p], plane_pair, True)
     n_flipped = jnp.sum(jax.lax.population_count(accept).astype(jnp.int32))
     return spins ^ accept, n_flipped
 
 
-def ising_multispin_kernel(beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> Kernel:
+def _pallas_half_sweep(seed, table, spins, other, black, block_rows):
+    """One colour's update as a Pallas kernel over blocks of ``block_rows`` word rows.
+
+    Each program reads its block of spins and the neighbour words of the other colour (its rows,
+    the rows above and below, and the adjacent word for the carry bit), computes the random
+    words of its sites in registers and writes the updated block and its per-row flip counts.
+    On CPU the kernel runs in Pallas interpret mode.
+    """
+    size, width = spins.shape
+    colour = 0 if black else 1
+
+    def kernel(seed_ref, table_ref, other_ref, spins_ref, out_ref, count_ref):
+        shape = (block_rows, width)
+        rows = pl.program_id(0) * block_rows + jax.lax.broadcasted_iota(jnp.int32, shape, 0)
+        cols = jax.lax.broadcasted_iota(jnp.int32, shape, 1)
+        # Same neighbours as _neighbours: the carry comes from the word before (``minus``) on
+        # rows where the colour's sites sit left of the other colour's, else from the word after.
+        minus = (rows % 2 == 0) == black
+        centre = other_ref[rows, cols]
+        adjacent = other_ref[rows, (cols + jnp.where(minus, width - 1, 1)) % width]
+        side = jnp.where(
+            minus,
+            (centre << 1) | (adjacent >> (_BITS - 1)),
+            (centre >> 1) | (adjacent << (_BITS - 1)),
+        )
+        up = other_ref[(rows + size - 1) % size, cols]
+        down = other_ref[(rows + 1) % size, cols]
+        counter = (rows * width + cols).astype(jnp.uint32)
+        plane_pair = _counter_plane_pair((seed_ref[0], seed_ref[1]), counter, colour)
+        words = spins_ref[...]
+        always = [table_ref[0, c] for c in range(_CLASSES)]
+
+        def thresholds(p):
+            return [[table_ref[1 + 2 * p + i, c] for c in range(_CLASSES)] for i in range(2)]
+
+        neighbours = (up, down, centre, side)
+        accept = _flip_words(words, neighbours, always, thresholds, plane_pair, False)
+        out_ref[...] = words ^ accept
+        count_ref[...] = jnp.sum(jax.lax.population_count(accept).astype(jnp.int32), axis=1)
+
+    def whole(array):
+        return pl.BlockSpec(array.shape, lambda i: (0,) * array.ndim)
+
+    new, counts = pl.pallas_call(
+        kernel,
+        out_shape=(
+            jax.ShapeDtypeStruct(spins.shape, jnp.uint32),
+            jax.ShapeDtypeStruct((size,), jnp.int32),
+        ),
+        grid=(size // block_rows,),
+        in_specs=[
+            whole(seed),
+            whole(table),
+            whole(other),
+            pl.BlockSpec((block_rows, width), lambda i: (i, 0)),
+        ],
+        out_specs=(
+            pl.BlockSpec((block_rows, width), lambda i: (i, 0)),
+            pl.BlockSpec((block_rows,), lambda i: (i,)),
+        ),
+        interpret=jax.default_backend() == "cpu",
+    )(seed, table, other, spins)
+    return new, jnp.sum(counts)
+
+
+def ising_multispin_kernel(
+    beta: Any,
+    *,
+    J: Any = 1.0,
+    h: Any = 0.0,
+    generator: str = "threefry",
+    implementation: str = "xla",
+    block_rows: int | None = None,
+) -> Kernel:
     """Multi-spin coded checkerboard Metropolis kernel; one ``step`` is one full sweep.
 
     Same Markov chain as :func:`~edtjax.lattice.ising_metropolis_kernel` (acceptance
     :math:`\\min(1, e^{-\\beta\\Delta E})` on the even then the odd sublattice) with 32 spins per
     ``uint32`` word; see the module docstring for the bitwise update. Cost per sweep
-    :math:`O(L^2 / 32)` words, each with about 500 bitwise operations and 24 random words.
+    :math:`O(L^2 / 32)` words, each with about 650 bitwise operations and 24 random words (twelve
+    Threefry-2x32 evaluations, about 1,400 integer operations in registers, with
+    ``generator="threefry"``).
+
+    The random words (:data:`MULTISPIN_GENERATORS`):
+
+    - ``"threefry"`` (default): counter-based. Two key words are drawn from ``key`` once per
+      sweep; the 24 words of every site are Threefry-2x32-20 of (word index, colour and pair of
+      bits) under that key, computed where they are compared and never stored. Threefry-2x32-20
+      is the bijection behind ``jax.random``'s default generator (the same words as
+      ``jax.extend.random.threefry_2x32``), so the quality is that of ``jax.random``, and a sweep
+      moves only the spins through memory: on a CPU it is several times faster than ``"key"``
+      (``benchmarks/ising.py``), and it is the generator the Pallas kernel computes in
+      registers.
+    - ``"key"``: ``jax.random.bits(key, (24, L, L // 64))`` per colour, written to memory and
+      read back, with the implementation of ``key`` (threefry, or e.g.
+      ``jax.random.key(seed, impl="rbg")``). This is the stream of earlier releases.
 
     Args:
         beta: inverse temperature, ``>= 0``.
         J: coupling, finite.
         h: field, finite.
+        generator: one of :data:`MULTISPIN_GENERATORS`.
+        implementation: ``"xla"`` (``jax.numpy``, fused by XLA) or ``"pallas"``, a Pallas
+            kernel per colour with the random words generated in registers, written for GPUs
+            (``generator="threefry"`` only; on a CPU it runs in Pallas interpret mode, slowly,
+            for checking). Both give bit-identical chains for the same key.
+        block_rows: word rows per Pallas program (``implementation="pallas"``), a divisor of
+            ``L``; ``None`` takes :math:`\\gcd(L, \\max(1, \\lfloor 65536 / L \\rfloor))`, about
+            1,024 words per program.
 
     Returns:
         ``Kernel(init, step)``: ``init(spins)`` packs an ``(L, L)`` array of +-1 with ``L`` a
@@ -213,8 +392,10 @@ def ising_multispin_kernel(beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> Kernel:
         :func:`ising_packed_energy`, :func:`ising_packed_magnetisation`, :func:`ising_unpack`.
 
     Raises:
-        ValueError: if ``beta`` is negative or NaN, ``J``/``h`` are not finite, or the spins are
-            not a square +-1 array with ``L`` a multiple of 64.
+        ValueError: if ``beta`` is negative or NaN, ``J``/``h`` are not finite, ``generator`` or
+            ``implementation`` is unknown, ``"pallas"`` is asked with ``generator="key"``,
+            ``block_rows`` is not a positive integer, or (in ``init``) the spins are not a
+            square +-1 array with ``L`` a multiple of 64 and of ``block_rows``.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -226,9 +407,17 @@ def ising_multispin_kernel(beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> Kernel:
 
     References:
         Jacobs and Rebbi (1981), J. Comput. Phys. 41, 203; Block, Virnau and Preis (2010),
-        Comput. Phys. Commun. 181, 1549.
+        Comput. Phys. Commun. 181, 1549; Salmon et al. (2011), Parallel random numbers: as
+        easy as 1, 2, 3, Proc. SC'11.
     """
     check_couplings(beta, J, h)
+    check_choice("generator", generator, MULTISPIN_GENERATORS)
+    check_choice("implementation", implementation, ("xla", "pallas"))
+    if implementation == "pallas" and generator != "threefry":
+        msg = f"implementation='pallas' needs generator='threefry', got generator={generator!r}"
+        raise ValueError(msg)
+    if block_rows is not None:
+        block_rows = check_int("block_rows", block_rows, minimum=1)
     dtype = float_dtype(beta, J, h)
 
     def init(spins: jax.Array) -> IsingPackedState:
@@ -237,12 +426,30 @@ def ising_multispin_kernel(beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> Kernel:
         if size % (2 * _BITS):
             msg = f"L must be a multiple of {2 * _BITS} for multi-spin coding, got {size}"
             raise ValueError(msg)
+        if implementation == "pallas" and block_rows is not None and size % block_rows:
+            raise ValueError(f"L must be a multiple of block_rows={block_rows}, got {size}")
         return ising_pack(spins)
 
     def step(key, state: IsingPackedState) -> tuple[IsingPackedState, dict[str, jax.Array]]:
-        k_black, k_white = jax.random.split(key)
-        black, n_black = _half_sweep(k_black, state.black, state.white, True, beta, J, h, dtype)
-        white, n_white = _half_sweep(k_white, state.white, black, False, beta, J, h, dtype)
+        table = _acceptance_table(beta, J, h, dtype)
+        shape = state.black.shape
+        if implementation == "pallas":
+            rows = block_rows or math.gcd(shape[0], max(1, 65536 // shape[0]))
+            # Power-of-two block shapes for GPU lowering; the kernel reads only the real entries.
+            table = jnp.pad(table, ((0, 32 - table.shape[0]), (0, 16 - table.shape[1])))
+            seed = sweep_seed(key)
+            black, n_black = _pallas_half_sweep(seed, table, state.black, state.white, True, rows)
+            white, n_white = _pallas_half_sweep(seed, table, state.white, black, False, rows)
+        else:
+            if generator == "key":
+                keys = jax.random.split(key)
+                words = [jax.random.bits(k, (_RANDOM_BITS, *shape), jnp.uint32) for k in keys]
+                pairs = [functools.partial(_stored_pair, w) for w in words]
+            else:
+                seed, counter = sweep_seed(key), _word_counters(shape)
+                pairs = [_counter_plane_pair(seed, counter, colour) for colour in (0, 1)]
+            black, n_black = _half_sweep(state.black, state.white, True, table, pairs[0])
+            white, n_white = _half_sweep(state.white, black, False, table, pairs[1])
         n_sites = 2 * state.black.size * _BITS
         rate = (n_black + n_white).astype(dtype) / n_sites
         return IsingPackedState(black, white), {"flip_rate": rate}

@@ -215,7 +215,10 @@ def sample_ising(
         beta: inverse temperature, ``>= 0``.
         num_sweeps: sweeps after burn-in, with ``num_sweeps // thin >= 4`` recorded samples.
         num_chains: independent chains, ``>= 1``.
-        algorithm: one of :data:`ISING_ALGORITHMS`.
+        algorithm: one of :data:`ISING_ALGORITHMS`. ``"multispin"`` is
+            :func:`~edtjax.lattice.ising_multispin_kernel` with its defaults (counter-based
+            random words, XLA); for its other generator or its Pallas implementation pass that
+            kernel to :func:`edtjax.mcmc.run_chains` with :func:`ising_observables`.
         thin: record every ``thin``-th sweep, ``1 <= thin <= num_sweeps``.
         burn_in: discarded initial sweeps, ``>= 0``; ``None`` means ``num_sweeps // 10``.
         start: ``"random"`` (independent fair spins) or ``"ordered"`` (all +1).
