@@ -8,6 +8,7 @@ import pytest
 
 from edtjax.transport import sinkhorn as sk
 from edtjax.transport.sinkhorn import (
+    EntropicOT,
     apply_entropic_map,
     entropic_map,
     entropic_ot,
@@ -43,6 +44,65 @@ def test_cost_and_plan_agree_with_pot(key, x64):
     np.testing.assert_allclose(float(res.transport_cost), pot_cost, rtol=1e-8)
     np.testing.assert_allclose(np.asarray(plan), pot_plan, atol=1e-12)
     assert float(res.epsilon) == eps
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_transport_cost_equals_ott_primal_cost(key, request, dtype):
+    # The cost is read from the potentials in one pass; ott-jax's primal_cost of the same solve
+    # is the same sum of n m non-negative terms, reached through the low-rank factorisation of
+    # the cost (|x|^2 + |y|^2 - 2<x, y>, terms about twice C here). Both round each term and
+    # sum ~ log2(nm) ~ 12 levels, so they agree to a few tens of ulps; 64 eps (0.8e-5 in
+    # float32, 1.4e-14 in float64) is that bound, the measured gap is <= 7 eps.
+    if dtype == "float64":
+        request.getfixturevalue("x64")
+    x, y = _clouds(key, n=60, m=45, d=3, dtype=dtype)
+    tol = 1e-4 if dtype == "float32" else 1e-9
+    res = entropic_ot(x, y, epsilon=0.5, threshold=tol)
+    out = jax.jit(sk._solve_centred, static_argnames=("threshold", "max_iterations"))(
+        x, y, res.a, res.b, res.epsilon, threshold=tol, max_iterations=2000
+    )
+    np.testing.assert_array_equal(res.f, out.f)  # the same solve
+    assert res.transport_cost.dtype == jnp.dtype(dtype)
+    eps = float(jnp.finfo(dtype).eps)
+    np.testing.assert_allclose(float(res.transport_cost), float(out.primal_cost), rtol=64 * eps)
+    np.testing.assert_allclose(float(res.regularized_cost), float(out.reg_ot_cost), rtol=0)
+
+
+def test_plan_and_map_are_read_from_the_solve(key, x64):
+    # entropic_ot's result carries its inputs: its plan is entropic_plan's (the same solve, the
+    # same ops: equal to round-off), and its map at the sample points is the barycentric
+    # projection of that plan, an identity of the closed forms (round-off only, ~1e-15).
+    x, y = _clouds(key, n=30, m=25, d=2)
+    ka, kb = jax.random.split(jax.random.key(3))
+    a = jax.random.uniform(ka, (30,), dtype=jnp.float64, minval=0.2, maxval=2.0)
+    b = jax.random.uniform(kb, (25,), dtype=jnp.float64, minval=0.2, maxval=2.0)
+    a, b = a / a.sum(), b / b.sum()
+    kw = dict(a=a, b=b, epsilon=0.5, threshold=1e-10, max_iterations=20_000)
+    res = entropic_ot(x + 100.0, y + 100.0, **kw)
+    plan = res.plan()
+    np.testing.assert_allclose(plan, entropic_plan(x + 100.0, y + 100.0, **kw), atol=1e-14)
+    np.testing.assert_allclose(plan.sum(1), a, atol=1e-10)  # marginal error <= threshold
+    cost = np.sum(np.asarray(plan) * ot.dist(np.asarray(x), np.asarray(y)))
+    np.testing.assert_allclose(float(res.transport_cost), cost, rtol=1e-12)
+    tmap = jax.jit(EntropicOT.map)(res)  # a pytree: crosses jit, methods trace
+    forward = plan @ (y + 100.0) / plan.sum(1, keepdims=True)
+    backward = plan.T @ (x + 100.0) / plan.sum(0)[:, None]
+    np.testing.assert_allclose(tmap.apply(x + 100.0), forward, atol=1e-12)
+    np.testing.assert_allclose(tmap.apply(y + 100.0, forward=False), backward, atol=1e-12)
+    np.testing.assert_allclose(apply_entropic_map(tmap, x[:4] + 100.0), forward[:4], atol=1e-12)
+
+
+@pytest.mark.slow
+def test_transport_cost_gradient_matches_finite_differences(key, x64):
+    x, y = _clouds(key, n=20, m=25, d=2)
+    kw = dict(epsilon=0.4, threshold=1e-12, max_iterations=50_000)
+    direction = jax.random.normal(jax.random.key(7), x.shape, dtype=x.dtype)
+    h = 1e-5  # central differences: O(h^2) ~ 1e-10 truncation, solver error 1e-12 / h ~ 1e-7
+
+    fn = lambda z: entropic_ot(z, y, **kw).transport_cost  # noqa: E731
+    g = jax.grad(fn)(x)
+    fd = (fn(x + h * direction) - fn(x - h * direction)) / (2 * h)
+    np.testing.assert_allclose(float(jnp.sum(g * direction)), float(fd), rtol=1e-5)
 
 
 @pytest.mark.slow

@@ -47,8 +47,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax import _checks
-from edtjax.transport import sinkhorn as _sk
 from edtjax.transport.reference import reference_grid, sphere_directions
+from edtjax.transport.sinkhorn import EntropicMap, _mean, entropic_map
 
 __all__ = [
     "CenterOutwardFit",
@@ -72,7 +72,7 @@ class CenterOutwardFit(NamedTuple):
             :func:`center_outward_fit`).
     """
 
-    transport: _sk.EntropicMap
+    transport: EntropicMap
     levels: jax.Array
 
 
@@ -151,7 +151,7 @@ def center_outward_fit(
     grid = reference_grid(n, d, n_radii=n_radii, dtype=dtype)
     if epsilon is None:
         epsilon = _default_epsilon(x.astype(dtype), grid.n_radii)
-    tmap = _sk.entropic_map(
+    tmap = entropic_map(
         x.astype(dtype),
         grid.points,
         epsilon=epsilon,
@@ -162,9 +162,9 @@ def center_outward_fit(
 
 
 @jax.jit
-def _levels(tmap: _sk.EntropicMap) -> jax.Array:
+def _levels(tmap: EntropicMap) -> jax.Array:
     """Sorted norms of the entropic map at the sample points, shape ``(n,)``."""
-    return jnp.sort(jnp.linalg.norm(_sk._apply(tmap, tmap.x, True), axis=-1))
+    return jnp.sort(jnp.linalg.norm(tmap.apply(tmap.x), axis=-1))
 
 
 def _knots(fit: CenterOutwardFit) -> tuple[jax.Array, jax.Array]:
@@ -200,14 +200,14 @@ def _rescale(v: jax.Array, xp: jax.Array, fp: jax.Array) -> jax.Array:
 @jax.jit
 def _distribution(fit: CenterOutwardFit, y: jax.Array) -> jax.Array:
     raw, prob = _knots(fit)
-    return _rescale(_sk._apply(fit.transport, y, True), raw, prob)
+    return _rescale(fit.transport.apply(y), raw, prob)
 
 
 _NEWTON_STEPS = 100
 _LINE_SEARCH = 2.0 ** -np.arange(0, 31)
 
 
-def _objective(grid: jax.Array, tmap: _sk.EntropicMap, y: jax.Array, v: jax.Array):
+def _objective(grid: jax.Array, tmap: EntropicMap, y: jax.Array, v: jax.Array):
     r"""The convex :math:`\psi(y) = \varphi(y) - \langle v, y\rangle` (up to a constant) and the
     softmax weights, for points ``y`` of shape ``(..., d)``; ``grid``, ``y`` and ``v`` are in
     the centred coordinates of the fit (see :func:`_quantile`)."""
@@ -216,7 +216,7 @@ def _objective(grid: jax.Array, tmap: _sk.EntropicMap, y: jax.Array, v: jax.Arra
     return psi, jax.nn.softmax(logits, axis=-1)
 
 
-def _newton_direction(grid: jax.Array, tmap: _sk.EntropicMap, y: jax.Array, v: jax.Array):
+def _newton_direction(grid: jax.Array, tmap: EntropicMap, y: jax.Array, v: jax.Array):
     r"""Residual :math:`\mathbf{T}_\varepsilon(y) - v = \nabla\psi(y)` and the Newton step."""
     _, w = _objective(grid, tmap, y, v)
     mean = w @ grid
@@ -282,7 +282,7 @@ def _quantile(fit: CenterOutwardFit, u: jax.Array) -> jax.Array:
         # preimage: psi is unbounded below and Newton runs away; that point is NaN.
         return jnp.where(jnp.linalg.norm(r) <= jnp.sqrt(tol), y + direction, jnp.nan)
 
-    start = jax.lax.stop_gradient(_sk._apply(tmap, target, False) - tmap.x_center)
+    start = jax.lax.stop_gradient(tmap.apply(target, forward=False) - tmap.x_center)
     return jax.vmap(solve)(target - tmap.y_center, start) + tmap.x_center
 
 
@@ -297,7 +297,7 @@ def _check_num_points(num_points: Any, d: int) -> int:
 
 def _default_epsilon(x: jax.Array, n_radii: int) -> jax.Array:
     """Data spread times the grid's radial spacing: ``sqrt(mean |x - mean|^2) / (n_R + 1)``."""
-    spread = jnp.sqrt(jnp.mean(jnp.sum((x - _sk._mean(x)) ** 2, axis=1)))
+    spread = jnp.sqrt(jnp.mean(jnp.sum((x - _mean(x)) ** 2, axis=1)))
     if _checks.is_concrete(spread) and float(spread) == 0.0:
         raise ValueError("x must not have all points equal (zero spread)")
     return spread / (n_radii + 1)

@@ -36,7 +36,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax import _checks, _conformal
-from edtjax.transport import sinkhorn as _sk
 from edtjax.transport.center_outward import (
     CenterOutwardFit,
     _check_num_points,
@@ -129,7 +128,7 @@ def ot_conformal_calibrate(
 
 @partial(jax.jit, static_argnames=("order",))
 def _conformal_threshold(fit: CenterOutwardFit, residuals: jax.Array, order: int) -> jax.Array:
-    scores = jnp.linalg.norm(_sk._apply(fit.transport, residuals, True), axis=-1)
+    scores = jnp.linalg.norm(fit.transport.apply(residuals), axis=-1)
     return _conformal.order_statistic(scores, order, 1.0)
 
 
@@ -166,7 +165,7 @@ def ot_conformal_contains(region: OTConformalRegion, predictions: Any, targets: 
     predictions = _check_pair(region, "predictions", predictions)
     targets = _check_pair(region, "targets", targets)
     _checks.check_same_length(("predictions", "targets"), predictions, targets)
-    scores = jnp.linalg.norm(_sk._apply(region.fit.transport, targets - predictions, True), axis=-1)
+    scores = jnp.linalg.norm(region.fit.transport.apply(targets - predictions), axis=-1)
     return scores <= region.threshold
 
 

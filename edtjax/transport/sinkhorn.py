@@ -30,9 +30,14 @@ centres each cloud on its own weighted mean and :func:`apply_entropic_map` trans
 which keeps maps between far-apart clouds exact too. The default :math:`\varepsilon` is
 computed in the same separately centred form.
 
+Results carry their inputs, as ott-jax's outputs do: :meth:`EntropicOT.plan` and
+:meth:`EntropicOT.map` read the plan and the entropic map from a solve, and
+:meth:`EntropicMap.apply` evaluates a map, without solving again.
+
 Cost: each Sinkhorn iteration is :math:`O(nmd)` time and :math:`O(nm)` memory (ott-jax's
 point-cloud geometry without batching forms the cost matrix); the default :math:`\varepsilon`
-also forms it once. The number of iterations grows like :math:`1/\varepsilon`.
+and the transport cost :math:`\langle P, C\rangle` each form it once more. The number of
+iterations grows like :math:`1/\varepsilon`.
 
 Precision: the solves run in JAX and follow its dtype rules, so with x64 off a float64 NumPy
 input is computed in float32; enable x64 for float64 solves. (The exact assignments of
@@ -66,7 +71,8 @@ __all__ = [
 
 
 class EntropicOT(NamedTuple):
-    r"""Result of an entropic OT solve.
+    r"""Result of an entropic OT solve; it carries its inputs, so the plan and the entropic
+    map are read from it without solving again.
 
     Attributes:
         transport_cost: :math:`\langle P, C \rangle` for the entropic plan (scalar); this is
@@ -74,9 +80,15 @@ class EntropicOT(NamedTuple):
         regularized_cost: :math:`\langle P, C\rangle + \varepsilon\,\mathrm{KL}(P\|ab^\top)`
             at the solution (scalar), ott-jax's ``reg_ot_cost``.
         f: first dual potential, shape ``(n,)``.
-        g: second dual potential, shape ``(m,)``.
+        g: second dual potential, shape ``(m,)``; the plan is
+            :math:`P_{ij} = \exp((f_i + g_j - C_{ij})/\varepsilon)` (ott-jax's convention:
+            the potentials contain :math:`\varepsilon\log a_i` and :math:`\varepsilon\log b_j`).
         epsilon: the regularisation actually used (scalar).
         converged: whether Sinkhorn reached ``threshold`` within ``max_iterations``.
+        x: source points, shape ``(n, d)``.
+        y: target points, shape ``(m, d)``.
+        a: source weights, shape ``(n,)``.
+        b: target weights, shape ``(m,)``.
     """
 
     transport_cost: jax.Array
@@ -85,6 +97,58 @@ class EntropicOT(NamedTuple):
     g: jax.Array
     epsilon: jax.Array
     converged: jax.Array
+    x: jax.Array
+    y: jax.Array
+    a: jax.Array
+    b: jax.Array
+
+    def plan(self) -> jax.Array:
+        r"""The entropic plan :math:`P_{ij} = \exp((f_i + g_j - C_{ij})/\varepsilon)`.
+
+        Read from the potentials, with the costs formed as in the solve (clouds translated by
+        their common centre), so it equals :func:`entropic_plan` on the same arguments.
+
+        Returns:
+            Shape ``(n, m)``. Cost :math:`O(nmd)` time, :math:`O(nm)` memory.
+            Differentiable like the solve.
+
+        Example:
+            >>> import jax
+            >>> x = jax.random.normal(jax.random.key(0), (8, 2))
+            >>> entropic_ot(x, x + 1.0, epsilon=0.1).plan().shape
+            (8, 8)
+        """
+        c = _common_centre(self.x, self.y, self.a, self.b)
+        return _plan(_geometry(self.x - c, self.y - c, self.epsilon), self.f, self.g)
+
+    def map(self) -> EntropicMap:
+        r"""The entropic map of this solve, an :class:`EntropicMap` (no new solve).
+
+        The potentials are those of the clouds translated by their common centre, which is
+        stored as both ``x_center`` and ``y_center``; :meth:`EntropicMap.apply` then gives
+        the same map as :func:`entropic_map` with the same arguments, up to the tolerance of
+        the two solves. :func:`entropic_map` centres each cloud on its own mean instead,
+        which keeps the map accurate to the spread of the clouds when they lie far apart
+        compared with it; use it in that case.
+
+        Example:
+            >>> import jax
+            >>> x = jax.random.normal(jax.random.key(0), (64, 2))
+            >>> entropic_ot(x, x + 1.0, epsilon=0.1).map().apply(x[:3]).shape
+            (3, 2)
+        """
+        c = _common_centre(self.x, self.y, self.a, self.b)
+        return EntropicMap(
+            x=self.x,
+            y=self.y,
+            a=self.a,
+            b=self.b,
+            f=self.f,
+            g=self.g,
+            epsilon=self.epsilon,
+            x_center=c,
+            y_center=c,
+        )
 
 
 class EntropicMap(NamedTuple):
@@ -101,8 +165,11 @@ class EntropicMap(NamedTuple):
             points, which keeps them at the precision of the spread at any offset).
         g: target dual potential on ``y``, shape ``(m,)``, centred likewise.
         epsilon: regularisation used (scalar).
-        x_center: weighted mean :math:`\sum_i a_i x_i` of the source, shape ``(d,)``.
-        y_center: weighted mean :math:`\sum_j b_j y_j` of the target, shape ``(d,)``.
+        x_center: centre of the source coordinates of ``f``, shape ``(d,)``: the weighted
+            mean :math:`\sum_i a_i x_i` for :func:`entropic_map`, the common centre of both
+            clouds for :meth:`EntropicOT.map`.
+        y_center: centre of the target coordinates of ``g``, shape ``(d,)``: the weighted
+            mean :math:`\sum_j b_j y_j`, or the common centre likewise.
     """
 
     x: jax.Array
@@ -114,6 +181,46 @@ class EntropicMap(NamedTuple):
     epsilon: jax.Array
     x_center: jax.Array
     y_center: jax.Array
+
+    def apply(self, z: jax.Array, forward: bool = True) -> jax.Array:
+        r"""Evaluate the map at points ``z`` (no new solve; no argument checks, so it runs
+        inside ``jit``, ``vmap`` and ``grad`` as it is; :func:`apply_entropic_map` is the
+        checked entry point).
+
+        The map is the softmax-weighted barycentre of the other cloud, the same as ott-jax's
+        ``to_dual_potentials().transport`` (:math:`z - \nabla f_\varepsilon(z)/2`) but in
+        closed form: the autodiff formula subtracts two numbers of size :math:`|z|`, which in
+        float32 loses all accuracy once :math:`|z|` is large compared with the clouds' spread.
+        The row term :math:`|z|^2` of the cost cancels in the softmax and is dropped.
+        Everything is computed in the centred coordinates of the fit (query minus the centre
+        of its own side, support minus its centre) and translated back at the end. The
+        weights of the other cloud enter through its potential only (see
+        :func:`entropic_map`).
+
+        Args:
+            z: points, shape ``(k, d)``, of the map's dtype.
+            forward: ``True`` maps source space to target space, ``False`` target to source.
+
+        Returns:
+            Shape ``(k, d)``. Cost :math:`O(kmd)` (:math:`O(knd)` backwards).
+            Differentiable in ``z`` and in the map.
+
+        Example:
+            >>> import jax
+            >>> x = jax.random.normal(jax.random.key(0), (64, 2))
+            >>> entropic_map(x, x + 1.0, epsilon=0.05).apply(x[:3]).shape
+            (3, 2)
+        """
+        if forward:
+            support, centre, potential, z_centre = self.y, self.y_center, self.g, self.x_center
+        else:
+            support, centre, potential, z_centre = self.x, self.x_center, self.f, self.y_center
+        hi = jax.lax.Precision.HIGHEST
+        s = support - centre
+        logits = (
+            potential + 2.0 * jnp.matmul(z - z_centre, s.T, precision=hi) - jnp.sum(s * s, axis=1)
+        ) / self.epsilon
+        return jnp.matmul(jax.nn.softmax(logits, axis=-1), s, precision=hi) + centre
 
 
 def _validate_clouds(x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
@@ -205,14 +312,14 @@ def _mean(x: jax.Array) -> jax.Array:
     return x[0] + jnp.mean(x - x[0], axis=0)
 
 
-def _common_centre(x, y, a, b) -> tuple[jax.Array, jax.Array]:
-    r"""Both clouds translated by one common centre, the midpoint of their weighted means.
+def _common_centre(x, y, a, b) -> jax.Array:
+    r"""The common centre by which both clouds are translated: the midpoint of their weighted
+    means, shape ``(d,)``.
 
     :math:`C_{ij}` is unchanged, so are the plan, potentials and costs; the centre carries no
     gradient (the result does not depend on it).
     """
-    c = jax.lax.stop_gradient(0.5 * (_weighted_mean(a, x) + _weighted_mean(b, y)))
-    return x - c, y - c
+    return jax.lax.stop_gradient(0.5 * (_weighted_mean(a, x) + _weighted_mean(b, y)))
 
 
 def _default_epsilon(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -242,31 +349,58 @@ def _default_epsilon(x: jax.Array, y: jax.Array) -> jax.Array:
     return jax.lax.stop_gradient(_DEFAULT_EPSILON_SCALE * scale).astype(x.dtype)
 
 
+def _geometry(x, y, epsilon) -> pointcloud.PointCloud:
+    r"""ott-jax's squared-Euclidean point-cloud geometry of ``x`` and ``y`` as given."""
+    return pointcloud.PointCloud(x, y, cost_fn=costs.SqEuclidean(), epsilon=epsilon)
+
+
+def _plan(geom: pointcloud.PointCloud, f: jax.Array, g: jax.Array) -> jax.Array:
+    r"""ott-jax's plan :math:`\exp((f_i + g_j - C_{ij})/\varepsilon)` on ``geom``, ``(n, m)``."""
+    return geom.transport_from_potentials(f, g)
+
+
+def _transport_cost(geom: pointcloud.PointCloud, f: jax.Array, g: jax.Array) -> jax.Array:
+    r""":math:`\langle P, C\rangle` with the plan's entries in closed form from the potentials.
+
+    One pass over the cost matrix (XLA fuses the cross-product ``x y^T``, the elementwise
+    plan, its product with the cost and the sum into one computation on CPU), so it costs
+    about one Sinkhorn iteration. ott-jax's ``primal_cost`` gives the
+    same number (to rounding) by applying the plan to the :math:`d + 2` columns of the
+    low-rank factorisation of the cost, :math:`d + 2` log-domain passes.
+    """
+    return jnp.sum(_plan(geom, f, g) * geom.cost_matrix)
+
+
 def _solve(x, y, a, b, epsilon, threshold, max_iterations):
     r"""Run ott-jax's Sinkhorn on the point-cloud geometry of ``x`` and ``y`` as given;
     returns ``SinkhornOutput``. Callers centre the clouds first."""
-    geom = pointcloud.PointCloud(x, y, cost_fn=costs.SqEuclidean(), epsilon=epsilon)
-    return linear.solve(geom, a=a, b=b, **_solver_kwargs(x.dtype, threshold, max_iterations))
+    return linear.solve(
+        _geometry(x, y, epsilon), a=a, b=b, **_solver_kwargs(x.dtype, threshold, max_iterations)
+    )
 
 
 def _solve_centred(x, y, a, b, epsilon, threshold, max_iterations):
     r"""The solve on the commonly centred clouds, with the default epsilon if ``None``."""
     if epsilon is None:
         epsilon = _default_epsilon(x, y)
-    xc, yc = _common_centre(x, y, a, b)
-    return _solve(xc, yc, a, b, epsilon, threshold, max_iterations)
+    c = _common_centre(x, y, a, b)
+    return _solve(x - c, y - c, a, b, epsilon, threshold, max_iterations)
 
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations"))
 def _entropic_ot(x, y, a, b, epsilon, threshold, max_iterations) -> EntropicOT:
     out = _solve_centred(x, y, a, b, epsilon, threshold, max_iterations)
     return EntropicOT(
-        transport_cost=out.primal_cost,
+        transport_cost=_transport_cost(out.geom, out.f, out.g),
         regularized_cost=out.reg_ot_cost,
         f=out.f,
         g=out.g,
         epsilon=jnp.asarray(out.geom.epsilon, dtype=x.dtype),
         converged=out.converged,
+        x=x,
+        y=y,
+        a=a,
+        b=b,
     )
 
 
@@ -294,10 +428,14 @@ def entropic_ot(
         max_iterations: Sinkhorn iteration cap (static).
 
     Returns:
-        :class:`EntropicOT` with costs, potentials, epsilon and the convergence flag.
-        Differentiable in ``x``, ``y``, ``a``, ``b`` (implicit differentiation of the fixed point).
-        The clouds are translated by a common centre before the costs are formed, so a large
-        common offset costs no accuracy (see the module notes).
+        :class:`EntropicOT` with costs, potentials, epsilon, the convergence flag and the
+        inputs; its :meth:`~EntropicOT.plan` and :meth:`~EntropicOT.map` give the plan and
+        the entropic map of this solve. Differentiable in ``x``, ``y``, ``a``, ``b`` (implicit
+        differentiation of the fixed point). The clouds are translated by a common centre
+        before the costs are formed, so a large common offset costs no accuracy (see the
+        module notes). The transport cost is read from the potentials in one pass over the
+        cost matrix (about the time of one Sinkhorn iteration), so the whole call costs the
+        solve, :math:`O(nmd)` per iteration.
 
     Raises:
         ValueError: on mismatched dimensions, fewer than 2 points, NaN/inf, ``epsilon <= 0``.
@@ -328,7 +466,8 @@ def entropic_plan(
 ) -> jax.Array:
     r"""The entropic optimal plan :math:`P \in \mathbb{R}^{n \times m}` (materialised).
 
-    Same arguments as :func:`entropic_ot`. Memory is :math:`O(nm)`: use it for moderate sizes.
+    Same arguments as :func:`entropic_ot`; the same plan as ``entropic_ot(...).plan()``,
+    without the transport cost. Memory is :math:`O(nm)`: use it for moderate sizes.
 
     Example:
         >>> import jax
@@ -345,13 +484,15 @@ def entropic_plan(
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations"))
 def _entropic_plan(x, y, a, b, epsilon, threshold, max_iterations):
-    return _solve_centred(x, y, a, b, epsilon, threshold, max_iterations).matrix
+    out = _solve_centred(x, y, a, b, epsilon, threshold, max_iterations)
+    return _plan(out.geom, out.f, out.g)
 
 
 def _divergence(x, y, a, b, epsilon, threshold, max_iterations):
     if epsilon is None:
         epsilon = _default_epsilon(x, y)
-    x, y = _common_centre(x, y, a, b)
+    c = _common_centre(x, y, a, b)
+    x, y = x - c, y - c
     div, _ = ott_divergence.sinkhorn_divergence(
         pointcloud.PointCloud,
         x,
@@ -451,8 +592,8 @@ def entropic_map(
     weights :math:`b_j` enter :math:`w_j` through :math:`g_j` only. At a sample point
     :math:`x_i` the map is the barycentric projection
     :math:`\sum_j P_{ij} y_j / \sum_j P_{ij}` of the plan, for uniform and non-uniform
-    weights alike. Evaluate it with :func:`apply_entropic_map`. Arguments as in
-    :func:`entropic_ot`.
+    weights alike. Evaluate it with :func:`apply_entropic_map` (checked) or
+    :meth:`EntropicMap.apply`. Arguments as in :func:`entropic_ot`.
 
     The map is translation-equivariant, :math:`T_{x+s \to y+t}(z + s) = T_{x\to y}(z) + t`,
     and is computed that way: the solve runs on each cloud centred on its weighted mean
@@ -473,35 +614,11 @@ def entropic_map(
     return _validated_call(_fit_map_jit, x, y, a, b, epsilon, threshold, max_iterations)
 
 
-def _apply(tmap: EntropicMap, z: jax.Array, forward: bool) -> jax.Array:
-    """Entropic map as the softmax-weighted barycentre of the other cloud.
-
-    Identical to ott-jax's ``to_dual_potentials().transport`` (``z - grad f(z) / 2``), but
-    evaluated in closed form: the autodiff formula subtracts two numbers of size ``|z|``, which
-    in float32 loses all accuracy once ``|z|`` is large compared with the clouds' spread. The
-    row term ``|z|^2`` of the cost is dropped, as it cancels in the softmax. Everything is
-    computed in the centred coordinates of the fit (query minus the centre of its own side,
-    support minus its centre) and translated back at the end.
-
-    The weights of the other cloud do not appear: ott-jax's plan is
-    ``exp((f_i + g_j - C_ij) / eps)`` with no ``a_i b_j`` factor, so its potentials already
-    contain ``eps log a`` and ``eps log b`` (multiplying by ``b_j`` again would count the
-    target weights twice).
-    """
-    if forward:
-        support, centre, potential, z_centre = tmap.y, tmap.y_center, tmap.g, tmap.x_center
-    else:
-        support, centre, potential, z_centre = tmap.x, tmap.x_center, tmap.f, tmap.y_center
-    hi = jax.lax.Precision.HIGHEST
-    s = support - centre
-    logits = (
-        potential + 2.0 * jnp.matmul(z - z_centre, s.T, precision=hi) - jnp.sum(s * s, axis=1)
-    ) / tmap.epsilon
-    return jnp.matmul(jax.nn.softmax(logits, axis=-1), s, precision=hi) + centre
-
-
 def apply_entropic_map(tmap: EntropicMap, z: Any, *, forward: bool = True) -> jax.Array:
-    r"""Evaluate a fitted entropic map at new points.
+    r"""Evaluate a fitted entropic map at new points, with argument checks.
+
+    The checked form of :meth:`EntropicMap.apply` (which see for the computation): ``z`` is
+    validated and cast to the map's dtype.
 
     Args:
         tmap: result of :func:`entropic_map`.
@@ -530,4 +647,4 @@ def apply_entropic_map(tmap: EntropicMap, z: Any, *, forward: bool = True) -> ja
         raise ValueError(
             f"z must have {tmap.x.shape[1]} columns like the fitted clouds, got {z.shape[1]}"
         )
-    return _apply(tmap, z.astype(tmap.x.dtype), forward)
+    return tmap.apply(z.astype(tmap.x.dtype), forward)
