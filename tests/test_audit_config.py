@@ -68,7 +68,7 @@ def test_load_config_overrides_a_preset(tmp_path):
         ("sobol_samples = 1000\n", "'sobol_samples' must be a power of two"),
         ("hidden = 64\n", "'hidden' must be an array"),
         ("hidden = [64, 0]\n", "'hidden' must be widths >= 1"),
-        ('indicators = ["knn"]\n', "'indicators' must be a non-empty list"),
+        ('indicators = ["lens"]\n', "'indicators' must be a non-empty list"),
         ('bayesian_method = "nuts"\n', "'bayesian_method' must be 'mbll' or 'laplace'"),
         ("coverage_levels = [0.9, 0.5]\n", "'coverage_levels' must be increasing"),
         ("train_fraction = 0.9\n", "train_fraction \\+ calibration_fraction must be < 1"),

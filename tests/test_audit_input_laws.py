@@ -160,7 +160,7 @@ def test_declared_laws_give_the_simulator_indices_of_a_linear_model():
     cfg = dataclasses.replace(QUICK, inputs=LINEAR_LAWS, sobol_samples=2048)
     x = np.asarray(jax.random.normal(jax.random.key(0), (300, 3)), np.float64)
     data = _case(jax.random.key(1), x, config=cfg)[0]
-    s = simulator_sobol(jax.random.key(3), data, declared_laws(data, cfg), cfg)
+    s = simulator_sobol(jax.random.key(3), data, declared_laws(data, cfg), cfg).to_json()
     for kind in ("first", "total"):
         ok, info = _within(s[kind], s[f"{kind}_ci"], LINEAR_EXACT, cfg.sobol_confidence)
         assert ok, (kind, info)
@@ -178,6 +178,7 @@ def test_declared_laws_give_the_linear_model_indices_through_the_stage():
     numbers, ranking, sample = sobol_stage(
         jax.random.key(2), jax.random.key(3), data, split, sur, cfg
     )
+    numbers = numbers.to_json()
     assert numbers["law"]["kind"] == "declared" and numbers["total_available"]
     assert numbers["law"]["inputs"]["x2"] == "Gumbel(loc=0, scale=1)"
     assert numbers["law"]["inputs"]["x1"] == "Normal(loc=1, scale=2) truncated below -3"
@@ -201,6 +202,7 @@ def test_empirical_law_gives_rank_based_first_order_indices_and_no_totals():
     x = np.asarray(jax.random.normal(jax.random.key(5), (2000, 3)), np.float64)
     data, split, sur = _case(jax.random.key(6), x, simulator=False)
     numbers, _, sample = sobol_stage(jax.random.key(7), jax.random.key(8), data, split, sur, QUICK)
+    numbers = numbers.to_json()
     exact = A**2 / np.sum(A**2)
     assert sample is None
     assert numbers["law"] == {
@@ -249,7 +251,7 @@ def test_validity_share_with_half_of_the_design_outside():
     def outside(z):  # the exact domain: x3 <= 1
         return split.to_physical_inputs(z)[:, 2] > 1.0
 
-    v = sobol_validity(jax.random.key(13), sample, split, sur, cfg, outside=outside)
+    v = sobol_validity(jax.random.key(13), sample, split, sur, cfg, outside=outside).to_json()
     n = v["num_draws"]
     assert n == 1024 and v["indicator"] == "combined" and v["threshold"] == 0.2
     # Binomial(1024, 1/2): 5 standard errors = 0.078
@@ -270,10 +272,10 @@ def test_validity_share_from_the_fitted_combined_indicator():
     # The indicator the audit fits (here Mahalanobis alone, combined) flags many of the draws
     # with x3 in (1, 2], and about alpha of draws from the training law itself.
     cfg, split, sur, sample = _half_outside_case()
-    v = sobol_validity(jax.random.key(14), sample, split, sur, cfg)
+    v = sobol_validity(jax.random.key(14), sample, split, sur, cfg).to_json()
     assert v["share_outside"] > cfg.sobol_extrapolation_share and v["describes_extrapolation"]
     inside = sample._replace(x=sample.x * np.array([1.0, 1.0, 0.5]), simulator_y=None)
-    w = sobol_validity(jax.random.key(14), inside, split, sur, cfg)
+    w = sobol_validity(jax.random.key(14), inside, split, sur, cfg).to_json()
     # false alarms at alpha = 0.1 with a threshold from 200 calibration rows: sd ~ 0.025
     assert w["share_outside"] < cfg.sobol_extrapolation_share and not w["describes_extrapolation"]
     assert w["restricted"]["simulator"] is None
@@ -284,7 +286,7 @@ def test_validity_without_a_sample_or_with_few_accepted_draws():
     assert sobol_validity(jax.random.key(0), None, split, sur, cfg) is None
     v = sobol_validity(
         jax.random.key(0), sample, split, sur, cfg, outside=lambda z: np.ones(z.shape[0], bool)
-    )
+    ).to_json()
     assert v["share_outside"] == 1.0 and "skipped" in v["restricted"]
 
 

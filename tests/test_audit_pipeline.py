@@ -14,7 +14,6 @@ import pytest
 from edtjax.audit import (
     STAGES,
     AuditData,
-    AuditResult,
     audit_preset,
     check_audit_result,
     format_summary,
@@ -244,20 +243,10 @@ def test_bad_data_values_and_config():
 
 
 def test_format_summary_of_a_minimal_result():
-    numbers = {
-        k: None
-        for k in (
-            "bias",
-            "case",
-            "depth_maps",
-            "parameter_gsa",
-            "reliability",
-            "sobol",
-            "surrogates",
-            "transport",
-        )
-    }
-    text = format_summary(AuditResult(numbers, {}, {"split": 0.5, "surrogates": 1.5}))
+    from tests.test_report_audit_figures import minimal_result
+
+    result = minimal_result("toy", {"split": 0.5, "surrogates": 1.5})
+    text = format_summary(result)
     assert "Stage timings" in text and text.splitlines()[-1].split() == ["total", "2"]
     with pytest.raises(ValueError, match="AuditResult"):
-        format_summary(numbers)
+        format_summary(result.numbers)

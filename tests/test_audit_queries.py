@@ -88,7 +88,7 @@ def _stage(data):
     # the stage's verdict function (which the Sobol' validity check reuses) is the verdict of
     # every query
     np.testing.assert_array_equal(outside(split.x_shift), arrays["queries/outside"])
-    return split, rel, arrays, answers
+    return split, rel.to_json(), arrays, answers.to_json()
 
 
 @pytest.fixture(scope="module")

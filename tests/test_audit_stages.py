@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from edtjax.audit._sensitivity import sobol_agreement
+from edtjax.audit.records import IndexTable
 
 INPUTS, OUTPUTS = ("a", "b", "c"), ("y",)
 
@@ -14,7 +15,7 @@ INPUTS, OUTPUTS = ("a", "b", "c"), ("y",)
 def _indices(total, half_width):
     total = np.asarray(total, float)[:, None]
     ci = np.stack([total - half_width, total + half_width], axis=-1)
-    return {"first": total.tolist(), "total": total.tolist(), "total_ci": ci.tolist()}
+    return IndexTable(total.tolist(), ci.tolist(), total.tolist(), ci.tolist(), 1024)
 
 
 def test_agreement_ignores_swaps_the_simulator_cannot_resolve():
@@ -22,17 +23,17 @@ def test_agreement_ignores_swaps_the_simulator_cannot_resolve():
     sim = _indices([0.8, 0.1, 0.09], 0.02)
     swapped = _indices([0.79, 0.08, 0.095], 0.02)
     agree = sobol_agreement(sim, swapped, INPUTS, OUTPUTS)
-    assert agree["same_ranking"] and agree["ranking_conflicts"] == []
-    assert agree["same_top_input"]
-    assert agree["max_abs_diff_total"] == pytest.approx(0.02)
+    assert agree.same_ranking and agree.ranking_conflicts == []
+    assert agree.same_top_input
+    assert agree.max_abs_diff_total == pytest.approx(0.02)
 
 
 def test_agreement_reports_swaps_of_separated_inputs():
     sim = _indices([0.8, 0.1, 0.09], 0.02)
     wrong = _indices([0.05, 0.1, 0.7], 0.02)
     agree = sobol_agreement(sim, wrong, INPUTS, OUTPUTS)
-    assert not agree["same_ranking"] and not agree["same_top_input"]
-    assert agree["ranking_conflicts"] == ["y: a > b", "y: a > c"]
+    assert not agree.same_ranking and not agree.same_top_input
+    assert agree.ranking_conflicts == ["y: a > b", "y: a > c"]
 
 
 def test_agreement_needs_the_simulator():

@@ -46,17 +46,17 @@ def test_metrics_of_both_bayesian_methods(data, method):
     assert set(numbers) == {"deep_ensemble", method}
     m, n_cal = split.x_test.shape[0] * 2, split.x_cal.shape[0]
     for name, metrics in numbers.items():
-        assert len(metrics["rmse"]) == 2
-        assert all(math.isfinite(v) for v in metrics["rmse"])
+        assert len(metrics.rmse) == 2
+        assert all(math.isfinite(v) for v in metrics.rmse)
         # Split conformal covers with probability >= 0.9 (Lei et al. 2018); the empirical test
         # coverage varies with the test draw (variance ~0.09 / m over m = 2 n_test entries,
         # conservatively treated as independent) and with the calibration draw (~0.09 / n_cal):
         # 5 standard errors below 0.9 leave a false-failure rate below 1e-6.
         se = math.sqrt(0.09 / m + 0.09 / n_cal)
-        assert metrics["conformal_coverage_90"] >= 0.9 - 5 * se, name
-        assert metrics["width_90"] > 0 and metrics["conformal_width_90"] > 0
+        assert metrics.conformal_coverage_90 >= 0.9 - 5 * se, name
+        assert metrics.width_90 > 0 and metrics.conformal_width_90 > 0
         assert arrays[f"coverage/{name}"].shape == (len(config.coverage_levels),)
         conformal = arrays[f"coverage/{name}/conformal"]
         assert np.all(np.diff(conformal) >= 0)  # nested intervals: coverage grows with level
     # The network learned the function: RMSE of u below its spread.
-    assert numbers["deep_ensemble"]["rmse"][0] < 0.5 * np.std(data.y[:, 0])
+    assert numbers["deep_ensemble"].rmse[0] < 0.5 * np.std(data.y[:, 0])

@@ -7,6 +7,7 @@ well under a second, before any computation, with one line on stderr and exit st
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -321,7 +322,8 @@ def test_fail_on_sets_exit_status_3_after_writing_the_report(
 
     result = synthetic_result()  # verdicts: ok, caution, caution, ok
     if problem:
-        result.numbers["bias"]["contains_true"] = False  # the bias verdict becomes a problem
+        # the bias verdict becomes a problem
+        result = result._replace(bias=dataclasses.replace(result.bias, contains_true=False))
     _fake_audit(monkeypatch, result)
     out = tmp_path / "report"
     argv = ["audit", "--no-progress", "--data", _tiny_runs(tmp_path), "--outputs", "y"]

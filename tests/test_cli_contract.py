@@ -180,15 +180,11 @@ def test_every_writer_gives_files_the_same_mode(tmp_path, capsys):
     import jax.numpy as jnp
 
     from edtjax import _io
-    from edtjax.audit import AuditResult
     from edtjax.cli.depth import _write_csv
     from edtjax.mcmc import Kernel, run_chains
     from edtjax.report import write_audit_report
+    from tests.test_report_audit_figures import minimal_result
 
-    numbers = dict.fromkeys(
-        ["bias", "depth_maps", "parameter_gsa", "reliability", "sobol", "surrogates", "transport"]
-    )
-    numbers["case"] = {"name": "modes", "input_names": ["a"], "output_names": ["y"]}
     kernel = Kernel(init=lambda x: x, step=lambda key, x: (x + 1.0, {}))
     old = os.umask(0o022)
     try:
@@ -197,7 +193,7 @@ def test_every_writer_gives_files_the_same_mode(tmp_path, capsys):
         _write_csv(tmp_path / "d.csv", ("a",), np.zeros((1, 1)), [0.5], [0.5], [False])
         run_chains(jax.random.key(0), kernel, jnp.zeros((1, 1)), 4, num_chains=1,
                    checkpoint_path=tmp_path / "chk.npz")  # fmt: skip
-        write_audit_report(tmp_path / "r", AuditResult(numbers, {}, {"fit": 0.5}))
+        write_audit_report(tmp_path / "r", minimal_result("modes", {"fit": 0.5}))
         with open(tmp_path / "reference.txt", "w") as fh:
             fh.write("what open() gives")
     finally:

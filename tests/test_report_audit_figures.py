@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from edtjax.audit import AuditResult
+from edtjax.audit.records import CaseInfo, Skipped, SurrogateInfo
 from edtjax.report import audit_figures
 
 INPUTS = ["conductivity", "porosity", "source"]
@@ -120,6 +121,7 @@ def empirical_sobol(surrogate_first, data_first, *, same_ranking=True):
         },
         "simulator": None,
         "surrogate": None,
+        "surrogate_note": None,
         "agreement": None,
         "empirical": {
             "data": data,
@@ -185,6 +187,8 @@ def synthetic_result(*, with_optional=True, seed=0):
             "seed": 0,
             "config": {"quick": True, "methods": METHODS, "note": "<script>alert(1)</script>"},
             "edtjax_version": "0.1.0",
+            "has_simulator": True,
+            "surrogate": {"source": "trained", "name": "deep ensemble", "statement": "trained"},
         },
         "surrogates": {
             m: {
@@ -219,17 +223,28 @@ def synthetic_result(*, with_optional=True, seed=0):
             "validity": declared_validity(0.08),
             "simulator": _indices(rng, d, o) if with_optional else None,
             "surrogate": _indices(rng, d, o),
+            "surrogate_note": None,
             "agreement": (
-                {"max_abs_diff_first": 0.04, "max_abs_diff_total": 0.06, "same_ranking": True}
+                {
+                    "max_abs_diff_first": 0.04,
+                    "max_abs_diff_total": 0.06,
+                    "same_ranking": True,
+                    "ranking_conflicts": [],
+                    "same_top_input": True,
+                }
                 if with_optional
                 else None
             ),
+            "ranking_index": "total",
+            "ranking_inputs": list(INPUTS),
         },
         "parameter_gsa": {
             "groups": ["Dense_0", "Dense_1", "Dense_2"],
             "first": rng.uniform(0.0, 0.5, size=(3, o)).tolist(),
             "total": rng.uniform(0.5, 0.9, size=(3, o)).tolist(),
             "num_samples": 256,
+            "perturbation": "multiplicative, scale 0.1",
+            "points": 64,
         },
         "transport": {
             "shift_tests": {
@@ -262,6 +277,8 @@ def synthetic_result(*, with_optional=True, seed=0):
                 }
                 for n in INDICATORS
             },
+            "how_combined": "fisher",
+            "evaluated_on": "the in-domain test split and the queries, shifted by construction",
         },
         "depth_maps": [
             {
@@ -290,6 +307,7 @@ def synthetic_result(*, with_optional=True, seed=0):
                 "interval": [0.01, 0.03],
                 "level": 0.9,
                 "contains_true": True,
+                "posterior_spread": {"mean": 0.019, "interval": [0.012, 0.025]},
             }
             if with_optional
             else None
@@ -324,7 +342,25 @@ def synthetic_result(*, with_optional=True, seed=0):
         arrays[f"reliability/{n}/scores_in"] = rng.uniform(0.0, 1.1, size=12)
         arrays[f"reliability/{n}/scores_shifted"] = rng.uniform(0.8, 2.5, size=10)
     timings = {"simulate": 1.5, "train": 20.0, "uq": 0.7, "sobol": 6.2, "report": 2.0}
-    return AuditResult(numbers, arrays, timings)
+    return AuditResult.from_json(numbers, arrays, timings)
+
+
+def minimal_result(name, timings):
+    """A result whose stages all did not run."""
+    case = CaseInfo(
+        name, ["a", "b"], ["y"], 8, 4, 4, 4, 0, 0, False, 0, {}, "0.1.0", False,
+        SurrogateInfo("trained", "deep ensemble", "trained by the audit"),
+    )  # fmt: skip
+    stages = ("surrogates", "sobol", "parameter_gsa", "transport", "reliability")
+    stages += ("depth_maps", "queries", "bias")
+    return AuditResult(case=case, **dict.fromkeys(stages), arrays={}, timings=timings)
+
+
+def edit_numbers(result, edit):
+    """``result`` with ``edit(numbers)`` applied to its JSON numbers, read back."""
+    numbers = result.numbers
+    edit(numbers)
+    return AuditResult.from_json(numbers, result.arrays, result.timings)
 
 
 EXPECTED_FILES = [
@@ -361,8 +397,7 @@ def test_optional_parts_none_give_fewer_figures():
 
 
 def test_skipped_section_gives_no_figure():
-    r = synthetic_result()
-    r.numbers["transport"] = {"skipped": "no queries"}
+    r = synthetic_result()._replace(transport=Skipped("no queries"))
     names = [f.file_name for f in audit_figures(r)]
     assert "shift_tests.png" not in names and "quantile_contours.png" not in names
 
@@ -370,24 +405,25 @@ def test_skipped_section_gives_no_figure():
 @pytest.mark.parametrize(
     ("edit", "match"),
     [
-        (lambda r: r.arrays.pop("calibration/bnn"), "calibration/bnn"),
-        (lambda r: r.arrays.__setitem__("depth_map/1/score", np.ones((3, 3))), "score"),
-        (lambda r: r.numbers["depth_maps"][0].__setitem__("inputs", ["x", "y"]), "inputs"),
-        (lambda r: r.numbers["case"].pop("input_names"), "input_names"),
-        (lambda r: r.numbers.pop("bias"), "lacks the keys"),
+        (lambda r: r.arrays.pop("calibration/bnn") is not None and r, "calibration/bnn"),
+        (lambda r: r.arrays.update({"depth_map/1/score": np.ones((3, 3))}) or r, "score"),
+        (
+            lambda r: edit_numbers(r, lambda n: n["depth_maps"][0].update(inputs=["x", "y"])),
+            "inputs",
+        ),
+        (lambda r: edit_numbers(r, lambda n: n["case"].pop("input_names")), "input_names"),
+        (lambda r: edit_numbers(r, lambda n: n.pop("bias")), "lacks the keys"),
     ],
 )
 def test_contract_violations_raise(edit, match):
-    r = synthetic_result()
-    edit(r)
     with pytest.raises(ValueError, match=match):
-        audit_figures(r)
+        audit_figures(edit(synthetic_result()))
 
 
 def test_empirical_law_draws_first_order_bars_of_data_and_surrogate():
-    r = synthetic_result()
     d, o = len(INPUTS), len(OUTPUTS)
-    r.numbers["sobol"] = empirical_sobol(np.full((d, o), 0.3), np.full((d, o), 0.25))
+    sobol = empirical_sobol(np.full((d, o), 0.3), np.full((d, o), 0.25))
+    r = edit_numbers(synthetic_result(), lambda n: n.update(sobol=sobol))
     figures = audit_figures(r)
     sobol = next(f for f in figures if f.file_name == "sobol_indices.png")
     assert len(sobol.figure.axes) == o  # first-order panels only

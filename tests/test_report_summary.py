@@ -4,7 +4,9 @@ import math
 
 import pytest
 
-from edtjax.report.summary import audit_summary, format_number, unavailable_reason
+from edtjax.audit import AuditResult
+from edtjax.audit.records import Skipped
+from edtjax.report.summary import format_number, unavailable_reason
 from tests.test_report_audit_figures import (
     INPUTS,
     OUTPUTS,
@@ -13,6 +15,7 @@ from tests.test_report_audit_figures import (
     empirical_sobol,
     synthetic_result,
 )
+from tests.test_report_audit_figures import minimal_result as _minimal
 
 
 def _numbers(**changes):
@@ -21,11 +24,19 @@ def _numbers(**changes):
     return numbers
 
 
+def audit_summary(numbers):
+    """The verdicts of the result whose JSON numbers are ``numbers``."""
+    from edtjax.report.summary import audit_summary
+
+    return audit_summary(AuditResult.from_json(numbers, {}, {}))
+
+
 def _cal(coverages, conformal, n_test=400):
     numbers = _numbers()
     numbers["case"]["n_test"] = n_test
+    base = numbers["surrogates"]["bnn"]
     numbers["surrogates"] = {
-        f"m{i}": {"coverage_90": c, "conformal_coverage_90": k}
+        f"m{i}": {**base, "coverage_90": c, "conformal_coverage_90": k}
         for i, (c, k) in enumerate(zip(coverages, conformal, strict=True))
     }
     return audit_summary(numbers)[0]
@@ -46,7 +57,13 @@ def _sobol(first, total, half):
     def ci(v):
         return [[[x - half, x + half] for x in row] for row in v]
 
-    return {"first": first, "first_ci": ci(first), "total": total, "total_ci": ci(total)}
+    return {
+        "first": first,
+        "first_ci": ci(first),
+        "total": total,
+        "total_ci": ci(total),
+        "num_samples": 1024,
+    }
 
 
 def test_agreement_counts_overlapping_intervals_and_names_top_input():
@@ -56,7 +73,8 @@ def test_agreement_counts_overlapping_intervals_and_names_top_input():
     sim = _sobol([[0.6], [0.2]], [[0.7], [0.3]], 0.05)
     sur = _sobol([[0.62], [0.4]], [[0.71], [0.3]], 0.05)  # b's first order differs by 0.2
     agreement = {"max_abs_diff_first": 0.2, "max_abs_diff_total": 0.01, "same_ranking": True}
-    numbers["sobol"] = {"simulator": sim, "surrogate": sur, "agreement": agreement}
+    agreement |= {"ranking_conflicts": [], "same_top_input": True}
+    numbers["sobol"].update(simulator=sim, surrogate=sur, agreement=agreement, validity=None)
     v = audit_summary(numbers)[1]
     assert v.level == "caution"
     assert "overlap for 3 of 4 indices" in v.answer
@@ -97,7 +115,7 @@ def test_agreement_on_the_empirical_law_compares_first_order_indices_with_the_da
 def test_declared_laws_that_describe_extrapolation_are_a_caution():
     numbers = _numbers()
     sobol = numbers["sobol"]
-    sobol["law"] = {"kind": "declared", "description": "declared by config [inputs]: a ~ U"}
+    sobol["law"] |= {"kind": "declared", "description": "declared by config [inputs]: a ~ U"}
     sobol["total_available"] = True
     sobol["surrogate"] = dict(sobol["simulator"])  # indices that agree
     assert audit_summary(numbers)[1].level == "ok"
@@ -213,8 +231,11 @@ def test_format_number(value, text):
 
 
 def test_unavailable_reason():
-    assert unavailable_reason({"depth_maps": []}, "depth_maps") == (
-        "the audit computed no 2-D slices"
+    assert unavailable_reason([], "depth_maps") == "the audit computed no 2-D slices"
+    assert unavailable_reason(Skipped("no quantity"), "bias") == "no quantity"
+    assert unavailable_reason(synthetic_result().bias, "bias") is None
+    assert unavailable_reason(None, "anything") == "this stage did not run"
+    assert unavailable_reason(_minimal("toy", {}).surrogates, "surrogates") == (
+        "no surrogate was fitted"
     )
-    assert unavailable_reason({"x": {"a": 1}}, "x") is None
-    assert unavailable_reason({}, "anything") == "this stage did not run"
+    assert unavailable_reason(synthetic_result().depth_maps, "depth_maps") is None

@@ -43,13 +43,14 @@ from scipy import stats
 from edtjax.audit._laws import declared_laws
 from edtjax.audit._surrogates import Split, Surrogates
 from edtjax.audit.config import AuditConfig
+from edtjax.audit.records import BiasResult, Skipped, Spread
 from edtjax.audit.result import AuditData
 from edtjax.uq import surrogate_bias
 
 
 def bias_stage(
     key: jax.Array, data: AuditData, split: Split, surrogates: Surrogates, config: AuditConfig
-) -> dict[str, Any] | None:
+) -> BiasResult | Skipped | None:
     """True and predicted surrogate-induced bias of the mean first output, or ``None``."""
     output = data.output_names[0]
     assumption = ""
@@ -68,11 +69,11 @@ def bias_stage(
         description = f"mean of {output} over the {x.shape[0]} queries"
         assumption = ", which assumes the queries follow the distribution of the labelled runs"
     elif data.simulator is not None:
-        return {
-            "skipped": "the surrogate was given as predictions at the labelled runs and the "
+        return Skipped(
+            "the surrogate was given as predictions at the labelled runs and the "
             "queries only: the bias over new inputs needs new evaluations (queries with "
             "outputs would give it over the queries)"
-        }
+        )
     else:
         return None
     z = split.to_inputs(x)
@@ -89,27 +90,27 @@ def bias_stage(
         posterior = surrogate_bias(
             downstream, surrogates.params, reference=estimate, credible=config.bias_credible
         )
-        spread = {  # 0.0 - x: no negative zero
-            "mean": 0.0 - float(posterior.bias_mean),
-            "interval": [0.0 - float(posterior.bias_upper), 0.0 - float(posterior.bias_lower)],
-        }
+        spread = Spread(  # 0.0 - x: no negative zero
+            mean=0.0 - float(posterior.bias_mean),
+            interval=[0.0 - float(posterior.bias_upper), 0.0 - float(posterior.bias_lower)],
+        )
     held_out = _held_out_bias(split, surrogates, x.shape[0], config.bias_credible)
     true_bias = estimate - exact
     lo_b, hi_b = held_out["interval"]
-    return {
-        "quantity": f"mean_{output}",
-        "description": description
+    return BiasResult(
+        quantity=f"mean_{output}",
+        description=description
         + f"; predicted bias = mean held-out residual of the {surrogates.name}'s mean "
         f"({held_out['n']} runs not used in training)" + assumption,
-        "exact": exact,
-        "surrogate": estimate,
-        "true_bias": true_bias,
-        "predicted_bias": held_out["bias"],
-        "interval": [lo_b, hi_b],
-        "level": config.bias_credible,
-        "contains_true": bool(lo_b <= true_bias <= hi_b),
-        "posterior_spread": spread,
-    }
+        exact=exact,
+        surrogate=estimate,
+        true_bias=true_bias,
+        predicted_bias=held_out["bias"],
+        interval=[lo_b, hi_b],
+        level=config.bias_credible,
+        contains_true=bool(lo_b <= true_bias <= hi_b),
+        posterior_spread=spread,
+    )
 
 
 def downstream_inputs(

@@ -28,6 +28,17 @@ import numpy as np
 
 from edtjax.audit._surrogates import READS_SURROGATE, Split, Surrogates
 from edtjax.audit.config import AuditConfig
+from edtjax.audit.records import (
+    Attribution,
+    DepthMap,
+    ErrorGroup,
+    ExtremeQuery,
+    IndicatorRates,
+    LabelledErrors,
+    QueryAnswers,
+    ReliabilityResult,
+    Skipped,
+)
 from edtjax.reliability import (
     INDICATORS,
     CombinedState,
@@ -69,7 +80,7 @@ def build_indicators(surrogates: Surrogates, config: AuditConfig) -> dict[str, I
 #: Level of the per-query conformal prediction intervals (as the test split's coverage_90).
 INTERVAL_LEVEL = 0.9
 
-#: Queries of the most-extreme table (lowest combined p-values) in ``numbers["queries"]``.
+#: Queries of the most-extreme table (lowest combined p-values) in ``AuditResult.queries.extreme``.
 EXTREME_QUERIES = 10
 
 #: A query's error is *large* above this quantile of the held-out test split's errors.
@@ -116,34 +127,32 @@ def exact_p_values(calibration_scores: Any, scores: Any) -> np.ndarray:
     return (1.0 + count) / (n + 1.0)
 
 
-def _rates(outside: np.ndarray, labels: np.ndarray | None, m_in: int) -> dict[str, Any]:
+def _rates(outside: np.ndarray, labels: np.ndarray | None, m_in: int) -> tuple[float, float | None]:
     """False alarms on the in-domain test split; detection only where labels are known."""
-    rates = {"false_alarm_rate": float(np.mean(outside[:m_in]))}
+    detection = None
     if labels is not None and (~labels).any():
-        rates["detection_rate"] = float(np.mean(outside[~labels]))
-    else:
-        rates["detection_rate"] = None
-    return rates
+        detection = float(np.mean(outside[~labels]))
+    return float(np.mean(outside[:m_in])), detection
 
 
 class ReliabilityOutputs(NamedTuple):
     """What :func:`reliability_stage` gives the pipeline.
 
     Attributes:
-        numbers: the ``"reliability"`` numbers.
-        depth_maps: the ``"depth_maps"`` descriptions.
+        reliability: the :class:`~edtjax.audit.records.ReliabilityResult`.
+        depth_maps: the :class:`~edtjax.audit.records.DepthMap` descriptions.
         arrays: the reliability, query and depth-map arrays.
-        queries: the ``"queries"`` numbers (``None`` without queries).
+        queries: the :class:`~edtjax.audit.records.QueryAnswers` (``None`` without queries).
         outside: ``outside(z) -> (k,) bool`` of the fitted combined indicator at
             ``config.alpha``, on standardised inputs ``(k, d)``: its score above its calibrated
             threshold. The Sobol' stage judges its declared-law draws with it
             (:func:`edtjax.audit._sensitivity.sobol_validity`) instead of fitting it again.
     """
 
-    numbers: dict[str, Any]
-    depth_maps: list[dict[str, Any]]
+    reliability: ReliabilityResult
+    depth_maps: list[DepthMap]
     arrays: dict[str, np.ndarray]
-    queries: dict[str, Any] | None
+    queries: QueryAnswers | None
     outside: Callable[[Any], np.ndarray]
 
 
@@ -203,7 +212,7 @@ def reliability_stage(
     if split.x_shift is not None and queries_shifted:
         labels = np.arange(queries.shape[0]) < m_in
     errors = _errors(split, surrogates)
-    results: dict[str, Any] = {}
+    results: dict[str, IndicatorRates] = {}
     arrays: dict[str, np.ndarray] = {}
     scores_of: dict[str, np.ndarray] = {}
     for name, ind in indicators.items():
@@ -218,25 +227,27 @@ def reliability_stage(
         )
         scores = np.asarray(rep.scores, np.float64)
         outside = np.asarray(rep.outside, bool)
-        results[name] = {
-            **_rates(outside, labels, m_in),
-            "auroc": None if labels is None else _finite_or_none(rep.auroc),
-            "error_spearman": _finite_or_none(rep.error_spearman),
-            "threshold": float(calibrations[name].threshold),
-        }
+        false_alarms, detection = _rates(outside, labels, m_in)
+        results[name] = IndicatorRates(
+            false_alarm_rate=false_alarms,
+            detection_rate=detection,
+            auroc=None if labels is None else _finite_or_none(rep.auroc),
+            error_spearman=_finite_or_none(rep.error_spearman),
+            threshold=float(calibrations[name].threshold),
+        )
         scores_of[name] = np.asarray(rep.scores)
         arrays[f"reliability/{name}/scores_in"] = scores[:m_in]
         arrays[f"reliability/{name}/scores_shifted"] = scores[m_in:]
-    numbers = {
-        "alpha": config.alpha,
-        "indicators": results,
-        "how_combined": config.combine_how,
-        "evaluated_on": (
+    numbers = ReliabilityResult(
+        alpha=config.alpha,
+        indicators=results,
+        how_combined=config.combine_how,
+        evaluated_on=(
             "the in-domain test split and the queries, shifted by construction"
             if labels is not None
             else "the in-domain test split (false alarms); the queries are not assumed shifted"
         ),
-    }
+    )
     answers = None
     if split.x_shift is not None:
         answers, more = query_answers(
@@ -321,36 +332,36 @@ def _labelled(split, surrogates, mean, lower, upper, outside, combined_scores, y
     def group(mask):
         count = int(mask.sum())
         if count == 0:
-            return {"count": 0, "mae": None, "coverage": None, "n_large_errors": 0}
-        return {
-            "count": count,
-            "mae": [float(v) for v in abs_err[mask].mean(0)],
-            "coverage": [float(v) for v in hit[mask].mean(0)],
-            "n_large_errors": int(large[mask].sum()),
-        }
+            return ErrorGroup(count=0, mae=None, coverage=None, n_large_errors=0)
+        return ErrorGroup(
+            count=count,
+            mae=[float(v) for v in abs_err[mask].mean(0)],
+            coverage=[float(v) for v in hit[mask].mean(0)],
+            n_large_errors=int(large[mask].sum()),
+        )
 
     n_large, n_flagged = int(large.sum()), int(outside.sum())
-    numbers = {
-        "large_error_quantile": LARGE_ERROR_QUANTILE,
-        "large_error_threshold": threshold,
-        "large_error_definition": (
+    numbers = LabelledErrors(
+        large_error_quantile=LARGE_ERROR_QUANTILE,
+        large_error_threshold=threshold,
+        large_error_definition=(
             "its absolute error, averaged over the outputs in training standard deviations, "
             f"exceeds {threshold:.3g}, the {LARGE_ERROR_QUANTILE:.0%} quantile of the same error "
             "on the held-out test split"
         ),
-        "inside": group(~outside),
-        "outside": group(outside),
-        "n_large_errors": n_large,
-        "large_errors_caught": None if n_large == 0 else float((large & outside).sum() / n_large),
-        "flagged_with_large_error": (
+        inside=group(~outside),
+        outside=group(outside),
+        n_large_errors=n_large,
+        large_errors_caught=None if n_large == 0 else float((large & outside).sum() / n_large),
+        flagged_with_large_error=(
             None if n_flagged == 0 else float((large & outside).sum() / n_flagged)
         ),
-        "error_spearman": (
+        error_spearman=(
             _finite_or_none(spearman_correlation(combined_scores, err_std))
             if len(err_std) > 1
             else None
         ),
-    }
+    )
     arrays = {
         "queries/y": y_phys,
         "queries/abs_error": abs_err,
@@ -388,7 +399,7 @@ def query_answers(
     interval hits, and the error among accepted vs flagged queries (:func:`_labelled`).
 
     Returns:
-        ``(numbers, arrays)``: the ``"queries"`` part of ``AuditResult.numbers`` and the
+        ``(answers, arrays)``: the :class:`~edtjax.audit.records.QueryAnswers` and the
         ``"inputs/queries"`` and ``"queries/..."`` arrays (see :mod:`edtjax.audit.result`).
         Cost: one prediction and one gradient per differentiable indicator per query.
     """
@@ -427,44 +438,35 @@ def query_answers(
     order = np.argsort(p_values[COMBINED], kind="stable")[: min(EXTREME_QUERIES, m)]
     names = list(input_names)
     extreme = [
-        {
-            "query": int(q),
-            "p_combined": float(p_values[COMBINED][q]),
-            "verdict": "outside" if outside[q] else "inside",
-            "pushed_out_by": names[top[q]] if top[q] >= 0 else None,
-            "inputs": {a: float(split.raw_shift[q, i]) for i, a in enumerate(names)},
-            "mean": [float(v) for v in mean[q]],
-            "interval": [[float(a), float(b)] for a, b in zip(lower[q], upper[q], strict=True)],
-        }
+        ExtremeQuery(
+            query=int(q),
+            p_combined=float(p_values[COMBINED][q]),
+            verdict="outside" if outside[q] else "inside",
+            pushed_out_by=names[top[q]] if top[q] >= 0 else None,
+            inputs={a: float(split.raw_shift[q, i]) for i, a in enumerate(names)},
+            mean=[float(v) for v in mean[q]],
+            interval=[[float(a), float(b)] for a, b in zip(lower[q], upper[q], strict=True)],
+        )
         for q in order
     ]
     not_diff = [n for n in indicators if n not in usable]
-    numbers: dict[str, Any] = {
-        "count": int(m),
-        "alpha": config.alpha,
-        "verdict_indicator": COMBINED,
-        "n_inside": int(m - outside.sum()),
-        "n_outside": int(outside.sum()),
-        "shifted_by_construction": bool(queries_shifted),
-        "interval_level": INTERVAL_LEVEL,
-        "indicators": list(indicators),
-        "attribution": {
-            "indicators": usable,
-            "not_differentiable": not_diff,
-            "method": (
+    attribution = (
+        Attribution(
+            indicators=list(usable),
+            not_differentiable=not_diff,
+            method=(
                 "largest |d score / d input| in training standard deviations, of the "
                 "differentiable indicator with the smallest p-value at that query"
             ),
-        }
+        )
         if usable
-        else {
-            "skipped": "no differentiable indicator is configured (the attribution needs one "
+        else Skipped(
+            "no differentiable indicator is configured (the attribution needs one "
             f"of {[n for n, e in INDICATORS.items() if e.differentiable]}; {not_diff} are not "
             "differentiable)"
-        },
-        "extreme": extreme,
-        "labelled": None,
-    }
+        )
+    )
+    labelled = None
     if split.y_shift is not None:
         if queries_y is None:  # back from the standardised outputs
             queries_y = np.asarray(split.y_shift, np.float64) * scale + shift
@@ -478,9 +480,21 @@ def query_answers(
             query_scores[COMBINED],
             np.asarray(queries_y, np.float64),
         )
-        numbers["labelled"] = labelled
         arrays.update(more)
-    return numbers, arrays
+    answers = QueryAnswers(
+        count=int(m),
+        alpha=config.alpha,
+        verdict_indicator=COMBINED,
+        n_inside=int(m - outside.sum()),
+        n_outside=int(outside.sum()),
+        shifted_by_construction=bool(queries_shifted),
+        interval_level=INTERVAL_LEVEL,
+        indicators=list(indicators),
+        attribution=attribution,
+        extreme=extreme,
+        labelled=labelled,
+    )
+    return answers, arrays
 
 
 def depth_maps(split, indicators, states, calibrations, contour_inputs, input_names, config, drawn):
@@ -515,12 +529,12 @@ def depth_maps(split, indicators, states, calibrations, contour_inputs, input_na
         arrays[f"depth_map/{k}/grid_y"] = gy
         arrays[f"depth_map/{k}/score"] = score
         maps.append(
-            {
-                "key": f"depth_map/{k}",
-                "inputs": [input_names[i], input_names[j]],
-                "indicator": name,
-                "threshold": float(calibrations[name].threshold),
-                "fixed": fixed,
-            }
+            DepthMap(
+                key=f"depth_map/{k}",
+                inputs=[input_names[i], input_names[j]],
+                indicator=name,
+                threshold=float(calibrations[name].threshold),
+                fixed=fixed,
+            )
         )
     return maps, arrays

@@ -42,6 +42,19 @@ import numpy as np
 from edtjax.audit._laws import DeclaredLaws, declared_laws
 from edtjax.audit._surrogates import Split, Surrogates
 from edtjax.audit.config import AuditConfig
+from edtjax.audit.records import (
+    Agreement,
+    EmpiricalIndices,
+    FirstOrderAgreement,
+    FirstOrderIndices,
+    IndexTable,
+    InputLaw,
+    LawValidity,
+    ParameterSensitivity,
+    RestrictedIndices,
+    Skipped,
+    SobolResult,
+)
 from edtjax.audit.result import AuditData
 from edtjax.sensitivity import (
     IndexEstimates,
@@ -109,11 +122,11 @@ def _summary(est: IndexEstimates, stacked: bool) -> dict[str, Any]:
     }
 
 
-def given_data_summary(x: Any, y: Any, confidence: float) -> tuple[dict[str, Any], np.ndarray]:
+def given_data_summary(x: Any, y: Any, confidence: float) -> tuple[FirstOrderIndices, np.ndarray]:
     """Rank-based first-order indices ``(d, o)`` of ``y`` on ``x`` with their intervals.
 
-    Returns ``{"first", "first_ci" ((d, o, 2), or None below 125 rows), "num_samples",
-    "method"}`` (see :func:`edtjax.sensitivity.given_data_first_order`) and the ``(d,)``
+    Returns the :class:`~edtjax.audit.records.FirstOrderIndices` (intervals ``None`` below
+    125 rows; see :func:`edtjax.sensitivity.given_data_first_order`) and the ``(d,)``
     aggregated first-order indices (output variances as weights).
     """
     r = given_data_first_order(
@@ -123,12 +136,12 @@ def given_data_summary(x: Any, y: Any, confidence: float) -> tuple[dict[str, Any
     if r.first_order_interval is not None:
         low, high = r.first_order_interval
         ci = np.stack([np.asarray(low, np.float64), np.asarray(high, np.float64)], -1).tolist()
-    summary = {
-        "first": np.asarray(r.first_order, np.float64).tolist(),
-        "first_ci": ci,
-        "num_samples": int(np.shape(x)[0]),
-        "method": _RANK_METHOD,
-    }
+    summary = FirstOrderIndices(
+        first=np.asarray(r.first_order, np.float64).tolist(),
+        first_ci=ci,
+        num_samples=int(np.shape(x)[0]),
+        method=_RANK_METHOD,
+    )
     return summary, np.asarray(r.aggregated_first_order, np.float64)
 
 
@@ -144,7 +157,7 @@ def _simulate(data: AuditData, x: np.ndarray) -> np.ndarray:
 
 def simulator_sobol(
     key: jax.Array, data: AuditData, laws: DeclaredLaws | None, config: AuditConfig
-) -> dict[str, Any] | None:
+) -> IndexTable | None:
     """First/total Sobol' indices ``(d, o)`` of ``data.simulator`` under the declared laws
     (``None`` without a simulator or without declared laws)."""
     if data.simulator is None or laws is None:
@@ -159,7 +172,7 @@ def simulator_sobol(
         confidence=config.sobol_confidence,
         dtype=jnp.float32,
     )
-    return {**_summary(est, False), "num_samples": n}
+    return IndexTable(**_summary(est, False), num_samples=n)
 
 
 def _surrogate_mean(split: Split, surrogates: Surrogates) -> Callable[[jax.Array], jax.Array]:
@@ -176,7 +189,7 @@ def surrogate_sobol(
     split: Split,
     surrogates: Surrogates,
     config: AuditConfig,
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> tuple[IndexTable, np.ndarray]:
     """Sobol' indices of the ensemble mean under the declared laws; also the ``(d,)``
     aggregated total indices (Gamboa et al. 2014) that rank the inputs."""
     f = _surrogate_mean(split, surrogates)
@@ -192,18 +205,18 @@ def surrogate_sobol(
         confidence=config.sobol_confidence,
         devices=config.devices or None,
     )
-    summary = {**_summary(est, True), "num_samples": config.sobol_samples}
+    summary = IndexTable(**_summary(est, True), num_samples=config.sobol_samples)
     return summary, _stack(est.aggregated_total_order)
 
 
 def sobol_agreement(
-    simulator: dict | None,
-    surrogate: dict | None,
+    simulator: IndexTable | FirstOrderIndices | None,
+    surrogate: IndexTable | FirstOrderIndices | None,
     input_names: tuple[str, ...],
     output_names: tuple[str, ...],
     *,
     index: str = "total",
-) -> dict[str, Any] | None:
+) -> Agreement | FirstOrderAgreement | None:
     """Largest index differences and whether both rank the inputs alike (per output).
 
     Two inputs whose reference intervals (``simulator``'s ``{index}_ci``) overlap are not told
@@ -211,14 +224,16 @@ def sobol_agreement(
     ``same_ranking`` is true when the surrogate's ``index`` indices (``"total"`` or
     ``"first"``) order every such pair as the reference does (``ranking_conflicts`` lists the
     others as ``"output: a > b"``, ``a`` above ``b`` for the reference). Without reference
-    intervals every pair counts. ``O(d^2 o)`` work.
+    intervals every pair counts. An :class:`~edtjax.audit.records.Agreement` for
+    ``index="total"``, a :class:`~edtjax.audit.records.FirstOrderAgreement` for ``"first"``.
+    ``O(d^2 o)`` work.
     """
     if simulator is None or surrogate is None:
         return None
-    s_first, g_first = np.asarray(simulator["first"]), np.asarray(surrogate["first"])
-    s_rank, g_rank = np.asarray(simulator[index]), np.asarray(surrogate[index])
+    s_first, g_first = np.asarray(simulator.first), np.asarray(surrogate.first)
+    s_rank, g_rank = np.asarray(getattr(simulator, index)), np.asarray(getattr(surrogate, index))
     d, o = s_rank.shape
-    ci = simulator.get(f"{index}_ci")
+    ci = getattr(simulator, f"{index}_ci")
     if ci is None:
         s_ci = np.stack([s_rank, s_rank], -1)
     else:
@@ -231,36 +246,30 @@ def sobol_agreement(
         if s_ci[i, j, 0] > s_ci[k, j, 1] and g_rank[i, j] <= g_rank[k, j]
     ]
     same_top = all(int(np.argmax(s_rank[:, j])) == int(np.argmax(g_rank[:, j])) for j in range(o))
-    out = {"max_abs_diff_first": float(np.max(np.abs(s_first - g_first)))}
+    diff_first = float(np.max(np.abs(s_first - g_first)))
     if index == "total":
-        out["max_abs_diff_total"] = float(np.max(np.abs(s_rank - g_rank)))
-    out.update(
-        {
-            "same_ranking": not conflicts,
-            "ranking_conflicts": conflicts,
-            "same_top_input": bool(same_top),
-        }
-    )
-    return out
+        diff_total = float(np.max(np.abs(s_rank - g_rank)))
+        return Agreement(diff_first, diff_total, not conflicts, conflicts, bool(same_top))
+    return FirstOrderAgreement(diff_first, not conflicts, conflicts, bool(same_top))
 
 
-def _law_numbers(laws: DeclaredLaws | None, n_runs: int) -> dict[str, Any]:
+def _input_law(laws: DeclaredLaws | None, n_runs: int) -> InputLaw:
     if laws is None:
-        return {
-            "kind": "empirical",
-            "source": "the labelled runs",
-            "description": f"empirical ({n_runs} runs)",
-            "inputs": None,
-            "num_runs": n_runs,
-        }
+        return InputLaw(
+            kind="empirical",
+            source="the labelled runs",
+            description=f"empirical ({n_runs} runs)",
+            inputs=None,
+            num_runs=n_runs,
+        )
     described = "; ".join(f"{a} ~ {t}" for a, t in zip(laws.names, laws.descriptions, strict=True))
-    return {
-        "kind": "declared",
-        "source": laws.source,
-        "description": f"declared by {laws.source}: {described}",
-        "inputs": dict(zip(laws.names, laws.descriptions, strict=True)),
-        "num_runs": None,
-    }
+    return InputLaw(
+        kind="declared",
+        source=laws.source,
+        description=f"declared by {laws.source}: {described}",
+        inputs=dict(zip(laws.names, laws.descriptions, strict=True)),
+        num_runs=None,
+    )
 
 
 def sobol_stage(
@@ -270,8 +279,9 @@ def sobol_stage(
     split: Split,
     surrogates: Surrogates | None,
     config: AuditConfig,
-) -> tuple[dict[str, Any], np.ndarray, LawSample | None]:
-    """The ``"sobol"`` numbers, the ``(d,)`` scores that rank the inputs, and the law sample.
+) -> tuple[SobolResult, np.ndarray, LawSample | None]:
+    """The :class:`~edtjax.audit.records.SobolResult`, the ``(d,)`` scores that rank the
+    inputs, and the law sample.
 
     With declared laws (:func:`declared_laws`): first/total indices of the simulator (when
     there is one) and of the ensemble mean, their agreement, and the draws that
@@ -282,31 +292,20 @@ def sobol_stage(
     surrogate's aggregated total indices (declared) or aggregated first-order indices
     (empirical). ``surrogates=None`` (no surrogate to evaluate) leaves its parts ``None``.
 
-    See :mod:`edtjax.audit.result` for the keys.
+    See :mod:`edtjax.audit.result` for the fields.
     """
     laws = declared_laws(data, config)
     names, outputs = tuple(data.input_names), tuple(data.output_names)
     x_all = np.asarray(data.x, np.float64)
-    numbers: dict[str, Any] = {
-        "law": _law_numbers(laws, int(x_all.shape[0])),
-        "simulator": None,
-        "surrogate": None,
-        "surrogate_note": None,
-        "empirical": None,
-        "agreement": None,
-        "total_available": laws is not None,
-        "total_note": None if laws is not None else _TOTAL_NOTE,
-        "validity": None,
-    }
+    sim = sur = note = agreement = empirical = validity = None
     if laws is not None:
         sim = simulator_sobol(simulator_key, data, laws, config)
-        numbers["simulator"] = sim
         ranking = None
         if surrogates is not None and surrogates.evaluable:
-            numbers["surrogate"], ranking = surrogate_sobol(key, laws, split, surrogates, config)
-            numbers["agreement"] = sobol_agreement(sim, numbers["surrogate"], names, outputs)
+            sur, ranking = surrogate_sobol(key, laws, split, surrogates, config)
+            agreement = sobol_agreement(sim, sur, names, outputs)
         elif surrogates is not None:
-            numbers["surrogate_note"] = (
+            note = (
                 f"{PREDICTIONS_ONLY}: its Sobol' indices under the declared laws need new "
                 "evaluations and are skipped"
             )
@@ -315,8 +314,8 @@ def sobol_stage(
         x_law = np.asarray(laws.icdf(unit), np.float64)
         sample = LawSample(x_law, None if data.simulator is None else _simulate(data, x_law))
         if ranking is None:
-            ranking = np.asarray(sim["total"] if sim else np.zeros((len(names), 1))).mean(1)
-        numbers["ranking_index"] = "total"
+            ranking = np.asarray(sim.total if sim else np.zeros((len(names), 1))).mean(1)
+        ranking_index = "total"
     else:
         sample = None
         data_idx, ranking = given_data_summary(
@@ -327,20 +326,32 @@ def sobol_stage(
             pred = np.asarray(surrogates.main(split.to_inputs(x_all)).mean)
             # ranked by the surrogate's indices aggregated over the outputs (Gamboa et al. 2014)
             sur_idx, ranking = given_data_summary(x_all, pred, config.sobol_confidence)
-        numbers["empirical"] = {
-            "data": data_idx,
-            "surrogate": sur_idx,
-            "agreement": sobol_agreement(data_idx, sur_idx, names, outputs, index="first"),
-            "num_runs": int(x_all.shape[0]),
-            "method": _RANK_METHOD,
-        }
-        numbers["validity"] = {
-            "skipped": "the indices are taken on the labelled runs' own law, the training "
+        empirical = EmpiricalIndices(
+            data=data_idx,
+            surrogate=sur_idx,
+            agreement=sobol_agreement(data_idx, sur_idx, names, outputs, index="first"),
+            num_runs=int(x_all.shape[0]),
+            method=_RANK_METHOD,
+        )
+        validity = Skipped(
+            "the indices are taken on the labelled runs' own law, the training "
             "domain itself; declare input laws to judge where they describe extrapolation"
-        }
-        numbers["ranking_index"] = "first"
-    numbers["ranking_inputs"] = [names[i] for i in np.argsort(-ranking, kind="stable")]
-    return numbers, ranking, sample
+        )
+        ranking_index = "first"
+    result = SobolResult(
+        law=_input_law(laws, int(x_all.shape[0])),
+        simulator=sim,
+        surrogate=sur,
+        surrogate_note=note,
+        empirical=empirical,
+        agreement=agreement,
+        total_available=laws is not None,
+        total_note=None if laws is not None else _TOTAL_NOTE,
+        validity=validity,
+        ranking_index=ranking_index,
+        ranking_inputs=[names[i] for i in np.argsort(-ranking, kind="stable")],
+    )
+    return result, ranking, sample
 
 
 def _combined_outside(
@@ -378,25 +389,24 @@ def sobol_validity(
     config: AuditConfig,
     *,
     outside: Callable[[jax.Array], Any] | None = None,
-) -> dict[str, Any] | None:
+) -> LawValidity | Skipped | None:
     """How much of the declared-law Sobol' design lies outside the validity domain.
 
     The draws of ``sample`` (from the declared laws) are judged by the combined indicator at
     ``config.alpha`` (``outside``, a function of standardised inputs ``(k, d) -> (k,)`` bool;
     fitted here as the reliability stage does when not given). Returns ``None`` without a
-    sample (empirical law), else ``{"indicator", "alpha", "num_draws", "n_outside",
-    "share_outside", "threshold", "describes_extrapolation", "statement", "restricted"}``
-    where ``restricted = {"num_draws", "surrogate", "simulator", "note"}`` holds first-order
-    rank-based indices on the accepted draws only (the declared law restricted to the
-    validity domain; the inputs are then dependent, which the estimator allows), or
-    ``{"skipped": why}`` with fewer than :data:`MIN_RESTRICTED_DRAWS` accepted draws.
+    sample (empirical law), else the :class:`~edtjax.audit.records.LawValidity` whose
+    ``restricted`` holds first-order rank-based indices on the accepted draws only (the
+    declared law restricted to the validity domain; the inputs are then dependent, which the
+    estimator allows), or :class:`~edtjax.audit.records.Skipped` with fewer than
+    :data:`MIN_RESTRICTED_DRAWS` accepted draws.
     Draws from the training law itself are flagged at a rate of about ``alpha``.
     Cost: one indicator score and one prediction per draw.
     """
     if sample is None:
         return None
     if surrogates is None and outside is None:
-        return {"skipped": "no surrogate to fit the validity indicator on"}
+        return Skipped("no surrogate to fit the validity indicator on")
     if outside is None:
         outside = _combined_outside(key, split, surrogates, config)
     z = split.to_inputs(sample.x)
@@ -424,10 +434,10 @@ def sobol_validity(
     keep = ~flagged
     k = int(keep.sum())
     if k < MIN_RESTRICTED_DRAWS:
-        restricted: dict[str, Any] = {
-            "skipped": f"only {k} of {n} draws are inside the validity domain (fewer than "
+        restricted: RestrictedIndices | Skipped = Skipped(
+            f"only {k} of {n} draws are inside the validity domain (fewer than "
             f"{MIN_RESTRICTED_DRAWS})"
-        }
+        )
     else:
         x_in = sample.x[keep]
         sur = None
@@ -437,29 +447,29 @@ def sobol_validity(
         sim = None
         if sample.simulator_y is not None:
             sim = given_data_summary(x_in, sample.simulator_y[keep], config.sobol_confidence)[0]
-        restricted = {
-            "num_draws": k,
-            "surrogate": sur,
-            "simulator": sim,
-            "note": "first-order indices under the declared laws restricted to the validity "
+        restricted = RestrictedIndices(
+            num_draws=k,
+            surrogate=sur,
+            simulator=sim,
+            note="first-order indices under the declared laws restricted to the validity "
             "domain (the accepted draws; the inputs are dependent there), rank-based",
-        }
-    return {
-        "indicator": "combined",
-        "alpha": config.alpha,
-        "num_draws": n,
-        "n_outside": n_out,
-        "share_outside": share,
-        "threshold": config.sobol_extrapolation_share,
-        "describes_extrapolation": bool(extrapolating),
-        "statement": statement,
-        "restricted": restricted,
-    }
+        )
+    return LawValidity(
+        indicator="combined",
+        alpha=config.alpha,
+        num_draws=n,
+        n_outside=n_out,
+        share_outside=share,
+        threshold=config.sobol_extrapolation_share,
+        describes_extrapolation=bool(extrapolating),
+        statement=statement,
+        restricted=restricted,
+    )
 
 
 def layer_sensitivity(
     key: jax.Array, split: Split, surrogates: Surrogates, config: AuditConfig
-) -> dict[str, Any]:
+) -> ParameterSensitivity | Skipped:
     """Group (layer) Sobol' indices of member 0's mean prediction under multiplicative noise.
 
     The network is evaluated at ``gsa_points`` test inputs; per-point indices are aggregated
@@ -467,10 +477,10 @@ def layer_sensitivity(
     2014 over the points), giving ``(g, o)`` arrays.
     """
     if surrogates.net is None:
-        return {
-            "skipped": f"the surrogate ({surrogates.name}) was given by the user: its "
+        return Skipped(
+            f"the surrogate ({surrogates.name}) was given by the user: its "
             "parameters are not known to the audit"
-        }
+        )
     net = surrogates.net
     x = split.x_test[: config.gsa_points]
 
@@ -495,11 +505,11 @@ def layer_sensitivity(
         per = np.stack([np.asarray(tree[g], np.float64) for g in groups])  # (g, P, o)
         return (np.sum(per * weights[None], axis=1) / np.sum(weights, axis=0)[None]).tolist()
 
-    return {
-        "groups": groups,
-        "first": aggregate(est.first_order),
-        "total": aggregate(est.total_order),
-        "num_samples": config.gsa_samples,
-        "perturbation": f"multiplicative, scale {config.gsa_scale}",
-        "points": int(x.shape[0]),
-    }
+    return ParameterSensitivity(
+        groups=groups,
+        first=aggregate(est.first_order),
+        total=aggregate(est.total_order),
+        num_samples=config.gsa_samples,
+        perturbation=f"multiplicative, scale {config.gsa_scale}",
+        points=int(x.shape[0]),
+    )

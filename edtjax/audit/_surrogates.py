@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax.audit.config import AuditConfig
+from edtjax.audit.records import SurrogateInfo, SurrogateScores
 from edtjax.audit.result import AuditData
 from edtjax.audit.surrogate import UserSurrogate, as_predictive
 from edtjax.reliability import INDICATORS
@@ -177,8 +178,8 @@ class Surrogates(NamedTuple):
         """Parameters of ensemble member ``i``."""
         return jax.tree.map(lambda p: p[i], self.params)
 
-    def describe(self) -> dict[str, Any]:
-        """The ``numbers["case"]["surrogate"]`` record: where the surrogate comes from."""
+    def describe(self) -> SurrogateInfo:
+        """The ``AuditResult.case.surrogate`` record: where the surrogate comes from."""
         statement = {
             "trained": "trained by the audit on the training split (a deep ensemble and a "
             "Bayesian method on its first member)",
@@ -191,7 +192,7 @@ class Surrogates(NamedTuple):
             "are skipped and say so; if it was trained on some labelled runs, its "
             "calibration and test numbers are optimistic",
         }[self.source]
-        return {"source": self.source, "name": self.name, "statement": statement}
+        return SurrogateInfo(self.source, self.name, statement)
 
 
 def _augment(phi):
@@ -348,9 +349,9 @@ def _float(x) -> float:
 
 def surrogate_metrics(
     split: Split, surrogates: Surrogates, config: AuditConfig
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+) -> tuple[dict[str, SurrogateScores], dict[str, np.ndarray]]:
     """Metrics per method on the test split, calibration and coverage curves."""
-    numbers: dict[str, Any] = {}
+    numbers: dict[str, SurrogateScores] = {}
     arrays: dict[str, np.ndarray] = {}
     nominal = np.asarray(config.coverage_levels, np.float64)
     arrays["coverage/nominal"] = nominal
@@ -362,16 +363,16 @@ def surrogate_metrics(
         lo, hi = gaussian_interval(pred.mean, pred.variance, 0.1)
         c_lo, c_hi = split_conformal(split.y_cal, cal.mean, pred.mean, 0.1)
         pit = gaussian_pit(y, pred.mean, pred.variance)
-        numbers[method] = {
-            "rmse": [float(v) for v in rmse * split.y_scale],
-            "nll": _float(gaussian_nll(y, pred.mean, pred.variance)),
-            "crps": _float(crps_gaussian(y, pred.mean, pred.variance)),
-            "coverage_90": _float(interval_coverage(y, lo, hi)),
-            "width_90": _float(interval_width(lo, hi)),
-            "calibration_error": _float(calibration_error(pit, config.calibration_levels)),
-            "conformal_coverage_90": _float(interval_coverage(y, c_lo, c_hi)),
-            "conformal_width_90": _float(interval_width(c_lo, c_hi)),
-        }
+        numbers[method] = SurrogateScores(
+            rmse=[float(v) for v in rmse * split.y_scale],
+            nll=_float(gaussian_nll(y, pred.mean, pred.variance)),
+            crps=_float(crps_gaussian(y, pred.mean, pred.variance)),
+            coverage_90=_float(interval_coverage(y, lo, hi)),
+            width_90=_float(interval_width(lo, hi)),
+            calibration_error=_float(calibration_error(pit, config.calibration_levels)),
+            conformal_coverage_90=_float(interval_coverage(y, c_lo, c_hi)),
+            conformal_width_90=_float(interval_width(c_lo, c_hi)),
+        )
         expected, observed = calibration_curve(pit, config.calibration_levels)
         arrays["calibration/expected"] = np.asarray(expected, np.float64)
         arrays[f"calibration/{method}"] = np.asarray(observed, np.float64)

@@ -3,14 +3,13 @@ optimal-transport shift tests between training inputs and queries (standardised 
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax.audit._surrogates import Split
 from edtjax.audit.config import AuditConfig
+from edtjax.audit.records import MeanDepths, ShiftTest, TransportResult
 from edtjax.transport import (
     center_outward_fit,
     monge_kantorovich_depth,
@@ -21,25 +20,33 @@ from edtjax.transport import (
 
 
 def transport_stage(
-    key: jax.Array, split: Split, contour_inputs: tuple[int, int], config: AuditConfig
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """MK depths of the queries, quantile contours in two inputs, and four shift tests."""
+    key: jax.Array,
+    split: Split,
+    contour_inputs: tuple[int, int],
+    input_names: tuple[str, ...],
+    config: AuditConfig,
+    *,
+    queries_shifted: bool,
+) -> tuple[TransportResult, dict[str, np.ndarray]]:
+    """MK depths of the queries, quantile contours in two inputs, and four shift tests.
+
+    The queries are called shifted in the tests' descriptions only when ``queries_shifted``
+    (by construction): the user's queries are compared, not assumed shifted.
+    """
     k_sub, k_tests = jax.random.split(key)
-    numbers: dict[str, Any] = {}
     arrays: dict[str, np.ndarray] = {}
     fit = center_outward_fit(split.x_train)
     depth_in = monge_kantorovich_depth(fit, split.x_test)
     depth_shift = None if split.x_shift is None else monge_kantorovich_depth(fit, split.x_shift)
-    numbers["mk_depth"] = {
-        "in_domain_mean": float(jnp.mean(depth_in)),
-        "shifted_mean": None if depth_shift is None else float(jnp.mean(depth_shift)),
-    }
+    mk_depth = MeanDepths(
+        in_domain_mean=float(jnp.mean(depth_in)),
+        shifted_mean=None if depth_shift is None else float(jnp.mean(depth_shift)),
+    )
     i, j = contour_inputs
     fit2 = center_outward_fit(split.x_train[:, jnp.array([i, j])])
     for k, tau in enumerate(config.contour_levels):
         contour = np.asarray(quantile_contour(fit2, tau, config.contour_points), np.float64)
         arrays[f"contour/{k}"] = contour * split.x_scale[[i, j]] + split.x_mean[[i, j]]
-    numbers["contour_levels"] = list(config.contour_levels)
 
     n_train = split.x_train.shape[0]
     size = min(n_train, config.shift_test_size)
@@ -62,9 +69,10 @@ def transport_stage(
         x_sh = split.x_shift[jax.random.permutation(k_shift, split.x_shift.shape[0])[:m]]
         targets["shifted"] = (
             x_sh,
-            f"training inputs vs shifted queries ({m} of {split.x_shift.shape[0]})",
+            f"training inputs vs {'shifted queries' if queries_shifted else 'the queries'} "
+            f"({m} of {split.x_shift.shape[0]})",
         )
-    tests: dict[str, Any] = {}
+    tests: dict[str, ShiftTest] = {}
     keys = iter(jax.random.split(k_tests, 2 * len(targets)))
     for label, (other, compared) in targets.items():
         for name, test in (
@@ -73,12 +81,17 @@ def transport_stage(
         ):
             res = test(next(keys), sub, other, num_permutations=config.permutations)
             p = float(res.p_value)
-            tests[f"{name}_{label}"] = {
-                "statistic": float(res.statistic),
-                "p_value": p,
-                "rejected": bool(p <= config.alpha),
-                "compared": f"{compared} ({size} training points)",
-            }
+            tests[f"{name}_{label}"] = ShiftTest(
+                statistic=float(res.statistic),
+                p_value=p,
+                rejected=bool(p <= config.alpha),
+                compared=f"{compared} ({size} training points)",
+            )
             arrays[f"shift/{name}_{label}/null"] = np.asarray(res.null_statistics, np.float64)
-    numbers["shift_tests"] = tests
-    return numbers, arrays
+    result = TransportResult(
+        mk_depth=mk_depth,
+        contour_levels=list(config.contour_levels),
+        shift_tests=tests,
+        contour_inputs=[input_names[i] for i in contour_inputs],
+    )
+    return result, arrays

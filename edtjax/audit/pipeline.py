@@ -16,7 +16,7 @@ Stages, in order, each timed into ``result.timings``:
    ``[inputs]``, or uniform laws on ``data.box``), and their agreement; without declared laws,
    rank-based first-order indices (Gamboa et al. 2022) on the labelled runs' empirical law.
    After the reliability stage, the share of draws from the declared laws that the combined
-   indicator flags outside the domain is added (``numbers["sobol"]["validity"]``).
+   indicator flags outside the domain is added (``AuditResult.sobol.validity``).
 4. ``parameter_gsa``: Sobol' indices of the first member's prediction under multiplicative
    noise on its parameters, grouped by layer.
 5. ``transport``: center-outward (Hallin et al. 2021) Monge-Kantorovich depths of the queries,
@@ -50,10 +50,10 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from contextlib import contextmanager
-from typing import Any
 
 import jax
 import numpy as np
@@ -77,6 +77,7 @@ from edtjax.audit._surrogates import (
 )
 from edtjax.audit._transport import transport_stage
 from edtjax.audit.config import AuditConfig, config_to_dict
+from edtjax.audit.records import CaseInfo, Skipped
 from edtjax.audit.result import AuditData, AuditResult
 from edtjax.audit.surrogate import UserPredictions, UserSurrogate, check_user_surrogate
 
@@ -231,7 +232,6 @@ def run_audit(
     keys = dict(zip(names, jax.random.split(key, len(names)), strict=True))
     stages = _Stages(progress)
     arrays: dict[str, np.ndarray] = {}
-    numbers: dict[str, Any] = {}
     finished = False
     try:
         with stages.stage("split", "splitting the data"):
@@ -242,25 +242,24 @@ def run_audit(
                 surrogates = fit_surrogates(keys["surrogates"], split, config)
             else:
                 surrogates = user_surrogates(split, data, surrogate)
-            numbers["surrogates"], more = surrogate_metrics(split, surrogates, config)
+            scores, more = surrogate_metrics(split, surrogates, config)
             arrays.update(more)
         with stages.stage("sobol", "Sobol' indices"):
-            numbers["sobol"], ranking, law_sample = sobol_stage(
+            sobol, ranking, law_sample = sobol_stage(
                 keys["sobol"], keys["sobol_simulator"], data, split, surrogates, config
             )
         contour_inputs = _top_two(ranking)
         with stages.stage("parameter_gsa", "parameter sensitivity by layer"):
-            numbers["parameter_gsa"] = layer_sensitivity(
-                keys["parameter_gsa"], split, surrogates, config
-            )
+            parameter_gsa = layer_sensitivity(keys["parameter_gsa"], split, surrogates, config)
         with stages.stage("transport", "transport and shift tests"):
-            numbers["transport"], more = transport_stage(
-                keys["transport"], split, contour_inputs, config
+            transport, more = transport_stage(
+                keys["transport"],
+                split,
+                contour_inputs,
+                data.input_names,
+                config,
+                queries_shifted=data.queries_shifted,
             )
-            numbers["transport"]["contour_inputs"] = [data.input_names[i] for i in contour_inputs]
-            if not data.queries_shifted:  # the user's queries are compared, not assumed shifted
-                for test in numbers["transport"]["shift_tests"].values():
-                    test["compared"] = test["compared"].replace("shifted queries", "the queries")
             arrays.update(more)
         with stages.stage("reliability", "reliability indicators"):
             rel = reliability_stage(
@@ -273,17 +272,16 @@ def run_audit(
                 queries_shifted=bool(data.queries_shifted),
                 queries_y=None if data.queries_y is None else np.asarray(data.queries_y),
             )
-            numbers["reliability"], numbers["depth_maps"] = rel.numbers, rel.depth_maps
-            numbers["queries"] = rel.queries
             arrays.update(rel.arrays)
             reads = set(READS_SURROGATE) & set(config.indicators)
             if law_sample is not None and reads and not surrogates.evaluable:
-                numbers["sobol"]["validity"] = {
-                    "skipped": f"{PREDICTIONS_ONLY}: the combined indicator reads it "
+                validity = Skipped(
+                    f"{PREDICTIONS_ONLY}: the combined indicator reads it "
                     f"({', '.join(sorted(reads))}) and cannot judge new draws"
-                }
+                )
+                sobol = dataclasses.replace(sobol, validity=validity)
             elif law_sample is not None:  # declared laws: how much of their draws is outside
-                numbers["sobol"]["validity"] = sobol_validity(
+                validity = sobol_validity(
                     jax.random.fold_in(keys["sobol"], 1),
                     law_sample,
                     split,
@@ -291,8 +289,9 @@ def run_audit(
                     config,
                     outside=rel.outside,  # the combined indicator just fitted, not a refit
                 )
+                sobol = dataclasses.replace(sobol, validity=validity)
         with stages.stage("bias", "surrogate-induced bias"):
-            numbers["bias"] = bias_stage(keys["bias"], data, split, surrogates, config)
+            bias = bias_stage(keys["bias"], data, split, surrogates, config)
         finished = True
     finally:
         stages.close(clear=not finished)
@@ -300,32 +299,33 @@ def run_audit(
     arrays["inputs/train"] = split.raw_train
     arrays["inputs/queries_in"] = split.raw_test
     n_queries = 0 if split.x_shift is None else int(split.x_shift.shape[0])
-    numbers["case"] = {
-        "name": data.name,
-        "input_names": list(data.input_names),
-        "output_names": list(data.output_names),
-        "n_train": int(split.x_train.shape[0]),
-        "n_calibration": int(split.x_cal.shape[0]),
-        "n_test": int(split.x_test.shape[0]),
-        "n_queries_in": int(split.x_test.shape[0]),
-        "n_queries": n_queries,
-        "n_queries_shifted": n_queries if data.queries_shifted else 0,
-        "queries_shifted_by_construction": bool(data.queries_shifted) and n_queries > 0,
-        "seed": config.seed,
-        "config": config_to_dict(config),
-        "edtjax_version": str(edtjax.__version__),
-        "has_simulator": data.simulator is not None,
-        "surrogate": surrogates.describe(),
-    }
-    return AuditResult(numbers=_json_ready(numbers), arrays=arrays, timings=stages.timings)
-
-
-def _json_ready(value: Any) -> Any:
-    """Python scalars in place of NumPy scalars throughout a nested structure."""
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    case = CaseInfo(
+        name=data.name,
+        input_names=list(data.input_names),
+        output_names=list(data.output_names),
+        n_train=int(split.x_train.shape[0]),
+        n_calibration=int(split.x_cal.shape[0]),
+        n_test=int(split.x_test.shape[0]),
+        n_queries_in=int(split.x_test.shape[0]),
+        n_queries=n_queries,
+        n_queries_shifted=n_queries if data.queries_shifted else 0,
+        queries_shifted_by_construction=bool(data.queries_shifted) and n_queries > 0,
+        seed=config.seed,
+        config=config_to_dict(config),
+        edtjax_version=str(edtjax.__version__),
+        has_simulator=data.simulator is not None,
+        surrogate=surrogates.describe(),
+    )
+    return AuditResult(
+        case=case,
+        surrogates=scores,
+        sobol=sobol,
+        parameter_gsa=parameter_gsa,
+        transport=transport,
+        reliability=rel.reliability,
+        depth_maps=rel.depth_maps,
+        queries=rel.queries,
+        bias=bias,
+        arrays=arrays,
+        timings=stages.timings,
+    )

@@ -5,6 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from edtjax.audit.records import (
+    BiasResult,
+    LawValidity,
+    QueryAnswers,
+    ReliabilityResult,
+    Skipped,
+    SobolResult,
+    TransportResult,
+)
 from edtjax.audit.result import AuditResult, check_audit_result
 
 __all__ = ["format_summary"]
@@ -34,27 +43,26 @@ def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     return [title, rule, line(cells[0]), rule, *(line(r) for r in cells[1:]), ""]
 
 
-def _top(
-    indices: dict | None, names: Sequence[str], j: int, k: int = 3, index: str = "total"
-) -> str:
-    if not indices or indices.get(index) is None:
+def _top(indices: Any, names: Sequence[str], j: int, k: int = 3, index: str = "total") -> str:
+    values = None if indices is None else getattr(indices, index)
+    if values is None:
         return "-"
-    values = [row[j] for row in indices[index]]
-    order = sorted(range(len(values)), key=lambda i: -values[i])[:k]
-    return ", ".join(f"{names[i]} {values[i]:.2f}" for i in order)
+    column = [row[j] for row in values]
+    order = sorted(range(len(column)), key=lambda i: -column[i])[:k]
+    return ", ".join(f"{names[i]} {column[i]:.2f}" for i in order)
 
 
-def _sobol(sobol: dict, names: Sequence[str], outputs: Sequence[str]) -> list[str]:
+def _sobol(sobol: SobolResult, names: Sequence[str], outputs: Sequence[str]) -> list[str]:
     """The Sobol' section: the input law, the top inputs, agreement, and the validity share."""
-    law = (sobol.get("law") or {}).get("description")
+    law = sobol.law.description
     lines = [f"Sobol' indices under the input law: {law}"] if law else []
-    if sobol.get("total_available") is False:
-        emp = sobol.get("empirical") or {}
+    if not sobol.total_available:
+        emp = sobol.empirical
         rows = [
             [
                 out_name,
-                _top(emp.get("data"), names, j, index="first"),
-                _top(emp.get("surrogate"), names, j, index="first"),
+                _top(emp and emp.data, names, j, index="first"),
+                _top(emp and emp.surrogate, names, j, index="first"),
             ]
             for j, out_name in enumerate(outputs)
         ]
@@ -63,92 +71,89 @@ def _sobol(sobol: dict, names: Sequence[str], outputs: Sequence[str]) -> list[st
             ["output", "labelled outputs", "surrogate"],
             rows,
         )
-        agreement = emp.get("agreement")
+        agreement = emp and emp.agreement
         if agreement:
             lines.append(
-                f"agreement (first order): max |dS| {agreement['max_abs_diff_first']:.3f}, same "
-                f"ranking: {_fmt(agreement['same_ranking'])}"
+                f"agreement (first order): max |dS| {agreement.max_abs_diff_first:.3f}, same "
+                f"ranking: {_fmt(agreement.same_ranking)}"
             )
-        if sobol.get("total_note"):
-            lines.append(f"no total indices: {sobol['total_note']}")
+        if sobol.total_note:
+            lines.append(f"no total indices: {sobol.total_note}")
         return [*lines, ""]
     rows = [
-        [out_name, _top(sobol.get("simulator"), names, j), _top(sobol.get("surrogate"), names, j)]
+        [out_name, _top(sobol.simulator, names, j), _top(sobol.surrogate, names, j)]
         for j, out_name in enumerate(outputs)
     ]
     lines += _table("Sobol' total indices, top inputs", ["output", "simulator", "surrogate"], rows)
-    agreement = sobol.get("agreement")
+    agreement = sobol.agreement
     if agreement:
         lines.append(
-            f"agreement: max |dS| {agreement['max_abs_diff_first']:.3f}, max |dT| "
-            f"{agreement['max_abs_diff_total']:.3f}, same ranking: "
-            f"{_fmt(agreement['same_ranking'])}"
+            f"agreement: max |dS| {agreement.max_abs_diff_first:.3f}, max |dT| "
+            f"{agreement.max_abs_diff_total:.3f}, same ranking: "
+            f"{_fmt(agreement.same_ranking)}"
         )
-    validity = sobol.get("validity")
-    if isinstance(validity, dict) and "share_outside" in validity:
+    validity = sobol.validity
+    if isinstance(validity, LawValidity):
         lines.append(
-            f"validity of the law: {validity['n_outside']} of {validity['num_draws']} draws "
-            f"({validity['share_outside']:.1%}) outside the domain (threshold "
-            f"{validity['threshold']:.0%}); describes extrapolation: "
-            f"{_fmt(validity['describes_extrapolation'])}"
+            f"validity of the law: {validity.n_outside} of {validity.num_draws} draws "
+            f"({validity.share_outside:.1%}) outside the domain (threshold "
+            f"{validity.threshold:.0%}); describes extrapolation: "
+            f"{_fmt(validity.describes_extrapolation)}"
         )
-        restricted = validity.get("restricted") or {}
-        if "skipped" in restricted:
-            lines.append(f"  restricted indices: not available, {restricted['skipped']}")
+        restricted = validity.restricted
+        if isinstance(restricted, Skipped):
+            lines.append(f"  restricted indices: not available, {restricted.reason}")
         else:
             for who in ("surrogate", "simulator"):
-                if restricted.get(who):
+                if getattr(restricted, who):
                     tops = "; ".join(
-                        f"{o}: {_top(restricted[who], names, j, index='first')}"
+                        f"{o}: {_top(getattr(restricted, who), names, j, index='first')}"
                         for j, o in enumerate(outputs)
                     )
                     lines.append(
                         f"  first order within the domain ({who}, "
-                        f"{restricted['num_draws']} draws): {tops}"
+                        f"{restricted.num_draws} draws): {tops}"
                     )
     return [*lines, ""]
 
 
-def _queries(q: dict | None, outputs: Sequence[str]) -> list[str]:
+def _queries(q: QueryAnswers | None, outputs: Sequence[str]) -> list[str]:
     """The answer per query in a few lines: counts, the most extreme, labelled errors."""
     if not q:
         return []
     lines = [
-        f"Queries: {q['n_outside']} of {q['count']} judged outside the domain, {q['n_inside']} "
-        f"inside (combined p-value <= alpha = {q['alpha']}); every query in queries.csv",
+        f"Queries: {q.n_outside} of {q.count} judged outside the domain, {q.n_inside} "
+        f"inside (combined p-value <= alpha = {q.alpha}); every query in queries.csv",
     ]
     extreme = [
-        f"#{e['query']} p={_fmt(e['p_combined'])}"
-        + (f" ({e['pushed_out_by']})" if e.get("pushed_out_by") else "")
-        for e in (q.get("extreme") or [])[:5]
-        if e["verdict"] == "outside"
+        f"#{e.query} p={_fmt(e.p_combined)}" + (f" ({e.pushed_out_by})" if e.pushed_out_by else "")
+        for e in q.extreme[:5]
+        if e.verdict == "outside"
     ]
     if extreme:
         lines.append("  most extreme: " + ", ".join(extreme))
     lines.append("")
-    lab = q.get("labelled")
+    lab = q.labelled
     if lab:
         rows = []
-        for key, label in (("inside", "accepted"), ("outside", "flagged")):
-            g = lab[key]
-            mae = ", ".join(_fmt(v) for v in g["mae"]) if g["mae"] else "-"
-            cov = ", ".join(_fmt(v) for v in g["coverage"]) if g["coverage"] else "-"
-            rows.append([label, g["count"], mae, cov, g["n_large_errors"]])
+        for g, label in ((lab.inside, "accepted"), (lab.outside, "flagged")):
+            mae = ", ".join(_fmt(v) for v in g.mae) if g.mae else "-"
+            cov = ", ".join(_fmt(v) for v in g.coverage) if g.coverage else "-"
+            rows.append([label, g.count, mae, cov, g.n_large_errors])
         lines += _table(
             "Labelled queries: surrogate error by verdict",
             [
                 "queries",
                 "count",
                 f"MAE ({', '.join(outputs)})",
-                f"coverage {q['interval_level']:.0%}",
+                f"coverage {q.interval_level:.0%}",
                 "large errors",
             ],
             rows,
         )
-        caught = lab.get("large_errors_caught")
         lines += [
-            f"a query has a large error when {lab['large_error_definition']}; caught (flagged) "
-            f"{_fmt(caught)} of {lab['n_large_errors']}",
+            f"a query has a large error when {lab.large_error_definition}; caught (flagged) "
+            f"{_fmt(lab.large_errors_caught)} of {lab.n_large_errors}",
             "",
         ]
     return lines
@@ -173,51 +178,49 @@ def format_summary(result: AuditResult) -> str:
             :func:`~edtjax.audit.check_audit_result`).
 
     Returns:
-        The summary text (lines joined by ``\\n``). Cost: linear in the size of ``numbers``.
+        The summary text (lines joined by ``\\n``). Cost: linear in the size of the result.
 
     Example:
         >>> from edtjax.audit import AuditResult
-        >>> numbers = {k: None for k in ("bias", "case", "depth_maps", "parameter_gsa",
-        ...            "reliability", "sobol", "surrogates", "transport")}
-        >>> print(format_summary(AuditResult(numbers, {}, {"split": 0.1})).splitlines()[-1])
+        >>> from edtjax.audit.records import CaseInfo, SurrogateInfo
+        >>> case = CaseInfo("toy", ["a", "b"], ["y"], 8, 4, 4, 4, 0, 0, False, 0, {}, "0",
+        ...                 False, SurrogateInfo("trained", "ensemble", "trained"))
+        >>> stages = dict.fromkeys(["surrogates", "sobol", "parameter_gsa", "transport",
+        ...                         "reliability", "depth_maps", "queries", "bias"])
+        >>> result = AuditResult(case, **stages, arrays={}, timings={"split": 0.1})
+        >>> print(format_summary(result).splitlines()[-1])
         total      0.1
 
     References:
         See :mod:`edtjax.audit.pipeline`.
     """
     check_audit_result(result)
-    n = result.numbers
     out: list[str] = []
-    case = n.get("case") or {}
-    if case:
-        out += [
-            f"edtjax audit: {case['name']} ({case['n_train']} train, {case['n_calibration']} "
-            f"calibration, {case['n_test']} test, {case.get('n_queries', 0)} queries"
-            + (
-                ", shifted by construction)" if case.get("queries_shifted_by_construction") else ")"
-            ),
-            "",
+    case = result.case
+    out += [
+        f"edtjax audit: {case.name} ({case.n_train} train, {case.n_calibration} "
+        f"calibration, {case.n_test} test, {case.n_queries} queries"
+        + (", shifted by construction)" if case.queries_shifted_by_construction else ")"),
+        "",
+    ]
+    sur = case.surrogate
+    if sur.source != "trained":
+        out += [f"surrogate: {sur.name}, {sur.statement}", ""]
+    outputs = case.output_names
+    if result.surrogates:
+        rows = [
+            [
+                method,
+                ", ".join(_fmt(v) for v in m.rmse),
+                m.nll,
+                m.crps,
+                m.coverage_90,
+                m.width_90,
+                m.conformal_coverage_90,
+                m.calibration_error,
+            ]
+            for method, m in result.surrogates.items()
         ]
-        sur = case.get("surrogate")
-        if sur and sur.get("source") != "trained":
-            out += [f"surrogate: {sur['name']}, {sur['statement']}", ""]
-    outputs = case.get("output_names", [])
-    if n.get("surrogates"):
-        rows = []
-        for method, m in n["surrogates"].items():
-            rmse = ", ".join(_fmt(v) for v in m["rmse"])
-            rows.append(
-                [
-                    method,
-                    rmse,
-                    m["nll"],
-                    m["crps"],
-                    m["coverage_90"],
-                    m["width_90"],
-                    m["conformal_coverage_90"],
-                    m["calibration_error"],
-                ]
-            )
         out += _table(
             "Surrogates (test split; nll, crps, widths in standardised units)",
             [
@@ -232,46 +235,42 @@ def format_summary(result: AuditResult) -> str:
             ],
             rows,
         )
-    sobol = n.get("sobol")
-    if sobol:
-        out += _sobol(sobol, case.get("input_names", []), outputs)
-    transport = n.get("transport")
-    if transport:
+    if isinstance(result.sobol, SobolResult):
+        out += _sobol(result.sobol, case.input_names, outputs)
+    transport = result.transport
+    if isinstance(transport, TransportResult):
         rows = [
-            [name, t["statistic"], t["p_value"], t["rejected"]]
-            for name, t in transport["shift_tests"].items()
+            [name, t.statistic, t.p_value, t.rejected] for name, t in transport.shift_tests.items()
         ]
         out += _table("Shift tests", ["test", "statistic", "p-value", "rejected"], rows)
-    rel = n.get("reliability")
-    if rel:
-        if case.get("queries_shifted_by_construction"):
+    rel = result.reliability
+    if isinstance(rel, ReliabilityResult):
+        if case.queries_shifted_by_construction:
             rows = [
-                [name, r["false_alarm_rate"], r["detection_rate"], r["auroc"], r["error_spearman"]]
-                for name, r in rel["indicators"].items()
+                [name, r.false_alarm_rate, r.detection_rate, r.auroc, r.error_spearman]
+                for name, r in rel.indicators.items()
             ]
             header = ["indicator", "false alarms", "detection", "AUROC", "rho(score, error)"]
             title = "shifted queries by construction"
         else:
             rows = [
-                [name, r["false_alarm_rate"], r["error_spearman"]]
-                for name, r in rel["indicators"].items()
+                [name, r.false_alarm_rate, r.error_spearman] for name, r in rel.indicators.items()
             ]
             header = ["indicator", "false alarms (test split)", "rho(score, error)"]
             title = "queries not assumed shifted"
-        out += _table(f"Reliability indicators (alpha = {rel['alpha']}; {title})", header, rows)
-    out += _queries(n.get("queries"), outputs)
-    bias = n.get("bias")
-    if bias:
-        lo, hi = bias["interval"]
+        out += _table(f"Reliability indicators (alpha = {rel.alpha}; {title})", header, rows)
+    out += _queries(result.queries, outputs)
+    bias = result.bias
+    if isinstance(bias, BiasResult):
+        lo, hi = bias.interval
         out += [
-            f"Bias of {bias['quantity']}: exact {_fmt(bias['exact'], 5)}, surrogate "
-            f"{_fmt(bias['surrogate'], 5)}, true bias {_fmt(bias['true_bias'])}, predicted "
-            f"{_fmt(bias['predicted_bias'])} [{_fmt(lo)}, {_fmt(hi)}] at "
-            f"{bias['level']:.0%} (contains the true bias: {_fmt(bias['contains_true'])})",
+            f"Bias of {bias.quantity}: exact {_fmt(bias.exact, 5)}, surrogate "
+            f"{_fmt(bias.surrogate, 5)}, true bias {_fmt(bias.true_bias)}, predicted "
+            f"{_fmt(bias.predicted_bias)} [{_fmt(lo)}, {_fmt(hi)}] at "
+            f"{bias.level:.0%} (contains the true bias: {_fmt(bias.contains_true)})",
         ]
-        spread = bias.get("posterior_spread")
-        if spread:
-            s_lo, s_hi = spread["interval"]
+        if bias.posterior_spread:
+            s_lo, s_hi = bias.posterior_spread.interval
             out.append(
                 f"  spread of the ensemble members about their mean: [{_fmt(s_lo)}, {_fmt(s_hi)}]"
             )

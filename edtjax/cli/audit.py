@@ -292,7 +292,7 @@ def _audit(args: argparse.Namespace, interrupted: list[int], written: list[Path]
     written.append(out)
     print(format_summary(result))
     print()
-    verdicts = audit_summary(result.numbers)
+    verdicts = audit_summary(result)
     width = max(len(v.question) for v in verdicts)
     for verdict in verdicts:
         print(f"[{verdict.level:>7}] {verdict.question:<{width}}  {verdict.answer}")

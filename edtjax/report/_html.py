@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from edtjax.audit.records import (
+    FirstOrderIndices,
+    IndexTable,
+    Skipped,
+    SobolResult,
+)
 from edtjax.audit.result import AuditResult
 from edtjax.report.audit_figures import ReportFigure
 from edtjax.report.summary import audit_summary, format_number, unavailable_reason
@@ -73,37 +79,32 @@ def _ci(v: float, ci: Sequence[float]) -> str:
     return f"{format_number(v)} [{format_number(ci[0])}, {format_number(ci[1])}]"
 
 
-def _case(numbers: Mapping[str, Any]) -> str:
-    c = numbers["case"]
+def _case(result: AuditResult) -> str:
+    c = result.case
     keys = ("n_train", "n_calibration", "n_test", "n_queries", "seed")
     rows = [
-        ("inputs", ", ".join(c.get("input_names", []))),
-        ("outputs", ", ".join(c.get("output_names", []))),
-        *((k, c.get(k)) for k in keys),
-        ("queries shifted by construction", bool(c.get("queries_shifted_by_construction"))),
-        *(
-            (("surrogate", f"{sur.get('name')}: {sur.get('statement')}"),)
-            if (sur := c.get("surrogate"))
-            else ()
-        ),
-        ("edtjax version", c.get("edtjax_version")),
+        ("inputs", ", ".join(c.input_names)),
+        ("outputs", ", ".join(c.output_names)),
+        *((k, getattr(c, k)) for k in keys),
+        ("queries shifted by construction", c.queries_shifted_by_construction),
+        ("surrogate", f"{c.surrogate.name}: {c.surrogate.statement}"),
+        ("edtjax version", c.edtjax_version),
     ]
-    config = json.dumps(c.get("config"), indent=2, sort_keys=True)
+    config = json.dumps(c.config, indent=2, sort_keys=True)
     return (
         _table(("", "value"), rows, left=2)
         + f"<details><summary>Full configuration</summary><pre>{_e(config)}</pre></details>"
     )
 
 
-def _surrogates(numbers: Mapping[str, Any]) -> str:
-    outputs = numbers["case"].get("output_names", [])
+def _surrogates(result: AuditResult) -> str:
+    outputs = result.case.output_names
     cols = ("nll", "crps", "coverage_90", "width_90", "calibration_error")
     cols += ("conformal_coverage_90", "conformal_width_90")
     header = ["method", *(f"RMSE {o}" for o in outputs), *cols]
-    rows = []
-    for method, m in numbers["surrogates"].items():
-        rmse = list(m.get("rmse") or [None] * len(outputs))
-        rows.append([method, *rmse, *(m.get(k) for k in cols)])
+    rows = [
+        [method, *m.rmse, *(getattr(m, k) for k in cols)] for method, m in result.surrogates.items()
+    ]
     note = (
         "<p>On the in-domain test set; NLL, CRPS and interval widths are in standardised "
         "output units; coverages are of central 90% intervals.</p>"
@@ -115,7 +116,7 @@ def _ci_or_value(v: float, ci: Sequence[float] | None) -> str:
     return format_number(v) if ci is None else _ci(v, ci)
 
 
-def _sobol_table(s: Mapping[str, Any], inputs: list[str], outputs: list[str]) -> str:
+def _sobol_table(s: IndexTable, inputs: list[str], outputs: list[str]) -> str:
     header = ["input"]
     for o in outputs:
         header += [f"first {o}", f"total {o}"]
@@ -123,14 +124,14 @@ def _sobol_table(s: Mapping[str, Any], inputs: list[str], outputs: list[str]) ->
     for i, name in enumerate(inputs):
         row = [name]
         for j in range(len(outputs)):
-            row += [_ci(s["first"][i][j], s["first_ci"][i][j])]
-            row += [_ci(s["total"][i][j], s["total_ci"][i][j])]
+            row += [_ci(s.first[i][j], s.first_ci[i][j])]
+            row += [_ci(s.total[i][j], s.total_ci[i][j])]
         rows.append(row)
-    return _table(header, rows) + f"<p>Sample size: {_e(format_number(s.get('num_samples')))}.</p>"
+    return _table(header, rows) + f"<p>Sample size: {_e(format_number(s.num_samples))}.</p>"
 
 
 def _first_order_table(
-    series: Sequence[tuple[str, Mapping[str, Any] | None]], inputs: list[str], outputs: list[str]
+    series: Sequence[tuple[str, FirstOrderIndices | None]], inputs: list[str], outputs: list[str]
 ) -> str:
     """First-order indices (with intervals where given) of several series side by side."""
     present = [(label, s) for label, s in series if s]
@@ -140,150 +141,133 @@ def _first_order_table(
         row = [name]
         for j in range(len(outputs)):
             for _, s in present:
-                ci = s.get("first_ci")
-                row.append(_ci_or_value(s["first"][i][j], None if ci is None else ci[i][j]))
+                ci = s.first_ci
+                row.append(_ci_or_value(s.first[i][j], None if ci is None else ci[i][j]))
         rows.append(row)
-    sizes = "; ".join(f"{label}: {format_number(s.get('num_samples'))}" for label, s in present)
+    sizes = "; ".join(f"{label}: {format_number(s.num_samples)}" for label, s in present)
     return _table(header, rows) + f"<p>Sample sizes: {_e(sizes)}.</p>"
 
 
-def _law(sobol: Mapping[str, Any]) -> str:
-    law = sobol.get("law") or {}
-    html = (
-        f"<p><b>Input law of the sensitivity analysis: "
-        f"{_e(law.get('description', 'not reported'))}.</b></p>"
-    )
-    if law.get("inputs"):
-        rows = [(name, text) for name, text in law["inputs"].items()]
-        html += _table(("input", f"law ({law.get('source', '')})"), rows, left=2)
+def _law(sobol: SobolResult) -> str:
+    law = sobol.law
+    html = f"<p><b>Input law of the sensitivity analysis: {_e(law.description)}.</b></p>"
+    if law.inputs:
+        rows = list(law.inputs.items())
+        html += _table(("input", f"law ({law.source})"), rows, left=2)
     return html
 
 
-def _validity(sobol: Mapping[str, Any], inputs: list[str], outputs: list[str]) -> str:
-    v = sobol.get("validity")
-    if not isinstance(v, Mapping):  # not judged (no reliability stage): nothing to show
+def _validity(sobol: SobolResult, inputs: list[str], outputs: list[str]) -> str:
+    v = sobol.validity
+    if v is None:  # not judged (no reliability stage): nothing to show
         return ""
     html = "<h3>Does the law lie in the surrogate's validity domain?</h3>"
-    if "skipped" in v:
-        return html + _na(str(v["skipped"]))
-    html += f"<p>{_e(v.get('statement', ''))}.</p>"
+    if isinstance(v, Skipped):
+        return html + _na(v.reason)
+    html += f"<p>{_e(v.statement)}.</p>"
     rows = [
-        ("draws from the declared laws", v.get("num_draws")),
-        ("judged outside the validity domain", v.get("n_outside")),
-        ("share outside", _pct(v.get("share_outside"))),
-        ("threshold", _pct(v.get("threshold"))),
-        ("indicator (α)", f"{v.get('indicator')} ({format_number(v.get('alpha'))})"),
-        ("the indices describe extrapolation", bool(v.get("describes_extrapolation"))),
+        ("draws from the declared laws", v.num_draws),
+        ("judged outside the validity domain", v.n_outside),
+        ("share outside", _pct(v.share_outside)),
+        ("threshold", _pct(v.threshold)),
+        ("indicator (α)", f"{v.indicator} ({format_number(v.alpha)})"),
+        ("the indices describe extrapolation", v.describes_extrapolation),
     ]
     html += _table(("", "value"), rows, left=2)
-    restricted = v.get("restricted") or {}
+    restricted = v.restricted
     html += "<h3>First-order indices within the validity domain</h3>"
-    if "skipped" in restricted:
-        return html + _na(str(restricted["skipped"]))
-    html += (
-        f"<p>{_e(restricted.get('note', ''))}; {_e(restricted.get('num_draws'))} accepted "
-        "draws.</p>"
-    )
-    series = [
-        ("surrogate", restricted.get("surrogate")),
-        ("simulator", restricted.get("simulator")),
-    ]
+    if isinstance(restricted, Skipped):
+        return html + _na(restricted.reason)
+    html += f"<p>{_e(restricted.note)}; {_e(restricted.num_draws)} accepted draws.</p>"
+    series = [("surrogate", restricted.surrogate), ("simulator", restricted.simulator)]
     if not any(s for _, s in series):
         return html + _na("no indices on the accepted draws")
     return html + _first_order_table(series, inputs, outputs)
 
 
-def _sobol(numbers: Mapping[str, Any]) -> str:
-    sobol, c = numbers["sobol"], numbers["case"]
-    inputs, outputs = list(c["input_names"]), list(c["output_names"])
+def _sobol(result: AuditResult) -> str:
+    sobol, c = result.sobol, result.case
+    inputs, outputs = list(c.input_names), list(c.output_names)
     html = _law(sobol) + "<p>Estimates with their confidence intervals in brackets.</p>"
-    if sobol.get("total_available") is False:
-        html += f"<p>{_e(sobol.get('total_note') or 'total indices are not available')}.</p>"
-        emp = sobol.get("empirical") or {}
+    if not sobol.total_available:
+        html += f"<p>{_e(sobol.total_note or 'total indices are not available')}.</p>"
+        emp = sobol.empirical
         html += "<h3>First-order indices on the labelled runs</h3>"
-        if not emp.get("data"):
+        if emp is None:
             html += _na("not computed")
         else:
-            html += f"<p>{_e(emp.get('method', ''))}.</p>"
+            html += f"<p>{_e(emp.method)}.</p>"
             html += _first_order_table(
-                [("labelled outputs", emp.get("data")), ("surrogate", emp.get("surrogate"))],
-                inputs,
-                outputs,
+                [("labelled outputs", emp.data), ("surrogate", emp.surrogate)], inputs, outputs
             )
         html += "<h3>Agreement (surrogate vs labelled outputs, first order)</h3>"
-        agree = emp.get("agreement")
+        agree = None if emp is None else emp.agreement
         if agree is None:
             html += _na("needs the surrogate's indices")
         else:
-            html += _table(("", "value"), [(k, v) for k, v in agree.items()], left=2)
-        validity = sobol.get("validity")
-        if isinstance(validity, Mapping) and "skipped" in validity:
-            html += f"<p>Validity of the law: {_e(validity['skipped'])}.</p>"
+            html += _table(("", "value"), list(agree.to_json().items()), left=2)
+        if isinstance(sobol.validity, Skipped):
+            html += f"<p>Validity of the law: {_e(sobol.validity.reason)}.</p>"
         return html
     for who in ("simulator", "surrogate"):
         html += f"<h3>{who.capitalize()}</h3>"
-        s = sobol.get(who)
+        s = getattr(sobol, who)
         if s is None:
             why = (
                 "no simulator (user data)"
                 if who == "simulator"
-                else sobol.get("surrogate_note") or "not computed"
+                else sobol.surrogate_note or "not computed"
             )
             html += _na(why)
         else:
             html += _sobol_table(s, inputs, outputs)
-    agree = sobol.get("agreement")
+    agree = sobol.agreement
     html += "<h3>Agreement</h3>"
     if agree is None:
         html += _na("needs the simulator's and the surrogate's indices")
     else:
-        html += _table(("", "value"), [(k, v) for k, v in agree.items()], left=2)
+        html += _table(("", "value"), list(agree.to_json().items()), left=2)
     return html + _validity(sobol, inputs, outputs)
 
 
-def _parameter_gsa(numbers: Mapping[str, Any]) -> str:
-    g, outputs = numbers["parameter_gsa"], numbers["case"]["output_names"]
+def _parameter_gsa(result: AuditResult) -> str:
+    g, outputs = result.parameter_gsa, result.case.output_names
     header = ["group", *(f"first {o}" for o in outputs), *(f"total {o}" for o in outputs)]
-    rows = [[name, *g["first"][i], *g["total"][i]] for i, name in enumerate(g["groups"])]
-    return _table(header, rows) + f"<p>Sample size: {_e(format_number(g.get('num_samples')))}.</p>"
+    rows = [[name, *g.first[i], *g.total[i]] for i, name in enumerate(g.groups)]
+    return _table(header, rows) + f"<p>Sample size: {_e(format_number(g.num_samples))}.</p>"
 
 
-def _transport(numbers: Mapping[str, Any]) -> str:
-    t = numbers["transport"]
+def _transport(result: AuditResult) -> str:
+    t = result.transport
     html = "<h3>Shift tests</h3>"
-    tests = t.get("shift_tests") or {}
-    if tests:
+    if t.shift_tests:
         rows = [
-            (n, v.get("compared"), v.get("statistic"), v.get("p_value"), v.get("rejected"))
-            for n, v in tests.items()
+            (n, v.compared, v.statistic, v.p_value, v.rejected) for n, v in t.shift_tests.items()
         ]
         html += _table(("test", "compared", "statistic", "p-value", "rejected"), rows, left=2)
     else:
         html += _na("no shift test ran")
-    mk = t.get("mk_depth") or {}
     html += "<h3>Monge–Kantorovich depth</h3>"
-    if mk:
-        shifted = bool(numbers["case"].get("queries_shifted_by_construction"))
-        labels = {
-            "in_domain_mean": "in-domain test split",
-            "shifted_mean": "queries (shifted by construction)" if shifted else "queries",
-        }
-        html += _table(("", "mean depth"), [(labels.get(k, k), v) for k, v in mk.items()])
-    else:
-        html += _na("not computed")
-    levels = format_number(t.get("contour_levels"))
-    inputs = ", ".join(t.get("contour_inputs") or [])
+    shifted = result.case.queries_shifted_by_construction
+    labels = {
+        "in_domain_mean": "in-domain test split",
+        "shifted_mean": "queries (shifted by construction)" if shifted else "queries",
+    }
+    rows = [(labels[k], v) for k, v in t.mk_depth.to_json().items()]
+    html += _table(("", "mean depth"), rows)
+    levels = format_number(t.contour_levels)
+    inputs = ", ".join(t.contour_inputs)
     html += f"<p>Quantile contours of levels {_e(levels)} in ({_e(inputs)}).</p>"
     return html
 
 
-def _reliability(numbers: Mapping[str, Any]) -> str:
-    r = numbers["reliability"]
-    shifted = bool(numbers["case"].get("queries_shifted_by_construction"))
+def _reliability(result: AuditResult) -> str:
+    r = result.reliability
+    shifted = result.case.queries_shifted_by_construction
     cols = ("threshold", "false_alarm_rate", "detection_rate", "auroc", "error_spearman")
     if not shifted:  # no detection rate nor AUROC without queries known to be shifted
         cols = ("threshold", "false_alarm_rate", "error_spearman")
-    rows = [[n, *(v.get(k) for k in cols)] for n, v in (r.get("indicators") or {}).items()]
+    rows = [[n, *(getattr(v, k) for k in cols)] for n, v in r.indicators.items()]
     evaluated = (
         "Detection rate and AUROC are computed on this case's queries because they are shifted "
         "by construction (an evaluation of the indicators, not an answer about new inputs)."
@@ -294,7 +278,7 @@ def _reliability(numbers: Mapping[str, Any]) -> str:
     )
     return (
         f"<p>Thresholds calibrated by split conformal prediction at α = "
-        f"{_e(format_number(r.get('alpha')))}: an in-domain query is flagged with probability "
+        f"{_e(format_number(r.alpha))}: an in-domain query is flagged with probability "
         "at most α; a query is outside the domain when its score exceeds the threshold. "
         f"{_e(evaluated)} The rank correlation ρ of score and surrogate error uses every point "
         "whose true output is known.</p>" + _table(("indicator", *cols), rows)
@@ -305,47 +289,44 @@ def _pct(x: Any) -> str:
     return "—" if x is None else f"{100.0 * x:.1f}%"
 
 
-def _queries(numbers: Mapping[str, Any]) -> str:
-    q, case = numbers["queries"], numbers["case"]
-    inputs, outputs = list(case["input_names"]), list(case["output_names"])
-    alpha, n = q.get("alpha"), q.get("count", 0)
+def _queries(result: AuditResult) -> str:
+    q, case = result.queries, result.case
+    inputs, outputs = list(case.input_names), list(case.output_names)
+    alpha, n = q.alpha, q.count
     html = (
-        f"<p><b>{_e(q.get('n_outside'))} of {_e(n)} queries are judged outside the domain of "
-        f"validity, {_e(q.get('n_inside'))} inside</b> (the combined indicator's conformal "
+        f"<p><b>{_e(q.n_outside)} of {_e(n)} queries are judged outside the domain of "
+        f"validity, {_e(q.n_inside)} inside</b> (the combined indicator's conformal "
         f"p-value ≤ α = {_e(format_number(alpha))}). An in-domain query is flagged with "
         f"probability at most α, so about {_e(format_number(alpha * n if alpha else None))} "
         "flags are expected even if every query were inside. Every query, in your order, with "
         "its prediction, its conformal interval at level "
-        f"{_e(_pct(q.get('interval_level')))}, each indicator's score and p-value, the verdict "
+        f"{_e(_pct(q.interval_level))}, each indicator's score and p-value, the verdict "
         "and the input that pushes it out most is in <code>queries.csv</code> and "
         "<code>queries.json</code>.</p>"
     )
-    attribution = q.get("attribution") or {}
-    if "skipped" in attribution:
-        html += f"<p>Attribution not available: {_e(attribution['skipped'])}.</p>"
+    attribution = q.attribution
+    if isinstance(attribution, Skipped):
+        html += f"<p>Attribution not available: {_e(attribution.reason)}.</p>"
     else:
         html += (
             "<p>“Pushed out by”: the input along which the score grows fastest, "
-            f"{_e(attribution.get('method', ''))} (differentiable: "
-            f"{_e(', '.join(attribution.get('indicators', [])))}; not differentiable, so not "
-            f"used: {_e(', '.join(attribution.get('not_differentiable', [])) or 'none')}).</p>"
+            f"{_e(attribution.method)} (differentiable: "
+            f"{_e(', '.join(attribution.indicators))}; not differentiable, so not "
+            f"used: {_e(', '.join(attribution.not_differentiable) or 'none')}).</p>"
         )
-    extreme = q.get("extreme") or []
+    extreme = q.extreme
     if extreme:
         header = ["query", "p combined", "verdict", "pushed out by"]
         header += [f"mean {o} [interval]" for o in outputs] + inputs
         rows = []
         for e in extreme:
-            cells = [str(e["query"]), e["p_combined"], e["verdict"], e.get("pushed_out_by")]
-            for j in range(len(outputs)):
-                mean = (e.get("mean") or [None] * len(outputs))[j]
-                lo, hi = (e.get("interval") or [[None, None]] * len(outputs))[j]
-                cells.append(_ci(mean, (lo, hi)))
-            cells += [(e.get("inputs") or {}).get(a) for a in inputs]
+            cells = [str(e.query), e.p_combined, e.verdict, e.pushed_out_by]
+            cells += [_ci(mean, ci) for mean, ci in zip(e.mean, e.interval, strict=True)]
+            cells += [e.inputs[a] for a in inputs]
             rows.append(cells)
         html += f"<h3>The {len(extreme)} most extreme queries (lowest combined p-values)</h3>"
         html += _table(header, rows, left=1)
-    lab = q.get("labelled")
+    lab = q.labelled
     html += "<h3>Labelled queries: does the verdict track the surrogate's error?</h3>"
     if not lab:
         html += _na("the queries carry no true outputs")
@@ -353,39 +334,38 @@ def _queries(numbers: Mapping[str, Any]) -> str:
     header = ["queries", "count", *(f"MAE {o}" for o in outputs)]
     header += [*(f"coverage {o}" for o in outputs), "large errors"]
     rows = []
-    for key, label in (("inside", "accepted (inside)"), ("outside", "flagged (outside)")):
-        g = lab.get(key) or {}
-        mae = g.get("mae") or [None] * len(outputs)
-        cover = g.get("coverage") or [None] * len(outputs)
-        rows.append([label, g.get("count"), *mae, *cover, g.get("n_large_errors")])
+    for g, label in ((lab.inside, "accepted (inside)"), (lab.outside, "flagged (outside)")):
+        mae = g.mae or [None] * len(outputs)
+        cover = g.coverage or [None] * len(outputs)
+        rows.append([label, g.count, *mae, *cover, g.n_large_errors])
     html += _table(header, rows)
     html += (
-        f"<p>A query has a <i>large error</i> when {_e(lab.get('large_error_definition', ''))}. "
+        f"<p>A query has a <i>large error</i> when {_e(lab.large_error_definition)}. "
         "Large errors "
-        f"among the queries: {_e(lab.get('n_large_errors'))}; share caught (flagged): "
-        f"{_e(_pct(lab.get('large_errors_caught')))}; share of flagged queries with a large "
-        f"error: {_e(_pct(lab.get('flagged_with_large_error')))}; rank correlation of the "
-        f"combined score with the error: {_e(format_number(lab.get('error_spearman')))}. "
+        f"among the queries: {_e(lab.n_large_errors)}; share caught (flagged): "
+        f"{_e(_pct(lab.large_errors_caught))}; share of flagged queries with a large "
+        f"error: {_e(_pct(lab.flagged_with_large_error))}; rank correlation of the "
+        f"combined score with the error: {_e(format_number(lab.error_spearman))}. "
         "Coverage is of the conformal intervals at level "
-        f"{_e(_pct(q.get('interval_level')))}; MAE in the outputs' units.</p>"
+        f"{_e(_pct(q.interval_level))}; MAE in the outputs' units.</p>"
     )
     return html
 
 
-def _depth_maps(numbers: Mapping[str, Any]) -> str:
+def _depth_maps(result: AuditResult) -> str:
     rows = []
-    for m in numbers["depth_maps"]:
-        fixed = ", ".join(f"{k} = {format_number(v)}" for k, v in (m.get("fixed") or {}).items())
-        rows.append((m.get("indicator"), ", ".join(m.get("inputs", [])), fixed, m.get("threshold")))
+    for m in result.depth_maps:
+        fixed = ", ".join(f"{k} = {format_number(v)}" for k, v in m.fixed.items())
+        rows.append((m.indicator, ", ".join(m.inputs), fixed, m.threshold))
     return _table(("indicator", "slice inputs", "other inputs held at", "threshold"), rows, left=3)
 
 
-def _bias(numbers: Mapping[str, Any]) -> str:
-    b = numbers["bias"]
-    html = f"<p>{_e(b.get('description', ''))}</p>"
+def _bias(result: AuditResult) -> str:
+    b = result.bias
+    html = f"<p>{_e(b.description)}</p>"
     rows = []
-    for k, v in b.items():
-        if isinstance(v, Mapping):  # a nested estimate, e.g. the posterior spread
+    for k, v in b.to_json().items():
+        if isinstance(v, dict):  # a nested estimate, e.g. the posterior spread
             rows.extend((f"{k} {sub}", format_number(w, 5)) for sub, w in v.items())
         elif k != "description":  # 5 digits: the bias is a small difference of large numbers
             rows.append((k, format_number(v, 5)))
@@ -409,22 +389,20 @@ def render_html(
     result: AuditResult, images: Sequence[tuple[ReportFigure, bytes]], created: str
 ) -> str:
     """The report page: title, verdicts, one section per stage, timings (all text escaped)."""
-    numbers = result.numbers
-    name = numbers["case"].get("name", "audit")
+    name = result.case.name
     verdicts = "".join(
         f'<tr class="{_STATUS.get(v.level, ("na", "n/a"))[0]}"><td class="q">{_e(v.question)}'
         f'<br><span class="badge">{_e(_STATUS.get(v.level, ("na", "n/a"))[1])}</span></td>'
         f'<td>{_e(v.answer)}<div class="why">Why {_e(v.level)}: '
         f"{_e('; '.join(v.reasons))}.</div></td></tr>"
-        for v in audit_summary(numbers)
+        for v in audit_summary(result)
     )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Surrogate audit: {_e(name)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Surrogate audit: {_e(name)}</h1>",
-        f'<p class="meta">Created {_e(created)} · edtjax '
-        f"{_e(numbers['case'].get('edtjax_version', ''))}</p>",
+        f'<p class="meta">Created {_e(created)} · edtjax {_e(result.case.edtjax_version)}</p>',
         f'<h2>Summary</h2><table class="verdicts"><tbody>{verdicts}</tbody></table>',
         '<p class="toc">Sections: '
         + " · ".join(f'<a href="#{key}">{_e(title)}</a>' for key, title, _ in _SECTIONS)
@@ -432,14 +410,9 @@ def render_html(
     ]
     for key, title, render in _SECTIONS:
         parts.append(f'<h2 id="{_e(key)}">{_e(title)}</h2>')
-        why = unavailable_reason(numbers, key) if key != "case" else None
-        parts.append(_na(why) if why is not None else render(numbers))
+        why = unavailable_reason(getattr(result, key), key) if key != "case" else None
+        parts.append(_na(why) if why is not None else render(result))
         parts += [_figure(f, png) for f, png in images if f.section == key]
-    known = {key for key, _, _ in _SECTIONS}
-    others = {k: v for k, v in numbers.items() if k not in known}
-    if others:
-        parts.append('<h2 id="other">Other results</h2>')
-        parts.append(f"<pre>{_e(json.dumps(others, indent=2))}</pre>")
     parts.append('<h2 id="timings">Stage timings</h2>')
     if result.timings:
         rows = [(k, v) for k, v in result.timings.items()]

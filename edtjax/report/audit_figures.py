@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from edtjax.audit.records import (
+    ParameterSensitivity,
+    ReliabilityResult,
+    SobolResult,
+    TransportResult,
+)
 from edtjax.audit.result import AuditResult, check_audit_result
 from edtjax.report.domain_plots import plot_depth_map, plot_quantile_contours
 from edtjax.report.sensitivity_plots import plot_parameter_gsa, plot_sobol_comparison
-from edtjax.report.summary import unavailable_reason
 from edtjax.report.uq_plots import plot_calibration_curve, plot_coverage
 from edtjax.report.validity_plots import (
     plot_indicator_scores,
@@ -29,7 +33,7 @@ class ReportFigure(NamedTuple):
 
     Attributes:
         file_name: PNG file name inside the report folder.
-        section: the ``AuditResult.numbers`` key (or ``"timings"``) it belongs to.
+        section: the ``AuditResult`` field (or ``"timings"``) it belongs to.
         title: a short heading.
         caption: one or two sentences saying what to look for.
         figure: the matplotlib ``Figure``.
@@ -40,17 +44,6 @@ class ReportFigure(NamedTuple):
     title: str
     caption: str
     figure: Figure
-
-
-@contextmanager
-def contract_errors() -> Iterator[None]:
-    """Turn a lookup or type error while reading a result into a ValueError naming it."""
-    try:
-        yield
-    except (AttributeError, IndexError, KeyError, TypeError) as err:
-        raise ValueError(
-            f"result does not follow the AuditResult contract: {type(err).__name__}: {err}"
-        ) from err
 
 
 def _array(arrays: Mapping[str, np.ndarray], name: str, what: str) -> np.ndarray:
@@ -78,8 +71,8 @@ def _file_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "figure"
 
 
-def _uq_figures(numbers, arrays) -> list[ReportFigure]:
-    methods = list(numbers["surrogates"])
+def _uq_figures(result: AuditResult, arrays) -> list[ReportFigure]:
+    methods = list(result.surrogates)
     if not methods:
         return []
     expected = _array(arrays, "calibration/expected", "calibration curve")
@@ -112,15 +105,13 @@ def _uq_figures(numbers, arrays) -> list[ReportFigure]:
     ]
 
 
-def _sensitivity_figures(numbers) -> list[ReportFigure]:
-    case = numbers["case"]
+def _sensitivity_figures(result: AuditResult) -> list[ReportFigure]:
+    case, sobol = result.case, result.sobol
     out = []
-    emp = (
-        (numbers["sobol"].get("empirical") or {})
-        if unavailable_reason(numbers, "sobol") is None
-        else {}
-    )
-    if emp.get("surrogate") and emp.get("data"):  # empirical law: first-order indices only
+    if not isinstance(sobol, SobolResult):
+        sobol = None
+    emp = None if sobol is None else sobol.empirical
+    if emp is not None and emp.surrogate:  # empirical law: first-order indices only
         out.append(
             ReportFigure(
                 "sobol_indices.png",
@@ -131,17 +122,16 @@ def _sensitivity_figures(numbers) -> list[ReportFigure]:
                 "predictions at the same inputs (orange), with confidence intervals, one row "
                 "per output. Total indices need declared input laws.",
                 plot_sobol_comparison(
-                    emp["surrogate"],
-                    emp["data"],
-                    input_names=case["input_names"],
-                    output_names=case["output_names"],
+                    emp.surrogate.to_json(),
+                    emp.data.to_json(),
+                    input_names=case.input_names,
+                    output_names=case.output_names,
                     reference_label="labelled outputs",
                 ),
             )
         )
-    elif unavailable_reason(numbers, "sobol") is None and numbers["sobol"].get("surrogate"):
-        sobol = numbers["sobol"]
-        if sobol.get("simulator"):
+    elif sobol is not None and sobol.surrogate:
+        if sobol.simulator:
             caption = (
                 "First-order and total Sobol' indices of the simulator (blue) and the surrogate "
                 "(orange) with confidence intervals, one row per output; a surrogate that learned "
@@ -160,15 +150,15 @@ def _sensitivity_figures(numbers) -> list[ReportFigure]:
                 "Sobol' indices of the inputs",
                 caption,
                 plot_sobol_comparison(
-                    sobol["surrogate"],
-                    sobol.get("simulator"),
-                    input_names=case["input_names"],
-                    output_names=case["output_names"],
+                    sobol.surrogate.to_json(),
+                    sobol.simulator and sobol.simulator.to_json(),
+                    input_names=case.input_names,
+                    output_names=case.output_names,
                 ),
             )
         )
-    if unavailable_reason(numbers, "parameter_gsa") is None:
-        gsa = numbers["parameter_gsa"]
+    gsa = result.parameter_gsa
+    if isinstance(gsa, ParameterSensitivity):
         out.append(
             ReportFigure(
                 "parameter_gsa.png",
@@ -178,30 +168,26 @@ def _sensitivity_figures(numbers) -> list[ReportFigure]:
                 "parameters (one group per layer); a total index much larger than the "
                 "first-order one means the layer acts through interactions.",
                 plot_parameter_gsa(
-                    gsa["groups"], gsa["first"], gsa["total"], output_names=case["output_names"]
+                    gsa.groups, gsa.first, gsa.total, output_names=case.output_names
                 ),
             )
         )
     return out
 
 
-def _queries_shifted(numbers) -> bool:
-    return bool(numbers["case"].get("queries_shifted_by_construction"))
-
-
-def _transport_figures(numbers, arrays) -> list[ReportFigure]:
-    if unavailable_reason(numbers, "transport") is not None:
+def _transport_figures(result: AuditResult, arrays) -> list[ReportFigure]:
+    transport, names = result.transport, list(result.case.input_names)
+    if not isinstance(transport, TransportResult):
         return []
-    transport, names = numbers["transport"], list(numbers["case"]["input_names"])
     out = []
-    levels = transport.get("contour_levels") or []
+    levels = transport.contour_levels
     if levels:
-        cols = _columns(names, transport.get("contour_inputs"), "transport.contour_inputs")
+        cols = _columns(names, transport.contour_inputs, "transport.contour_inputs")
         contours = {
             float(t): _array(arrays, f"contour/{k}", "quantile contours")
             for k, t in enumerate(levels)
         }
-        label = "shifted queries" if _queries_shifted(numbers) else "queries"
+        label = "shifted queries" if result.case.queries_shifted_by_construction else "queries"
         out.append(
             ReportFigure(
                 "quantile_contours.png",
@@ -219,7 +205,7 @@ def _transport_figures(numbers, arrays) -> list[ReportFigure]:
                 ),
             )
         )
-    tests = transport.get("shift_tests") or {}
+    tests = transport.shift_tests
     if tests:
         out.append(
             ReportFigure(
@@ -231,22 +217,22 @@ def _transport_figures(numbers, arrays) -> list[ReportFigure]:
                 "compared samples differ in distribution.",
                 plot_shift_tests(
                     {t: _array(arrays, f"shift/{t}/null", "shift tests") for t in tests},
-                    {t: v["statistic"] for t, v in tests.items()},
-                    {t: v["p_value"] for t, v in tests.items()},
+                    {t: v.statistic for t, v in tests.items()},
+                    {t: v.p_value for t, v in tests.items()},
                 ),
             )
         )
     return out
 
 
-def _reliability_figures(numbers, arrays) -> list[ReportFigure]:
-    if unavailable_reason(numbers, "reliability") is not None:
+def _reliability_figures(result: AuditResult, arrays) -> list[ReportFigure]:
+    if not isinstance(result.reliability, ReliabilityResult):
         return []
-    indicators = numbers["reliability"].get("indicators") or {}
+    indicators = result.reliability.indicators
     if not indicators:
         return []
     what = "indicator score histograms"
-    if _queries_shifted(numbers):
+    if result.case.queries_shifted_by_construction:
         labels = ("in-domain", "shifted")
         caption = (
             "Scores of the in-domain test split (blue) and of this case's queries, shifted by "
@@ -269,17 +255,17 @@ def _reliability_figures(numbers, arrays) -> list[ReportFigure]:
             plot_indicator_scores(
                 {n: _array(arrays, f"reliability/{n}/scores_in", what) for n in indicators},
                 {n: _array(arrays, f"reliability/{n}/scores_shifted", what) for n in indicators},
-                {n: v["threshold"] for n, v in indicators.items()},
+                {n: v.threshold for n, v in indicators.items()},
                 labels=labels,
             ),
         )
     ]
 
 
-def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
-    if unavailable_reason(numbers, "depth_maps") is not None:
+def _depth_map_figures(result: AuditResult, arrays) -> list[ReportFigure]:
+    if not result.depth_maps:
         return []
-    names, out = list(numbers["case"]["input_names"]), []
+    names, out = list(result.case.input_names), []
     inside = outside = None
     if "inputs/queries" in arrays:
         outside_mask = np.asarray(_array(arrays, "queries/outside", "depth maps"), bool)
@@ -289,11 +275,10 @@ def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
                 f"result.arrays['queries/outside'] must have shape ({queries.shape[0]},), got "
                 f"{outside_mask.shape}"
             )
-    for i, m in enumerate(numbers["depth_maps"]):
-        key = m.get("key", f"depth_map/{i}")
-        cols = _columns(names, m.get("inputs"), f"depth_maps[{i}].inputs")
-        fixed = m.get("fixed") or {}
-        where = ", ".join(f"{k} = {v:.3g}" for k, v in fixed.items()) or "no other inputs"
+    for i, m in enumerate(result.depth_maps):
+        key = m.key
+        cols = _columns(names, m.inputs, f"depth_maps[{i}].inputs")
+        where = ", ".join(f"{k} = {v:.3g}" for k, v in m.fixed.items()) or "no other inputs"
         if "inputs/queries" in arrays:
             projected = _project(arrays, "inputs/queries", cols, len(names))
             inside, outside = projected[~outside_mask], projected[outside_mask]
@@ -301,8 +286,8 @@ def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
             ReportFigure(
                 f"{_file_name(key)}.png",
                 "depth_maps",
-                f"{m['indicator']} over ({names[cols[0]]}, {names[cols[1]]})",
-                f"Score of the {m['indicator']} indicator on the slice where {where}; the red line "
+                f"{m.indicator} over ({names[cols[0]]}, {names[cols[1]]})",
+                f"Score of the {m.indicator} indicator on the slice where {where}; the red line "
                 "is the validity boundary at the calibrated threshold (outside it the surrogate "
                 "should not be trusted). Points are projected on the slice from all "
                 f"{len(names)} inputs, and queries are marked by their verdict in all of them "
@@ -312,13 +297,13 @@ def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
                     _array(arrays, f"{key}/grid_x", "depth map"),
                     _array(arrays, f"{key}/grid_y", "depth map"),
                     _array(arrays, f"{key}/score", "depth map"),
-                    m["threshold"],
+                    m.threshold,
                     input_names=[names[c] for c in cols],
-                    indicator=m["indicator"],
+                    indicator=m.indicator,
                     train=_project(arrays, "inputs/train", cols, len(names)),
                     queries_inside=inside,
                     queries_outside=outside,
-                    fixed=fixed,
+                    fixed=m.fixed,
                 ),
             )
         )
@@ -328,7 +313,8 @@ def _depth_map_figures(numbers, arrays) -> list[ReportFigure]:
 def audit_figures(result: AuditResult) -> list[ReportFigure]:
     """Draw every figure of the report of an audit, in the order of the report's sections.
 
-    Sections that did not run (``None``, empty, or ``{"skipped": why}``) give no figure.
+    Stages that did not run (``None``, empty, or :class:`~edtjax.audit.records.Skipped`)
+    give no figure.
     Drawing cost is dominated by the depth maps, :math:`O(G H)` each, and the scatter of the
     training inputs, :math:`O(n)` per map.
 
@@ -340,15 +326,18 @@ def audit_figures(result: AuditResult) -> list[ReportFigure]:
         A list of :class:`ReportFigure`, with unique file names.
 
     Raises:
-        ValueError: if ``result`` violates the contract (a missing key or array, shapes that
+        ValueError: if ``result`` violates the contract (a missing array, shapes that
             disagree with the input and output names, non-finite values).
 
     Example:
         >>> from edtjax.audit import AuditResult
-        >>> numbers = dict.fromkeys(["bias", "depth_maps", "parameter_gsa", "reliability",
-        ...                          "sobol", "surrogates", "transport"])
-        >>> numbers["case"] = {"name": "toy", "input_names": ["a"], "output_names": ["y"]}
-        >>> [f.file_name for f in audit_figures(AuditResult(numbers, {}, {"fit": 1.0}))]
+        >>> from edtjax.audit.records import CaseInfo, SurrogateInfo
+        >>> case = CaseInfo("toy", ["a", "b"], ["y"], 8, 4, 4, 4, 0, 0, False, 0, {}, "0",
+        ...                 False, SurrogateInfo("trained", "ensemble", "trained"))
+        >>> stages = dict.fromkeys(["surrogates", "sobol", "parameter_gsa", "transport",
+        ...                         "reliability", "depth_maps", "queries", "bias"])
+        >>> result = AuditResult(case, **stages, arrays={}, timings={"fit": 1.0})
+        >>> [f.file_name for f in audit_figures(result)]
         ['stage_timings.png']
 
     References:
@@ -356,18 +345,14 @@ def audit_figures(result: AuditResult) -> list[ReportFigure]:
         Hallin, M. et al. (2021). Ann. Statist. 49(2), 1139-1165.
     """
     check_audit_result(result)
-    numbers, arrays = result.numbers, result.arrays
-    case = numbers["case"]
-    if not isinstance(case, dict) or not {"input_names", "output_names"} <= set(case):
-        raise ValueError("result.numbers['case'] must hold input_names and output_names")
+    arrays = result.arrays
     figures: list[ReportFigure] = []
-    with contract_errors():
-        if unavailable_reason(numbers, "surrogates") is None:
-            figures += _uq_figures(numbers, arrays)
-        figures += _sensitivity_figures(numbers)
-        figures += _transport_figures(numbers, arrays)
-        figures += _reliability_figures(numbers, arrays)
-        figures += _depth_map_figures(numbers, arrays)
+    if result.surrogates:
+        figures += _uq_figures(result, arrays)
+    figures += _sensitivity_figures(result)
+    figures += _transport_figures(result, arrays)
+    figures += _reliability_figures(result, arrays)
+    figures += _depth_map_figures(result, arrays)
     if result.timings:
         figures.append(
             ReportFigure(
@@ -381,5 +366,5 @@ def audit_figures(result: AuditResult) -> list[ReportFigure]:
         )
     file_names = [f.file_name for f in figures]
     if len(set(file_names)) != len(file_names):
-        raise ValueError(f"result.numbers['depth_maps'] keys must be unique, got {file_names}")
+        raise ValueError(f"result.depth_maps keys must be unique, got {file_names}")
     return figures

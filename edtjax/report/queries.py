@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from edtjax.audit.records import CaseInfo, QueryAnswers, Skipped, SurrogateInfo
 from edtjax.audit.result import AuditResult, check_audit_result
 
 __all__ = ["query_table", "query_table_csv", "query_table_json"]
@@ -18,18 +19,23 @@ __all__ = ["query_table", "query_table_csv", "query_table_json"]
 
 def _example_result() -> AuditResult:
     """A two-query result for the examples: one input ``a``, one output ``y``."""
-    numbers: dict[str, Any] = dict.fromkeys(
-        ["bias", "depth_maps", "parameter_gsa", "reliability", "sobol", "surrogates", "transport"]
+    case = CaseInfo(
+        "toy", ["a"], ["y"], 8, 4, 4, 4, 2, 0, False, 0, {}, "0", False,
+        SurrogateInfo("trained", "deep ensemble", "trained by the audit"),
+    )  # fmt: skip
+    queries = QueryAnswers(
+        count=2,
+        alpha=0.1,
+        verdict_indicator="combined",
+        n_inside=1,
+        n_outside=1,
+        shifted_by_construction=False,
+        interval_level=0.9,
+        indicators=["combined"],
+        attribution=Skipped("no differentiable indicator"),
+        extreme=[],
+        labelled=None,
     )
-    numbers["case"] = {"name": "toy", "input_names": ["a"], "output_names": ["y"]}
-    numbers["queries"] = {
-        "count": 2,
-        "alpha": 0.1,
-        "interval_level": 0.9,
-        "indicators": ["combined"],
-        "attribution": {"indicators": []},
-        "labelled": None,
-    }
     arrays = {
         "inputs/queries": np.array([[0.0], [5.0]]),
         "queries/mean": np.zeros((2, 1)),
@@ -42,7 +48,11 @@ def _example_result() -> AuditResult:
         "queries/attribution_indicator": np.array([-1, -1]),
         "queries/attribution_share": np.zeros(2),
     }
-    return AuditResult(numbers, arrays, {})
+    stages = ("surrogates", "sobol", "parameter_gsa", "transport", "reliability")
+    stages += ("depth_maps", "bias")
+    return AuditResult(
+        case=case, **dict.fromkeys(stages), queries=queries, arrays=arrays, timings={}
+    )
 
 
 def _array(arrays: Mapping[str, np.ndarray], name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -82,10 +92,10 @@ def query_table(result: AuditResult) -> tuple[list[str], list[dict[str, Any]]]:
       deviations), which indicator that is, and the share of the squared gradient on that
       input (empty when no indicator is differentiable);
     * when the queries carry outputs: ``true[<output>]``, ``abs_error[<output>]``,
-      ``in_interval[<output>]`` and ``large_error`` (see ``numbers["queries"]["labelled"]``).
+      ``in_interval[<output>]`` and ``large_error`` (see ``result.queries.labelled``).
 
     Args:
-        result: an :class:`~edtjax.audit.AuditResult` with ``numbers["queries"]``.
+        result: an :class:`~edtjax.audit.AuditResult` with ``queries``.
 
     Returns:
         ``(columns, rows)``: the column names and one ``{column: value}`` dict per query
@@ -106,15 +116,13 @@ def query_table(result: AuditResult) -> tuple[list[str], list[dict[str, Any]]]:
         with conformal p-values. Ann. Statist. 51(1), 149-178.
     """
     check_audit_result(result)
-    numbers, arrays = result.numbers, result.arrays
-    queries = numbers.get("queries")
-    if not isinstance(queries, Mapping):
-        raise ValueError("result has no queries (numbers['queries'] is missing or None)")
-    case = numbers["case"]
-    inputs, outputs = list(case["input_names"]), list(case["output_names"])
-    m, d, o = int(queries["count"]), len(inputs), len(outputs)
-    indicators = list(queries["indicators"])
-    used = list((queries.get("attribution") or {}).get("indicators") or [])
+    queries, arrays = result.queries, result.arrays
+    if queries is None:
+        raise ValueError("result has no queries (result.queries is None)")
+    inputs, outputs = list(result.case.input_names), list(result.case.output_names)
+    m, d, o = queries.count, len(inputs), len(outputs)
+    indicators = list(queries.indicators)
+    used = [] if isinstance(queries.attribution, Skipped) else list(queries.attribution.indicators)
     x = _array(arrays, "inputs/queries", (m, d))
     parts = {k: _array(arrays, f"queries/{k}", (m, o)) for k in ("mean", "lower", "upper")}
     scores = {n: _array(arrays, f"queries/score/{n}", (m,)) for n in indicators}
@@ -123,7 +131,7 @@ def query_table(result: AuditResult) -> tuple[list[str], list[dict[str, Any]]]:
     top = _array(arrays, "queries/pushed_out_by", (m,)).astype(int)
     which = _array(arrays, "queries/attribution_indicator", (m,)).astype(int)
     share = _array(arrays, "queries/attribution_share", (m,))
-    labelled = queries.get("labelled") is not None
+    labelled = queries.labelled is not None
     if labelled:
         truth = _array(arrays, "queries/y", (m, o))
         error = _array(arrays, "queries/abs_error", (m, o))
@@ -207,11 +215,11 @@ def query_table_json(result: AuditResult) -> str:
         (0.1, 0.01)
     """
     columns, rows = query_table(result)
-    q = result.numbers["queries"]
+    q = result.queries
     document = {
-        "alpha": q.get("alpha"),
-        "interval_level": q.get("interval_level"),
-        "verdict_indicator": q.get("verdict_indicator", "combined"),
+        "alpha": q.alpha,
+        "interval_level": q.interval_level,
+        "verdict_indicator": q.verdict_indicator,
         "columns": columns,
         "queries": rows,
     }

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
+
+from edtjax.audit.records import (
+    FirstOrderIndices,
+    IndexTable,
+    LabelledErrors,
+    LawValidity,
+    Skipped,
+    SobolResult,
+    TransportResult,
+)
+from edtjax.audit.result import AuditResult
 
 __all__ = [
     "LEVELS",
@@ -115,21 +126,22 @@ def format_number(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def unavailable_reason(numbers: Mapping[str, Any], section: str) -> str | None:
-    """Why a section of ``numbers`` holds no result (``None`` when it does).
+def unavailable_reason(value: Any, section: str) -> str | None:
+    """Why the ``section`` of a result (its record ``value``) holds nothing (``None`` when
+    it does).
 
-    A section is unavailable when it is ``None``, an empty list, or a dict with a
-    ``"skipped"`` entry (whose text is the reason).
+    A section is unavailable when it is ``None``, an empty list, or
+    :class:`~edtjax.audit.records.Skipped` (whose reason is the answer).
 
     Example:
-        >>> unavailable_reason({"bias": {"skipped": "no quantity"}}, "bias")
+        >>> from edtjax.audit.records import Skipped
+        >>> unavailable_reason(Skipped("no quantity"), "bias")
         'no quantity'
-        >>> unavailable_reason({"bias": None}, "bias")
+        >>> unavailable_reason(None, "bias")
         'no downstream quantity was given (user data without a simulator)'
     """
-    value = numbers.get(section)
-    if isinstance(value, dict) and "skipped" in value:
-        return str(value["skipped"])
+    if isinstance(value, Skipped):
+        return value.reason
     if value is None or (isinstance(value, list) and not value):
         return _DEFAULT_REASONS.get(section, "this stage did not run")
     return None
@@ -139,20 +151,20 @@ def _pct(x: float) -> str:
     return f"{100.0 * x:.1f}%"
 
 
-def _calibration(numbers: Mapping[str, Any]) -> Verdict:
+def _calibration(result: AuditResult) -> Verdict:
     q = "Is the surrogate calibrated?"
-    why = unavailable_reason(numbers, "surrogates")
+    why = unavailable_reason(result.surrogates, "surrogates")
     if why is not None:
         return Verdict(q, f"Not available: {why}.", "n/a", (why,), "calibration")
-    n = numbers["case"].get("n_test")
+    n = result.case.n_test
     if isinstance(n, int) and n > 0:
         tol = COVERAGE_STANDARD_ERRORS * math.sqrt(0.9 * 0.1 / n)
         band = f"90% ± {_pct(tol)} ({COVERAGE_STANDARD_ERRORS:g} binomial s.e., n = {n})"
     else:
         tol, band = 0.05, "90% ± 5% (test-set size unknown)"
     parts, states, reasons = [], [], []
-    for method, m in numbers["surrogates"].items():
-        raw, conf = m.get("coverage_90"), m.get("conformal_coverage_90")
+    for method, m in result.surrogates.items():
+        raw, conf = m.coverage_90, m.conformal_coverage_90
         if raw is None:
             parts.append(f"{method}: no coverage reported.")
             states.append("n/a")
@@ -163,8 +175,8 @@ def _calibration(numbers: Mapping[str, Any]) -> Verdict:
         conf_ok = conf is not None and conf >= 0.9 - tol
         if conf is not None:
             text += f", {_pct(conf)} after conformal calibration"
-        if m.get("calibration_error") is not None:
-            text += f"; calibration error {format_number(m['calibration_error'])}"
+        if m.calibration_error is not None:
+            text += f"; calibration error {format_number(m.calibration_error)}"
         parts.append(text + ".")
         states.append("ok" if ok else ("caution" if conf_ok else "problem"))
         if not ok:
@@ -192,9 +204,9 @@ def _worst(levels: Sequence[str]) -> str:
 
 
 def _ranking(
-    s: Mapping[str, Any], inputs: list[str], outputs: list[str], index: str = "total"
+    s: IndexTable | FirstOrderIndices, inputs: list[str], outputs: list[str], index: str = "total"
 ) -> str:
-    values = s[index]
+    values = getattr(s, index)
     tops = []
     for j, out in enumerate(outputs):
         i = max(range(len(inputs)), key=lambda k: values[k][j])
@@ -203,39 +215,42 @@ def _ranking(
 
 
 def _overlaps(
-    a: Mapping[str, Any], b: Mapping[str, Any], kinds: Sequence[str] = ("first_ci", "total_ci")
+    a: IndexTable | FirstOrderIndices,
+    b: IndexTable | FirstOrderIndices,
+    kinds: Sequence[str] = ("first_ci", "total_ci"),
 ) -> tuple[int, int]:
     """How many of the indices' intervals overlap, of how many (intervals ``None``: none)."""
     hits = count = 0
     for kind in kinds:
-        if a.get(kind) is None or b.get(kind) is None:
+        ci_a, ci_b = getattr(a, kind), getattr(b, kind)
+        if ci_a is None or ci_b is None:
             continue
-        for row_a, row_b in zip(a[kind], b[kind], strict=True):
+        for row_a, row_b in zip(ci_a, ci_b, strict=True):
             for (lo_a, hi_a), (lo_b, hi_b) in zip(row_a, row_b, strict=True):
                 count += 1
                 hits += lo_a <= hi_b and lo_b <= hi_a
     return hits, count
 
 
-def _law_sentence(sobol: Mapping[str, Any]) -> str:
+def _law_sentence(sobol: SobolResult) -> str:
     """Which input law the indices describe, in one sentence ("" when not reported)."""
-    description = (sobol.get("law") or {}).get("description")
+    description = sobol.law.description
     return f" Input law of the sensitivity analysis: {description}." if description else ""
 
 
-def _validity_of_law(sobol: Mapping[str, Any]) -> tuple[str, list[str]]:
+def _validity_of_law(sobol: SobolResult) -> tuple[str, list[str]]:
     """The declared laws' share outside the validity domain, and a caution reason when the
-    indices describe extrapolation (``numbers["sobol"]["validity"]``)."""
-    v = sobol.get("validity")
-    if not isinstance(v, Mapping) or "skipped" in v or v.get("share_outside") is None:
+    indices describe extrapolation (``SobolResult.validity``)."""
+    v = sobol.validity
+    if not isinstance(v, LawValidity):
         return "", []
-    text = f" {v.get('statement', '')}." if v.get("statement") else ""
-    if not v.get("describes_extrapolation"):
+    text = f" {v.statement}." if v.statement else ""
+    if not v.describes_extrapolation:
         return text, []
     reason = (
-        f"{v.get('n_outside')} of {v.get('num_draws')} draws from the declared input laws "
-        f"({_pct(v['share_outside'])}) lie outside the surrogate's validity domain, above the "
-        f"{_pct(v.get('threshold', 0.0))} threshold: its Sobol' indices describe largely where "
+        f"{v.n_outside} of {v.num_draws} draws from the declared input laws "
+        f"({_pct(v.share_outside)}) lie outside the surrogate's validity domain, above the "
+        f"{_pct(v.threshold)} threshold: its Sobol' indices describe largely where "
         "it extrapolates (indices restricted to the validity domain are in the report)"
     )
     return text, [reason]
@@ -247,17 +262,19 @@ def _lead_and_level(same: bool, overlap: bool) -> tuple[str, str]:
     return ("Partly", "caution") if same or overlap else ("No", "problem")
 
 
-def _empirical_agreement(sobol: Mapping[str, Any], inputs, outputs) -> tuple[str, str, list]:
+def _empirical_agreement(sobol: SobolResult, inputs, outputs) -> tuple[str, str, list]:
     """Surrogate vs labelled outputs, first-order indices on the empirical law."""
-    emp = sobol.get("empirical") or {}
-    data, sur, agree = emp.get("data"), emp.get("surrogate"), emp.get("agreement")
-    note = sobol.get("total_note")
+    emp = sobol.empirical
+    data, sur, agree = (
+        (None, None, None) if emp is None else (emp.data, emp.surrogate, emp.agreement)
+    )
+    note = sobol.total_note
     tail = f" Total indices are not available: {note}." if note else ""
     if data is None or sur is None:
         why = "no surrogate indices to compare with those of the labelled outputs"
         return f"Not available: {why}.{tail}", "n/a", [why]
     hits, count = _overlaps(data, sur, ("first_ci",))
-    same = bool(agree and agree.get("same_ranking"))
+    same = bool(agree and agree.same_ranking)
     lead, level = _lead_and_level(same, hits == count)
     text = (
         f"{lead}: on the labelled runs (no simulator to run elsewhere), the surrogate's "
@@ -271,7 +288,7 @@ def _empirical_agreement(sobol: Mapping[str, Any], inputs, outputs) -> tuple[str
         )
     )
     if agree:
-        text += f"; largest difference {format_number(agree.get('max_abs_diff_first'))}"
+        text += f"; largest difference {format_number(agree.max_abs_diff_first)}"
     text += (
         f". Most influential input (labelled outputs, first-order index): "
         f"{_ranking(data, inputs, outputs, 'first')}.{tail}"
@@ -292,17 +309,17 @@ def _empirical_agreement(sobol: Mapping[str, Any], inputs, outputs) -> tuple[str
     return text, level, reasons
 
 
-def _agreement(numbers: Mapping[str, Any]) -> Verdict:
+def _agreement(result: AuditResult) -> Verdict:
     q = "Do simulator and surrogate agree on what matters?"
-    why = unavailable_reason(numbers, "sobol")
+    sobol = result.sobol
+    why = unavailable_reason(sobol, "sobol")
     if why is not None:
         return Verdict(q, f"Not available: {why}.", "n/a", (why,), "agreement")
-    sobol, case = numbers["sobol"], numbers["case"]
-    inputs, outputs = list(case["input_names"]), list(case["output_names"])
-    sur, sim, agree = sobol.get("surrogate"), sobol.get("simulator"), sobol.get("agreement")
+    inputs, outputs = list(result.case.input_names), list(result.case.output_names)
+    sur, sim, agree = sobol.surrogate, sobol.simulator, sobol.agreement
     law = _law_sentence(sobol)
     valid_text, valid_reasons = _validity_of_law(sobol)
-    if sobol.get("total_available") is False:
+    if not sobol.total_available:
         text, level, reasons = _empirical_agreement(sobol, inputs, outputs)
     elif sim is None or sur is None:
         text = "Not available: no simulator to compare with (user data)."
@@ -312,7 +329,7 @@ def _agreement(numbers: Mapping[str, Any]) -> Verdict:
         level, reasons = "n/a", ["no simulator to compare with"]
     else:
         hits, count = _overlaps(sim, sur)
-        same = bool(agree and agree.get("same_ranking"))
+        same = bool(agree and agree.same_ranking)
         lead, level = _lead_and_level(same, hits == count)
         text = (
             f"{lead}: the ranking of the inputs is {'the same' if same else 'different'} "
@@ -321,8 +338,8 @@ def _agreement(numbers: Mapping[str, Any]) -> Verdict:
         )
         if agree:
             text += (
-                f"; largest difference {format_number(agree.get('max_abs_diff_first'))} (first "
-                f"order), {format_number(agree.get('max_abs_diff_total'))} (total)"
+                f"; largest difference {format_number(agree.max_abs_diff_first)} (first "
+                f"order), {format_number(agree.max_abs_diff_total)} (total)"
             )
         text += (
             f". Most influential input (simulator, total index): {_ranking(sim, inputs, outputs)}."
@@ -357,26 +374,26 @@ def _excess(rate: float | None, alpha: float | None, n: int) -> bool:
     return rate > alpha + COVERAGE_STANDARD_ERRORS * math.sqrt(alpha * (1 - alpha) / n)
 
 
-def _labelled_text(lab: Mapping[str, Any], level_of_interval: float) -> tuple[str, list[str]]:
+def _labelled_text(lab: LabelledErrors, level_of_interval: float) -> tuple[str, list[str]]:
     """Sentences on the error among accepted and flagged queries, and caution reasons."""
-    inside, outside = lab.get("inside") or {}, lab.get("outside") or {}
+    inside, outside = lab.inside, lab.outside
     text = (
-        f" With the true outputs of the queries: mean absolute error {_list(inside.get('mae'))} "
-        f"among the {inside.get('count', 0)} accepted and {_list(outside.get('mae'))} among the "
-        f"{outside.get('count', 0)} flagged; {_pct(level_of_interval)} interval coverage "
-        f"{_pcts(inside.get('coverage'))} vs {_pcts(outside.get('coverage'))}."
+        f" With the true outputs of the queries: mean absolute error {_list(inside.mae)} "
+        f"among the {inside.count} accepted and {_list(outside.mae)} among the "
+        f"{outside.count} flagged; {_pct(level_of_interval)} interval coverage "
+        f"{_pcts(inside.coverage)} vs {_pcts(outside.coverage)}."
     )
-    n_large, caught = lab.get("n_large_errors", 0), lab.get("large_errors_caught")
+    n_large, caught = lab.n_large_errors, lab.large_errors_caught
     if n_large:
         text += (
-            f" Large errors (above the {_pct(lab['large_error_quantile'])} quantile of the "
+            f" Large errors (above the {_pct(lab.large_error_quantile)} quantile of the "
             f"test split's errors): {round(caught * n_large)} of {n_large} flagged "
             f"({_pct(caught)})."
         )
     else:
         text += " No query has a large error (above the test split's error quantile)."
     reasons = []
-    count, cover = inside.get("count") or 0, inside.get("coverage")
+    count, cover = inside.count, inside.coverage
     if count and cover:
         worst = min(cover)
         tol = COVERAGE_STANDARD_ERRORS * math.sqrt(
@@ -391,23 +408,23 @@ def _labelled_text(lab: Mapping[str, Any], level_of_interval: float) -> tuple[st
     return text, reasons
 
 
-def _domain(numbers: Mapping[str, Any]) -> Verdict:
+def _domain(result: AuditResult) -> Verdict:
     q = "Which queries are outside the domain of validity?"
-    why = unavailable_reason(numbers, "reliability")
+    rel, case = result.reliability, result.case
+    why = unavailable_reason(rel, "reliability")
     if why is not None:
         return Verdict(q, f"Not available: {why}.", "n/a", (why,), "domain")
-    rel, case = numbers["reliability"], numbers["case"]
-    indicators = rel.get("indicators") or {}
+    indicators = rel.indicators
     if not indicators:
         why = "no reliability indicator was evaluated"
         return Verdict(q, f"Not available: {why}.", "n/a", (why,), "domain")
     name = "combined" if "combined" in indicators else next(iter(indicators))
-    ind, alpha = indicators[name], rel.get("alpha")
-    at = f"α = {_pct(alpha)}" if alpha is not None else "α"
-    queries = numbers.get("queries") or None
+    ind, alpha = indicators[name], rel.alpha
+    at = f"α = {_pct(alpha)}"
+    queries = result.queries
     levels, reasons = ["ok"], []
     if queries:
-        n, out = queries["count"], queries["n_outside"]
+        n, out = queries.count, queries.n_outside
         text = (
             f"{out} of {n} queries are judged outside the domain and {n - out} inside (the "
             f"{name} indicator's p-value ≤ {at}); every query, with its prediction, interval, "
@@ -418,8 +435,8 @@ def _domain(numbers: Mapping[str, Any]) -> Verdict:
             reasons.append(f"{out} of {n} queries are judged outside the domain at {at}")
     else:
         text = "No queries were given; the indicators were calibrated and checked only."
-    fa, n_in = ind.get("false_alarm_rate"), case.get("n_queries_in") or 0
-    if fa is not None and n_in:
+    fa, n_in = ind.false_alarm_rate, case.n_queries_in
+    if n_in:
         text += (
             f" On the held-out in-domain test split the indicator flags {round(fa * n_in)} of "
             f"{n_in} ({_pct(fa)}, target at most {at})."
@@ -428,25 +445,26 @@ def _domain(numbers: Mapping[str, Any]) -> Verdict:
             text += " In-domain queries are flagged more often than α allows."
             levels.append("problem")
             reasons.append(f"false alarms on the test split {_pct(fa)} exceed {at}")
-    det, n_sh = ind.get("detection_rate"), case.get("n_queries_shifted") or 0
+    det, n_sh = ind.detection_rate, case.n_queries_shifted
     if det is not None and n_sh:
         text += (
             f" Evaluation on this case, whose queries are shifted by construction: it flags "
             f"{round(det * n_sh)} of {n_sh} ({_pct(det)})"
         )
-        if ind.get("auroc") is not None:
-            text += f", AUROC {format_number(ind['auroc'])}"
+        if ind.auroc is not None:
+            text += f", AUROC {format_number(ind.auroc)}"
         text += "."
-    lab = (queries or {}).get("labelled")
+    lab = queries.labelled if queries else None
     if lab:
-        more, why = _labelled_text(lab, queries.get("interval_level", 0.9))
+        more, why = _labelled_text(lab, queries.interval_level)
         text += more
         if why:
             levels.append("caution")
             reasons += why
-    tests = (numbers.get("transport") or {}).get("shift_tests") or {}
+    transport = result.transport
+    tests = transport.shift_tests if isinstance(transport, TransportResult) else {}
     versus = {t: v for t, v in tests.items() if "in_domain" not in t}
-    rejected = [t for t, v in versus.items() if v.get("rejected")]
+    rejected = [t for t, v in versus.items() if v.rejected]
     if versus:
         text += (
             f" Shift tests of the queries as a whole against the training inputs rejecting "
@@ -466,24 +484,22 @@ def _domain(numbers: Mapping[str, Any]) -> Verdict:
     return Verdict(q, text, level, tuple(reasons), "domain")
 
 
-def _bias(numbers: Mapping[str, Any]) -> Verdict:
+def _bias(result: AuditResult) -> Verdict:
     q = "What bias does the surrogate induce downstream?"
-    why = unavailable_reason(numbers, "bias")
+    b = result.bias
+    why = unavailable_reason(b, "bias")
     if why is not None:
         return Verdict(q, f"Not available: {why}.", "n/a", (why,), "bias")
-    b = numbers["bias"]
-    lo, hi = (b.get("interval") or [None, None])[:2]
-    level = _pct(b["level"]) if isinstance(b.get("level"), float) else "predictive"
+    lo, hi = b.interval
     text = (
-        f"Predicted bias of {b.get('quantity', 'the downstream quantity')}: "
-        f"{format_number(b.get('predicted_bias'))}, {level} interval "
-        f"[{format_number(lo)}, {format_number(hi)}]"
+        f"Predicted bias of {b.quantity}: {format_number(b.predicted_bias)}, "
+        f"{_pct(b.level)} interval [{format_number(lo)}, {format_number(hi)}]"
     )
     level, reasons = "n/a", ("the actual bias is unknown",)
-    if b.get("true_bias") is not None:
-        inside = b.get("contains_true")
+    if b.true_bias is not None:
+        inside = b.contains_true
         text += (
-            f"; actual bias {format_number(b['true_bias'])} "
+            f"; actual bias {format_number(b.true_bias)} "
             f"({'inside' if inside else 'outside'} the interval)"
         )
         level = "ok" if inside else "problem"
@@ -491,8 +507,8 @@ def _bias(numbers: Mapping[str, Any]) -> Verdict:
     return Verdict(q, text + ".", level, reasons, "bias")
 
 
-def audit_summary(numbers: Mapping[str, Any]) -> list[Verdict]:
-    r"""The four verdicts of an audit, computed from ``AuditResult.numbers``.
+def audit_summary(result: AuditResult) -> list[Verdict]:
+    r"""The four verdicts of an audit, computed from its :class:`~edtjax.audit.AuditResult`.
 
     Each verdict has a level, ``"ok"``, ``"caution"`` or ``"problem"`` (``"n/a"`` when it
     cannot be answered), and the reasons for it; this list is the one source of the verdicts
@@ -506,10 +522,10 @@ def audit_summary(numbers: Mapping[str, Any]) -> list[Verdict]:
     2. Agreement: same ranking of the inputs (from the pipeline) and the fraction of
        simulator/surrogate Sobol' indices whose confidence intervals overlap: *ok* when both
        hold, *caution* when one does, *problem* when neither. Without declared input laws
-       (``numbers["sobol"]["total_available"]`` false) the surrogate's first-order indices
+       (``result.sobol.total_available`` false) the surrogate's first-order indices
        are compared with those of the labelled outputs on their empirical law, by the same
        rule. The answer names the input law used; when the declared laws' draws lie outside
-       the validity domain above ``numbers["sobol"]["validity"]["threshold"]`` (the indices
+       the validity domain above ``result.sobol.validity.threshold`` (the indices
        describe extrapolation), the level is at least *caution* with that reason, even
        without a simulator to compare with.
     3. Domain of validity: how many of the queries the combined indicator judges outside
@@ -523,27 +539,29 @@ def audit_summary(numbers: Mapping[str, Any]) -> list[Verdict]:
     4. Surrogate-induced bias: the predicted bias, its interval and, when known, whether it
        covers the actual bias (*ok*, else *problem*).
 
-    A part of ``numbers`` that is ``None`` or ``{"skipped": why}`` gives the level ``"n/a"``
-    and says why. Cost is linear in the size of ``numbers``.
+    A stage that is ``None`` or :class:`~edtjax.audit.records.Skipped` gives the level
+    ``"n/a"`` and says why. Cost is linear in the size of the result.
 
     Args:
-        numbers: ``AuditResult.numbers`` (see :mod:`edtjax.audit.result`).
+        result: an :class:`~edtjax.audit.AuditResult` (see :mod:`edtjax.audit.result`).
 
     Returns:
         A list of four :class:`Verdict`.
 
     Example:
-        >>> numbers = dict.fromkeys(["bias", "depth_maps", "parameter_gsa", "reliability",
-        ...                          "sobol", "transport"])
-        >>> numbers["case"] = {"name": "toy", "input_names": ["a"], "output_names": ["y"],
-        ...                    "n_test": 100}
-        >>> numbers["surrogates"] = {"ensemble": {"coverage_90": 0.88,
-        ...                                       "conformal_coverage_90": 0.91}}
-        >>> [v.level for v in audit_summary(numbers)]
+        >>> from edtjax.audit import AuditResult
+        >>> from edtjax.audit.records import CaseInfo, SurrogateInfo, SurrogateScores
+        >>> case = CaseInfo("toy", ["a", "b"], ["y"], 200, 100, 100, 100, 0, 0, False, 0, {},
+        ...                 "0", False, SurrogateInfo("trained", "ensemble", "trained"))
+        >>> scores = SurrogateScores([0.1], -1.0, 0.2, 0.88, 3.2, 0.02, 0.91, 3.4)
+        >>> stages = dict.fromkeys(["sobol", "parameter_gsa", "transport", "reliability",
+        ...                         "depth_maps", "queries", "bias"])
+        >>> result = AuditResult(case, {"ensemble": scores}, **stages, arrays={}, timings={})
+        >>> [v.level for v in audit_summary(result)]
         ['ok', 'n/a', 'n/a', 'n/a']
 
     References:
         Gneiting, T., Balabdaoui, F. and Raftery, A. E. (2007). Probabilistic forecasts,
         calibration and sharpness. J. R. Stat. Soc. B 69(2), 243-268.
     """
-    return [_calibration(numbers), _agreement(numbers), _domain(numbers), _bias(numbers)]
+    return [_calibration(result), _agreement(result), _domain(result), _bias(result)]

@@ -13,7 +13,7 @@ from pathlib import Path
 from edtjax._io import check_writable, load_json
 from edtjax.audit.result import AuditResult, check_audit_result
 from edtjax.report._html import render_html
-from edtjax.report.audit_figures import audit_figures, contract_errors
+from edtjax.report.audit_figures import audit_figures
 from edtjax.report.queries import query_table_csv, query_table_json
 from edtjax.report.summary import audit_summary, verdict_records
 
@@ -169,11 +169,14 @@ def write_audit_report(
     Example:
         >>> import tempfile, pathlib
         >>> from edtjax.audit import AuditResult
-        >>> numbers = dict.fromkeys(["bias", "depth_maps", "parameter_gsa", "reliability",
-        ...                          "sobol", "surrogates", "transport"])
-        >>> numbers["case"] = {"name": "toy", "input_names": ["a"], "output_names": ["y"]}
+        >>> from edtjax.audit.records import CaseInfo, SurrogateInfo
+        >>> case = CaseInfo("toy", ["a", "b"], ["y"], 8, 4, 4, 4, 0, 0, False, 0, {}, "0",
+        ...                 False, SurrogateInfo("trained", "ensemble", "trained"))
+        >>> stages = dict.fromkeys(["surrogates", "sobol", "parameter_gsa", "transport",
+        ...                         "reliability", "depth_maps", "queries", "bias"])
+        >>> result = AuditResult(case, **stages, arrays={}, timings={"fit": 0.5})
         >>> out = pathlib.Path(tempfile.mkdtemp()) / "report"
-        >>> path = write_audit_report(out, AuditResult(numbers, {}, {"fit": 0.5}))
+        >>> path = write_audit_report(out, result)
         >>> sorted(p.name for p in path.iterdir())
         ['report.html', 'report.json', 'stage_timings.png']
 
@@ -193,15 +196,13 @@ def write_audit_report(
         raise ValueError(f"cannot write the report to {out}: {err.strerror or err}") from err
     try:
         created = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        with contract_errors():  # the text alone first: a bad section fails in ms
-            render_html(result, [], created)
-            verdicts = verdict_records(audit_summary(result.numbers))
-            tables = {}
-            if result.numbers.get("queries"):
-                tables = {
-                    "queries.csv": query_table_csv(result),
-                    "queries.json": query_table_json(result),
-                }
+        verdicts = verdict_records(audit_summary(result))
+        tables = {}
+        if result.queries is not None:  # before the figures: missing arrays fail in ms
+            tables = {
+                "queries.csv": query_table_csv(result),
+                "queries.json": query_table_json(result),
+            }
         figures = audit_figures(result)
         images = [(f, _png(f.figure)) for f in figures]
         page = render_html(result, images, created).encode("utf-8")
