@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import jax
@@ -21,15 +22,19 @@ from edtjax.audit.result import AuditData
 from edtjax.audit.surrogate import UserSurrogate, as_predictive
 from edtjax.reliability import INDICATORS
 from edtjax.surrogates import (
+    MLP,
+    EnsembleOptions,
+    LaplaceOptions,
+    MBLLOptions,
+    NetworkOptions,
     Predictive,
-    Surrogate,
-    ensemble_predictive,
-    fit_ensemble,
-    last_layer_laplace,
-    last_layer_laplace_predictive,
-    mbll_em,
-    mbll_predictive,
-    mlp,
+    TrainingOptions,
+    deep_ensemble,
+    ensemble_member,
+    fit_last_layer,
+    gaussian_nll_loss,
+    laplace_last_layer,
+    mbll_last_layer,
 )
 from edtjax.uq import (
     calibration_curve,
@@ -155,7 +160,7 @@ class Surrogates(NamedTuple):
         name: the surrogate's name in the report.
     """
 
-    net: Surrogate | None
+    net: MLP | None
     params: Any
     predict: dict[str, Callable[[jax.Array], Predictive]]
     primary: str = ENSEMBLE
@@ -195,64 +200,50 @@ class Surrogates(NamedTuple):
         return SurrogateInfo(self.source, self.name, statement)
 
 
-def _augment(phi):
-    return jnp.concatenate([phi, jnp.ones((phi.shape[0], 1), phi.dtype)], axis=1)
-
-
-@functools.lru_cache(maxsize=8)
-def _network(hidden: tuple[int, ...], outputs: int, activation: str) -> Surrogate:
-    """One network object per architecture, so that repeated audits reuse the compiled
-    training loop (:func:`~edtjax.surrogates.fit` is jitted with the network as a static
-    argument)."""
-    return mlp(hidden, outputs, activation=activation, heteroscedastic=True)
-
-
-@functools.lru_cache(maxsize=8)
-def _predictives(net: Surrogate):
-    """Jitted predictives of the ensemble, the Bayesian last layer and last-layer Laplace, with
-    the fitted parameters as arguments: one compilation per query shape (reused by later
-    audits with the same network) instead of op-by-op dispatch."""
-    ensemble = jax.jit(functools.partial(ensemble_predictive, net))
-
-    @jax.jit
-    def mbll(member, posterior, z):
-        return mbll_predictive(posterior, _augment(net.features(member, z)))
-
-    laplace = jax.jit(functools.partial(last_layer_laplace_predictive, net))
-    return ensemble, mbll, laplace, jax.jit(net.features)
+#: Jitted predictives with the fitted states as arguments: one compilation per query shape,
+#: reused by later audits (the networks compare by value, so equal architectures share it).
+_ENSEMBLE_PREDICT = jax.jit(deep_ensemble.predict)
+_MBLL_PREDICT = jax.jit(mbll_last_layer.predict)
+_LAPLACE_PREDICT = jax.jit(laplace_last_layer.predict)
+_FEATURES = jax.jit(lambda network, params, z: network.features(params, z), static_argnums=0)
 
 
 def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surrogates:
-    """Deep ensemble of heteroscedastic MLPs and the configured Bayesian method on member 0."""
-    net = _network(config.hidden, split.y_train.shape[1], config.activation)
-    res = fit_ensemble(
-        key,
-        net,
-        split.x_train,
-        split.y_train,
-        members=config.members,
-        loss="gaussian_nll",
+    """Deep ensemble of heteroscedastic MLPs and the configured Bayesian method on member 0,
+    through the surrogate interface (:mod:`edtjax.surrogates.method`)."""
+    training = TrainingOptions(
+        loss=gaussian_nll_loss,
         epochs=config.epochs,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         patience=config.patience,
-        devices=config.devices or None,
     )
-    params = res.params
-    first = jax.tree.map(lambda p: p[0], params)
-
-    ensemble, mbll, laplace, features = _predictives(net)
-    predict = {ENSEMBLE: functools.partial(ensemble, params)}
+    network = NetworkOptions(
+        hidden=tuple(config.hidden),
+        activation=config.activation,
+        heteroscedastic=True,
+        training=training,
+    )
+    options = EnsembleOptions(network, members=config.members, devices=config.devices or None)
+    state = deep_ensemble.fit(key, split.x_train, split.y_train, options)
+    first = ensemble_member(state, 0)
+    # predictions on one device, as the unsharded ensemble predicts
+    predict = {ENSEMBLE: functools.partial(_ENSEMBLE_PREDICT, replace(state, devices=None))}
     if config.bayesian_method == "mbll":
-        phi = _augment(net.features(first, split.x_train))
-        posterior, _ = mbll_em(phi, split.y_train, iterations=config.mbll_iterations)
-        predict["mbll"] = functools.partial(mbll, first, posterior)
-    else:
-        fitted = last_layer_laplace(
-            net, first, split.x_train, prior_precision=config.laplace_prior_precision
+        last = fit_last_layer(
+            first, split.x_train, split.y_train, MBLLOptions(iterations=config.mbll_iterations)
         )
-        predict["laplace"] = functools.partial(laplace, first, fitted)
-    return Surrogates(net, params, predict, features=functools.partial(features, first))
+        predict["mbll"] = functools.partial(_MBLL_PREDICT, last)
+    else:
+        last = fit_last_layer(
+            first,
+            split.x_train,
+            split.y_train,
+            LaplaceOptions(prior_precision=config.laplace_prior_precision),
+        )
+        predict["laplace"] = functools.partial(_LAPLACE_PREDICT, last)
+    features = functools.partial(_FEATURES, state.network, first.params)
+    return Surrogates(state.network, state.params, predict, features=features)
 
 
 def user_surrogates(split: Split, data: AuditData, surrogate: Any) -> Surrogates:
