@@ -2,7 +2,8 @@
 
 Subpackages: :mod:`edtjax.lattice`, :mod:`edtjax.mcmc`, :mod:`edtjax.sensitivity`,
 :mod:`edtjax.transport`, :mod:`edtjax.depth`, :mod:`edtjax.surrogates`, :mod:`edtjax.uq`,
-:mod:`edtjax.simulators`, :mod:`edtjax.reliability`, :mod:`edtjax.report`, :mod:`edtjax.audit`.
+:mod:`edtjax.simulators`, :mod:`edtjax.reliability`, :mod:`edtjax.hybrid`, :mod:`edtjax.report`,
+:mod:`edtjax.audit`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -15,6 +16,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 SUBPACKAGES = (
     "audit",
     "depth",
+    "hybrid",
     "lattice",
     "mcmc",
     "reliability",
