@@ -76,7 +76,7 @@ def _linear_surrogate(split):
 
 def _stage(data):
     split = split_data(jax.random.key(0), data, CONFIG)
-    rel, _, arrays, answers, outside = reliability_stage(
+    rel, _, arrays, answers, outside, *_ = reliability_stage(
         jax.random.key(1),
         split,
         _linear_surrogate(split),

@@ -312,6 +312,24 @@ def synthetic_result(*, with_optional=True, seed=0):
             if with_optional
             else None
         ),
+        "hybrid": (
+            {
+                "alpha": 0.1,
+                "n_queries": 10,
+                "n_fallback": 7,
+                "fallback_share": 0.7,
+                "fallback_share_in_domain": 0.08,
+                "hybrid_seconds": 0.4,
+                "simulator_seconds": 1.2,
+                "speedup": 3.0,
+                "mean_abs_error": [0.01, 0.02],
+                "max_abs_error": [0.05, 0.06],
+                "surrogate_mean_abs_error": [0.03, 0.05],
+                "description": "the queries in the loop <guarded>",
+            }
+            if with_optional
+            else None
+        ),
     }
     levels = np.linspace(0.0, 1.0, 11)
     arrays = {

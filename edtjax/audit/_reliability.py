@@ -147,6 +147,10 @@ class ReliabilityOutputs(NamedTuple):
             ``config.alpha``, on standardised inputs ``(k, d)``: its score above its calibrated
             threshold. The Sobol' stage judges its declared-law draws with it
             (:func:`edtjax.audit._sensitivity.sobol_validity`) instead of fitting it again.
+        combined: the combined indicator (jitted score).
+        combined_state: its state: members fitted on the training inputs, their p-values
+            calibrated on the first half of the calibration split (the second half calibrates
+            the combined score, and the hybrid stage's guard).
     """
 
     reliability: ReliabilityResult
@@ -154,6 +158,8 @@ class ReliabilityOutputs(NamedTuple):
     arrays: dict[str, np.ndarray]
     queries: QueryAnswers | None
     outside: Callable[[Any], np.ndarray]
+    combined: Indicator
+    combined_state: Any
 
 
 def reliability_stage(
@@ -277,7 +283,7 @@ def reliability_stage(
     def outside(z):
         return np.asarray(combined.score(combined_state, z) > combined_threshold)
 
-    return ReliabilityOutputs(numbers, maps, arrays, answers, outside)
+    return ReliabilityOutputs(numbers, maps, arrays, answers, outside, combined, combined_state)
 
 
 def _differentiable(indicators, surrogates: Surrogates) -> list[str]:

@@ -28,6 +28,9 @@ Stages, in order, each timed into ``result.timings``:
    the input that pushes it out most; with true outputs, the error among accepted and flagged
    queries); indicator scores on 2-D slices (depth maps).
 7. ``bias``: surrogate-induced bias of a downstream mean and its prediction from the ensemble.
+8. ``hybrid``: with a simulator, the queries evaluated as a hybrid simulation would (the
+   surrogate where the combined indicator accepts, the simulator elsewhere,
+   :func:`edtjax.hybrid.guarded`): speed-up over the simulator alone, fallback share, error.
 
 Everything runs in float32 (the JAX default); all randomness is split from ``key``, so the same
 key, data and configuration give the same numbers. Cost is dominated by ensemble training
@@ -60,6 +63,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from edtjax.audit._bias import bias_stage
+from edtjax.audit._hybrid import hybrid_stage
 from edtjax.audit._laws import declared_laws
 from edtjax.audit._reliability import reliability_stage
 from edtjax.audit._sensitivity import (
@@ -91,6 +95,7 @@ STAGES = (
     "transport",
     "reliability",
     "bias",
+    "hybrid",
 )
 """Names of the timed stages, in the order they run."""
 
@@ -292,6 +297,8 @@ def run_audit(
                 sobol = dataclasses.replace(sobol, validity=validity)
         with stages.stage("bias", "surrogate-induced bias"):
             bias = bias_stage(keys["bias"], data, split, surrogates, config)
+        with stages.stage("hybrid", "the surrogate in the loop"):
+            hybrid = hybrid_stage(data, split, surrogates, rel, config)
         finished = True
     finally:
         stages.close(clear=not finished)
@@ -328,4 +335,5 @@ def run_audit(
         bias=bias,
         arrays=arrays,
         timings=stages.timings,
+        hybrid=hybrid,
     )

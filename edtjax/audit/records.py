@@ -28,6 +28,7 @@ __all__ = [
     "ExtremeQuery",
     "FirstOrderAgreement",
     "FirstOrderIndices",
+    "HybridResult",
     "IndexTable",
     "IndicatorRates",
     "InputLaw",
@@ -488,3 +489,24 @@ class BiasResult(Record):
     level: float
     contains_true: bool
     posterior_spread: Spread | None
+
+
+@dataclasses.dataclass(frozen=True)
+class HybridResult(Record):
+    """The guarded hybrid on the queries (``numbers["hybrid"]``): speed-up over the simulator
+    alone, share of queries that fell back, and the error it costs (physical units, per
+    output), with the surrogate alone for comparison; ``speedup`` is ``None`` when the hybrid
+    took no measurable time."""
+
+    alpha: float
+    n_queries: int
+    n_fallback: int
+    fallback_share: float
+    fallback_share_in_domain: float
+    hybrid_seconds: float
+    simulator_seconds: float
+    speedup: float | None
+    mean_abs_error: list[float]
+    max_abs_error: list[float]
+    surrogate_mean_abs_error: list[float]
+    description: str

@@ -147,6 +147,7 @@ from edtjax.audit.records import (
     BiasResult,
     CaseInfo,
     DepthMap,
+    HybridResult,
     ParameterSensitivity,
     QueryAnswers,
     ReliabilityResult,
@@ -214,6 +215,8 @@ class AuditResult(NamedTuple):
         bias: the :class:`~edtjax.audit.records.BiasResult`.
         arrays: ``{name: numpy array}`` behind the figures.
         timings: ``{stage: seconds}`` in the order the stages ran.
+        hybrid: the :class:`~edtjax.audit.records.HybridResult` (the surrogate in the loop on
+            the queries, with the simulator as fallback), :class:`Skipped` or ``None``.
     """
 
     case: CaseInfo
@@ -227,6 +230,7 @@ class AuditResult(NamedTuple):
     bias: BiasResult | Skipped | None
     arrays: dict[str, np.ndarray]
     timings: dict[str, float]
+    hybrid: HybridResult | Skipped | None = None
 
     @property
     def numbers(self) -> dict[str, Any]:
@@ -239,7 +243,8 @@ class AuditResult(NamedTuple):
     ) -> AuditResult:
         """Read a result back from its ``numbers`` (e.g. ``report.json["numbers"]``).
 
-        ``numbers["queries"]`` may be absent (no queries).
+        ``numbers["queries"]`` may be absent (no queries), and ``numbers["hybrid"]`` (a report
+        written before the hybrid stage existed).
 
         Raises:
             ValueError: a part of ``numbers`` lacks a key of its record or has an unknown one
@@ -261,7 +266,7 @@ class AuditResult(NamedTuple):
         """
         if not isinstance(numbers, Mapping):
             raise ValueError(f"numbers must be a dict, got {type(numbers).__name__}")
-        missing = [k for k in _NUMBERS if k not in numbers and k != "queries"]
+        missing = [k for k in _NUMBERS if k not in numbers and k not in _OPTIONAL]
         extra = [k for k in numbers if k not in _NUMBERS]
         if missing or extra:
             raise ValueError(f"numbers lacks the keys {missing} or has unknown keys {extra}")
@@ -279,9 +284,12 @@ _NUMBERS = (
     "depth_maps",
     "queries",
     "bias",
+    "hybrid",
     "case",
 )
 """The parts of ``AuditResult.numbers``, in the order of ``report.json``."""
+
+_OPTIONAL = ("queries", "hybrid")
 
 
 def _check_json(path: str, value: Any) -> None:

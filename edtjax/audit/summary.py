@@ -7,6 +7,7 @@ from typing import Any
 
 from edtjax.audit.records import (
     BiasResult,
+    HybridResult,
     LawValidity,
     QueryAnswers,
     ReliabilityResult,
@@ -275,6 +276,20 @@ def format_summary(result: AuditResult) -> str:
                 f"  spread of the ensemble members about their mean: [{_fmt(s_lo)}, {_fmt(s_hi)}]"
             )
         out.append("")
+    hybrid = result.hybrid
+    if isinstance(hybrid, HybridResult):
+        errors = ", ".join(
+            f"{name} {_fmt(e)}"
+            for name, e in zip(result.case.output_names, hybrid.mean_abs_error, strict=True)
+        )
+        speedup = "n/a" if hybrid.speedup is None else f"{hybrid.speedup:.2f}x"
+        out += [
+            f"Hybrid on the queries: {hybrid.n_fallback} of {hybrid.n_queries} fell back to "
+            f"the simulator ({hybrid.fallback_share:.0%}; in-domain "
+            f"{hybrid.fallback_share_in_domain:.0%} at alpha {hybrid.alpha:g}), speed-up "
+            f"{speedup}, mean abs. error {errors}",
+            "",
+        ]
     rows = [[stage, seconds] for stage, seconds in result.timings.items()]
     rows.append(["total", sum(result.timings.values())])
     out += _table("Stage timings (s)", ["stage", "seconds"], rows)

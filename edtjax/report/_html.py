@@ -372,6 +372,29 @@ def _bias(result: AuditResult) -> str:
     return html + _table(("", "value"), rows, left=2)
 
 
+def _hybrid(result: AuditResult) -> str:
+    h = result.hybrid
+    outputs = result.case.output_names
+    rows = [
+        ("queries", h.n_queries),
+        ("fell back to the simulator", f"{h.n_fallback} ({100 * h.fallback_share:.1f}%)"),
+        ("fallback share on the in-domain test split", h.fallback_share_in_domain),
+        ("alpha (in-domain fallback at most)", h.alpha),
+        ("hybrid time (s)", h.hybrid_seconds),
+        ("simulator alone (s)", h.simulator_seconds),
+        ("speed-up", "n/a" if h.speedup is None else f"{h.speedup:.2f}x"),
+    ]
+    for j, name in enumerate(outputs):
+        rows.append(
+            (
+                f"{name}: mean / max abs. error of the hybrid (surrogate alone: mean)",
+                f"{format_number(h.mean_abs_error[j])} / {format_number(h.max_abs_error[j])} "
+                f"({format_number(h.surrogate_mean_abs_error[j])})",
+            )
+        )
+    return f"<p>{_e(h.description)}.</p>" + _table(("", "value"), rows, left=2)
+
+
 _SECTIONS = (
     ("case", "The case", _case),
     ("queries", "Your queries: inside or outside the domain of validity", _queries),
@@ -382,6 +405,7 @@ _SECTIONS = (
     ("reliability", "Reliability indicators", _reliability),
     ("depth_maps", "Domain of validity over 2-D slices", _depth_maps),
     ("bias", "Surrogate-induced bias downstream", _bias),
+    ("hybrid", "The surrogate in the loop (hybrid simulation)", _hybrid),
 )
 
 

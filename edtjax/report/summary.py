@@ -35,6 +35,7 @@ COVERAGE_STANDARD_ERRORS = 3.0
 _DEFAULT_REASONS = {
     "bias": "no downstream quantity was given (user data without a simulator)",
     "depth_maps": "the audit computed no 2-D slices",
+    "hybrid": "no queries to evaluate in the loop",
     "parameter_gsa": "the surrogate has no parameter groups to analyse",
     "queries": "no queries were given (--queries)",
     "reliability": "no queries to judge",
