@@ -1,15 +1,16 @@
 """The ``edtjax`` command line.
 
-Subcommands:
-    ``edtjax audit``         the whole workflow on the built-in case or the user's data, with a
+Subcommands::
+
+    edtjax audit             the whole workflow on the built-in case or the user's data, with a
                              report (HTML, JSON, PNG figures);
-    ``edtjax sample ising``  sample the 2-D Ising model and print observables with errors;
-    ``edtjax sample phi4``   sample scalar phi^4 theory likewise;
-    ``edtjax sobol``         Sobol' indices of a built-in model with intervals and exact values;
-    ``edtjax depth``         score new inputs against training data with a calibrated indicator.
+    edtjax sample ising      sample the 2-D Ising model and print observables with errors;
+    edtjax sample phi4       sample scalar phi^4 theory likewise;
+    edtjax sobol             Sobol' indices of a built-in model with intervals and exact values;
+    edtjax depth             score new inputs against training data with a calibrated indicator.
 
 User errors (bad arguments, unreadable or oversized files, sizes over the limits of
-:data:`edtjax.cli._args.MAX_ELEMENTS`, existing output without ``--force``) print one line on
+``edtjax.cli._args.MAX_ELEMENTS``, existing output without ``--force``) print one line on
 stderr and exit with status 2; they never print a traceback. Sizes and files are checked before
 any computation; a run that still exhausts the memory ends the same way.
 """
