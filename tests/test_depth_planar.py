@@ -1,4 +1,4 @@
-"""Exact planar halfspace and simplicial depths: data-depth, brute force, invariance."""
+"""Exact planar halfspace and simplicial depths: brute force, data-depth, invariance."""
 
 import itertools
 from fractions import Fraction
@@ -7,32 +7,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from depth.model.DepthEucl import DepthEucl
 
 from edtjax.depth import halfspace_depth_planar, planar, simplicial_depth_planar
 
 
 def _brute_simplicial(z, x):
-    count, total = 0, 0
-    for i, j, k in itertools.combinations(range(len(x)), 3):
-        a = np.stack([x[j] - x[i], x[k] - x[i]], axis=1)
-        lam = np.linalg.solve(a, z - x[i])
-        count += bool(np.all(lam >= 0) and lam.sum() <= 1)
-        total += 1
-    return count / total
+    # barycentric coordinates of z in every one of the C(n, 3) triangles (closed simplices)
+    i, j, k = np.array(list(itertools.combinations(range(len(x)), 3))).T
+    a = np.stack([x[j] - x[i], x[k] - x[i]], axis=2)
+    lam = np.linalg.solve(a, (z - x[i])[:, :, None])[:, :, 0]
+    return float(np.mean(np.all(lam >= 0, axis=1) & (lam.sum(axis=1) <= 1)))
 
 
 def _brute_halfspace(z, x):
     # the minimising closed half-plane has a boundary through z and, rotated, some x_i: it is
     # enough to test normals perpendicular to every x_i - z, nudged both ways.
-    best = len(x)
-    for xi in x:
-        v = xi - z
-        for s in (1e-7, -1e-7):
-            t = np.arctan2(v[1], v[0]) + np.pi / 2 + s
-            for u in (np.array([np.cos(t), np.sin(t)]), -np.array([np.cos(t), np.sin(t)])):
-                best = min(best, int(np.sum((x - z) @ u >= 0)))
-    return best / len(x)
+    v = x - z
+    t = (np.arctan2(v[:, 1], v[:, 0]) + np.pi / 2)[:, None] + np.array([1e-7, -1e-7])
+    u = np.stack([np.cos(t.ravel()), np.sin(t.ravel())], axis=1)
+    counts = np.sum(v @ np.concatenate([u, -u]).T >= 0, axis=0)
+    return int(counts.min()) / len(x)
 
 
 def test_against_brute_force(key, x64):
@@ -67,11 +61,24 @@ def test_float64_depths_are_exact_rationals(key, x64):
     np.testing.assert_array_equal(simp, exact_simp)
 
 
+def test_against_brute_force_on_a_larger_anisotropic_sample(key, x64):
+    # 60 points (34 220 triangles), stretched as in the peer comparison below
+    k1, k2 = jax.random.split(key)
+    x = np.asarray(jax.random.normal(k1, (60, 2), dtype=jnp.float64)) * [1.0, 0.3]
+    z = np.asarray(jax.random.normal(k2, (40, 2), dtype=jnp.float64)) * [0.5, 0.15]
+    half = [_brute_halfspace(q, x) for q in z]
+    simp = [_brute_simplicial(q, x) for q in z]
+    assert len(set(half)) > 3 and len(set(simp)) > 3
+    np.testing.assert_allclose(halfspace_depth_planar(z, x), half, atol=1e-12)
+    np.testing.assert_allclose(simplicial_depth_planar(z, x), simp, atol=1e-12)
+
+
 def test_agrees_with_data_depth(key, x64):
+    eucl = pytest.importorskip("depth.model.DepthEucl", reason="peer data-depth not installed")
     k1, k2 = jax.random.split(key)
     x = jax.random.normal(k1, (400, 2), dtype=jnp.float64) * jnp.array([1.0, 0.3])
     z = jax.random.normal(k2, (60, 2), dtype=jnp.float64)
-    model = DepthEucl().load_dataset(np.asarray(x))
+    model = eucl.DepthEucl().load_dataset(np.asarray(x))
     zn = np.asarray(z)
     np.testing.assert_allclose(halfspace_depth_planar(z, x), model.halfspace(zn), atol=1e-12)
     np.testing.assert_allclose(simplicial_depth_planar(z, x), model.simplicial(zn), atol=1e-10)

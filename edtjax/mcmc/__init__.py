@@ -12,6 +12,7 @@ from edtjax.mcmc.diagnostics import (
     split_rhat,
 )
 from edtjax.mcmc.driver import ChainResult, run_chains
+from edtjax.mcmc.inference_data import to_inference_data
 from edtjax.mcmc.kernel import Kernel
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "jackknife",
     "run_chains",
     "split_rhat",
+    "to_inference_data",
 ]
