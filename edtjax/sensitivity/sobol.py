@@ -254,7 +254,7 @@ def _memory_bytes(
     (about ``4 g`` further ``(n, p)`` arrays, ``4 g^2`` with second order), the bootstrap's
     re-weighting counts (16 replicates at a time) and three copies of one chunk's design rows
     and outputs. Calibrated
-    against XLA's compiled memory analysis (tests/test_sensitivity_robustness.py), which it
+    against XLA's compiled memory analysis (tests/sensitivity/test_robustness.py), which it
     bounds from above.
     """
     e = 2 * num_groups + 2 if second_order else num_groups + 2

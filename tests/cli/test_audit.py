@@ -318,7 +318,7 @@ def _fake_audit(monkeypatch, result):
 def test_fail_on_sets_exit_status_3_after_writing_the_report(
     tmp_path, monkeypatch, capsys, level, problem, code
 ):
-    from tests.test_report_audit_figures import synthetic_result
+    from tests.report.test_audit_figures import synthetic_result
 
     result = synthetic_result()  # verdicts: ok, caution, caution, ok
     if problem:
@@ -368,7 +368,7 @@ def test_ctrl_c_swallowed_inside_a_stage_still_stops(tmp_path, monkeypatch, caps
     import signal
 
     import edtjax.audit
-    from tests.test_report_audit_figures import synthetic_result
+    from tests.report.test_audit_figures import synthetic_result
 
     def swallowing(*args, **kwargs):
         try:
@@ -389,7 +389,7 @@ def test_ctrl_c_swallowed_inside_a_stage_still_stops(tmp_path, monkeypatch, caps
 
 def test_ctrl_c_while_writing_leaves_no_report(tmp_path, monkeypatch, capsys):
     from edtjax.report import writer
-    from tests.test_report_audit_figures import synthetic_result
+    from tests.report.test_audit_figures import synthetic_result
 
     _fake_audit(monkeypatch, synthetic_result())
     calls = []

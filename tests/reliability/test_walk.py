@@ -15,7 +15,7 @@ from edtjax.reliability import (
     walk_back,
 )
 from edtjax.reliability.walk import _gradient, _walk
-from tests.test_reliability_combine import two_moons
+from tests.reliability.test_combine import two_moons
 
 
 def _gaussian_state(key):

@@ -183,7 +183,7 @@ def test_every_writer_gives_files_the_same_mode(tmp_path, capsys):
     from edtjax.cli.depth import _write_csv
     from edtjax.mcmc import Kernel, run_chains
     from edtjax.report import write_audit_report
-    from tests.test_report_audit_figures import minimal_result
+    from tests.report.test_audit_figures import minimal_result
 
     kernel = Kernel(init=lambda x: x, step=lambda key, x: (x + 1.0, {}))
     old = os.umask(0o022)

@@ -289,7 +289,7 @@ _SHARDED_RUN = textwrap.dedent(
 
 @pytest.mark.slow
 def test_chains_sharded_over_four_cpu_devices():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ)
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
     env["JAX_PLATFORMS"] = "cpu"  # four host CPU devices, also on a machine with an accelerator
@@ -350,7 +350,7 @@ _CRASH_AND_RESUME = textwrap.dedent(
 
 @pytest.mark.slow
 def test_resume_in_a_new_process_after_hard_kill(tmp_path):
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(root))
     path = str(tmp_path / "run.npz")
 

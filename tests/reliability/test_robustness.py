@@ -35,7 +35,7 @@ def _held(a, offset):
 
 
 INDICATORS = {
-    # tolerances as in tests/test_depth_offsets.py: the scores are formed from centred values
+    # tolerances as in tests/depth/test_offsets.py: the scores are formed from centred values
     # of size <= 5 with float32 rounding 1.2e-7; before the centring the kNN indicator picked
     # neighbours 3 units off at an offset of 1e5 and LD-Fermat was off by 0.3
     "knn": (lambda: knn_indicator(n_neighbors=3), 1e-4),
@@ -49,7 +49,7 @@ INDICATORS = {
 def test_float32_scores_at_offset_match_float64_at_zero(x64, key, name):
     """Float32 at offset ``c`` against float64 at offset 0 on the points float32 holds
     (``float64(float32(x + c)) - c``: at ``c = 10^6`` float32 moves each coordinate by up to
-    0.031, so the unrounded sample is out of reach; see tests/test_depth_offsets.py)."""
+    0.031, so the unrounded sample is out of reach; see tests/depth/test_offsets.py)."""
     make, atol = INDICATORS[name]
     ind = make()
     x, z = _sample()

@@ -12,7 +12,7 @@ from edtjax.audit import AuditResult, format_summary
 from edtjax.report import writer
 from edtjax.report._html import render_html
 from edtjax.report.writer import write_audit_report
-from tests.test_report_audit_figures import (
+from tests.report.test_audit_figures import (
     EXPECTED_FILES,
     INPUTS,
     OUTPUTS,

@@ -243,7 +243,7 @@ def test_bad_data_values_and_config():
 
 
 def test_format_summary_of_a_minimal_result():
-    from tests.test_report_audit_figures import minimal_result
+    from tests.report.test_audit_figures import minimal_result
 
     result = minimal_result("toy", {"split": 0.5, "surrogates": 1.5})
     text = format_summary(result)

@@ -19,7 +19,7 @@ from edtjax.reliability import (
     spearman_correlation,
     validity_report,
 )
-from tests.test_reliability_indicator import _blr_variance_fn
+from tests.reliability.test_indicator import _blr_variance_fn
 
 
 def _identity_indicator():

@@ -347,7 +347,7 @@ def _load_reference():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "thermodiffusion.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "thermodiffusion.py"
     spec = importlib.util.spec_from_file_location("thermodiffusion_reference", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -7,7 +7,7 @@ import pytest
 from edtjax.audit import AuditResult
 from edtjax.audit.records import Skipped
 from edtjax.report.summary import format_number, unavailable_reason
-from tests.test_report_audit_figures import (
+from tests.report.test_audit_figures import (
     INPUTS,
     OUTPUTS,
     TOTAL_NOTE,
@@ -15,7 +15,7 @@ from tests.test_report_audit_figures import (
     empirical_sobol,
     synthetic_result,
 )
-from tests.test_report_audit_figures import minimal_result as _minimal
+from tests.report.test_audit_figures import minimal_result as _minimal
 
 
 def _numbers(**changes):
