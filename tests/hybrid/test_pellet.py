@@ -83,6 +83,7 @@ def test_guard_flagging_every_step_reproduces_the_solver_exactly(x64, batch):
         np.testing.assert_allclose(traj.centre_x, ref.centre_x, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_exact_surrogate_under_the_guard_gives_the_solver_trajectory(x64):
     # the surrogate is the exact step itself and the indicator scores the step size: the steps
     # longer than the calibrated threshold (the last ones of the geometric grid) fall back, the

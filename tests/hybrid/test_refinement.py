@@ -46,6 +46,7 @@ def fallback_run():
     return res, x0, y0, pools
 
 
+@pytest.mark.slow
 def test_fallback_selection_adds_exactly_the_fallback_rows(fallback_run):
     res, x0, y0, pools = fallback_run
     surrogate, cal = _fit(None, x0, y0)
@@ -71,6 +72,7 @@ def test_refining_on_a_moved_law_lowers_the_fallback_rate(fallback_run):
     assert res.fallback_rate[-1] < 0.5 * res.fallback_rate[0]
 
 
+@pytest.mark.slow
 def test_random_selection_adds_the_given_counts():
     x0, y0, pools, x_test, y_test = _data(rounds=1)
     res = refine(
