@@ -152,9 +152,19 @@ def test_quick_bias_and_surrogate_quality(quick_result):
 
 
 @pytest.mark.slow
+def _without_wall_times(numbers):
+    """The numbers less the hybrid stage's measured wall-clock times (not deterministic)."""
+    numbers = dict(numbers)
+    if isinstance(numbers.get("hybrid"), dict):
+        timed = ("hybrid_seconds", "simulator_seconds", "speedup")
+        numbers["hybrid"] = {k: v for k, v in numbers["hybrid"].items() if k not in timed}
+    return numbers
+
+
 def test_same_key_gives_identical_numbers(quick_result, quick_data):
     again = run_audit(jax.random.key(1), quick_data, QUICK, progress=False)
-    assert again.numbers == quick_result.numbers
+    assert quick_result.hybrid.hybrid_seconds > 0  # the one part measured, not computed
+    assert _without_wall_times(again.numbers) == _without_wall_times(quick_result.numbers)
     assert set(again.arrays) == set(quick_result.arrays)
     for name, array in quick_result.arrays.items():
         np.testing.assert_array_equal(again.arrays[name], array, err_msg=name)
