@@ -151,7 +151,6 @@ def test_quick_bias_and_surrogate_quality(quick_result):
     assert quick_result.numbers["surrogates"]["deep_ensemble"]["rmse"][0] < 40.0
 
 
-@pytest.mark.slow
 def _without_wall_times(numbers):
     """The numbers less the hybrid stage's measured wall-clock times (not deterministic)."""
     numbers = dict(numbers)
@@ -161,6 +160,7 @@ def _without_wall_times(numbers):
     return numbers
 
 
+@pytest.mark.slow
 def test_same_key_gives_identical_numbers(quick_result, quick_data):
     again = run_audit(jax.random.key(1), quick_data, QUICK, progress=False)
     assert quick_result.hybrid.hybrid_seconds > 0  # the one part measured, not computed
