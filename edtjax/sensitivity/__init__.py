@@ -14,6 +14,7 @@ from edtjax.sensitivity.designs import (
 )
 from edtjax.sensitivity.dgsm import DGSMResult, dgsm_indices
 from edtjax.sensitivity.estimators import (
+    Estimate,
     IndexEstimates,
     Interval,
     sobol_indices_from_outputs,
@@ -34,6 +35,7 @@ from edtjax.sensitivity.sobol import pick_freeze_indices, sobol_indices
 __all__ = [
     "CramerVonMisesIndices",
     "DGSMResult",
+    "Estimate",
     "Factors",
     "GivenDataIndices",
     "HSICResult",

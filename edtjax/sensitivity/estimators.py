@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from edtjax._checks import as_array, check_choice, check_int, check_probability
 
 __all__ = [
+    "Estimate",
     "IndexEstimates",
     "Interval",
     "sobol_indices_from_outputs",
@@ -34,6 +35,22 @@ class Interval(NamedTuple):
 
     low: jax.Array
     high: jax.Array
+
+
+class Estimate(NamedTuple):
+    """One kind of index (first, total or second order) with its uncertainty.
+
+    Attributes:
+        value: the point estimates.
+        stderr: their delta-method standard errors.
+        interval: asymptotic normal :class:`Interval` ``value -/+ z stderr``.
+        bootstrap: bootstrap percentile :class:`Interval`, or ``None`` without resamples.
+    """
+
+    value: jax.Array
+    stderr: jax.Array
+    interval: Interval
+    bootstrap: Interval | None
 
 
 class IndexEstimates(NamedTuple):
@@ -54,6 +71,9 @@ class IndexEstimates(NamedTuple):
             output components; aggregated_second_order ``(g, g)`` or ``None``.
         aggregated_first_order_stderr, aggregated_total_order_stderr: their standard errors.
         variance: ``(*out)`` output variance estimated from ``A`` and ``B``.
+
+    The same numbers grouped by kind of index: :attr:`first`, :attr:`total` and
+    :attr:`second` are :class:`Estimate` views (value, stderr, interval, bootstrap).
     """
 
     first_order: jax.Array
@@ -74,6 +94,38 @@ class IndexEstimates(NamedTuple):
     aggregated_first_order_stderr: jax.Array
     aggregated_total_order_stderr: jax.Array
     variance: jax.Array
+
+    @property
+    def first(self) -> Estimate:
+        """First-order indices with their standard errors and intervals."""
+        return Estimate(
+            self.first_order,
+            self.first_order_stderr,
+            self.first_order_interval,
+            self.first_order_bootstrap,
+        )
+
+    @property
+    def total(self) -> Estimate:
+        """Total indices with their standard errors and intervals."""
+        return Estimate(
+            self.total_order,
+            self.total_order_stderr,
+            self.total_order_interval,
+            self.total_order_bootstrap,
+        )
+
+    @property
+    def second(self) -> Estimate | None:
+        """Second-order indices with their uncertainty, or ``None`` when not computed."""
+        if self.second_order is None:
+            return None
+        return Estimate(
+            self.second_order,
+            self.second_order_stderr,
+            self.second_order_interval,
+            self.second_order_bootstrap,
+        )
 
     def map_groups(self, fn: Callable[[jax.Array], Any]) -> IndexEstimates:
         """Apply ``fn`` to the leading factor (or group) axis of every per-factor field.

@@ -112,3 +112,18 @@ def test_bad_input():
         sobol_indices_from_outputs(None, y, y, y[None], confidence=1.5)
     with pytest.raises(ValueError, match="finite"):
         sobol_indices_from_outputs(None, y.at[2].set(jnp.nan), y, y[None])
+
+
+def test_nested_views_group_each_kind_of_index():
+    y = jax.random.normal(jax.random.key(0), (3, 256))
+    y_ab = jnp.stack([y[2], 0.5 * y[0] + y[2]])
+    est = sobol_indices_from_outputs(jax.random.key(1), y[0], y[1], y_ab, num_bootstrap=20)
+    for kind, prefix in ((est.first, "first_order"), (est.total, "total_order")):
+        assert kind.value is getattr(est, prefix)
+        assert kind.stderr is getattr(est, f"{prefix}_stderr")
+        assert kind.interval is getattr(est, f"{prefix}_interval")
+        assert kind.bootstrap is getattr(est, f"{prefix}_bootstrap")
+    assert est.second is None
+    with_second = sobol_indices_from_outputs(jax.random.key(1), y[0], y[1], y_ab, y_ab[::-1])
+    np.testing.assert_array_equal(with_second.second.value, with_second.second_order)
+    assert with_second.second.bootstrap is None
