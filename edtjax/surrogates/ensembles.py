@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, PartitionSpec
 
-from edtjax._checks import as_array, check_int
+from edtjax._checks import as_array, check_int, check_real
 from edtjax._sharding import axis_name, device_mesh, pad_rows, padded_size, unpad_rows
 from edtjax.surrogates.method import (
     NetworkOptions,
@@ -25,13 +25,7 @@ from edtjax.surrogates.method import (
 )
 from edtjax.surrogates.network import MLP, Surrogate, mdn
 from edtjax.surrogates.predictive import Predictive
-from edtjax.surrogates.training import (
-    TrainingOptions,
-    TrainResult,
-    _fit,
-    _fit_arguments,
-    mixture_nll_loss,
-)
+from edtjax.surrogates.training import TrainingOptions, TrainResult, fit, mixture_nll_loss
 
 __all__ = [
     "DropoutOptions",
@@ -49,14 +43,21 @@ __all__ = [
 ]
 
 
-@functools.partial(jax.jit, static_argnames=("mesh", "static"))
-def _fit_members(keys, x, y, params, learning_rate, *, mesh: Mesh, static: tuple) -> TrainResult:
-    """Train one member per key, the keys (padded with copies of the last) split over ``mesh``."""
+@functools.partial(jax.jit, static_argnames=("mesh", "surrogate", "static"))
+def _fit_members(
+    keys, x, y, params, learning_rate, *, mesh: Mesh, surrogate: Surrogate | MLP, static: tuple
+) -> TrainResult:
+    """Train one member per key with :func:`fit`, the keys (padded with copies of the last)
+    split over ``mesh``; ``static`` holds fit's keyword arguments other than the (traced)
+    ``learning_rate``."""
     members = keys.shape[0]
     rows = PartitionSpec(axis_name(mesh))
 
     def train_block(keys, x, y, params, lr):
-        return jax.vmap(lambda k: _fit(k, x, y, params, lr, **dict(static)))(keys)
+        def member(k):
+            return fit(k, surrogate, x, y, learning_rate=lr, params=params, **dict(static))
+
+        return jax.vmap(member)(keys)
 
     # check_vma=False: the training loop's carry starts from replicated values (optimizer
     # state, loss history) and becomes per-member; every output is per-member (``rows``).
@@ -141,11 +142,20 @@ def fit_ensemble(
     members = check_int("members", members, minimum=1)
     mesh = device_mesh(devices)
     params = fit_kwargs.pop("params", None)
-    args, static = _fit_arguments(surrogate, x, y, TrainingOptions(**fit_kwargs), params)
+    options = TrainingOptions(**fit_kwargs)._asdict()
     keys = jax.random.split(key, members)
     if mesh is None:
-        return jax.vmap(lambda k: _fit(k, *args, **static))(keys)
-    return _fit_members(keys, *args, mesh=mesh, static=tuple(sorted(static.items())))
+        return jax.vmap(lambda k: fit(k, surrogate, x, y, params=params, **options))(keys)
+    # fit sees traced data and learning rate inside the compiled program: check them here
+    x = as_array("x", x, ndim=2)
+    y = as_array("y", y, ndim=2)
+    learning_rate = check_real(
+        "learning_rate", options.pop("learning_rate"), minimum=0.0, strict_minimum=True
+    )
+    static = tuple(sorted(options.items()))
+    return _fit_members(
+        keys, x, y, params, learning_rate, mesh=mesh, surrogate=surrogate, static=static
+    )
 
 
 def _moments(means, variances):
