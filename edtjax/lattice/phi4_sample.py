@@ -47,7 +47,6 @@ from typing import Any, NamedTuple
 import blackjax
 import jax
 import jax.numpy as jnp
-from blackjax.adaptation.step_size import dual_averaging_adaptation
 
 from edtjax._checks import as_array, check_choice, check_int, check_real
 from edtjax.lattice._moments import binder_cumulant, connected_moment, scaled
@@ -59,7 +58,15 @@ from edtjax.lattice.phi4 import (
 )
 from edtjax.lattice.phi4_metropolis import phi4_metropolis
 from edtjax.lattice.phi4_observables import two_point_function
-from edtjax.mcmc import GammaResult, Kernel, derived_error, gamma_method, run_chains
+from edtjax.mcmc import (
+    GammaResult,
+    Kernel,
+    derived_error,
+    gamma_method,
+    run_chains,
+    step_size_adaptation,
+    window_adaptation,
+)
 
 __all__ = ["PHI4_ALGORITHMS", "Phi4Result", "sample_phi4"]
 
@@ -144,51 +151,6 @@ def _tuned_kernel(algorithm: str, num_integration_steps: int) -> Kernel:
     return Kernel(init=lambda state: state, step=step)
 
 
-def _warmup_one_chain(
-    key, position, couplings, step_size, *, algorithm, burn_in, num_integration_steps
-):
-    """Burn-in with adaptation for one chain; returns the tuned state."""
-    ndim = position.ndim
-    dtype = position.dtype
-    identity = jnp.ones(position.size, dtype)
-    if algorithm in ("hmc", "nuts"):
-        if burn_in == 0:
-            alg = _build(algorithm, couplings, ndim, step_size, identity, num_integration_steps)
-            return _TunedState(alg.init(position), couplings, step_size, identity)
-        extra = {"num_integration_steps": num_integration_steps} if algorithm == "hmc" else {}
-        warmup = blackjax.window_adaptation(
-            blackjax.hmc if algorithm == "hmc" else blackjax.nuts,
-            phi4_logdensity_fn(couplings, ndim),
-            initial_step_size=step_size,
-            target_acceptance_rate=_TARGET_ACCEPTANCE[algorithm],
-            adaptation_info_fn=lambda *args: None,
-            **extra,
-        )
-        (state, params), _ = warmup.run(key, position, num_steps=burn_in)
-        return _TunedState(
-            state,
-            couplings,
-            jnp.asarray(params["step_size"], dtype),
-            jnp.asarray(params["inverse_mass_matrix"], dtype),
-        )
-    # MALA and local Metropolis: dual averaging of the step size on the acceptance rate.
-    da_init, da_update, da_final = dual_averaging_adaptation(_TARGET_ACCEPTANCE[algorithm])
-    state = _build(algorithm, couplings, ndim, step_size, identity, 1).init(position)
-    if burn_in == 0:
-        return _TunedState(state, couplings, step_size, identity)
-
-    def body(carry, key):
-        state, da_state = carry
-        current = jnp.exp(da_state.log_step_size).astype(dtype)
-        state, info = _build(algorithm, couplings, ndim, current, identity, 1).step(key, state)
-        return (state, da_update(da_state, info.acceptance_rate)), None
-
-    (state, da_state), _ = jax.lax.scan(
-        body, (state, da_init(step_size)), jax.random.split(key, burn_in)
-    )
-    return _TunedState(state, couplings, jnp.asarray(da_final(da_state), dtype), identity)
-
-
 @functools.partial(
     jax.jit, static_argnames=("algorithm", "num_chains", "burn_in", "num_integration_steps")
 )
@@ -196,15 +158,39 @@ def _warmup(
     key, initial, couplings, step_size, *, algorithm, num_chains, burn_in, num_integration_steps
 ):
     """Burn-in and adaptation of all chains (vmapped); jitted, couplings traced."""
-    warm = functools.partial(
-        _warmup_one_chain,
-        couplings=couplings,
-        step_size=step_size,
-        algorithm=algorithm,
-        burn_in=burn_in,
-        num_integration_steps=num_integration_steps,
+    del num_chains  # static: one compilation per chain count
+    ndim = initial.ndim - 1
+    dtype = initial.dtype
+    identity = jnp.ones(initial[0].size, dtype)
+    if algorithm in ("hmc", "nuts"):
+        extra = {"num_integration_steps": num_integration_steps} if algorithm == "hmc" else {}
+        adapted = window_adaptation(
+            key,
+            blackjax.hmc if algorithm == "hmc" else blackjax.nuts,
+            phi4_logdensity_fn(couplings, ndim),
+            initial,
+            burn_in,
+            initial_step_size=step_size,
+            target_acceptance_rate=_TARGET_ACCEPTANCE[algorithm],
+            **extra,
+        )
+        inverse_mass_matrix = adapted.parameters["inverse_mass_matrix"].astype(dtype)
+    else:  # MALA and local Metropolis: dual averaging of the step size alone
+        adapted = step_size_adaptation(
+            key,
+            lambda s: _build(algorithm, couplings, ndim, s, identity, 1),
+            initial,
+            burn_in,
+            initial_step_size=step_size,
+            target_acceptance_rate=_TARGET_ACCEPTANCE[algorithm],
+        )
+        inverse_mass_matrix = jnp.broadcast_to(identity, (initial.shape[0], identity.size))
+    return _TunedState(
+        adapted.state,
+        jax.tree_util.tree_map(lambda c: jnp.broadcast_to(c, (initial.shape[0],)), couplings),
+        adapted.parameters["step_size"].astype(dtype),
+        inverse_mass_matrix,
     )
-    return jax.vmap(warm)(jax.random.split(key, num_chains), initial)
 
 
 def _scalar_observables(state: _TunedState) -> dict[str, jax.Array]:

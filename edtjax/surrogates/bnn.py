@@ -1,5 +1,5 @@
-r"""Bayesian neural networks: one log-density, sampled by blackjax or numpyro NUTS, or fitted by
-SVI.
+r"""Bayesian neural networks: one log-density, sampled by blackjax NUTS or many-chain ChEES HMC
+or by numpyro NUTS, or fitted by SVI.
 
 The posterior over the parameter pytree :math:`\theta` of a :class:`Surrogate` with point
 output :math:`f_\theta` is
@@ -9,7 +9,8 @@ output :math:`f_\theta` is
     - \sum_{i=1}^n\frac{\|y_i - f_\theta(x_i)\|^2}{2\sigma^2},
 
 an isotropic Gaussian prior (scale :math:`\tau`) and a Gaussian likelihood with known noise
-variance :math:`\sigma^2`. The same function drives blackjax NUTS (many chains, vmapped), numpyro
+variance :math:`\sigma^2`. The same function drives blackjax NUTS or ChEES-tuned HMC (many chains,
+vmapped, through :func:`edtjax.mcmc.run_chains`), numpyro
 NUTS (as ``potential_fn``) and numpyro SVI (mean-field or low-rank Gaussian guides), so their
 results are directly comparable. Cost of one log-density gradient: one forward and backward
 pass over the ``n`` points.
@@ -33,8 +34,22 @@ from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoDiagonalNormal, AutoLowRankMultivariateNormal
 
 from edtjax._checks import as_array, check_choice, check_int, check_real, check_same_length
-from edtjax.surrogates.method import SurrogateMethod, check_options, check_xy
-from edtjax.surrogates.network import MLP, Surrogate, mlp
+from edtjax.mcmc import (
+    Adapted,
+    ChainResult,
+    Kernel,
+    adapted_kernel,
+    chees_adaptation,
+    run_chains,
+    window_adaptation,
+)
+from edtjax.surrogates._bnn_model import (
+    bnn_start,
+    gaussian_log_likelihood_terms,
+    gaussian_log_prior,
+)
+from edtjax.surrogates.method import SurrogateMethod, check_options
+from edtjax.surrogates.network import MLP, Surrogate
 from edtjax.surrogates.predictive import Predictive
 
 __all__ = [
@@ -103,50 +118,56 @@ def bnn_log_density(
     s2 = check_real("noise_variance", noise_variance, minimum=0.0, strict_minimum=True)
 
     def logdensity(params):
-        return _gaussian_log_prior(params, tau2) + jnp.sum(
-            _gaussian_log_likelihood_terms(surrogate, params, x, y, s2)
+        return gaussian_log_prior(params, tau2) + jnp.sum(
+            gaussian_log_likelihood_terms(surrogate, params, x, y, s2)
         )
 
     return logdensity
 
 
-def _gaussian_log_prior(params: Any, prior_variance: Any) -> jax.Array:
-    r"""Isotropic Gaussian log prior :math:`-\|\theta\|^2 / (2\tau^2)` (constant dropped)."""
-    flat, _ = ravel_pytree(params)
-    return -0.5 * jnp.sum(flat**2) / prior_variance
+def _position(adapted: Adapted) -> Any:
+    """The chain's position (the observable recorded by :func:`run_chains`)."""
+    return adapted.state.position
 
 
-def _gaussian_log_likelihood_terms(
-    surrogate: Surrogate, params: Any, x: jax.Array, y: jax.Array, noise_variance: Any
-) -> jax.Array:
-    r"""Per-example Gaussian log-likelihoods :math:`-\|y_i - f_\theta(x_i)\|^2 / (2\sigma^2)`,
-    shape ``(n,)`` (constant dropped); their sum is the log-likelihood of
-    :func:`bnn_log_density`."""
-    resid = y - surrogate.apply(params, x).mean
-    return -0.5 * jnp.sum(resid**2, axis=-1) / noise_variance
+def _hmc_diagnostics(info: Any) -> dict[str, jax.Array]:
+    """The per-transition info of an HMC-family kernel that :class:`PosteriorSamples` reports."""
+    return {
+        "is_divergent": info.is_divergent,
+        "acceptance_rate": info.acceptance_rate,
+        "num_integration_steps": info.num_integration_steps,
+    }
 
 
-@functools.partial(jax.jit, static_argnames=("logdensity", "num_warmup", "num_samples"))
-def _blackjax(key, positions, *, logdensity, num_warmup, num_samples):
-    def one_chain(key, position):
-        k_warm, k_run = jax.random.split(key)
-        warmup = blackjax.window_adaptation(blackjax.nuts, logdensity)
-        (state, parameters), _ = warmup.run(k_warm, position, num_steps=num_warmup)
-        kernel = blackjax.nuts(logdensity, **parameters).step
+def _with_diagnostics(step: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``step`` reporting only :func:`_hmc_diagnostics` of its info."""
 
-        def step(state, k):
-            state, info = kernel(k, state)
-            return state, (state.position, info.is_divergent, info.acceptance_rate,
-                           info.num_integration_steps)  # fmt: skip
+    def reduced(key, state):
+        state, info = step(key, state)
+        return state, _hmc_diagnostics(info)
 
-        _, (draws, div, acc, steps) = jax.lax.scan(
-            step, state, jax.random.split(k_run, num_samples)
-        )
-        return draws, jnp.sum(div), jnp.mean(acc), jnp.sum(steps)
+    return reduced
 
-    keys = jax.random.split(key, jax.tree.leaves(positions)[0].shape[0])
-    draws, div, acc, steps = jax.vmap(one_chain)(keys, positions)
-    return PosteriorSamples(draws, div, acc, jnp.sum(steps))
+
+@functools.partial(jax.jit, static_argnames=("logdensity", "num_warmup"))
+def _nuts_warmup(key, positions, *, logdensity, num_warmup):
+    return window_adaptation(key, blackjax.nuts, logdensity, positions, num_warmup)
+
+
+def _posterior_samples(chains: ChainResult, num_samples: int) -> PosteriorSamples:
+    """Draws and diagnostics of a :func:`run_chains` run of ``num_samples`` transitions (the
+    driver's per-chain info means times ``num_samples`` are the per-chain counts)."""
+    info = chains.info
+
+    def count(mean):
+        return jnp.round(mean * num_samples).astype(jnp.int32)
+
+    return PosteriorSamples(
+        chains.traces,
+        count(info["is_divergent"]),
+        info["acceptance_rate"],
+        jnp.sum(count(info["num_integration_steps"])),
+    )
 
 
 def nuts_blackjax(
@@ -156,14 +177,20 @@ def nuts_blackjax(
     *,
     num_warmup: int = 500,
     num_samples: int = 500,
+    sampler: str = "nuts",
 ) -> PosteriorSamples:
-    r"""Run many blackjax NUTS chains in parallel (``vmap`` over chains, jitted).
+    r"""Run many blackjax chains in parallel: NUTS per chain, or ChEES-tuned HMC across chains.
 
-    Each chain runs Stan's window adaptation (step size by dual averaging, diagonal mass
-    matrix) for ``num_warmup`` steps, then ``num_samples`` NUTS transitions in a ``lax.scan``.
-    Divergent transitions are counted per chain. Pass the same ``logdensity`` object to avoid
-    recompiling. Cost: ``chains * (num_warmup + num_samples) * L`` gradient evaluations, with
-    ``L`` the mean trajectory length.
+    ``sampler="nuts"``: each chain runs Stan's window adaptation (step size by dual averaging,
+    diagonal mass matrix; :func:`edtjax.mcmc.window_adaptation`) for ``num_warmup`` steps, then
+    ``num_samples`` NUTS transitions with its own frozen parameters. ``sampler="chees"``: all
+    chains together tune one step size and one trajectory length by the ChEES criterion
+    (:func:`edtjax.mcmc.chees_adaptation`), then take ``num_samples`` jittered HMC transitions
+    with the same number of leapfrog steps in every chain at each transition, so the ``vmap``
+    over chains does no wasted work; built for many chains (tens to hundreds, at least 2).
+    Sampling runs through :func:`edtjax.mcmc.run_chains` with ``key``'s second half (the
+    first drives the warm-up). Divergent transitions are counted per chain. Pass the same
+    ``logdensity`` object to reuse the warm-up compilation.
 
     Args:
         key: PRNG key.
@@ -171,9 +198,18 @@ def nuts_blackjax(
         initial_positions: position pytree with a leading chain axis.
         num_warmup: adaptation steps per chain.
         num_samples: retained draws per chain.
+        sampler: ``"nuts"`` or ``"chees"``.
 
     Returns:
         A :class:`PosteriorSamples`.
+
+    Raises:
+        ValueError: non-positive step counts, an unknown ``sampler``, or ``"chees"`` with one
+            chain.
+
+    Cost: ``chains * (num_warmup + num_samples) * L`` gradient evaluations, with ``L`` the
+    mean trajectory length (per transition, NUTS's ``vmap`` costs the longest trajectory of
+    the batch, ChEES's the common one).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -183,18 +219,43 @@ def nuts_blackjax(
         ...                     num_warmup=50, num_samples=50)
         >>> out.samples.shape
         (2, 50, 3)
+        >>> many = nuts_blackjax(jax.random.key(0), logp, jnp.ones((16, 3)),
+        ...                      num_warmup=50, num_samples=50, sampler="chees")
+        >>> many.samples.shape
+        (16, 50, 3)
 
     References:
         Hoffman, M. D. and Gelman, A. (2014). The No-U-Turn sampler. JMLR 15, 1593-1623.
+        Hoffman, M. D., Radul, A. and Sountsov, P. (2021). An adaptive-MCMC scheme for setting
+        trajectory lengths in Hamiltonian Monte Carlo. AISTATS.
         Cabezas, A. et al. (2024). BlackJAX: composable Bayesian inference in JAX.
         arXiv:2402.10797.
     """
     num_warmup = check_int("num_warmup", num_warmup, minimum=1)
     num_samples = check_int("num_samples", num_samples, minimum=1)
-    return _blackjax(
-        key, initial_positions, logdensity=logdensity, num_warmup=num_warmup,
-        num_samples=num_samples,
-    )  # fmt: skip
+    check_choice("sampler", sampler, ("chees", "nuts"))
+    chains = jax.tree.leaves(initial_positions)[0].shape[0]
+    k_warm, k_run = jax.random.split(key)
+    if sampler == "chees":
+        tuned = chees_adaptation(
+            k_warm, logdensity, initial_positions, num_warmup, max_sampling_steps=num_samples
+        )
+        kernel, state = tuned.kernel, tuned.state
+
+        def observables(state):
+            return tuned.unravel(state.position)
+
+    else:
+        state = _nuts_warmup(
+            k_warm, initial_positions, logdensity=logdensity, num_warmup=num_warmup
+        )
+        kernel = adapted_kernel(lambda **p: blackjax.nuts(logdensity, **p))
+        observables = _position
+    kernel = Kernel(init=kernel.init, step=_with_diagnostics(kernel.step))
+    chains_run = run_chains(
+        k_run, kernel, state, num_samples, num_chains=chains, observables=observables
+    )
+    return _posterior_samples(chains_run, num_samples)
 
 
 def nuts_numpyro(
@@ -391,6 +452,9 @@ class NUTSOptions(NamedTuple):
         num_samples: retained draws per chain.
         prior_scale: :math:`\\tau > 0` of the isotropic Gaussian prior.
         noise_variance: the known noise variance :math:`\\sigma^2 > 0`.
+        sampler: ``"nuts"`` (per-chain window adaptation and NUTS) or ``"chees"``
+            (ChEES-tuned jittered HMC shared by all chains, for many chains); see
+            :func:`nuts_blackjax`.
     """
 
     hidden: tuple[int, ...] = (16,)
@@ -400,6 +464,7 @@ class NUTSOptions(NamedTuple):
     num_samples: int = 500
     prior_scale: float = 1.0
     noise_variance: float = 0.01
+    sampler: str = "nuts"
 
 
 class SVIOptions(NamedTuple):
@@ -451,26 +516,20 @@ class BNNState:
     noise_variance: float
 
 
-def _bnn_start(key: jax.Array, x: Any, y: Any, options: Any, count: int | None):
-    """The point network of a BNN method's ``options``, the validated data, and ``count``
-    initial positions drawn with ``key`` (one position, unbatched, for ``count=None``)."""
-    x, y = check_xy(x, y)
-    net = mlp(options.hidden, y.shape[1], activation=options.activation)
-    if count is None:
-        return net, x, y, net.init(key, x[:1])
-    keys = jax.random.split(key, check_int("chains", count, minimum=1))
-    return net, x, y, jax.vmap(lambda k: net.init(k, x[:1]))(keys)
-
-
 def _fit_nuts(key: jax.Array, x: Any, y: Any, options: NUTSOptions | None = None) -> BNNState:
     options = check_options(options, NUTSOptions)
     k_init, k_run = jax.random.split(key)
-    net, x, y, init = _bnn_start(k_init, x, y, options, options.chains)
+    net, x, y, init = bnn_start(k_init, x, y, options, options.chains)
     logdensity = bnn_log_density(
         net, x, y, prior_scale=options.prior_scale, noise_variance=options.noise_variance
     )
     draws = nuts_blackjax(
-        k_run, logdensity, init, num_warmup=options.num_warmup, num_samples=options.num_samples
+        k_run,
+        logdensity,
+        init,
+        num_warmup=options.num_warmup,
+        num_samples=options.num_samples,
+        sampler=options.sampler,
     )
     return BNNState(net, draws, float(options.noise_variance))
 
@@ -490,7 +549,7 @@ its key into the initialisation key (one per chain) and the sampling key."""
 def _fit_svi(key: jax.Array, x: Any, y: Any, options: SVIOptions | None = None) -> BNNState:
     options = check_options(options, SVIOptions)
     k_init, k_run = jax.random.split(key)
-    net, x, y, init = _bnn_start(k_init, x, y, options, None)
+    net, x, y, init = bnn_start(k_init, x, y, options, None)
     logdensity = bnn_log_density(
         net, x, y, prior_scale=options.prior_scale, noise_variance=options.noise_variance
     )

@@ -65,14 +65,12 @@ from edtjax._checks import (
     check_same_length,
 )
 from edtjax.mcmc.kernel import Kernel
-from edtjax.surrogates.bnn import (
-    BNNState,
-    PosteriorSamples,
-    _bnn_start,
-    _gaussian_log_likelihood_terms,
-    _gaussian_log_prior,
-    bnn_nuts,
+from edtjax.surrogates._bnn_model import (
+    bnn_start,
+    gaussian_log_likelihood_terms,
+    gaussian_log_prior,
 )
+from edtjax.surrogates.bnn import BNNState, PosteriorSamples, bnn_nuts
 from edtjax.surrogates.method import SurrogateMethod, check_options
 from edtjax.surrogates.network import MLP, Surrogate
 
@@ -249,10 +247,10 @@ def _pbnn(
     surrogate, batch_size, num_integration_steps, num_warmup, num_samples, penalty,
 ):  # fmt: skip
     def log_prior(params):
-        return _gaussian_log_prior(params, prior_variance)
+        return gaussian_log_prior(params, prior_variance)
 
     def log_likelihood(params, batch):
-        return _gaussian_log_likelihood_terms(surrogate, params, *batch, noise_variance)
+        return gaussian_log_likelihood_terms(surrogate, params, *batch, noise_variance)
 
     def build(eps):
         return _build_step(
@@ -420,7 +418,7 @@ class PenaltyOptions(NamedTuple):
 def _fit_penalty(key: jax.Array, x: Any, y: Any, options: PenaltyOptions | None = None) -> BNNState:
     options = check_options(options, PenaltyOptions)
     k_init, k_run = jax.random.split(key)
-    net, x, y, init = _bnn_start(k_init, x, y, options, options.chains)
+    net, x, y, init = bnn_start(k_init, x, y, options, options.chains)
     sampler = options._asdict()
     for name in ("hidden", "activation", "chains"):
         del sampler[name]

@@ -59,6 +59,20 @@ def test_blackjax_nuts_recovers_conjugate_posterior():
 
 
 @pytest.mark.slow
+def test_chees_recovers_conjugate_posterior():
+    """32 ChEES-tuned jittered HMC chains started from dispersed points; same bounds."""
+    _, _, logp, mean, cov, _ = _conjugate_problem()
+    start = {"w": jax.random.normal(jax.random.key(4), (32, P, 1))}
+    out = nuts_blackjax(
+        jax.random.key(5), logp, start, num_warmup=200, num_samples=300, sampler="chees"
+    )
+    assert out.samples["w"].shape == (32, 300, P, 1)
+    assert out.divergences.shape == (32,) and int(jnp.sum(out.divergences)) == 0
+    assert int(out.gradient_evaluations) >= 32 * 300
+    _check_draws(out.samples["w"][..., 0], mean, cov)
+
+
+@pytest.mark.slow
 def test_numpyro_nuts_recovers_conjugate_posterior():
     _, _, logp, mean, cov, _ = _conjugate_problem()
     out = nuts_numpyro(
@@ -149,3 +163,7 @@ def test_bad_input(key):
         svi_gaussian(key, lambda z: -jnp.sum(z**2), jnp.zeros(2), family="full")
     with pytest.raises(ValueError, match="num_samples"):
         nuts_blackjax(key, lambda z: -jnp.sum(z**2), jnp.zeros((1, 2)), num_samples=0)
+    with pytest.raises(ValueError, match="sampler"):
+        nuts_blackjax(key, lambda z: -jnp.sum(z**2), jnp.zeros((2, 2)), sampler="hmc")
+    with pytest.raises(ValueError, match="at least 2 chains"):
+        nuts_blackjax(key, lambda z: -jnp.sum(z**2), jnp.zeros((1, 2)), sampler="chees")

@@ -18,7 +18,7 @@ from edtjax.surrogates import (
     penalty_kernel,
     subsampling,
 )
-from edtjax.surrogates.bnn import _gaussian_log_likelihood_terms, _gaussian_log_prior
+from edtjax.surrogates._bnn_model import gaussian_log_likelihood_terms, gaussian_log_prior
 
 TAU, S2 = 1.0, 0.25
 
@@ -112,10 +112,10 @@ def test_kernel_drives_run_chains(key, tmp_path):
     x, y, mean, _ = _regression(200)
 
     def log_prior(params):
-        return _gaussian_log_prior(params, TAU**2)
+        return gaussian_log_prior(params, TAU**2)
 
     def log_likelihood(params, batch):
-        return _gaussian_log_likelihood_terms(_linear(2), params, *batch, S2)
+        return gaussian_log_likelihood_terms(_linear(2), params, *batch, S2)
 
     kernel = penalty_kernel(
         log_prior, log_likelihood, (x, y), batch_size=50, step_size=0.005,
@@ -144,9 +144,9 @@ def test_log_likelihood_terms_sum_to_log_density(key):
     y = jnp.sin(x)
     params = net.init(key, x)
     full = bnn_log_density(net, x, y, prior_scale=0.7, noise_variance=0.2)(params)
-    terms = _gaussian_log_likelihood_terms(net, params, x, y, 0.2)
+    terms = gaussian_log_likelihood_terms(net, params, x, y, 0.2)
     assert terms.shape == (7,)
-    np.testing.assert_allclose(_gaussian_log_prior(params, 0.49) + terms.sum(), full, rtol=1e-5)
+    np.testing.assert_allclose(gaussian_log_prior(params, 0.49) + terms.sum(), full, rtol=1e-5)
 
 
 def test_second_call_with_new_data_does_not_retrace(key):
