@@ -3,7 +3,7 @@
 Subpackages: :mod:`edtjax.lattice`, :mod:`edtjax.mcmc`, :mod:`edtjax.sensitivity`,
 :mod:`edtjax.transport`, :mod:`edtjax.depth`, :mod:`edtjax.surrogates`, :mod:`edtjax.uq`,
 :mod:`edtjax.simulators`, :mod:`edtjax.reliability`, :mod:`edtjax.hybrid`, :mod:`edtjax.report`,
-:mod:`edtjax.audit`.
+:mod:`edtjax.audit`; the data-set type shared by them: :mod:`edtjax.datasets`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -15,6 +15,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 SUBPACKAGES = (
     "audit",
+    "datasets",
     "depth",
     "hybrid",
     "lattice",

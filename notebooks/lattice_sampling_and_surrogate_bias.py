@@ -30,9 +30,8 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from edtjax.lattice import BETA_CRITICAL, ising_exact, sample_ising
+from edtjax.lattice import BETA_CRITICAL, ising_configuration_dataset, ising_exact, sample_ising
 from edtjax.mcmc import gamma_method
-from edtjax.simulators import ising_configuration_dataset
 from edtjax.surrogates import nig_posterior
 from edtjax.uq import reweighting_bias, surrogate_bias
 

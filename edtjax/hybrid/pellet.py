@@ -42,8 +42,15 @@ import numpy as np
 
 from edtjax._checks import as_array, check_int
 from edtjax.hybrid.guard import GuardedOutput
-from edtjax.simulators import MIHAILA_2009_LAWS, MaterialLaws, PelletInputs, SolverConfig
-from edtjax.simulators.thermodiffusion import _step, _time_grid, _validate_config
+from edtjax.simulators import (
+    MIHAILA_2009_LAWS,
+    MaterialLaws,
+    PelletInputs,
+    SolverConfig,
+    check_solver_config,
+    pellet_solver_step,
+    solver_time_grid,
+)
 from edtjax.surrogates import Predictive, ensemble_predictive, fit_ensemble, mlp
 
 __all__ = [
@@ -139,15 +146,11 @@ def _split(features: jax.Array, n: int):
     return temp, x, rest[..., 0], rest[..., 1:]
 
 
-def _one_step(row, n, config, laws, tol):
+def _one_step(row, n, config, laws):
     temp, x, dt, params = _split(row, n)
     fields = dict(zip(_PARAMETERS, params, strict=True))
     p = PelletInputs(initial_x=x[0], **fields)
-    h = p.radius / n
-    idx = jnp.arange(n, dtype=row.dtype)
-    geom = ((idx + 1.0) * h, (idx + 0.5) * h * h, h)  # faces, volumes, width: the solver's grid
-    (temp_new, x_new), _ = _step((temp, x), dt, p, geom, laws, config, tol)
-    return jnp.concatenate([temp_new, x_new])
+    return jnp.concatenate(pellet_solver_step(p, temp, x, dt, config, laws))
 
 
 def pellet_step(
@@ -155,9 +158,10 @@ def pellet_step(
 ) -> jax.Array:
     r"""The exact time step of :func:`edtjax.simulators.simulate_pellet`, on step features.
 
-    One backward-Euler step: the Picard iteration of the solver (heat solve with frozen
-    coefficients, then oxygen solve, until the relative change of both fields is below
-    ``max(config.picard_tol, 256 ε)``), vmapped over rows. Building block (not jitted).
+    One backward-Euler step of the solver (:func:`edtjax.simulators.pellet_solver_step`: the
+    Picard iteration, heat solve with frozen coefficients, then oxygen solve, until the
+    relative change of both fields is below ``max(config.picard_tol, 256 ε)``), vmapped over
+    rows. Building block (not jitted).
 
     Args:
         features: ``(m, 2n + 7)`` step features (:func:`pellet_step_features`), ``n =
@@ -178,9 +182,7 @@ def pellet_step(
         (1, 8)
     """
     n = config.n_cells
-    dtype = features.dtype
-    tol = max(float(config.picard_tol), 256.0 * float(jnp.finfo(dtype).eps))
-    return jax.vmap(lambda row: _one_step(row, n, config, laws, tol))(features)
+    return jax.vmap(lambda row: _one_step(row, n, config, laws))(features)
 
 
 @functools.partial(jax.jit, static_argnames=("step", "config"))
@@ -188,7 +190,7 @@ def _rollout(inputs: PelletInputs, *, step: Callable, config: SolverConfig) -> P
     n = config.n_cells
     dtype = inputs.heat_source.dtype
     b = inputs.heat_source.shape[0]
-    times = jnp.asarray(_time_grid(config, np.dtype(dtype)))
+    times = jnp.asarray(solver_time_grid(config, np.dtype(dtype)))
     temp0 = jnp.broadcast_to(inputs.surface_temperature[:, None], (b, n)).astype(dtype)
     x0 = jnp.broadcast_to(inputs.initial_x[:, None], (b, n)).astype(dtype)
 
@@ -250,7 +252,7 @@ def pellet_rollout(
     References:
         Mihaila, B. et al. (2009). J. Nucl. Mater. 394, 182-189.
     """
-    config = _validate_config(config)
+    config = check_solver_config(config)
     if not callable(step):
         raise ValueError(f"step must be callable, got {type(step).__name__}")
     if not isinstance(inputs, PelletInputs):

@@ -1,6 +1,13 @@
 """Lattice field theories: Ising and scalar phi^4 actions, local and cluster updates,
 blackjax log-densities, observables and exact small-lattice results."""
 
+from edtjax.lattice.datasets import (
+    ISING_LABEL_NAMES,
+    ISING_SAMPLERS,
+    PHI4_OBSERVABLE_NAMES,
+    ising_configuration_dataset,
+    phi4_observable_dataset,
+)
 from edtjax.lattice.ising import (
     BETA_CRITICAL,
     IsingState,
@@ -70,6 +77,8 @@ __all__ = [
     "FreeFieldExact",
     "HoppingCouplings",
     "ISING_ALGORITHMS",
+    "ISING_LABEL_NAMES",
+    "ISING_SAMPLERS",
     "IsingEnumeration",
     "IsingExact",
     "IsingPackedState",
@@ -79,6 +88,7 @@ __all__ = [
     "MULTISPIN_GENERATORS",
     "MassCouplings",
     "PHI4_ALGORITHMS",
+    "PHI4_OBSERVABLE_NAMES",
     "Phi4MetropolisInfo",
     "Phi4MetropolisState",
     "Phi4Result",
@@ -89,6 +99,7 @@ __all__ = [
     "connected_two_point",
     "free_field_exact",
     "hopping_to_mass",
+    "ising_configuration_dataset",
     "ising_energy",
     "ising_enumerate",
     "ising_exact",
@@ -110,6 +121,7 @@ __all__ = [
     "phi4_action",
     "phi4_logdensity_fn",
     "phi4_metropolis",
+    "phi4_observable_dataset",
     "sample_ising",
     "sample_phi4",
     "specific_heat",

@@ -1,24 +1,11 @@
-"""Physics simulators and data sets: thermodiffusion solver, analytic test functions,
-dataset builders."""
+"""Physics simulators: thermodiffusion solver, its data-set builders, analytic test functions."""
 
 from edtjax.simulators.datasets import (
     DEFAULT_INPUT_BOX,
-    PelletDataset,
     build_pellet_dataset,
     design_to_inputs,
-    load_dataset,
-    save_dataset,
     shifted_design,
     sobol_design,
-    split_dataset,
-    split_indices,
-)
-from edtjax.simulators.lattice_datasets import (
-    ISING_LABEL_NAMES,
-    ISING_SAMPLERS,
-    PHI4_OBSERVABLE_NAMES,
-    ising_configuration_dataset,
-    phi4_observable_dataset,
 )
 from edtjax.simulators.materials import (
     GAS_CONSTANT,
@@ -31,6 +18,7 @@ from edtjax.simulators.materials import (
     uo2x_thermodynamic_factor,
     uo2x_volumetric_heat_capacity,
 )
+from edtjax.simulators.solver_config import SolverConfig, check_solver_config, solver_time_grid
 from edtjax.simulators.test_functions import (
     ReferenceIndices,
     borehole,
@@ -45,8 +33,8 @@ from edtjax.simulators.test_functions import (
 from edtjax.simulators.thermodiffusion import (
     PelletInputs,
     PelletResult,
-    SolverConfig,
     default_pellet_inputs,
+    pellet_solver_step,
     simulate_pellet,
     simulate_pellet_batch,
 )
@@ -54,12 +42,8 @@ from edtjax.simulators.thermodiffusion import (
 __all__ = [
     "DEFAULT_INPUT_BOX",
     "GAS_CONSTANT",
-    "ISING_LABEL_NAMES",
-    "ISING_SAMPLERS",
     "MIHAILA_2009_LAWS",
     "MaterialLaws",
-    "PHI4_OBSERVABLE_NAMES",
-    "PelletDataset",
     "PelletInputs",
     "PelletResult",
     "ReferenceIndices",
@@ -67,6 +51,7 @@ __all__ = [
     "borehole",
     "borehole_factors",
     "build_pellet_dataset",
+    "check_solver_config",
     "constant_laws",
     "default_pellet_inputs",
     "design_to_inputs",
@@ -74,18 +59,14 @@ __all__ = [
     "friedman1_indices",
     "ishigami",
     "ishigami_indices",
-    "ising_configuration_dataset",
-    "load_dataset",
-    "phi4_observable_dataset",
-    "save_dataset",
+    "pellet_solver_step",
     "shifted_design",
     "simulate_pellet",
     "simulate_pellet_batch",
     "sobol_design",
     "sobol_g",
     "sobol_g_indices",
-    "split_dataset",
-    "split_indices",
+    "solver_time_grid",
     "uo2x_heat_of_transport",
     "uo2x_oxygen_diffusivity",
     "uo2x_thermal_conductivity",

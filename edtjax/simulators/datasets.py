@@ -1,11 +1,13 @@
-"""Data sets from the thermodiffusion simulator: QMC designs, splits, shifted "new context" sets,
-and safe ``.npz`` + JSON storage.
+"""Data sets from the thermodiffusion simulator: QMC designs and shifted "new context" sets.
 
 A design is a scrambled Sobol' sequence (Owen scrambling) scaled to a box of input ranges; a
 shifted design draws the named inputs from intervals outside the box (extrapolation) and the
 others from the box, which is how reliability studies probe a surrogate outside its training
 domain. Sobol' points come from :class:`scipy.stats.qmc.Sobol` (JAX has no Sobol' generator);
 its seed is drawn from the JAX ``key`` so that a design is a pure function of the key.
+
+The data sets are :class:`~edtjax.datasets.Dataset` tables, split, saved and loaded with the
+functions of :mod:`edtjax.datasets`.
 
 Cost: a design is O(n d); building a data set is one batched simulation, O(n) simulations.
 
@@ -20,22 +22,20 @@ References:
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import check_int, check_real
-from edtjax._io import check_writable, load_arrays, load_json, save_arrays, save_json
+from edtjax.datasets import Dataset
 from edtjax.simulators.materials import MIHAILA_2009_LAWS, MaterialLaws
+from edtjax.simulators.solver_config import SolverConfig
 from edtjax.simulators.thermodiffusion import (
     PelletInputs,
-    SolverConfig,
     default_pellet_inputs,
     simulate_pellet_batch,
 )
@@ -43,15 +43,10 @@ from edtjax.simulators.thermodiffusion import (
 __all__ = [
     "DEFAULT_INPUT_BOX",
     "PELLET_OUTPUT_NAMES",
-    "PelletDataset",
     "build_pellet_dataset",
     "design_to_inputs",
-    "load_dataset",
-    "save_dataset",
     "shifted_design",
     "sobol_design",
-    "split_dataset",
-    "split_indices",
 ]
 
 DEFAULT_INPUT_BOX: Mapping[str, tuple[float, float]] = MappingProxyType(
@@ -68,28 +63,6 @@ DEFAULT_INPUT_BOX: Mapping[str, tuple[float, float]] = MappingProxyType(
 
 PELLET_OUTPUT_NAMES = ("centre_temperature", "centre_x", "log10_time_to_steady")
 """Outputs stored per design point: final centre T (K), final centre x, log10 of seconds."""
-
-
-class PelletDataset(NamedTuple):
-    """Simulated data set.
-
-    Attributes:
-        inputs: ``(n, d)`` design points, columns named by ``input_names``.
-        outputs: ``(n, len(output_names))`` simulator outputs.
-        converged: ``(n,)`` solver convergence flags (rows with False must not be used).
-        within_validity: ``(n,)`` whether the run stayed inside the material laws' ranges.
-        input_names: names of the input columns (fields of :class:`PelletInputs`).
-        output_names: names of the output columns.
-        metadata: JSON-serialisable description (box, shift, solver config, laws).
-    """
-
-    inputs: np.ndarray
-    outputs: np.ndarray
-    converged: np.ndarray
-    within_validity: np.ndarray
-    input_names: tuple[str, ...]
-    output_names: tuple[str, ...]
-    metadata: dict[str, Any]
 
 
 def _check_box(box: Mapping[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
@@ -247,7 +220,7 @@ def build_pellet_dataset(
     config: SolverConfig | None = None,
     laws: MaterialLaws = MIHAILA_2009_LAWS,
     base: PelletInputs | None = None,
-) -> PelletDataset:
+) -> Dataset:
     """Simulate a Sobol' design (or a shifted one) and collect the outputs.
 
     Outputs per point: final centre temperature (K), final centre x, and log10 of the time to
@@ -263,7 +236,10 @@ def build_pellet_dataset(
         base: values of the inputs not in ``box``.
 
     Returns:
-        A :class:`PelletDataset`.
+        A :class:`~edtjax.datasets.Dataset`: ``inputs`` the design, ``outputs`` the final
+        centre temperature, final centre x and log10 time to steady state, ``converged`` and
+        ``within_validity`` the solver's flags, ``metadata`` the box, shift, solver settings and
+        material laws.
 
     Example:
         >>> import jax
@@ -304,7 +280,7 @@ def build_pellet_dataset(
         },
         "n": int(design.shape[0]),
     }
-    return PelletDataset(
+    return Dataset(
         inputs=design,
         outputs=outputs,
         converged=np.asarray(res.converged),
@@ -313,135 +289,3 @@ def build_pellet_dataset(
         output_names=PELLET_OUTPUT_NAMES,
         metadata=metadata,
     )
-
-
-def split_indices(
-    key: jax.Array, n: int, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Random train/validation/test index split.
-
-    Sizes are ``floor(f_train n)``, ``floor(f_val n)`` and the rest; indices are a uniform
-    random permutation of ``range(n)``.
-
-    Example:
-        >>> import jax
-        >>> tr, va, te = split_indices(jax.random.key(0), 10, (0.6, 0.2, 0.2))
-        >>> len(tr), len(va), len(te)
-        (6, 2, 2)
-    """
-    n = check_int("n", n, minimum=3)
-    if len(fractions) != 3 or any(float(f) <= 0 for f in fractions):
-        raise ValueError(f"fractions must be three positive numbers, got {fractions}")
-    if abs(sum(float(f) for f in fractions) - 1.0) > 1e-9:
-        raise ValueError(f"fractions must sum to 1, got {fractions}")
-    perm = np.asarray(jax.random.permutation(key, n))
-    n_tr = math.floor(fractions[0] * n)
-    n_va = math.floor(fractions[1] * n)
-    if min(n_tr, n_va, n - n_tr - n_va) < 1:
-        raise ValueError(f"n={n} is too small for fractions {fractions}: an empty split")
-    return perm[:n_tr], perm[n_tr : n_tr + n_va], perm[n_tr + n_va :]
-
-
-def split_dataset(
-    key: jax.Array,
-    dataset: PelletDataset,
-    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-) -> tuple[PelletDataset, PelletDataset, PelletDataset]:
-    """Split a data set into train/validation/test parts (see :func:`split_indices`).
-
-    Example:
-        >>> import jax, numpy as np
-        >>> ds = PelletDataset(np.zeros((10, 1)), np.zeros((10, 1)), np.ones(10, bool),
-        ...                    np.ones(10, bool), ("radius",), ("centre_x",), {})
-        >>> [len(d.inputs) for d in split_dataset(jax.random.key(0), ds)]
-        [7, 1, 2]
-    """
-    parts = split_indices(key, len(dataset.inputs), fractions)
-    return tuple(
-        dataset._replace(
-            inputs=dataset.inputs[i],
-            outputs=dataset.outputs[i],
-            converged=dataset.converged[i],
-            within_validity=dataset.within_validity[i],
-            metadata={**dataset.metadata, "split": name, "n": len(i)},
-        )
-        for name, i in zip(("train", "validation", "test"), parts, strict=True)
-    )
-
-
-def _json_path(path: Path) -> Path:
-    return path.with_suffix(".json")
-
-
-def save_dataset(path: str | os.PathLike, dataset: PelletDataset, *, force: bool = False) -> Path:
-    """Save ``dataset`` as ``path`` (``.npz`` arrays) plus ``path`` with ``.json`` (metadata).
-
-    Both files are written atomically; existing files are refused unless ``force``.
-
-    Example:
-        >>> import tempfile, pathlib, numpy as np
-        >>> ds = PelletDataset(np.zeros((2, 1)), np.ones((2, 1)), np.ones(2, bool),
-        ...                    np.ones(2, bool), ("radius",), ("centre_x",), {})
-        >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = save_dataset(d / "ds.npz", ds)
-        >>> load_dataset(d / "ds.npz").outputs.tolist()
-        [[1.0], [1.0]]
-    """
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"path must end with .npz, got {path}")
-    check_writable(path, force=force)
-    check_writable(_json_path(path), force=force)
-    save_arrays(
-        path,
-        {
-            "inputs": dataset.inputs,
-            "outputs": dataset.outputs,
-            "converged": dataset.converged,
-            "within_validity": dataset.within_validity,
-        },
-    )
-    save_json(
-        _json_path(path),
-        {
-            "input_names": list(dataset.input_names),
-            "output_names": list(dataset.output_names),
-            "metadata": dataset.metadata,
-        },
-    )
-    return path
-
-
-def load_dataset(path: str | os.PathLike) -> PelletDataset:
-    """Load a data set written by :func:`save_dataset` (no unpickling).
-
-    Raises:
-        ValueError: corrupt files or arrays inconsistent with the metadata.
-
-    Example:
-        See :func:`save_dataset`.
-    """
-    path = Path(path)
-    arrays = load_arrays(path)
-    meta = load_json(_json_path(path))
-    try:
-        ds = PelletDataset(
-            inputs=arrays["inputs"],
-            outputs=arrays["outputs"],
-            converged=arrays["converged"],
-            within_validity=arrays["within_validity"],
-            input_names=tuple(meta["input_names"]),
-            output_names=tuple(meta["output_names"]),
-            metadata=meta["metadata"],
-        )
-    except (KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a pellet data set: missing {err}") from err
-    n = len(ds.inputs)
-    if (
-        ds.inputs.shape != (n, len(ds.input_names))
-        or ds.outputs.shape != (n, len(ds.output_names))
-        or ds.converged.shape != (n,)
-        or ds.within_validity.shape != (n,)
-    ):
-        raise ValueError(f"{path}: array shapes do not match the metadata")
-    return ds

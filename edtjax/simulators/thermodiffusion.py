@@ -56,14 +56,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from edtjax._checks import as_array, check_choice, check_int, check_real, is_concrete
+from edtjax._checks import as_array, is_concrete
 from edtjax.simulators.materials import GAS_CONSTANT, MIHAILA_2009_LAWS, MaterialLaws
+from edtjax.simulators.solver_config import SolverConfig, check_solver_config, solver_time_grid
 
 __all__ = [
     "PelletInputs",
     "PelletResult",
-    "SolverConfig",
     "default_pellet_inputs",
+    "pellet_solver_step",
     "simulate_pellet",
     "simulate_pellet_batch",
 ]
@@ -89,35 +90,6 @@ class PelletInputs(NamedTuple):
     conductivity_multiplier: jax.Array
     diffusivity_multiplier: jax.Array
     surface_x: jax.Array
-
-
-class SolverConfig(NamedTuple):
-    """Static solver settings (hashable; a new value triggers one compilation).
-
-    Attributes:
-        n_cells: number of radial finite-volume cells (>= 3).
-        n_steps: number of implicit time steps (>= 1).
-        end_time: simulated time in s.
-        step_growth: ratio of consecutive time steps (1 = uniform steps).
-        oxygen_boundary: ``"zero_flux"`` or ``"fixed"`` (x(R) = ``surface_x``).
-        profile_times: times (s, within ``[0, end_time]``) at which radial profiles are returned
-            (linear interpolation between steps).
-        picard_tol: relative change of T and x at which a Picard iteration stops (raised to
-            256 machine epsilons of the working dtype, 3e-5 in float32, when smaller).
-        max_picard: maximum Picard iterations per step.
-        steady_rtol: tolerance, relative to their total change, of the centre temperature and
-            centre x used to define the time to steady state.
-    """
-
-    n_cells: int = 32
-    n_steps: int = 150
-    end_time: float = 1.0e8
-    step_growth: float = 1.15
-    oxygen_boundary: str = "zero_flux"
-    profile_times: tuple[float, ...] = ()
-    picard_tol: float = 1e-9
-    max_picard: int = 100
-    steady_rtol: float = 1e-3
 
 
 class PelletResult(NamedTuple):
@@ -176,15 +148,6 @@ def _bernoulli(z):
     small = jnp.abs(z) < 1e-4
     safe = jnp.where(small, 1.0, z)
     return jnp.where(small, 1.0 - z / 2.0 + z**2 / 12.0, safe / jnp.expm1(safe))
-
-
-def _time_grid(config: SolverConfig, dtype) -> np.ndarray:
-    g, n = float(config.step_growth), int(config.n_steps)
-    if g == 1.0:
-        steps = np.full(n, config.end_time / n)
-    else:
-        steps = config.end_time * (g - 1.0) / (g**n - 1.0) * g ** np.arange(n)
-    return np.concatenate([[0.0], np.cumsum(steps)]).astype(dtype)
 
 
 def _tridiag(lower, diag, upper, rhs):
@@ -263,6 +226,21 @@ def _oxygen_system(x_old, temp, x, dt, p, geom, laws, fixed_surface):
     return lower, diag, upper, rhs
 
 
+def _picard_tol(config: SolverConfig, dtype) -> float:
+    """``max(config.picard_tol, 256 eps)`` of the working dtype."""
+    return max(float(config.picard_tol), 256.0 * float(jnp.finfo(dtype).eps))
+
+
+def _geometry(radius, n: int, dtype):
+    """Cell faces, cell volumes (per radian and unit length) and width of the radial grid."""
+    h = radius / n
+    idx = jnp.arange(n, dtype=dtype)
+    r_centre = (idx + 0.5) * h
+    r_face = (idx + 1.0) * h
+    volume = r_centre * h  # (r_{i+1/2}^2 - r_{i-1/2}^2) / 2
+    return r_centre, (r_face, volume, h)
+
+
 def _step(carry, dt, p, geom, laws, config, tol):
     """One implicit time step: Picard iteration on the coupled, nonlinear system.
 
@@ -309,6 +287,67 @@ def _step(carry, dt, p, geom, laws, config, tol):
     return (temp, x), (temp, x, it, jax.lax.stop_gradient(err) <= tol)
 
 
+def pellet_solver_step(
+    inputs: PelletInputs,
+    temperature: jax.Array,
+    x: jax.Array,
+    dt: jax.Array,
+    config: SolverConfig | None = None,
+    laws: MaterialLaws = MIHAILA_2009_LAWS,
+) -> tuple[jax.Array, jax.Array]:
+    r"""One implicit time step of the solver: the profiles at ``t + dt`` from those at ``t``.
+
+    The backward-Euler step of :func:`simulate_pellet`: the Picard iteration on the coupled
+    system (heat solve with frozen coefficients, then oxygen solve with the new temperature)
+    until the relative change of both fields is below ``max(config.picard_tol, 256 eps)``.
+    The fixed point is returned through :func:`jax.lax.custom_root`, so derivatives follow
+    from the implicit function theorem, not from the iterations. Repeating the step over the
+    differences of :func:`solver_time_grid` from ``T = surface_temperature``,
+    ``x = initial_x`` gives the solver's trajectory. Building block: not jitted, works under
+    ``jit``, ``vmap`` and ``grad``; ``config`` and ``laws`` are static.
+
+    Args:
+        inputs: scalar :class:`PelletInputs` (``initial_x`` is not used).
+        temperature: ``(config.n_cells,)`` cell temperatures at ``t`` (K).
+        x: ``(config.n_cells,)`` cell stoichiometry deviations at ``t``.
+        dt: the time step (s).
+        config: :class:`SolverConfig` (``n_cells``, ``oxygen_boundary``, ``picard_tol`` and
+            ``max_picard`` are used; ``None``: the defaults).
+        laws: the material laws.
+
+    Returns:
+        ``(temperature, x)`` at ``t + dt``, each ``(config.n_cells,)``. Cost:
+        ``O(iterations · n_cells)``.
+
+    Raises:
+        ValueError: a bad ``config``, or profiles that are not ``(config.n_cells,)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> cfg = SolverConfig(n_cells=4)
+        >>> temp, x = pellet_solver_step(default_pellet_inputs(), jnp.full(4, 700.0),
+        ...                              jnp.full(4, 0.01), 10.0, cfg)
+        >>> bool(temp[0] > 700.0), x.shape
+        (True, (4,))
+
+    References:
+        Mihaila et al., J. Nucl. Mater. 394 (2009) 182-189.
+    """
+    config = check_solver_config(config)
+    n = config.n_cells
+    for name, value in (("temperature", temperature), ("x", x)):
+        if jnp.shape(value) != (n,):
+            raise ValueError(
+                f"{name} must have shape (config.n_cells,) = ({n},), got {jnp.shape(value)}"
+            )
+    temperature = jnp.asarray(temperature)
+    dtype = temperature.dtype
+    _, geom = _geometry(inputs.radius, n, dtype)
+    tol = _picard_tol(config, dtype)
+    (temp_new, x_new), _ = _step((temperature, jnp.asarray(x)), dt, inputs, geom, laws, config, tol)
+    return temp_new, x_new
+
+
 def _settling_index(series, rtol):
     """First index after which ``series`` stays within ``rtol * total change`` of its end."""
     dev = jnp.abs(series - series[-1])
@@ -324,15 +363,11 @@ def _settling_index(series, rtol):
 def _simulate_impl(p: PelletInputs, config: SolverConfig, laws: MaterialLaws) -> PelletResult:
     dtype = p.heat_source.dtype
     n = config.n_cells
-    tol = max(float(config.picard_tol), 256.0 * float(jnp.finfo(dtype).eps))
-    h = p.radius / n
-    idx = jnp.arange(n, dtype=dtype)
-    r_centre = (idx + 0.5) * h
-    r_face = (idx + 1.0) * h
-    volume = r_centre * h  # (r_{i+1/2}^2 - r_{i-1/2}^2) / 2, per radian and unit length
-    geom = (r_face, volume, h)
+    tol = _picard_tol(config, dtype)
+    r_centre, geom = _geometry(p.radius, n, dtype)
+    volume = geom[1]
 
-    times = jnp.asarray(_time_grid(config, np.dtype(dtype)))
+    times = jnp.asarray(solver_time_grid(config, np.dtype(dtype)))
     dts = jnp.diff(times)
     temp0 = jnp.full((n,), p.surface_temperature, dtype)
     x0 = jnp.full((n,), p.initial_x, dtype)
@@ -386,36 +421,6 @@ _simulate_jit = jax.jit(_simulate_impl, static_argnames=("config", "laws"))
 _simulate_batch_jit = jax.jit(
     jax.vmap(_simulate_impl, in_axes=(0, None, None)), static_argnums=(1, 2)
 )
-
-
-def _validate_config(config: SolverConfig | None) -> SolverConfig:
-    if config is None:
-        return SolverConfig()
-    if not isinstance(config, SolverConfig):
-        raise ValueError(f"config must be a SolverConfig, got {type(config).__name__}")
-    check_int("config.n_cells", config.n_cells, minimum=3)
-    check_int("config.n_steps", config.n_steps, minimum=1)
-    check_real("config.end_time", config.end_time, minimum=0.0, strict_minimum=True)
-    check_real("config.step_growth", config.step_growth, minimum=1.0, maximum=2.0)
-    if config.n_steps * np.log10(float(config.step_growth)) > 300:
-        raise ValueError(
-            "config.step_growth ** config.n_steps must stay below 1e300 (the first step would "
-            f"underflow), got step_growth={config.step_growth}, n_steps={config.n_steps}"
-        )
-    check_choice("config.oxygen_boundary", config.oxygen_boundary, ("zero_flux", "fixed"))
-    for t in config.profile_times:
-        check_real("config.profile_times", t, minimum=0.0, maximum=config.end_time)
-    check_real("config.picard_tol", config.picard_tol, minimum=0.0, strict_minimum=True)
-    check_int("config.max_picard", config.max_picard, minimum=1)
-    check_real(
-        "config.steady_rtol",
-        config.steady_rtol,
-        minimum=0.0,
-        maximum=1.0,
-        strict_minimum=True,
-        strict_maximum=True,
-    )
-    return config._replace(profile_times=tuple(float(t) for t in config.profile_times))
 
 
 def _validate_inputs(inputs, ndim: int, config: SolverConfig, laws: MaterialLaws) -> PelletInputs:
@@ -526,7 +531,7 @@ def simulate_pellet(
         Mihaila et al., J. Nucl. Mater. 394 (2009) 182-189; Ramirez et al., J. Nucl. Mater. 359
         (2006) 174-184.
     """
-    config = _validate_config(config)
+    config = check_solver_config(config)
     p = _validate_inputs(inputs, 0, config, laws)
     result = _simulate_jit(p, config, laws)
     _raise_if_failed(result, check_convergence)
@@ -557,7 +562,7 @@ def simulate_pellet_batch(
     References:
         Mihaila et al., J. Nucl. Mater. 394 (2009) 182-189.
     """
-    config = _validate_config(config)
+    config = check_solver_config(config)
     p = _validate_inputs(inputs, 1, config, laws)
     result = _simulate_batch_jit(p, config, laws)
     _raise_if_failed(result, check_convergence)

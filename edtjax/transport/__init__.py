@@ -21,6 +21,7 @@ from edtjax.transport.reference import (
     ReferenceGrid,
     grid_factorisation,
     reference_grid,
+    reference_points,
     sphere_directions,
 )
 from edtjax.transport.shift import PermutationTest, rank_energy_shift_test, sinkhorn_shift_test
@@ -69,6 +70,7 @@ __all__ = [
     "quantile_region",
     "rank_energy_shift_test",
     "reference_grid",
+    "reference_points",
     "sinkhorn_divergence",
     "sinkhorn_shift_test",
     "sphere_directions",

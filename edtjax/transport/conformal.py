@@ -36,13 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax import _checks, _conformal
-from edtjax.transport.center_outward import (
-    CenterOutwardFit,
-    _check_num_points,
-    _knots,
-    _quantile,
-    center_outward_fit,
-)
+from edtjax.transport._quantile import check_num_points, knots, quantile
+from edtjax.transport.center_outward import CenterOutwardFit, center_outward_fit
 from edtjax.transport.reference import sphere_directions
 
 __all__ = [
@@ -214,7 +209,7 @@ def ot_conformal_boundary(
     """
     predictions = _check_pair(region, "predictions", predictions)
     d = predictions.shape[1]
-    num_points = _check_num_points(num_points, d)
+    num_points = check_num_points(num_points, d)
     if _checks.is_concrete(region.threshold) and float(region.threshold) >= 1.0:
         raise ValueError(
             "region covers the whole space (threshold 1: ceil((n + 1)(1 - alpha)) exceeds the "
@@ -239,5 +234,5 @@ def ot_conformal_boundary(
 def _boundary(fit: CenterOutwardFit, t: jax.Array, directions: jax.Array) -> jax.Array:
     r"""Points :math:`r` with :math:`\mathbf{T}_\varepsilon(r) = t\, s` for each direction
     :math:`s`: the calibrated quantile at level :math:`G(t)` (NaN where unreachable)."""
-    level = jnp.interp(t, *_knots(fit))
-    return _quantile(fit, level * directions)
+    level = jnp.interp(t, *knots(fit.levels))
+    return quantile(fit.transport, fit.levels, level * directions)

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from edtjax import _checks
-from edtjax.transport.reference import ReferenceGrid, _grid_points, reference_grid
+from edtjax.transport.reference import ReferenceGrid, reference_grid, reference_points
 
 __all__ = ["CenterOutwardRanks", "center_outward_ranks"]
 
@@ -115,7 +115,7 @@ def center_outward_ranks(
     dtype = jnp.result_type(x.dtype, float)
     if grid is None:
         grid = reference_grid(n, d, n_radii=n_radii, dtype=dtype)
-        u = _grid_points(grid.n_radii, grid.n_directions, grid.n_origin, d)
+        u = reference_points(n, d, n_radii=n_radii)
     elif grid.points.shape != (n, d):
         raise ValueError(f"grid must have {n} points in dimension {d}, got {grid.points.shape}")
     else:

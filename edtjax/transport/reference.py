@@ -36,7 +36,13 @@ from scipy.special import ndtri
 
 from edtjax import _checks
 
-__all__ = ["ReferenceGrid", "grid_factorisation", "reference_grid", "sphere_directions"]
+__all__ = [
+    "ReferenceGrid",
+    "grid_factorisation",
+    "reference_grid",
+    "reference_points",
+    "sphere_directions",
+]
 
 
 class ReferenceGrid(NamedTuple):
@@ -160,6 +166,34 @@ def _grid_points(n_r: int, n_s: int, n_0: int, d: int) -> np.ndarray:
     radii = np.arange(1, n_r + 1) / (n_r + 1)
     shell = (radii[:, None, None] * directions[None]).reshape(n_r * n_s, d)
     return np.concatenate([shell, np.zeros((n_0, d))], axis=0)
+
+
+def reference_points(n: int, d: int, *, n_radii: int | None = None) -> np.ndarray:
+    r"""The points of :func:`reference_grid` as a NumPy float64 array, whatever JAX's precision.
+
+    The same points, in the same order (radius-major, origin copies last), computed on the
+    host in float64: an exact assignment to the grid (:func:`center_outward_ranks`) uses
+    them so that its result does not depend on whether JAX runs in float32.
+
+    Args:
+        n: number of points, at least 2.
+        d: dimension.
+        n_radii: optional number of radii, see :func:`grid_factorisation`.
+
+    Returns:
+        Shape ``(n, d)``, float64. Cost: :math:`O(n d)`.
+
+    Example:
+        >>> p = reference_points(10, 2)
+        >>> p.shape, p.dtype, float(abs(p[:9]).max().round(2))
+        ((10, 2), dtype('float64'), 0.75)
+
+    References:
+        Hallin, M., del Barrio, E., Cuesta-Albertos, J., Matrán, C. (2021). Ann. Statist.
+        49(2), 1139-1165.
+    """
+    n_r, n_s, n_0 = grid_factorisation(n, d, n_radii)
+    return _grid_points(n_r, n_s, n_0, d)
 
 
 def reference_grid(

@@ -58,6 +58,7 @@ from ott.solvers.linear import implicit_differentiation as ott_implicit
 from ott.tools import sinkhorn_divergence as ott_divergence
 
 from edtjax import _checks
+from edtjax.transport._centring import row_mean, weighted_row_mean
 
 __all__ = [
     "EntropicMap",
@@ -296,22 +297,6 @@ def _solver_kwargs(dtype: Any, threshold: float, max_iterations: int) -> dict[st
 _DEFAULT_EPSILON_SCALE = 0.05  # ott-jax's DEFAULT_EPSILON_SCALE
 
 
-def _weighted_mean(w: jax.Array, x: jax.Array) -> jax.Array:
-    """``sum_i w_i x_i`` for weights summing to one, computed as ``x_0 + sum_i w_i (x_i - x_0)``.
-
-    The differences carry the spread, not the offset, and are exactly zero when all points are
-    equal, so the mean of a point mass is that point exactly (a plain mean, computed as a sum
-    times a rounded reciprocal, is off by an ulp and leaves a spurious spread). Elementwise
-    products, no reduced-precision matrix product.
-    """
-    return x[0] + jnp.sum(w[:, None] * (x - x[0]), axis=0)
-
-
-def _mean(x: jax.Array) -> jax.Array:
-    """Unweighted :func:`_weighted_mean` of the rows of ``x``."""
-    return x[0] + jnp.mean(x - x[0], axis=0)
-
-
 def _common_centre(x, y, a, b) -> jax.Array:
     r"""The common centre by which both clouds are translated: the midpoint of their weighted
     means, shape ``(d,)``.
@@ -319,7 +304,7 @@ def _common_centre(x, y, a, b) -> jax.Array:
     :math:`C_{ij}` is unchanged, so are the plan, potentials and costs; the centre carries no
     gradient (the result does not depend on it).
     """
-    return jax.lax.stop_gradient(0.5 * (_weighted_mean(a, x) + _weighted_mean(b, y)))
+    return jax.lax.stop_gradient(0.5 * (weighted_row_mean(a, x) + weighted_row_mean(b, y)))
 
 
 def _default_epsilon(x: jax.Array, y: jax.Array) -> jax.Array:
@@ -332,7 +317,7 @@ def _default_epsilon(x: jax.Array, y: jax.Array) -> jax.Array:
     optimal and the entropic plan is :math:`ab^\top` for any :math:`\varepsilon`) falls back
     to the mean cost, then to 1.
     """
-    cx, cy = _mean(x), _mean(y)
+    cx, cy = row_mean(x), row_mean(y)
     xs, ys, delta = x - cx, y - cy, cx - cy
     cross = jnp.matmul(xs, ys.T, precision=jax.lax.Precision.HIGHEST)
     dev = (
@@ -555,8 +540,8 @@ def _fit_map(x, y, a, b, epsilon, threshold, max_iterations) -> EntropicMap:
         epsilon = _default_epsilon(x, y)
     # each cloud on its own centre: the plan is unchanged (see the module notes); the centres
     # carry no gradient, as the map does not depend on them
-    cx = jax.lax.stop_gradient(_weighted_mean(a, x))
-    cy = jax.lax.stop_gradient(_weighted_mean(b, y))
+    cx = jax.lax.stop_gradient(weighted_row_mean(a, x))
+    cy = jax.lax.stop_gradient(weighted_row_mean(b, y))
     out = _solve(x - cx, y - cy, a, b, epsilon, threshold, max_iterations)
     eps = jnp.asarray(out.geom.epsilon, dtype=x.dtype)
     return EntropicMap(x=x, y=y, a=a, b=b, f=out.f, g=out.g, epsilon=eps, x_center=cx, y_center=cy)

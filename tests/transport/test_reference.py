@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from edtjax.transport.reference import grid_factorisation, reference_grid, sphere_directions
+from edtjax.transport.reference import (
+    grid_factorisation,
+    reference_grid,
+    reference_points,
+    sphere_directions,
+)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
@@ -29,6 +34,23 @@ def test_grid_is_product_of_radii_and_directions():
     assert np.bincount(ranks).tolist() == [3] + [10] * 10
     # d = 2 directions form the regular polygon: sum of unit vectors is zero
     np.testing.assert_allclose(pts[ranks == 1].sum(0), 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("n", "d", "n_radii"), [(103, 2, None), (50, 3, 3), (9, 1, None)])
+def test_reference_points_are_the_grid_in_float64(x64, n, d, n_radii):
+    grid = reference_grid(n, d, n_radii=n_radii, dtype=np.float64)
+    points = reference_points(n, d, n_radii=n_radii)
+    assert points.dtype == np.float64
+    np.testing.assert_array_equal(points, np.asarray(grid.points))
+
+
+def test_reference_points_stay_float64_when_jax_runs_in_float32():
+    points = reference_points(103, 2)
+    assert points.dtype == np.float64
+    # the radii j / (n_R + 1) exactly as float64 computes them, not rounded to float32
+    radii = np.linalg.norm(points[:100].reshape(10, 10, 2), axis=2)
+    np.testing.assert_allclose(radii, np.arange(1, 11)[:, None] / 11 * np.ones(10), rtol=1e-15)
+    assert not np.array_equal(points, points.astype(np.float32).astype(np.float64))
 
 
 def test_one_dimensional_grid_is_centred_ranks():

@@ -11,9 +11,9 @@ These are the "costly computations" a surrogate replaces:
   and :math:`\langle\overline{\phi^2}\rangle` with their Gamma-method errors as functions of the
   couplings (a regression data set with heteroscedastic, known noise).
 
-Both return a :class:`~edtjax.simulators.PelletDataset` so that
-:func:`~edtjax.simulators.save_dataset`, :func:`~edtjax.simulators.load_dataset` and
-:func:`~edtjax.simulators.split_dataset` apply unchanged (``.npz`` arrays plus JSON metadata).
+Both return a :class:`~edtjax.datasets.Dataset` so that
+:func:`~edtjax.datasets.save_dataset`, :func:`~edtjax.datasets.load_dataset` and
+:func:`~edtjax.datasets.split_dataset` apply unchanged (``.npz`` arrays plus JSON metadata).
 
 References:
     R. H. Swendsen and J.-S. Wang, "Nonuniversal critical dynamics in Monte Carlo simulations",
@@ -36,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edtjax._checks import as_array, check_choice, check_even, check_int, check_real
+from edtjax.datasets import Dataset
 from edtjax.lattice.ising import check_couplings as check_ising_couplings
 from edtjax.lattice.ising import (
     float_dtype,
@@ -47,7 +48,6 @@ from edtjax.lattice.ising_sample import ising_observables, sample_ising
 from edtjax.lattice.phi4 import HoppingCouplings, MassCouplings
 from edtjax.lattice.phi4 import check_couplings as check_phi4_couplings
 from edtjax.lattice.phi4_sample import sample_phi4
-from edtjax.simulators.datasets import PelletDataset
 
 __all__ = [
     "ISING_LABEL_NAMES",
@@ -130,7 +130,7 @@ def ising_configuration_dataset(
     J: Any = 1.0,
     h: Any = 0.0,
     progress: bool = False,
-) -> PelletDataset:
+) -> Dataset:
     r"""Decorrelated Ising configurations with energy, magnetisation and :math:`\beta` labels.
 
     For every :math:`\beta` a pilot run (:func:`edtjax.lattice.sample_ising`, ``num_chains``
@@ -168,7 +168,7 @@ def ising_configuration_dataset(
         progress: show a progress bar over the betas on stderr.
 
     Returns:
-        A :class:`~edtjax.simulators.PelletDataset` with ``inputs`` the ``int8`` configurations
+        A :class:`~edtjax.datasets.Dataset` with ``inputs`` the ``int8`` configurations
         flattened row-major, shape ``(n_beta * num_per_beta, L * L)`` (reshape to
         ``(-1, L, L)``), ``input_names`` ``("s_0_0", "s_0_1", ...)``, ``outputs`` of shape
         ``(n, 3)`` named :data:`ISING_LABEL_NAMES`, rows ordered by beta then chain then time;
@@ -183,7 +183,7 @@ def ising_configuration_dataset(
 
     Example:
         >>> import jax
-        >>> from edtjax.simulators.lattice_datasets import ising_configuration_dataset
+        >>> from edtjax.lattice import ising_configuration_dataset
         >>> ds = ising_configuration_dataset(jax.random.key(0), 4, [0.2, 0.5], 8,
         ...                                  num_chains=2, pilot_sweeps=50)
         >>> ds.inputs.shape, ds.inputs.dtype, ds.output_names
@@ -263,7 +263,7 @@ def ising_configuration_dataset(
         "tau_int": taus,
         "n": n,
     }
-    return PelletDataset(
+    return Dataset(
         inputs=np.concatenate(configurations).astype(np.int8),
         outputs=np.concatenate(labels),
         converged=np.ones(n, bool),
@@ -312,7 +312,7 @@ def phi4_observable_dataset(
     dtype: Any = None,
     min_effective_samples: float = 100.0,
     progress: bool = True,
-) -> PelletDataset:
+) -> Dataset:
     r""":math:`\phi^4` observables with Gamma-method errors over a design of coupling points.
 
     For every point :math:`c_p` of the design, :func:`edtjax.lattice.sample_phi4` runs
@@ -354,7 +354,7 @@ def phi4_observable_dataset(
         progress: show a progress bar over the points on stderr.
 
     Returns:
-        A :class:`~edtjax.simulators.PelletDataset` with ``inputs`` the ``(P, 2)`` coupling
+        A :class:`~edtjax.datasets.Dataset` with ``inputs`` the ``(P, 2)`` coupling
         points (columns named by the couplings' fields), ``outputs`` of shape
         ``(P, 2 * len(PHI4_OBSERVABLE_NAMES))``: the observables of
         :data:`PHI4_OBSERVABLE_NAMES` then their errors (``"<name>_error"``), ``converged`` as
@@ -369,8 +369,7 @@ def phi4_observable_dataset(
 
     Example:
         >>> import jax, numpy as np
-        >>> from edtjax.lattice import HoppingCouplings
-        >>> from edtjax.simulators.lattice_datasets import phi4_observable_dataset
+        >>> from edtjax.lattice import HoppingCouplings, phi4_observable_dataset
         >>> design = HoppingCouplings(kappa=np.array([0.1, 0.2]), lam=np.array([0.0, 0.5]))
         >>> ds = phi4_observable_dataset(jax.random.key(0), 4, design, 64, num_chains=2,
         ...                              algorithm="metropolis", burn_in=64, progress=False)
@@ -435,7 +434,7 @@ def phi4_observable_dataset(
         "acceptance_rate": acceptance,
         "n": len(points),
     }
-    return PelletDataset(
+    return Dataset(
         inputs=points,
         outputs=np.concatenate([np.asarray(rows), np.asarray(errors)], axis=1),
         converged=np.asarray(converged, bool),

@@ -7,25 +7,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from edtjax.datasets import load_dataset, save_dataset, split_dataset
 from edtjax.lattice import (
+    ISING_LABEL_NAMES,
+    PHI4_OBSERVABLE_NAMES,
     HoppingCouplings,
     MassCouplings,
     free_field_exact,
+    ising_configuration_dataset,
     ising_energy,
     ising_enumerate,
     ising_magnetisation,
     ising_sample,
+    phi4_observable_dataset,
     phi4_sample,
 )
+from edtjax.lattice import datasets as ld
 from edtjax.mcmc import driver, gamma_method
-from edtjax.simulators import lattice_datasets as ld
-from edtjax.simulators import load_dataset, save_dataset, split_dataset
-from edtjax.simulators.lattice_datasets import (
-    ISING_LABEL_NAMES,
-    PHI4_OBSERVABLE_NAMES,
-    ising_configuration_dataset,
-    phi4_observable_dataset,
-)
 
 # Every statistical comparison allows 5 standard errors: for a normal estimate the two-sided
 # false-failure rate is 5.7e-7 per comparison.
