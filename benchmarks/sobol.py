@@ -4,9 +4,19 @@ Pipeline timed for both: design (scrambled Sobol'), model evaluation, first and 
 bootstrap with ``--resamples`` resamples (no second order). edtjax is compiled on a warm-up call
 with another key outside the timed region. Prints one JSON line per configuration.
 
+``--outputs T ...`` adds a many-output case: an Ishigami function whose coefficients vary over
+``T`` "time points", ``y_t = ishigami(x; a_t, b_t)``, so every component has exact indices;
+SALib analyses one output at a time (a loop over the components, as its users do).
+
+``--accuracy-seeds K`` adds an accuracy study: root-mean-square errors against the exact
+Ishigami indices (first, total and second order) over ``K`` seeds at ``N = 2^--accuracy-exponent``
+for both of edtjax's first-order estimators and SALib, all at the same number of model
+evaluations ``N (2d + 2)``.
+
 Usage (from the repository root)::
 
     PYTHONPATH=. python benchmarks/sobol.py [--exponents 14 16] [--resamples 100] [--repeats 1]
+        [--outputs 256 1000] [--accuracy-seeds 24 --accuracy-exponent 12]
 """
 
 from __future__ import annotations
@@ -53,20 +63,129 @@ def _cases():
     }
 
 
-def _edtjax(key, model, factors, n, resamples):
-    r = sobol_indices(key, model, factors, n, num_bootstrap=resamples)
-    jax.block_until_ready((r.first_order, r.total_order, r.first_order_bootstrap))
-    return np.asarray(r.first_order), np.asarray(r.total_order)
-
-
-def _salib(d, bounds, model, n, resamples, seed):
-    problem = {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": bounds}
-    x = salib_sample.sample(problem, n, calc_second_order=False, seed=seed)
-    y = np.asarray(model(jnp.asarray(x, jnp.float32)), np.float64)
-    s = salib_analyze.analyze(
-        problem, y, calc_second_order=False, num_resamples=resamples, seed=seed
+def _edtjax(key, model, factors, n, resamples, second_order=False, estimator="janon2014"):
+    r = sobol_indices(
+        key,
+        model,
+        factors,
+        n,
+        num_bootstrap=resamples,
+        second_order=second_order,
+        estimator=estimator,
     )
-    return np.asarray(s["S1"]), np.asarray(s["ST"])
+    jax.block_until_ready(r)
+    s2 = None if r.second_order is None else np.asarray(r.second_order)
+    return np.asarray(r.first_order), np.asarray(r.total_order), s2
+
+
+def _salib(d, bounds, model, n, resamples, seed, second_order=False):
+    """SALib's sample + analyze; a vector output is analysed one component at a time."""
+    problem = {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": bounds}
+    x = salib_sample.sample(problem, n, calc_second_order=second_order, seed=seed)
+    y = np.asarray(model(jnp.asarray(x, jnp.float32)), np.float64)
+    columns = y[:, None] if y.ndim == 1 else y
+    first, total, second = [], [], []
+    for col in columns.T:
+        s = salib_analyze.analyze(
+            problem, col, calc_second_order=second_order, num_resamples=resamples, seed=seed
+        )
+        first.append(s["S1"])
+        total.append(s["ST"])
+        second.append(s["S2"] if second_order else None)
+    if y.ndim == 1:
+        return first[0], total[0], second[0]
+    return np.stack(first, -1), np.stack(total, -1), None
+
+
+def _time_varying_ishigami(num_outputs: int):
+    """``y_t = ishigami(x; a_t, b_t)`` over ``num_outputs`` time points, with exact indices."""
+    t = np.linspace(0.0, 1.0, num_outputs)
+    a, b = 7.0 * (0.25 + t), 0.1 * (2.0 - t)
+    a_j, b_j = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+
+    def model(x):
+        s1 = jnp.sin(x[..., :1])
+        return s1 + a_j * jnp.sin(x[..., 1:2]) ** 2 + b_j * x[..., 2:3] ** 4 * s1
+
+    refs = [ishigami_indices(float(ai), float(bi)) for ai, bi in zip(a, b, strict=True)]
+    first = np.stack([r.first_order for r in refs], -1)
+    total = np.stack([r.total_order for r in refs], -1)
+    return model, first, total
+
+
+def _many_outputs(num_outputs: int, exponent: int, resamples: int, repeats: int) -> None:
+    """Time edtjax and SALib on ``num_outputs`` components at ``N = 2^exponent``."""
+    n = 2**exponent
+    bounds = [[-np.pi, np.pi]] * 3
+    factors = dist.Uniform(-jnp.pi * jnp.ones(3), jnp.pi)
+    model, first, total = _time_varying_ishigami(num_outputs)
+    _edtjax(jax.random.key(100), model, factors, n, resamples)  # compile
+    t_e, t_s = [], []
+    for rep in range(repeats):
+        t0 = time.perf_counter()
+        s1, st, _ = _edtjax(jax.random.key(rep), model, factors, n, resamples)
+        t_e.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        p1, pt, _ = _salib(3, bounds, model, n, resamples, rep + 1)
+        t_s.append(time.perf_counter() - t0)
+    edt_s, peer_s = min(t_e), min(t_s)
+    print(
+        json.dumps(
+            {
+                "name": f"sobol_indices/ishigami_{num_outputs}_outputs/N=2^{exponent}",
+                "edtjax_s": round(edt_s, 4),
+                "peer_s": round(peer_s, 4),
+                "ratio": round(peer_s / edt_s, 2),
+                "peer": "SALib sobol.sample + sobol.analyze per output component",
+                "outputs": num_outputs,
+                "bootstrap_resamples": resamples,
+                "edtjax_max_abs_err_first": float(np.max(np.abs(s1 - first))),
+                "peer_max_abs_err_first": float(np.max(np.abs(p1 - first))),
+                "edtjax_max_abs_err_total": float(np.max(np.abs(st - total))),
+                "peer_max_abs_err_total": float(np.max(np.abs(pt - total))),
+            }
+        ),
+        flush=True,
+    )
+
+
+def _accuracy(seeds: int, exponent: int) -> None:
+    """RMSE over ``seeds`` seeds on Ishigami, first, total and second order, equal evaluations."""
+    n = 2**exponent
+    ref = ishigami_indices()
+    factors = dist.Uniform(-jnp.pi * jnp.ones(3), jnp.pi)
+    bounds = [[-np.pi, np.pi]] * 3
+    iu = np.triu_indices(3, 1)
+    runs = {
+        "edtjax_janon2014": lambda s: _edtjax(
+            jax.random.key(s), ishigami, factors, n, 0, True, "janon2014"
+        ),
+        "edtjax_saltelli2010": lambda s: _edtjax(
+            jax.random.key(s), ishigami, factors, n, 0, True, "saltelli2010"
+        ),
+        "salib": lambda s: _salib(3, bounds, ishigami, n, 2, s + 1, second_order=True),
+    }
+    record = {
+        "name": f"sobol_rmse/ishigami/N=2^{exponent}",
+        "seeds": seeds,
+        "model_evaluations": n * 8,
+        "exact_first": ref.first_order.round(4).tolist(),
+        "exact_total": ref.total_order.round(4).tolist(),
+        "exact_second_upper": ref.second_order[iu].round(4).tolist(),
+    }
+    for name, run in runs.items():
+        est = [run(s) for s in range(seeds)]
+        s1 = np.stack([e[0] for e in est])
+        st = np.stack([e[1] for e in est])
+        s2 = np.stack([np.asarray(e[2])[iu] for e in est])
+        for label, values, exact in (
+            ("first", s1, ref.first_order),
+            ("total", st, ref.total_order),
+            ("second", s2, ref.second_order[iu]),
+        ):
+            rmse = np.sqrt(np.mean((values - exact) ** 2, axis=0))
+            record[f"{name}_rmse_{label}"] = rmse.round(5).tolist()
+    print(json.dumps(record), flush=True)
 
 
 def _mlp_parameter_gsa(num_samples: int, repeats: int) -> None:
@@ -121,8 +240,19 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--mlp-samples", type=int, default=10_000)
+    parser.add_argument("--outputs", type=int, nargs="*", default=[])
+    parser.add_argument("--outputs-exponent", type=int, default=12)
+    parser.add_argument("--accuracy-seeds", type=int, default=0)
+    parser.add_argument("--accuracy-exponent", type=int, default=12)
+    parser.add_argument("--skip-single", action="store_true", help="only the added cases")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    for num_outputs in args.outputs:
+        _many_outputs(num_outputs, args.outputs_exponent, args.resamples, args.repeats)
+    if args.accuracy_seeds:
+        _accuracy(args.accuracy_seeds, args.accuracy_exponent)
+    if args.skip_single:
+        return
     for name, (d, bounds, factors, model, ref) in _cases().items():
         for e in args.exponents:
             n = 2**e
@@ -130,10 +260,10 @@ def main() -> None:
             t_e, t_s = [], []
             for rep in range(args.repeats):
                 t0 = time.perf_counter()
-                s1, st = _edtjax(jax.random.key(rep), model, factors, n, args.resamples)
+                s1, st, _ = _edtjax(jax.random.key(rep), model, factors, n, args.resamples)
                 t_e.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                p1, pt = _salib(d, bounds, model, n, args.resamples, rep + 1)
+                p1, pt, _ = _salib(d, bounds, model, n, args.resamples, rep + 1)
                 t_s.append(time.perf_counter() - t0)
             edt_s, peer_s = min(t_e), min(t_s)
             print(

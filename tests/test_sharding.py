@@ -207,9 +207,9 @@ def _check_sobol():
     ref = sobol_indices(jax.random.key(0), _ishigami, factors, **kw)
     res = sobol_indices(jax.random.key(0), _ishigami, factors, devices=4, **kw)
     _assert_close(res, ref)
-    size = sobol._sobol_core._cache_size()
+    size = sobol._sobol_outputs._cache_size()
     sobol_indices(jax.random.key(2), _ishigami, _ishigami_factors(2.0), devices=4, **kw)
-    assert sobol._sobol_core._cache_size() == size
+    assert sobol._sobol_outputs._cache_size() == size
 
 
 def _check_ensemble():

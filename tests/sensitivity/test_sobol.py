@@ -7,7 +7,7 @@ import numpyro.distributions as dist
 import pytest
 
 from edtjax.sensitivity import sobol_indices
-from edtjax.sensitivity.sobol import _sobol_core
+from edtjax.sensitivity.sobol import _sobol_outputs
 from edtjax.simulators.test_functions import (
     ishigami,
     ishigami_indices,
@@ -122,11 +122,11 @@ def test_groups_and_vector_output_with_aggregated_indices():
 def test_no_retrace_on_new_key_and_distribution_parameters():
     factors = {"x12": dist.Uniform(-jnp.pi * jnp.ones(2), jnp.pi), "x3": dist.Uniform(-3.0, 3.0)}
     sobol_indices(jax.random.key(0), _ishigami_model, factors, 256, sampler="mc")
-    before = _sobol_core._cache_size()
+    before = _sobol_outputs._cache_size()
     other = {"x12": dist.Uniform(-2.0 * jnp.ones(2), 2.0), "x3": dist.Uniform(-1.0, 1.0)}
     sobol_indices(jax.random.key(1), _ishigami_model, other, 256, sampler="mc")
     sobol_indices(jax.random.key(2), _ishigami_model, factors, 256, sampler="mc")
-    assert _sobol_core._cache_size() == before
+    assert _sobol_outputs._cache_size() == before
 
 
 @pytest.mark.slow
