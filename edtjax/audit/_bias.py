@@ -42,26 +42,32 @@ from scipy import stats
 
 from edtjax.audit._laws import declared_laws
 from edtjax.audit._surrogates import Split, Surrogates
-from edtjax.audit.config import AuditConfig
 from edtjax.audit.records import BiasResult, Skipped, Spread
 from edtjax.audit.result import AuditData
+from edtjax.audit.sections import BiasConfig
 from edtjax.uq import surrogate_bias
 
 
 def bias_stage(
-    key: jax.Array, data: AuditData, split: Split, surrogates: Surrogates, config: AuditConfig
+    key: jax.Array,
+    data: AuditData,
+    split: Split,
+    surrogates: Surrogates,
+    config: BiasConfig,
+    inputs: tuple,
 ) -> BiasResult | Skipped | None:
-    """True and predicted surrogate-induced bias of the mean first output, or ``None``."""
+    """True and predicted surrogate-induced bias of the mean first output, or ``None``;
+    ``inputs`` are the configuration's declared laws (``AuditConfig.inputs``)."""
     output = data.output_names[0]
     assumption = ""
     if data.simulator is not None and surrogates.evaluable:
-        x, law = downstream_inputs(key, data, config)
+        x, law = downstream_inputs(key, data, config, inputs)
         exact = float(np.mean(np.asarray(data.simulator(x), np.float64)[:, 0]))
         description = (
             f"mean of {output} over {config.bias_samples} inputs drawn from {law} (the same "
             "sample for simulator and surrogate)"
         )
-        if config.inputs:
+        if inputs:
             assumption = ", which assumes the declared laws are the labelled runs' distribution"
     elif data.queries is not None and data.queries_y is not None:
         x = np.asarray(data.queries, np.float64)
@@ -114,17 +120,18 @@ def bias_stage(
 
 
 def downstream_inputs(
-    key: jax.Array, data: AuditData, config: AuditConfig
+    key: jax.Array, data: AuditData, config: BiasConfig, inputs: tuple
 ) -> tuple[np.ndarray, str]:
     """``config.bias_samples`` inputs ``(M, d)`` of the downstream quantity, and their law.
 
-    Drawn from the declared laws (:func:`edtjax.audit._laws.declared_laws`: the config's
-    ``[inputs]``, else uniform on ``data.box``), the laws of the Sobol' stage; without declared
-    laws, from the empirical law: the labelled inputs ``data.x`` resampled with replacement.
+    Drawn from the declared laws (:func:`edtjax.audit._laws.declared_laws`: ``inputs``, the
+    config's ``[inputs]``, else uniform on ``data.box``), the laws of the Sobol' stage;
+    without declared laws, from the empirical law: the labelled inputs ``data.x`` resampled
+    with replacement.
     Returns the inputs (float64) and the law in words.
     """
     m = config.bias_samples
-    laws = declared_laws(data, config)
+    laws = declared_laws(data, inputs)
     if laws is None:
         x = np.asarray(data.x, np.float64)
         rows = np.asarray(jax.random.randint(key, (m,), 0, x.shape[0]))

@@ -26,7 +26,6 @@ import numpy as np
 
 from edtjax.audit._reliability import ReliabilityOutputs
 from edtjax.audit._surrogates import Split, Surrogates
-from edtjax.audit.config import AuditConfig
 from edtjax.audit.records import HybridResult, Skipped
 from edtjax.audit.result import AuditData
 from edtjax.hybrid import calibrate_guard, guarded
@@ -43,9 +42,11 @@ def hybrid_stage(
     split: Split,
     surrogates: Surrogates,
     rel: ReliabilityOutputs,
-    config: AuditConfig,
+    *,
+    alpha: float,
 ) -> HybridResult | Skipped | None:
-    """The guarded hybrid on the queries, or why it was not run (``None``: no queries)."""
+    """The guarded hybrid on the queries, or why it was not run (``None``: no queries); the
+    guard accepts at the reliability level ``alpha`` (``reliability.alpha``)."""
     if split.x_shift is None:
         return None
     if data.simulator is None:
@@ -71,7 +72,7 @@ def hybrid_stage(
         split.y_cal[half:],
     )
     evaluate = jax.jit(
-        guarded(surrogates.main, simulate, calibration, alpha=config.alpha, host_simulator=True)
+        guarded(surrogates.main, simulate, calibration, alpha=alpha, host_simulator=True)
     )
     queries = split.x_shift
     z = np.asarray(queries)
@@ -85,7 +86,7 @@ def hybrid_stage(
     in_domain = ~np.asarray(evaluate(split.x_test).used_surrogate, bool)
     error = np.abs(hybrid - exact)
     return HybridResult(
-        alpha=float(config.alpha),
+        alpha=float(alpha),
         n_queries=int(queries.shape[0]),
         n_fallback=int(fell_back.sum()),
         fallback_share=float(fell_back.mean()),
@@ -98,7 +99,7 @@ def hybrid_stage(
         surrogate_mean_abs_error=[float(v) for v in np.abs(alone - exact).mean(0)],
         description=(
             "the queries evaluated by the surrogate where the combined indicator accepts them "
-            f"at alpha = {config.alpha:g} and by the simulator elsewhere (edtjax.hybrid."
+            f"at alpha = {alpha:g} and by the simulator elsewhere (edtjax.hybrid."
             "guarded); errors against the simulator in physical units; times of this process "
             "on this machine, compilation excluded"
         ),

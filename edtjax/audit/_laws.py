@@ -1,6 +1,6 @@
 """Declared input laws of the audit: numpyro distributions from the config's ``[inputs]``.
 
-:func:`declared_laws` turns the checked table of :func:`edtjax.audit.config.parse_input_laws`
+:func:`declared_laws` turns the checked table of :func:`edtjax.audit.input_laws.parse_input_laws`
 (or the data's box, independent uniform laws) into univariate numpyro distributions that all
 have an inverse CDF, as Sobol' designs need: numpyro's own laws where they have one, its
 ``TruncatedNormal`` for a truncated normal, and :class:`_CdfTruncated` for every other
@@ -20,12 +20,7 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-from edtjax.audit.config import (
-    AuditConfig,
-    box_input_laws,
-    check_input_names,
-    parse_input_laws,
-)
+from edtjax.audit.input_laws import box_input_laws, check_input_names, parse_input_laws
 from edtjax.audit.result import AuditData
 
 #: Smallest probability a truncation may keep of its law (float32 inverse CDFs lose the rest).
@@ -163,10 +158,11 @@ class DeclaredLaws(NamedTuple):
         return jnp.stack([law.icdf(u[:, i]) for i, law in enumerate(self.laws)], axis=1)
 
 
-def declared_laws(data: AuditData, config: AuditConfig) -> DeclaredLaws | None:
+def declared_laws(data: AuditData, inputs: tuple) -> DeclaredLaws | None:
     """The input laws the Sobol' stage uses, or ``None`` for the empirical law.
 
-    ``config.inputs`` when it declares laws (it must name every input of ``data``); else
+    ``inputs`` (the configuration's declared laws, ``AuditConfig.inputs``) when it declares
+    laws (it must name every input of ``data``); else
     independent uniform laws on ``data.box`` when the data have a box (the built-in case:
     its design is uniform on it); else ``None``.
 
@@ -174,9 +170,9 @@ def declared_laws(data: AuditData, config: AuditConfig) -> DeclaredLaws | None:
         ValueError: declared laws for unknown inputs, inputs without a law, or a truncation
             that keeps almost no probability (the message names the input).
     """
-    if config.inputs:
-        check_input_names(config.inputs, tuple(data.input_names))
-        table, source = config.inputs, "config [inputs]"
+    if inputs:
+        check_input_names(inputs, tuple(data.input_names))
+        table, source = inputs, "config [inputs]"
     elif data.box is not None:
         table = box_input_laws({n: data.box[n] for n in data.input_names})
         source = "the data's input box (independent uniforms)"

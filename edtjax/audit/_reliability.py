@@ -27,7 +27,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax.audit._surrogates import READS_SURROGATE, Split, Surrogates
-from edtjax.audit.config import AuditConfig
 from edtjax.audit.records import (
     Attribution,
     DepthMap,
@@ -39,6 +38,7 @@ from edtjax.audit.records import (
     ReliabilityResult,
     Skipped,
 )
+from edtjax.audit.sections import MapsConfig, ReliabilityConfig
 from edtjax.reliability import (
     INDICATORS,
     CombinedState,
@@ -55,7 +55,7 @@ from edtjax.uq import split_conformal
 COMBINED = "combined"
 
 
-def build_indicators(surrogates: Surrogates, config: AuditConfig) -> dict[str, Indicator]:
+def build_indicators(surrogates: Surrogates, config: ReliabilityConfig) -> dict[str, Indicator]:
     """The configured indicators, by name (:data:`edtjax.reliability.INDICATORS`; inputs are
     standardised). Those that read the surrogate get its epistemic variance or its features."""
     predict = surrogates.main
@@ -168,8 +168,10 @@ def reliability_stage(
     surrogates: Surrogates,
     contour_inputs: tuple[int, int],
     input_names: tuple[str, ...],
-    config: AuditConfig,
+    config: ReliabilityConfig,
+    maps: MapsConfig,
     *,
+    devices: int | None = None,
     queries_shifted: bool = False,
     queries_y: np.ndarray | None = None,
 ) -> ReliabilityOutputs:
@@ -179,10 +181,11 @@ def reliability_stage(
     are detection rates and AUROC computed on them. ``queries_y`` are the queries' true
     outputs in physical units (float64), when known. Returns the reliability numbers, the depth
     map descriptions, the arrays, the per-query numbers (``None`` without queries) and the
-    fitted combined indicator's verdict function (:class:`ReliabilityOutputs`).
+    fitted combined indicator's verdict function (:class:`ReliabilityOutputs`). ``config``
+    and ``maps`` are the ``[reliability]`` and ``[maps]`` sections; ``devices`` shares the
+    calibration and the queries (``None``: one device).
     """
     indicators = build_indicators(surrogates, config)
-    devices = config.devices or None
     keys = jax.random.split(key, 2 * len(indicators) + 1)
     states, calibrations = {}, {}
     for k, (name, ind) in enumerate(indicators.items()):
@@ -269,12 +272,12 @@ def reliability_stage(
             queries_y=queries_y,
         )
         arrays.update(more)
-    drawn = config.depth_map_indicators
+    drawn = maps.depth_map_indicators
     if not surrogates.evaluable:  # a surrogate known at given rows only: no grid scores
         reading = set(READS_SURROGATE) & set(indicators)
         drawn = tuple(n for n in drawn if n not in reading and not (n == COMBINED and reading))
     maps, map_arrays = depth_maps(
-        split, indicators, states, calibrations, contour_inputs, input_names, config, drawn
+        split, indicators, states, calibrations, contour_inputs, input_names, maps, drawn
     )
     arrays.update(map_arrays)
     combined_state = states[COMBINED]
@@ -385,7 +388,7 @@ def query_answers(
     calibrations: dict[str, Any],
     query_scores: dict[str, Any],
     input_names: tuple[str, ...],
-    config: AuditConfig,
+    config: ReliabilityConfig,
     *,
     queries_shifted: bool = False,
     queries_y: np.ndarray | None = None,
@@ -503,7 +506,9 @@ def query_answers(
     return answers, arrays
 
 
-def depth_maps(split, indicators, states, calibrations, contour_inputs, input_names, config, drawn):
+def depth_maps(
+    split, indicators, states, calibrations, contour_inputs, input_names, config: MapsConfig, drawn
+):
     """Scores of the indicators ``drawn`` on a ``G x G`` grid over two inputs, the others at
     the training median.
 

@@ -41,7 +41,6 @@ import numpy as np
 
 from edtjax.audit._laws import DeclaredLaws, declared_laws
 from edtjax.audit._surrogates import Split, Surrogates
-from edtjax.audit.config import AuditConfig
 from edtjax.audit.records import (
     Agreement,
     EmpiricalIndices,
@@ -56,6 +55,7 @@ from edtjax.audit.records import (
     SobolResult,
 )
 from edtjax.audit.result import AuditData
+from edtjax.audit.sections import ReliabilityConfig, SensitivityConfig
 from edtjax.sensitivity import (
     IndexEstimates,
     given_data_first_order,
@@ -156,7 +156,7 @@ def _simulate(data: AuditData, x: np.ndarray) -> np.ndarray:
 
 
 def simulator_sobol(
-    key: jax.Array, data: AuditData, laws: DeclaredLaws | None, config: AuditConfig
+    key: jax.Array, data: AuditData, laws: DeclaredLaws | None, config: SensitivityConfig
 ) -> IndexTable | None:
     """First/total Sobol' indices ``(d, o)`` of ``data.simulator`` under the declared laws
     (``None`` without a simulator or without declared laws)."""
@@ -188,10 +188,13 @@ def surrogate_sobol(
     laws: DeclaredLaws,
     split: Split,
     surrogates: Surrogates,
-    config: AuditConfig,
+    config: SensitivityConfig,
+    *,
+    devices: int | None = None,
 ) -> tuple[IndexTable, np.ndarray]:
-    """Sobol' indices of the ensemble mean under the declared laws; also the ``(d,)``
-    aggregated total indices (Gamboa et al. 2014) that rank the inputs."""
+    """Sobol' indices of the ensemble mean under the declared laws (rows shared over
+    ``devices``); also the ``(d,)`` aggregated total indices (Gamboa et al. 2014) that rank
+    the inputs."""
     f = _surrogate_mean(split, surrogates)
 
     def model(v):
@@ -203,7 +206,7 @@ def surrogate_sobol(
         tuple(laws.laws),
         config.sobol_samples,
         confidence=config.sobol_confidence,
-        devices=config.devices or None,
+        devices=devices,
     )
     summary = IndexTable(**_summary(est, True), num_samples=config.sobol_samples)
     return summary, _stack(est.aggregated_total_order)
@@ -278,7 +281,10 @@ def sobol_stage(
     data: AuditData,
     split: Split,
     surrogates: Surrogates | None,
-    config: AuditConfig,
+    config: SensitivityConfig,
+    inputs: tuple,
+    *,
+    devices: int | None = None,
 ) -> tuple[SobolResult, np.ndarray, LawSample | None]:
     """The :class:`~edtjax.audit.records.SobolResult`, the ``(d,)`` scores that rank the
     inputs, and the law sample.
@@ -291,10 +297,12 @@ def sobol_stage(
     (``empirical.surrogate``), their agreement, and no totals. The ranking scores are the
     surrogate's aggregated total indices (declared) or aggregated first-order indices
     (empirical). ``surrogates=None`` (no surrogate to evaluate) leaves its parts ``None``.
+    ``inputs`` are the configuration's declared laws (``AuditConfig.inputs``); ``devices``
+    shares the surrogate's Sobol' rows.
 
     See :mod:`edtjax.audit.result` for the fields.
     """
-    laws = declared_laws(data, config)
+    laws = declared_laws(data, inputs)
     names, outputs = tuple(data.input_names), tuple(data.output_names)
     x_all = np.asarray(data.x, np.float64)
     sim = sur = note = agreement = empirical = validity = None
@@ -302,7 +310,7 @@ def sobol_stage(
         sim = simulator_sobol(simulator_key, data, laws, config)
         ranking = None
         if surrogates is not None and surrogates.evaluable:
-            sur, ranking = surrogate_sobol(key, laws, split, surrogates, config)
+            sur, ranking = surrogate_sobol(key, laws, split, surrogates, config, devices=devices)
             agreement = sobol_agreement(sim, sur, names, outputs)
         elif surrogates is not None:
             note = (
@@ -355,7 +363,11 @@ def sobol_stage(
 
 
 def _combined_outside(
-    key: jax.Array, split: Split, surrogates: Surrogates, config: AuditConfig
+    key: jax.Array,
+    split: Split,
+    surrogates: Surrogates,
+    config: ReliabilityConfig,
+    devices: int | None,
 ) -> Callable[[jax.Array], np.ndarray]:
     """``outside(z) -> (k,) bool`` of the combined indicator at ``config.alpha``.
 
@@ -374,9 +386,7 @@ def _combined_outside(
         tuple(states.values()),
         tuple(jnp.sort(indicators[n].score(states[n], split.x_cal[:half])) for n in states),
     )
-    cal = calibrate(
-        keys[-1], combined, state, split.x_cal[half:], config.alpha, devices=config.devices or None
-    )
+    cal = calibrate(keys[-1], combined, state, split.x_cal[half:], config.alpha, devices=devices)
     score = jax.jit(combined.score)
     return lambda z: np.asarray(score(state, z) > cal.threshold)
 
@@ -386,18 +396,21 @@ def sobol_validity(
     sample: LawSample | None,
     split: Split,
     surrogates: Surrogates | None,
-    config: AuditConfig,
+    config: SensitivityConfig,
+    reliability: ReliabilityConfig,
     *,
     outside: Callable[[jax.Array], Any] | None = None,
+    devices: int | None = None,
 ) -> LawValidity | Skipped | None:
     """How much of the declared-law Sobol' design lies outside the validity domain.
 
     The draws of ``sample`` (from the declared laws) are judged by the combined indicator at
-    ``config.alpha`` (``outside``, a function of standardised inputs ``(k, d) -> (k,)`` bool;
-    fitted here as the reliability stage does when not given). Returns ``None`` without a
-    sample (empirical law), else the :class:`~edtjax.audit.records.LawValidity` whose
-    ``restricted`` holds first-order rank-based indices on the accepted draws only (the
-    declared law restricted to the validity domain; the inputs are then dependent, which the
+    ``reliability.alpha`` (``outside``, a function of standardised inputs ``(k, d) -> (k,)``
+    bool; fitted here as the reliability stage does when not given, over ``devices``).
+    Returns ``None`` without a sample (empirical law), else the
+    :class:`~edtjax.audit.records.LawValidity` whose ``restricted`` holds first-order
+    rank-based indices on the accepted draws only (the declared law restricted to the
+    validity domain; the inputs are then dependent, which the
     estimator allows), or :class:`~edtjax.audit.records.Skipped` with fewer than
     :data:`MIN_RESTRICTED_DRAWS` accepted draws.
     Draws from the training law itself are flagged at a rate of about ``alpha``.
@@ -408,7 +421,7 @@ def sobol_validity(
     if surrogates is None and outside is None:
         return Skipped("no surrogate to fit the validity indicator on")
     if outside is None:
-        outside = _combined_outside(key, split, surrogates, config)
+        outside = _combined_outside(key, split, surrogates, reliability, devices)
     z = split.to_inputs(sample.x)
     flagged = np.asarray(outside(z), bool).reshape(-1)
     n = int(flagged.shape[0])
@@ -427,7 +440,7 @@ def sobol_validity(
         statement = (
             f"{share:.0%} of {n} draws from the declared input laws lie outside the "
             f"surrogate's validity domain (at most the "
-            f"{config.sobol_extrapolation_share:.0%} threshold; about {config.alpha:.0%} is "
+            f"{config.sobol_extrapolation_share:.0%} threshold; about {reliability.alpha:.0%} is "
             "expected from the indicator's false alarms alone): the indices describe the "
             "surrogate where it was trained"
         )
@@ -456,7 +469,7 @@ def sobol_validity(
         )
     return LawValidity(
         indicator="combined",
-        alpha=config.alpha,
+        alpha=reliability.alpha,
         num_draws=n,
         n_outside=n_out,
         share_outside=share,
@@ -468,9 +481,15 @@ def sobol_validity(
 
 
 def layer_sensitivity(
-    key: jax.Array, split: Split, surrogates: Surrogates, config: AuditConfig
+    key: jax.Array,
+    split: Split,
+    surrogates: Surrogates,
+    config: SensitivityConfig,
+    *,
+    devices: int | None = None,
 ) -> ParameterSensitivity | Skipped:
-    """Group (layer) Sobol' indices of member 0's mean prediction under multiplicative noise.
+    """Group (layer) Sobol' indices of member 0's mean prediction under multiplicative noise
+    (rows shared over ``devices``).
 
     The network is evaluated at ``gsa_points`` test inputs; per-point indices are aggregated
     per output with the output variances as weights (the generalised indices of Gamboa et al.
@@ -496,7 +515,7 @@ def layer_sensitivity(
         scale=config.gsa_scale,
         groups="layer",
         num_samples=config.gsa_samples,
-        devices=config.devices or None,
+        devices=devices,
     )
     groups = sorted(est.first_order)
     weights = np.asarray(est.variance, np.float64)  # (P, o)

@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from edtjax.audit.config import AuditConfig
 from edtjax.audit.records import SurrogateInfo, SurrogateScores
 from edtjax.audit.result import AuditData
+from edtjax.audit.sections import CalibrationConfig, SplitConfig, SurrogateConfig
 from edtjax.audit.surrogate import UserSurrogate, as_predictive
 from edtjax.reliability import INDICATORS
 from edtjax.surrogates import (
@@ -83,7 +83,7 @@ class Split(NamedTuple):
         return np.asarray(z, np.float64) * self.x_scale + self.x_mean
 
 
-def split_data(key: jax.Array, data: AuditData, config: AuditConfig) -> Split:
+def split_data(key: jax.Array, data: AuditData, config: SplitConfig) -> Split:
     """Random train/calibration/test split and standardisation with training statistics."""
     x = np.asarray(data.x, np.float64)
     y = np.asarray(data.y, np.float64)
@@ -208,9 +208,12 @@ _LAPLACE_PREDICT = jax.jit(laplace_last_layer.predict)
 _FEATURES = jax.jit(lambda network, params, z: network.features(params, z), static_argnums=0)
 
 
-def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surrogates:
+def fit_surrogates(
+    key: jax.Array, split: Split, config: SurrogateConfig, *, devices: int | None = None
+) -> Surrogates:
     """Deep ensemble of heteroscedastic MLPs and the configured Bayesian method on member 0,
-    through the surrogate interface (:mod:`edtjax.surrogates.method`)."""
+    through the surrogate interface (:mod:`edtjax.surrogates.method`); ``devices`` shares the
+    members (``None``: one device)."""
     training = TrainingOptions(
         loss=gaussian_nll_loss,
         epochs=config.epochs,
@@ -224,7 +227,7 @@ def fit_surrogates(key: jax.Array, split: Split, config: AuditConfig) -> Surroga
         heteroscedastic=True,
         training=training,
     )
-    options = EnsembleOptions(network, members=config.members, devices=config.devices or None)
+    options = EnsembleOptions(network, members=config.members, devices=devices)
     state = deep_ensemble.fit(key, split.x_train, split.y_train, options)
     first = ensemble_member(state, 0)
     # predictions on one device, as the unsharded ensemble predicts
@@ -339,7 +342,7 @@ def _float(x) -> float:
 
 
 def surrogate_metrics(
-    split: Split, surrogates: Surrogates, config: AuditConfig
+    split: Split, surrogates: Surrogates, config: CalibrationConfig
 ) -> tuple[dict[str, SurrogateScores], dict[str, np.ndarray]]:
     """Metrics per method on the test split, calibration and coverage curves."""
     numbers: dict[str, SurrogateScores] = {}

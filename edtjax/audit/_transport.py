@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax.audit._surrogates import Split
-from edtjax.audit.config import AuditConfig
 from edtjax.audit.records import MeanDepths, ShiftTest, TransportResult
+from edtjax.audit.sections import TransportConfig
 from edtjax.transport import (
     center_outward_fit,
     monge_kantorovich_depth,
@@ -24,11 +24,13 @@ def transport_stage(
     split: Split,
     contour_inputs: tuple[int, int],
     input_names: tuple[str, ...],
-    config: AuditConfig,
+    config: TransportConfig,
     *,
+    alpha: float,
     queries_shifted: bool,
 ) -> tuple[TransportResult, dict[str, np.ndarray]]:
-    """MK depths of the queries, quantile contours in two inputs, and four shift tests.
+    """MK depths of the queries, quantile contours in two inputs, and four shift tests (each
+    rejects at the level ``alpha``, ``reliability.alpha``).
 
     The queries are called shifted in the tests' descriptions only when ``queries_shifted``
     (by construction): the user's queries are compared, not assumed shifted.
@@ -84,7 +86,7 @@ def transport_stage(
             tests[f"{name}_{label}"] = ShiftTest(
                 statistic=float(res.statistic),
                 p_value=p,
-                rejected=bool(p <= config.alpha),
+                rejected=bool(p <= alpha),
                 compared=f"{compared} ({size} training points)",
             )
             arrays[f"shift/{name}_{label}/null"] = np.asarray(res.null_statistics, np.float64)

@@ -221,16 +221,18 @@ def run_audit(
     m = 0 if data.queries is None else int(np.shape(data.queries)[0])
     check_user_surrogate(surrogate, int(np.shape(data.x)[0]), m, len(data.output_names))
     if (
-        "feature_mahalanobis" in config.indicators
+        "feature_mahalanobis" in config.reliability.indicators
         and isinstance(surrogate, (UserSurrogate, UserPredictions))
         and getattr(surrogate, "features", None) is None
     ):
         raise ValueError(
-            "config indicators name feature_mahalanobis, which needs the surrogate's features: "
-            "give UserSurrogate(features=...) or remove it from the indicators"
+            "config reliability.indicators name feature_mahalanobis, which needs the "
+            "surrogate's features: give UserSurrogate(features=...) or remove it from the "
+            "indicators"
         )
-    declared_laws(data, config)  # a bad [inputs] table fails here, before any training
+    declared_laws(data, config.inputs)  # a bad [inputs] table fails here, before training
     check_devices(config)
+    devices = config.devices or None
     import edtjax
 
     names = (*STAGES, "sobol_simulator")
@@ -240,29 +242,42 @@ def run_audit(
     finished = False
     try:
         with stages.stage("split", "splitting the data"):
-            split = split_data(keys["split"], data, config)
-        what = f"training {config.members} networks" if surrogate is None else "the surrogate"
+            split = split_data(keys["split"], data, config.split)
+        members = config.surrogate.members
+        what = f"training {members} networks" if surrogate is None else "the surrogate"
         with stages.stage("surrogates", what):
             if surrogate is None:
-                surrogates = fit_surrogates(keys["surrogates"], split, config)
+                surrogates = fit_surrogates(
+                    keys["surrogates"], split, config.surrogate, devices=devices
+                )
             else:
                 surrogates = user_surrogates(split, data, surrogate)
-            scores, more = surrogate_metrics(split, surrogates, config)
+            scores, more = surrogate_metrics(split, surrogates, config.calibration)
             arrays.update(more)
         with stages.stage("sobol", "Sobol' indices"):
             sobol, ranking, law_sample = sobol_stage(
-                keys["sobol"], keys["sobol_simulator"], data, split, surrogates, config
+                keys["sobol"],
+                keys["sobol_simulator"],
+                data,
+                split,
+                surrogates,
+                config.sensitivity,
+                config.inputs,
+                devices=devices,
             )
         contour_inputs = _top_two(ranking)
         with stages.stage("parameter_gsa", "parameter sensitivity by layer"):
-            parameter_gsa = layer_sensitivity(keys["parameter_gsa"], split, surrogates, config)
+            parameter_gsa = layer_sensitivity(
+                keys["parameter_gsa"], split, surrogates, config.sensitivity, devices=devices
+            )
         with stages.stage("transport", "transport and shift tests"):
             transport, more = transport_stage(
                 keys["transport"],
                 split,
                 contour_inputs,
                 data.input_names,
-                config,
+                config.transport,
+                alpha=config.reliability.alpha,
                 queries_shifted=data.queries_shifted,
             )
             arrays.update(more)
@@ -273,12 +288,14 @@ def run_audit(
                 surrogates,
                 contour_inputs,
                 data.input_names,
-                config,
+                config.reliability,
+                config.maps,
+                devices=devices,
                 queries_shifted=bool(data.queries_shifted),
                 queries_y=None if data.queries_y is None else np.asarray(data.queries_y),
             )
             arrays.update(rel.arrays)
-            reads = set(READS_SURROGATE) & set(config.indicators)
+            reads = set(READS_SURROGATE) & set(config.reliability.indicators)
             if law_sample is not None and reads and not surrogates.evaluable:
                 validity = Skipped(
                     f"{PREDICTIONS_ONLY}: the combined indicator reads it "
@@ -291,14 +308,15 @@ def run_audit(
                     law_sample,
                     split,
                     surrogates,
-                    config,
+                    config.sensitivity,
+                    config.reliability,
                     outside=rel.outside,  # the combined indicator just fitted, not a refit
                 )
                 sobol = dataclasses.replace(sobol, validity=validity)
         with stages.stage("bias", "surrogate-induced bias"):
-            bias = bias_stage(keys["bias"], data, split, surrogates, config)
+            bias = bias_stage(keys["bias"], data, split, surrogates, config.bias, config.inputs)
         with stages.stage("hybrid", "the surrogate in the loop"):
-            hybrid = hybrid_stage(data, split, surrogates, rel, config)
+            hybrid = hybrid_stage(data, split, surrogates, rel, alpha=config.reliability.alpha)
         finished = True
     finally:
         stages.close(clear=not finished)

@@ -17,6 +17,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from edtjax.audit.config import sectioned_config
+
 __all__ = [
     "Agreement",
     "Attribution",
@@ -178,7 +180,9 @@ class CaseInfo(Record):
         n_queries_shifted: ``n_queries`` when they are shifted by construction, else 0.
         queries_shifted_by_construction: whether they are.
         seed: the configuration's seed.
-        config: the configuration as a dict.
+        config: the configuration as a dict, sectioned as
+            :func:`~edtjax.audit.config_to_dict` writes it (a flat configuration of an older
+            ``report.json`` is read into its sections).
         edtjax_version: the package version.
         has_simulator: whether a simulator was given.
         surrogate: the :class:`SurrogateInfo`.
@@ -199,6 +203,13 @@ class CaseInfo(Record):
     edtjax_version: str
     has_simulator: bool
     surrogate: SurrogateInfo
+
+    @classmethod
+    def from_json(cls, value: Any, path: str = "numbers") -> CaseInfo:
+        """As ``Record.from_json``; a flat ``config`` (a report of an earlier version) is read
+        into its sections (``edtjax.audit.config.sectioned_config``)."""
+        case = super().from_json(value, path)
+        return dataclasses.replace(case, config=sectioned_config(case.config))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,8 @@ is indexed by input then output, ``(d, o, 2)`` adds the lower and upper bound.
   ``n_queries_in`` (the in-domain test split), ``n_queries`` (the user's queries),
   ``n_queries_shifted`` (``n_queries`` when they are shifted by construction, else 0),
   ``queries_shifted_by_construction``, ``seed``, ``config`` (the full configuration as a
-  dict), ``edtjax_version``, ``has_simulator`` and ``surrogate``, a
+  dict, one entry per section as :func:`~edtjax.audit.config_to_dict` writes it),
+  ``edtjax_version``, ``has_simulator`` and ``surrogate``, a
   :class:`~edtjax.audit.records.SurrogateInfo` (``source``: ``"trained"``,
   ``"function"`` or ``"predictions"``, ``name``, ``statement``): the audit's own ensemble
   or the user's surrogate, see :mod:`edtjax.audit.surrogate`.
@@ -56,9 +57,10 @@ is indexed by input then output, ``(d, o, 2)`` adds the lower and upper bound.
   :class:`~edtjax.audit.records.RestrictedIndices` with ``num_draws``, ``surrogate`` and
   ``simulator`` first-order indices or ``None``, ``note``; or ``Skipped``): the share of
   i.i.d. draws from the declared laws that the combined indicator flags outside the
-  validity domain, whether it exceeds the threshold (``config.sobol_extrapolation_share``:
-  the indices then describe extrapolation), and first-order indices on the accepted draws
-  only (the laws restricted to the domain). ``validity`` is ``Skipped`` on the empirical
+  validity domain, whether it exceeds the threshold
+  (``config.sensitivity.sobol_extrapolation_share``: the indices then describe
+  extrapolation), and first-order indices on the accepted draws only (the laws restricted to
+  the domain). ``validity`` is ``Skipped`` on the empirical
   law or when the indicator cannot judge new draws.
 * ``parameter_gsa``, :class:`~edtjax.audit.records.ParameterSensitivity`:
   ``groups`` (layer names), ``first``, ``total`` ``(g, o)``, ``num_samples``,

@@ -7,13 +7,13 @@ with :func:`edtjax.simulators.simulate_pellet_batch`. The two outputs are the fi
 temperature (K) and the final centre stoichiometry deviation ``x``; the time to steady state is
 left out because it saturates at the end of the simulated window for most designs. The "new
 context" queries come from :func:`edtjax.simulators.shifted_design`: the inputs named in
-``config.shift_inputs`` are drawn beyond the box's upper edge, the others inside it, and their
+``config.case.shift_inputs`` are drawn beyond the box's upper edge, the others inside it, and their
 exact outputs are simulated too. Runs that did not converge are dropped (the count is returned).
 
 The inputs' laws are independent uniforms on the box (the design is uniform on it); the case
 declares them through its ``box``, which the Sobol' stage reads as the table
 ``{name: {"law": "Uniform", "low": low, "high": high}}`` of the config's ``[inputs]``
-(:func:`edtjax.audit.config.box_input_laws`), so a config's own ``[inputs]`` replaces them.
+(:func:`edtjax.audit.input_laws.box_input_laws`), so a config's own ``[inputs]`` replaces them.
 
 Cost: ``n_design + n_queries`` simulations, each ``O(solver_steps * solver_cells)`` per Picard
 iteration, batched with ``vmap``.
@@ -93,8 +93,8 @@ def pellet_simulator(config: AuditConfig, names: tuple[str, ...] | None = None):
 
     Columns of ``x`` follow ``names`` (default: the keys of ``DEFAULT_INPUT_BOX``); ``y`` is
     ``(k, 2)``: final centre temperature (K) and centre ``x``. The solver resolution comes from
-    ``config.solver_cells`` and ``config.solver_steps``. Runs are done ``512`` at a time
-    (one compiled batch shape).
+    ``config.case.solver_cells`` and ``config.case.solver_steps`` (its ``[case]`` section).
+    Runs are done ``512`` at a time (one compiled batch shape).
     Non-converged runs are returned as computed (a Sobol' analysis needs every design row);
     their share is small inside the box.
 
@@ -106,7 +106,7 @@ def pellet_simulator(config: AuditConfig, names: tuple[str, ...] | None = None):
         (1, 2)
     """
     names = tuple(DEFAULT_INPUT_BOX) if names is None else tuple(names)
-    solver = SolverConfig(n_cells=config.solver_cells, n_steps=config.solver_steps)
+    solver = SolverConfig(n_cells=config.case.solver_cells, n_steps=config.case.solver_steps)
     return _Simulator(names, solver)
 
 
@@ -119,10 +119,10 @@ def thermodiffusion_case(
 ) -> AuditData:
     """Simulate the built-in audit case: in-box design data and shifted queries.
 
-    ``config.n_design`` Sobol' points in ``box`` and ``config.n_queries`` shifted points (each
-    input in ``config.shift_inputs`` drawn from ``(high, high + shift_distance (high - low))``)
-    are simulated; non-converged runs are dropped from both, and how many is said on stderr
-    when ``progress``.
+    ``n_design`` Sobol' points in ``box`` and ``n_queries`` shifted points (each input in
+    ``shift_inputs`` drawn from ``(high, high + shift_distance (high - low))``), all from the
+    ``[case]`` section ``config.case``, are simulated; non-converged runs are dropped from
+    both, and how many is said on stderr when ``progress``.
 
     Args:
         key: PRNG key (design and query scrambles).
@@ -150,16 +150,17 @@ def thermodiffusion_case(
     """
     if not isinstance(config, AuditConfig):
         raise ValueError(f"config must be an AuditConfig, got {type(config).__name__}")
-    unknown = [s for s in config.shift_inputs if s not in box]
+    case = config.case
+    unknown = [s for s in case.shift_inputs if s not in box]
     if unknown:
-        raise ValueError(f"config.shift_inputs names {unknown}, not inputs of {sorted(box)}")
+        raise ValueError(f"config case.shift_inputs names {unknown}, not inputs of {sorted(box)}")
     k_design, k_query = jax.random.split(key)
-    design, names = sobol_design(k_design, box, config.n_design)
+    design, names = sobol_design(k_design, box, case.n_design)
     shift = {}
-    for name in config.shift_inputs:
+    for name in case.shift_inputs:
         lo, hi = box[name]
-        shift[name] = (hi, hi + config.shift_distance * (hi - lo))
-    queries, _ = shifted_design(k_query, box, shift, config.n_queries)
+        shift[name] = (hi, hi + case.shift_distance * (hi - lo))
+    queries, _ = shifted_design(k_query, box, shift, case.n_queries)
     simulator = pellet_simulator(config, names)
     y, ok = simulator.run(design)
     qy, q_ok = simulator.run(queries)

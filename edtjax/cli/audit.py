@@ -48,13 +48,20 @@ examples:
   edtjax audit --data runs.csv --outputs y --queries new.csv --predictions pred.csv
   edtjax audit --data runs.csv --outputs y --queries new.csv --surrogate my_model.py:predict
 
-A TOML config overrides any field of the audit configuration (edtjax.audit.AuditConfig), e.g.
+A TOML config overrides any field of the audit configuration (edtjax.audit.AuditConfig):
+seed and devices at the top, one table per stage ([case], [split], [surrogate],
+[calibration], [sensitivity], [transport], [reliability], [maps], [bias]) and the input
+laws in [inputs], e.g.
 
   preset = "quick"          # start from the quick preset (else the default one)
+  devices = 4               # share members, Sobol' rows and queries over 4 devices
+
+  [surrogate]
   members = 8               # ensemble members
   hidden = [64, 64, 64]     # hidden layer widths
+
+  [reliability]
   indicators = ["lens_fermat", "mahalanobis"]
-  devices = 4               # share members, Sobol' rows and queries over 4 devices
 
 With --data, the rows are the labelled runs (input and output columns side by side, .csv with
 a header row, or .npz); --queries holds new inputs to judge (the new simulation context; other
@@ -168,7 +175,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace):
     from edtjax.audit import audit_preset, load_config
-    from edtjax.audit.config import config_from_mapping, config_to_dict
+    from edtjax.audit.config import config_from_mapping
     from edtjax.audit.pipeline import check_devices
 
     preset = "quick" if args.quick else "default"
@@ -176,7 +183,7 @@ def _config(args: argparse.Namespace):
     overrides = {"seed": args.seed, "devices": args.devices}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:  # validated like the TOML keys
-        config = config_from_mapping({**config_to_dict(config), **overrides})
+        config = config_from_mapping(overrides, config)
     check_devices(config)  # before the simulation, not after it
     return config
 

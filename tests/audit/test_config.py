@@ -5,13 +5,17 @@ import json
 
 import pytest
 
-from edtjax.audit import AuditConfig, audit_preset, config_to_dict, load_config
-from edtjax.audit.config import (
-    INPUT_LAWS,
-    check_input_names,
-    config_from_mapping,
-    parse_input_laws,
+from edtjax.audit import (
+    AuditConfig,
+    CaseConfig,
+    MapsConfig,
+    audit_preset,
+    config_to_dict,
+    load_config,
 )
+from edtjax.audit.config import config_from_mapping, sectioned_config
+from edtjax.audit.input_laws import INPUT_LAWS, check_input_names, parse_input_laws
+from edtjax.audit.sections import _RULES, FIELD_TABLES, SECTIONS
 
 
 def _write(tmp_path, text):
@@ -23,18 +27,48 @@ def _write(tmp_path, text):
 def test_presets_are_configs_and_quick_is_smaller():
     default, quick = audit_preset("default"), audit_preset("quick")
     assert default == AuditConfig()
-    for name in ("n_design", "members", "epochs", "sobol_samples", "gsa_samples", "permutations"):
-        assert getattr(quick, name) < getattr(default, name), name
+    for name in (
+        "case.n_design",
+        "surrogate.members",
+        "surrogate.epochs",
+        "sensitivity.sobol_samples",
+        "sensitivity.gsa_samples",
+        "transport.permutations",
+    ):
+        table, key = name.split(".")
+        assert getattr(getattr(quick, table), key) < getattr(getattr(default, table), key), name
     with pytest.raises(ValueError, match="preset must be one of"):
         audit_preset("huge")
 
 
-def test_config_to_dict_is_json_and_round_trips():
+def test_every_field_has_one_section_and_one_rule():
+    fields = [f.name for cls in SECTIONS.values() for f in dataclasses.fields(cls)]
+    assert len(fields) == len(set(fields)) == len(FIELD_TABLES)  # a flat key maps to one table
+    assert set(_RULES) == {"seed", "devices"} | {
+        f"{table}.{f.name}" for table, cls in SECTIONS.items() for f in dataclasses.fields(cls)
+    }
+    top = [f.name for f in dataclasses.fields(AuditConfig)]
+    assert top == ["seed", "devices", *SECTIONS, "inputs"]
+    for table, cls in SECTIONS.items():
+        assert isinstance(getattr(AuditConfig(), table), cls)
+
+
+def test_config_to_dict_is_json_sectioned_and_round_trips():
     cfg = audit_preset("quick")
     d = config_to_dict(cfg)
     assert json.loads(json.dumps(d)) == d
-    assert set(d) == {f.name for f in dataclasses.fields(AuditConfig)}
-    rebuilt = AuditConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    assert list(d) == [f.name for f in dataclasses.fields(AuditConfig)]
+    assert d["surrogate"]["hidden"] == [32, 32] and d["maps"]["grid_size"] == 24
+    assert config_from_mapping(d) == cfg  # the TOML layout
+    rebuilt = AuditConfig(
+        seed=d["seed"],
+        devices=d["devices"],
+        inputs=d["inputs"],
+        **{
+            table: cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d[table].items()})
+            for table, cls in SECTIONS.items()
+        },
+    )
     assert rebuilt == cfg
     with pytest.raises(ValueError, match="AuditConfig"):
         config_to_dict({"seed": 0})
@@ -43,41 +77,60 @@ def test_config_to_dict_is_json_and_round_trips():
 def test_load_config_overrides_a_preset(tmp_path):
     path = _write(
         tmp_path,
-        'preset = "quick"\nmembers = 4\nalpha = 0.05\nhidden = [16, 8]\nlearning_rate = 1\n'
-        'indicators = ["mahalanobis", "lens_fermat"]\ndepth_map_indicators = ["combined"]\n',
+        'preset = "quick"\n[surrogate]\nmembers = 4\nhidden = [16, 8]\nlearning_rate = 1\n'
+        '[reliability]\nalpha = 0.05\nindicators = ["mahalanobis", "lens_fermat"]\n'
+        '[maps]\ndepth_map_indicators = ["combined"]\n',
     )
     cfg = load_config(path)
     quick = audit_preset("quick")
-    assert cfg.members == 4 and cfg.alpha == 0.05 and cfg.hidden == (16, 8)
-    assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
-    assert cfg.indicators == ("mahalanobis", "lens_fermat")
-    assert cfg.n_design == quick.n_design  # untouched keys keep the preset's value
-    assert load_config(_write(tmp_path, "seed = 3\n")).n_design == AuditConfig().n_design
-    assert load_config(_write(tmp_path, "seed = 3\n"), preset="quick").n_design == quick.n_design
+    assert cfg.surrogate.members == 4 and cfg.surrogate.hidden == (16, 8)
+    assert cfg.reliability.alpha == 0.05
+    assert cfg.surrogate.learning_rate == 1.0 and isinstance(cfg.surrogate.learning_rate, float)
+    assert cfg.reliability.indicators == ("mahalanobis", "lens_fermat")
+    assert cfg.maps.depth_map_indicators == ("combined",)
+    # untouched keys, also of a touched section, keep the preset's value
+    assert cfg.case == quick.case and cfg.surrogate.epochs == quick.surrogate.epochs
+    assert load_config(_write(tmp_path, "seed = 3\n")).case == AuditConfig().case
+    assert load_config(_write(tmp_path, "seed = 3\n"), preset="quick").case == quick.case
+
+
+def test_config_from_mapping_starts_from_a_config():
+    quick = audit_preset("quick")
+    cfg = config_from_mapping({"seed": 5, "transport": {"contour_levels": (0.5,)}}, quick)
+    assert cfg.seed == 5 and cfg.transport.contour_levels == (0.5,)
+    assert cfg.transport.permutations == quick.transport.permutations
+    assert config_from_mapping({}, quick) == quick
+    assert config_from_mapping({"preset": "default"}, quick) == AuditConfig()
 
 
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("membres = 3\n", r"unknown keys \['membres'\]"),
-        ('members = "3"\n', "'members' must be of type int"),
-        ("members = 3.0\n", "'members' must be of type int"),
-        ("members = true\n", "'members' must be of type int"),
-        ("alpha = 0.7\n", r"'alpha' must be a float in \(0, 0.5\)"),
-        ("members = 1\n", "'members' must be an int >= 2"),
-        ("sobol_samples = 1000\n", "'sobol_samples' must be a power of two"),
-        ("hidden = 64\n", "'hidden' must be an array"),
-        ("hidden = [64, 0]\n", "'hidden' must be widths >= 1"),
-        ('indicators = ["lens"]\n', "'indicators' must be a non-empty list"),
-        ('bayesian_method = "nuts"\n', "'bayesian_method' must be 'mbll' or 'laplace'"),
-        ("coverage_levels = [0.9, 0.5]\n", "'coverage_levels' must be increasing"),
-        ("train_fraction = 0.9\n", "train_fraction \\+ calibration_fraction must be < 1"),
+        ("[surrogate]\nmembres = 3\n", r"unknown key 'surrogate\.membres'; \[surrogate\] takes"),
+        ("colour = 3\n", r"unknown key 'colour'; expected among \['preset', 'seed'"),
+        ('[surrogate]\nmembers = "3"\n', "'surrogate.members' must be of type int"),
+        ("[surrogate]\nmembers = 3.0\n", "'surrogate.members' must be of type int"),
+        ("[surrogate]\nmembers = true\n", "'surrogate.members' must be of type int"),
+        ("[reliability]\nalpha = 0.7\n", r"'reliability\.alpha' must be a float in \(0, 0.5\)"),
+        ("[surrogate]\nmembers = 1\n", "'surrogate.members' must be an int >= 2"),
+        ("[sensitivity]\nsobol_samples = 1000\n", "'sensitivity.sobol_samples' must be a power"),
+        ("[surrogate]\nhidden = 64\n", "'surrogate.hidden' must be an array"),
+        ("[surrogate]\nhidden = [64, 0]\n", "'surrogate.hidden' must be widths >= 1"),
+        ('[reliability]\nindicators = ["lens"]\n', "'reliability.indicators' must be a non-empty"),
+        ('[surrogate]\nbayesian_method = "nuts"\n', "'surrogate.bayesian_method' must be 'mbll'"),
+        ("[calibration]\ncoverage_levels = [0.9, 0.5]\n", "'calibration.coverage_levels' must"),
         (
-            'depth_map_indicators = ["ensemble_spread"]\nindicators = ["mahalanobis"]\n',
-            "depth_map_indicators must be among indicators",
+            "[split]\ntrain_fraction = 0.9\n",
+            r"'split\.train_fraction' \+ 'split\.calibration_fraction' must be < 1",
         ),
+        (
+            '[maps]\ndepth_map_indicators = ["ensemble_spread"]\n'
+            '[reliability]\nindicators = ["mahalanobis"]\n',
+            "'maps.depth_map_indicators' must name indicators among 'reliability.indicators'",
+        ),
+        ("surrogate = 3\n", r"'surrogate' must be a table \(\[surrogate\]\)"),
         ('preset = "fast"\n', "preset must be one of"),
-        ("members = \n", "not valid TOML"),
+        ("[surrogate]\nmembers = \n", "not valid TOML"),
     ],
 )
 def test_load_config_rejects_bad_files(tmp_path, text, match):
@@ -85,16 +138,74 @@ def test_load_config_rejects_bad_files(tmp_path, text, match):
         load_config(_write(tmp_path, text))
 
 
-def test_load_config_missing_file(tmp_path):
-    with pytest.raises(ValueError, match="cannot be read"):
-        load_config(tmp_path / "absent.toml")
+@pytest.mark.parametrize(
+    ("text", "table"),
+    [
+        ("members = 4\n", "surrogate"),
+        ("n_design = 128\n", "case"),
+        ("train_fraction = 0.5\n", "split"),
+        ("coverage_levels = [0.9]\n", "calibration"),
+        ("sobol_extrapolation_share = 0.3\n", "sensitivity"),
+        ("permutations = 50\n", "transport"),
+        ("alpha = 0.05\n", "reliability"),
+        ("grid_size = 8\n", "maps"),
+        ("bias_samples = 64\n", "bias"),
+    ],
+)
+def test_flat_keys_of_the_earlier_layout_are_refused_naming_their_table(tmp_path, text, table):
+    key = text.split(" ")[0]
+    match = rf"config key '{key}' belongs to the \[{table}\] table: write it under \[{table}\]"
+    with pytest.raises(ValueError, match=match):
+        load_config(_write(tmp_path, text))
+    assert FIELD_TABLES[key] == table
+
+
+def test_a_key_in_the_wrong_table_names_its_table(tmp_path):
+    with pytest.raises(ValueError, match=r"'surrogate\.alpha' is not in the \[surrogate\] table: "
+                       r"alpha belongs to \[reliability\]"):  # fmt: skip
+        load_config(_write(tmp_path, "[surrogate]\nalpha = 0.05\n"))
+
+
+def test_sectioned_config_reads_an_older_flat_configuration():
+    flat = {
+        "seed": 2,
+        "n_design": 384,
+        "members": 3,
+        "alpha": 0.1,
+        "indicators": ["mahalanobis"],
+        "devices": 0,
+        "inputs": {},
+    }
+    assert sectioned_config(flat) == {
+        "seed": 2,
+        "case": {"n_design": 384},
+        "surrogate": {"members": 3},
+        "reliability": {"alpha": 0.1, "indicators": ["mahalanobis"]},
+        "devices": 0,
+        "inputs": {},
+    }
+    d = config_to_dict(audit_preset("quick"))
+    assert sectioned_config(d) == d  # the sectioned layout is left as it is
+    flat_quick = {
+        "seed": d["seed"],
+        "devices": d["devices"],
+        **{k: v for table in SECTIONS for k, v in d[table].items()},
+        "inputs": d["inputs"],
+    }
+    assert config_from_mapping(sectioned_config(flat_quick)) == audit_preset("quick")
 
 
 def test_direct_construction_is_validated():
-    with pytest.raises(ValueError, match="'grid_size' must be an int >= 4"):
-        AuditConfig(grid_size=2)
-    with pytest.raises(ValueError, match="'shift_distance' must be a float > 0"):
-        AuditConfig(shift_distance=float("nan"))
+    with pytest.raises(ValueError, match=r"'maps\.grid_size' must be an int >= 4"):
+        MapsConfig(grid_size=2)
+    with pytest.raises(ValueError, match=r"'case\.shift_distance' must be a float > 0"):
+        CaseConfig(shift_distance=float("nan"))
+    with pytest.raises(ValueError, match="'devices' must be an int >= 0"):
+        AuditConfig(devices=-1)
+    with pytest.raises(ValueError, match="section 'maps' must be a MapsConfig, got dict"):
+        AuditConfig(maps={"grid_size": 8})
+    with pytest.raises(ValueError, match=r"'maps\.depth_map_indicators' must name indicators"):
+        AuditConfig(maps=MapsConfig(depth_map_indicators=("spatial",)))
 
 
 @pytest.mark.parametrize("seed", [-1, 2**63 - 1, 2**80])
@@ -189,8 +300,10 @@ def test_inputs_must_be_a_table_of_tables(tmp_path):
         load_config(_write(tmp_path, 'inputs = ["Q"]\n'))
     with pytest.raises(ValueError, match=r"'inputs\.Q' must be a table with law"):
         load_config(_write(tmp_path, "[inputs]\nQ = 3\n"))
-    with pytest.raises(ValueError, match="'sobol_extrapolation_share' must be a float in"):
-        load_config(_write(tmp_path, "sobol_extrapolation_share = 1.5\n"))
+    with pytest.raises(
+        ValueError, match=r"'sensitivity\.sobol_extrapolation_share' must be a float in"
+    ):
+        load_config(_write(tmp_path, "[sensitivity]\nsobol_extrapolation_share = 1.5\n"))
 
 
 def test_declared_inputs_must_match_the_data():
@@ -204,3 +317,23 @@ def test_declared_inputs_must_match_the_data():
 
 
 _UNIFORM = {"law": "Uniform", "low": 0, "high": 1}
+
+
+def test_a_report_with_a_flat_configuration_reads_back_sectioned():
+    from edtjax.audit import AuditResult
+    from tests.report.test_audit_figures import synthetic_result
+
+    numbers = synthetic_result().numbers
+    d = config_to_dict(audit_preset("quick"))
+    flat = {
+        "seed": d["seed"],
+        **{k: v for table in SECTIONS for k, v in d[table].items()},
+        "inputs": d["inputs"],
+        "devices": d["devices"],
+    }
+    numbers["case"]["config"] = flat  # as report.json held it before the sections
+    back = AuditResult.from_json(numbers, {}, {})
+    assert back.case.config == sectioned_config(flat)
+    assert config_from_mapping(back.case.config) == audit_preset("quick")
+    numbers["case"]["config"] = d  # the sectioned form reads back as written
+    assert AuditResult.from_json(numbers, {}, {}).case.config == d

@@ -1,7 +1,5 @@
 """The audit's hybrid stage: the guarded surrogate on the queries, against exact answers."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,16 +9,18 @@ from edtjax.audit import AuditData, UserPredictions, UserSurrogate, audit_preset
 from edtjax.audit._hybrid import hybrid_stage
 from edtjax.audit._reliability import reliability_stage
 from edtjax.audit._surrogates import split_data, user_surrogates
+from edtjax.audit.config import config_from_mapping
 from edtjax.audit.records import HybridResult, Skipped
 from edtjax.surrogates import Predictive
 
 NAMES = ("a", "b")
 BIAS = 0.5  # the surrogate's constant error, physical units
-CONFIG = dataclasses.replace(
+CONFIG = config_from_mapping(
+    {
+        "reliability": {"indicators": ("mahalanobis", "lens_fermat")},
+        "maps": {"depth_map_indicators": (), "grid_size": 8},
+    },
     audit_preset("quick"),
-    indicators=("mahalanobis", "lens_fermat"),
-    depth_map_indicators=(),
-    grid_size=8,
 )
 
 
@@ -40,15 +40,17 @@ def _case(simulator=True):
     q[30:, 0] += 2.0  # far outside the training box
     data = AuditData("toy", x, _model(x), q, None, NAMES, ("y1", "y2"),
                      _model if simulator else None, None)  # fmt: skip
-    split = split_data(jax.random.key(0), data, CONFIG)
+    split = split_data(jax.random.key(0), data, CONFIG.split)
     return data, split
 
 
 def test_fallback_rows_are_the_simulators_and_accepted_rows_cost_the_surrogates_error():
     data, split = _case()
     sur = user_surrogates(split, data, UserSurrogate(_surrogate))
-    rel = reliability_stage(jax.random.key(1), split, sur, (0, 1), NAMES, CONFIG)
-    h = hybrid_stage(data, split, sur, rel, CONFIG)
+    rel = reliability_stage(
+        jax.random.key(1), split, sur, (0, 1), NAMES, CONFIG.reliability, CONFIG.maps
+    )
+    h = hybrid_stage(data, split, sur, rel, alpha=CONFIG.reliability.alpha)
     assert isinstance(h, HybridResult)
     outside = np.asarray(rel.arrays["queries/outside"], bool)
     # the guard decides as the query verdict does: the same conformal test, same calibration
@@ -73,6 +75,6 @@ def test_the_stage_says_why_it_does_not_run(what):
     else:
         user = UserSurrogate(_surrogate)
     sur = user_surrogates(split, data, user)
-    h = hybrid_stage(data, split, sur, None, CONFIG)
+    h = hybrid_stage(data, split, sur, None, alpha=CONFIG.reliability.alpha)
     assert isinstance(h, Skipped)
     assert ("simulator" if what == "no simulator" else "predictions") in h.reason

@@ -15,6 +15,9 @@ from edtjax.audit import AuditData, audit_preset
 from edtjax.audit._laws import declared_laws
 from edtjax.audit._sensitivity import LawSample, simulator_sobol, sobol_stage, sobol_validity
 from edtjax.audit._surrogates import Surrogates, split_data
+from edtjax.audit.config import config_from_mapping
+from edtjax.audit.input_laws import parse_input_laws
+from edtjax.audit.sections import BiasConfig
 from edtjax.sensitivity import uniform_sample
 from edtjax.surrogates import Predictive
 
@@ -70,7 +73,7 @@ def test_declared_laws_match_scipy_quantiles():
     # float32 CDF near 1 has no resolution left: relative error below 1e-4.
     names = tuple(LAWS)
     cfg = dataclasses.replace(QUICK, inputs={k: law for k, (law, _) in LAWS.items()})
-    laws = declared_laws(_data(names), cfg)
+    laws = declared_laws(_data(names), cfg.inputs)
     assert laws.names == names and laws.source == "config [inputs]"
     assert laws.descriptions[0] == "Gumbel(loc=1013, scale=558) truncated to [500, 3000]"
     assert laws.descriptions[1] == "Normal(loc=30, scale=8) truncated below 15"
@@ -88,23 +91,23 @@ def test_declared_laws_match_scipy_quantiles():
 def test_declared_laws_errors_name_the_input():
     cfg = dataclasses.replace(QUICK, inputs={"x1": {"law": "Normal", "loc": 0, "scale": 1}})
     with pytest.raises(ValueError, match=r"lacks laws for the inputs \['x2'\]"):
-        declared_laws(_data(("x1", "x2")), cfg)
+        declared_laws(_data(("x1", "x2")), cfg.inputs)
     with pytest.raises(ValueError, match=r"unknown inputs \['x1'\]"):
-        declared_laws(_data(("a", "b")), cfg)
+        declared_laws(_data(("a", "b")), cfg.inputs)
     far = {"law": "Gumbel", "loc": 0, "scale": 1, "low": 30, "high": 31}
     cfg = dataclasses.replace(QUICK, inputs={"x1": far, "x2": far})
     with pytest.raises(ValueError, match=r"'inputs\.x1' truncates Gumbel to \[30, 31\]"):
-        declared_laws(_data(("x1", "x2")), cfg)
+        declared_laws(_data(("x1", "x2")), cfg.inputs)
 
 
 def test_box_declares_uniform_laws_and_nothing_means_empirical():
-    laws = declared_laws(_data(("a", "b"), box={"b": (2.0, 4.0), "a": (0.0, 1.0)}), QUICK)
+    laws = declared_laws(_data(("a", "b"), box={"b": (2.0, 4.0), "a": (0.0, 1.0)}), ())
     assert laws.descriptions == ("Uniform(low=0, high=1)", "Uniform(low=2, high=4)")
     assert "box" in laws.source
-    assert declared_laws(_data(("a", "b")), QUICK) is None
+    assert declared_laws(_data(("a", "b")), ()) is None
     # declared laws win over the box
     cfg = dataclasses.replace(QUICK, inputs={"a": _U01, "b": _U01})
-    assert declared_laws(_data(("a", "b"), box={"a": (5, 6), "b": (5, 6)}), cfg).source == (
+    assert declared_laws(_data(("a", "b"), box={"a": (5, 6), "b": (5, 6)}), cfg.inputs).source == (
         "config [inputs]"
     )
 
@@ -133,7 +136,7 @@ def _case(key, x, *, simulator=True, config=QUICK):
     data = AuditData("linear", x, _linear(x), None, None, NAMES, ("y",), None, None)
     if simulator:
         data = data._replace(simulator=_linear)
-    split = split_data(key, data, config)
+    split = split_data(key, data, config.split)
     return data, split, _exact_surrogate(split)
 
 
@@ -157,10 +160,13 @@ LINEAR_EXACT = _VAR / _VAR.sum()
 
 
 def test_declared_laws_give_the_simulator_indices_of_a_linear_model():
-    cfg = dataclasses.replace(QUICK, inputs=LINEAR_LAWS, sobol_samples=2048)
+    cfg = config_from_mapping(
+        {"inputs": LINEAR_LAWS, "sensitivity": {"sobol_samples": 2048}}, QUICK
+    ).sensitivity
     x = np.asarray(jax.random.normal(jax.random.key(0), (300, 3)), np.float64)
-    data = _case(jax.random.key(1), x, config=cfg)[0]
-    s = simulator_sobol(jax.random.key(3), data, declared_laws(data, cfg), cfg).to_json()
+    data = _case(jax.random.key(1), x)[0]
+    laws = declared_laws(data, parse_input_laws(LINEAR_LAWS))
+    s = simulator_sobol(jax.random.key(3), data, laws, cfg).to_json()
     for kind in ("first", "total"):
         ok, info = _within(s[kind], s[f"{kind}_ci"], LINEAR_EXACT, cfg.sobol_confidence)
         assert ok, (kind, info)
@@ -172,11 +178,13 @@ def test_declared_laws_give_the_linear_model_indices_through_the_stage():
     # The whole stage: the simulator's (NumPy black box) and the surrogate's (JAX) indices,
     # within 5 standard errors of the closed form.
     exact = LINEAR_EXACT
-    cfg = dataclasses.replace(QUICK, inputs=LINEAR_LAWS, sobol_samples=2048)
+    cfg = config_from_mapping(
+        {"inputs": LINEAR_LAWS, "sensitivity": {"sobol_samples": 2048}}, QUICK
+    )
     x = np.asarray(jax.random.normal(jax.random.key(0), (300, 3)), np.float64)
     data, split, sur = _case(jax.random.key(1), x, config=cfg)
     numbers, ranking, sample = sobol_stage(
-        jax.random.key(2), jax.random.key(3), data, split, sur, cfg
+        jax.random.key(2), jax.random.key(3), data, split, sur, cfg.sensitivity, cfg.inputs
     )
     numbers = numbers.to_json()
     assert numbers["law"]["kind"] == "declared" and numbers["total_available"]
@@ -186,7 +194,10 @@ def test_declared_laws_give_the_linear_model_indices_through_the_stage():
     for who in ("simulator", "surrogate"):
         for kind in ("first", "total"):
             ok, info = _within(
-                numbers[who][kind], numbers[who][f"{kind}_ci"], exact, cfg.sobol_confidence
+                numbers[who][kind],
+                numbers[who][f"{kind}_ci"],
+                exact,
+                cfg.sensitivity.sobol_confidence,
             )
             assert ok, (who, kind, info)
     assert numbers["agreement"]["same_ranking"]
@@ -201,7 +212,9 @@ def test_empirical_law_gives_rank_based_first_order_indices_and_no_totals():
     # x ~ N(0, I), S = a^2 / sum a^2; within 5 batch-means standard errors.
     x = np.asarray(jax.random.normal(jax.random.key(5), (2000, 3)), np.float64)
     data, split, sur = _case(jax.random.key(6), x, simulator=False)
-    numbers, _, sample = sobol_stage(jax.random.key(7), jax.random.key(8), data, split, sur, QUICK)
+    numbers, _, sample = sobol_stage(
+        jax.random.key(7), jax.random.key(8), data, split, sur, QUICK.sensitivity, QUICK.inputs
+    )
     numbers = numbers.to_json()
     exact = A**2 / np.sum(A**2)
     assert sample is None
@@ -219,7 +232,9 @@ def test_empirical_law_gives_rank_based_first_order_indices_and_no_totals():
     assert "skipped" in numbers["validity"]
     emp = numbers["empirical"]
     for who in ("data", "surrogate"):
-        ok, info = _within(emp[who]["first"], emp[who]["first_ci"], exact, QUICK.sobol_confidence)
+        ok, info = _within(
+            emp[who]["first"], emp[who]["first_ci"], exact, QUICK.sensitivity.sobol_confidence
+        )
         assert ok, (who, info)
         assert emp[who]["num_samples"] == 2000
     assert emp["agreement"]["same_ranking"] and "max_abs_diff_total" not in emp["agreement"]
@@ -232,16 +247,20 @@ def _half_outside_case():
     # declared draws lie beyond the training domain.
     x = np.asarray(jax.random.uniform(jax.random.key(9), (2000, 3)), np.float64)
     laws = {"x1": _U01, "x2": _U01, "x3": {"law": "Uniform", "low": 0, "high": 2}}
-    cfg = dataclasses.replace(
+    cfg = config_from_mapping(
+        {
+            "inputs": laws,
+            "sensitivity": {"sobol_samples": 1024},
+            "reliability": {"indicators": ("mahalanobis",)},
+            "maps": {"depth_map_indicators": ()},
+        },
         QUICK,
-        inputs=laws,
-        sobol_samples=1024,
-        indicators=("mahalanobis",),
-        depth_map_indicators=(),
     )
     data, split, sur = _case(jax.random.key(10), x, config=cfg)
     # the stage's law sample (checked in the declared-law test): i.i.d. draws, simulated
-    draws = np.asarray(declared_laws(data, cfg).icdf(uniform_sample(jax.random.key(11), 1024, 3)))
+    draws = np.asarray(
+        declared_laws(data, cfg.inputs).icdf(uniform_sample(jax.random.key(11), 1024, 3))
+    )
     return cfg, split, sur, LawSample(draws, _linear(draws))
 
 
@@ -251,7 +270,9 @@ def test_validity_share_with_half_of_the_design_outside():
     def outside(z):  # the exact domain: x3 <= 1
         return split.to_physical_inputs(z)[:, 2] > 1.0
 
-    v = sobol_validity(jax.random.key(13), sample, split, sur, cfg, outside=outside).to_json()
+    v = sobol_validity(
+        jax.random.key(13), sample, split, sur, cfg.sensitivity, cfg.reliability, outside=outside
+    ).to_json()
     n = v["num_draws"]
     assert n == 1024 and v["indicator"] == "combined" and v["threshold"] == 0.2
     # Binomial(1024, 1/2): 5 standard errors = 0.078
@@ -263,7 +284,9 @@ def test_validity_share_with_half_of_the_design_outside():
     assert r["num_draws"] == n - v["n_outside"]
     exact = A**2 / np.sum(A**2)
     for who in ("surrogate", "simulator"):
-        ok, info = _within(r[who]["first"], r[who]["first_ci"], exact, cfg.sobol_confidence)
+        ok, info = _within(
+            r[who]["first"], r[who]["first_ci"], exact, cfg.sensitivity.sobol_confidence
+        )
         assert ok, (who, info)
 
 
@@ -272,20 +295,33 @@ def test_validity_share_from_the_fitted_combined_indicator():
     # The indicator the audit fits (here Mahalanobis alone, combined) flags many of the draws
     # with x3 in (1, 2], and about alpha of draws from the training law itself.
     cfg, split, sur, sample = _half_outside_case()
-    v = sobol_validity(jax.random.key(14), sample, split, sur, cfg).to_json()
-    assert v["share_outside"] > cfg.sobol_extrapolation_share and v["describes_extrapolation"]
+    sections = cfg.sensitivity, cfg.reliability
+    v = sobol_validity(jax.random.key(14), sample, split, sur, *sections).to_json()
+    assert (
+        v["share_outside"] > cfg.sensitivity.sobol_extrapolation_share
+        and v["describes_extrapolation"]
+    )
     inside = sample._replace(x=sample.x * np.array([1.0, 1.0, 0.5]), simulator_y=None)
-    w = sobol_validity(jax.random.key(14), inside, split, sur, cfg).to_json()
+    w = sobol_validity(jax.random.key(14), inside, split, sur, *sections).to_json()
     # false alarms at alpha = 0.1 with a threshold from 200 calibration rows: sd ~ 0.025
-    assert w["share_outside"] < cfg.sobol_extrapolation_share and not w["describes_extrapolation"]
+    assert (
+        w["share_outside"] < cfg.sensitivity.sobol_extrapolation_share
+        and not w["describes_extrapolation"]
+    )
     assert w["restricted"]["simulator"] is None
 
 
 def test_validity_without_a_sample_or_with_few_accepted_draws():
     cfg, split, sur, sample = _half_outside_case()
-    assert sobol_validity(jax.random.key(0), None, split, sur, cfg) is None
+    sections = cfg.sensitivity, cfg.reliability
+    assert sobol_validity(jax.random.key(0), None, split, sur, *sections) is None
     v = sobol_validity(
-        jax.random.key(0), sample, split, sur, cfg, outside=lambda z: np.ones(z.shape[0], bool)
+        jax.random.key(0),
+        sample,
+        split,
+        sur,
+        *sections,
+        outside=lambda z: np.ones(z.shape[0], bool),
     ).to_json()
     assert v["share_outside"] == 1.0 and "skipped" in v["restricted"]
 
@@ -310,8 +346,8 @@ def test_bias_sample_uses_the_sobol_laws_or_the_empirical_law():
 
     x = np.arange(30.0).reshape(10, 3)
     data = AuditData("t", x, np.zeros((10, 1)), None, None, NAMES, ("y",), _linear, None)
-    cfg = dataclasses.replace(QUICK, bias_samples=4000)
-    draws, law = downstream_inputs(jax.random.key(0), data, cfg)
+    cfg = BiasConfig(bias_samples=4000)
+    draws, law = downstream_inputs(jax.random.key(0), data, cfg, ())
     assert "empirical law" in law and draws.shape == (4000, 3)
     rows = {tuple(r) for r in x}
     assert all(tuple(r) in rows for r in draws)  # every draw is a labelled input
@@ -320,13 +356,13 @@ def test_bias_sample_uses_the_sobol_laws_or_the_empirical_law():
     assert np.all(np.abs(counts - 400) < 5 * math.sqrt(4000 * 0.1 * 0.9))
 
     boxed = data._replace(box={"x1": (0.0, 1.0), "x2": (2.0, 4.0), "x3": (-1.0, 0.0)})
-    draws, law = downstream_inputs(jax.random.key(0), boxed, cfg)
+    draws, law = downstream_inputs(jax.random.key(0), boxed, cfg, ())
     assert "box" in law
     for i, (lo, hi) in enumerate(boxed.box.values()):  # uniform on the box: KS test
         assert stats.kstest(draws[:, i], stats.uniform(lo, hi - lo).cdf).pvalue > 1e-4
 
-    declared = dataclasses.replace(cfg, inputs=LINEAR_LAWS)  # wins over the box
-    draws, law = downstream_inputs(jax.random.key(0), boxed, declared)
+    declared = parse_input_laws(LINEAR_LAWS)  # wins over the box
+    draws, law = downstream_inputs(jax.random.key(0), boxed, cfg, declared)
     assert "config [inputs]" in law
     assert stats.kstest(draws[:, 1], stats.gumbel_r(0, 1).cdf).pvalue > 1e-4
     assert draws[:, 0].min() >= -3.0

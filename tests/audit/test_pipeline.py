@@ -4,7 +4,6 @@ The full runs take about a minute each on a 2-core CPU, so they are marked slow;
 checks (which fail before any computation) run in the default selection.
 """
 
-import dataclasses
 import math
 
 import jax
@@ -16,10 +15,12 @@ from edtjax.audit import (
     AuditData,
     audit_preset,
     check_audit_result,
+    config_to_dict,
     format_summary,
     run_audit,
     thermodiffusion_case,
 )
+from edtjax.audit.config import config_from_mapping
 from edtjax.simulators import ishigami
 
 QUICK = audit_preset("quick")
@@ -55,12 +56,13 @@ def test_quick_result_follows_the_contract(quick_result, quick_data):
     case = n["case"]
     assert case["n_train"] + case["n_calibration"] + case["n_test"] == quick_data.x.shape[0]
     assert case["n_queries_shifted"] == quick_data.queries.shape[0]
-    assert set(n["surrogates"]) == {"deep_ensemble", QUICK.bayesian_method}
+    assert case["config"] == config_to_dict(QUICK)  # sectioned, as a TOML file
+    assert set(n["surrogates"]) == {"deep_ensemble", QUICK.surrogate.bayesian_method}
     for method, m in n["surrogates"].items():
         assert len(m["rmse"]) == o
-        assert a[f"calibration/{method}"].shape == (QUICK.calibration_levels,)
-        assert a[f"coverage/{method}"].shape == (len(QUICK.coverage_levels),)
-        assert a[f"coverage/{method}/conformal"].shape == (len(QUICK.coverage_levels),)
+        assert a[f"calibration/{method}"].shape == (QUICK.calibration.calibration_levels,)
+        assert a[f"coverage/{method}"].shape == (len(QUICK.calibration.coverage_levels),)
+        assert a[f"coverage/{method}/conformal"].shape == (len(QUICK.calibration.coverage_levels),)
     for who in ("simulator", "surrogate"):
         s = n["sobol"][who]
         assert np.shape(s["first"]) == (d, o) and np.shape(s["total_ci"]) == (d, o, 2)
@@ -68,20 +70,20 @@ def test_quick_result_follows_the_contract(quick_result, quick_data):
     assert g["groups"] == ["head", "hidden_0", "hidden_1"]
     assert np.shape(g["first"]) == (3, o) and np.shape(g["total"]) == (3, o)
     assert len(n["transport"]["contour_inputs"]) == 2
-    for k in range(len(QUICK.contour_levels)):
-        assert a[f"contour/{k}"].shape == (QUICK.contour_points, 2)
+    for k in range(len(QUICK.transport.contour_levels)):
+        assert a[f"contour/{k}"].shape == (QUICK.transport.contour_points, 2)
     for entry in n["depth_maps"]:
         key = entry["key"]
-        assert a[f"{key}/score"].shape == (QUICK.grid_size, QUICK.grid_size)
-        assert a[f"{key}/grid_x"].shape == (QUICK.grid_size,)
+        assert a[f"{key}/score"].shape == (QUICK.maps.grid_size, QUICK.maps.grid_size)
+        assert a[f"{key}/grid_x"].shape == (QUICK.maps.grid_size,)
         assert len(entry["fixed"]) == d - 2
-    expected = set(QUICK.indicators) | {"combined"}
+    expected = set(QUICK.reliability.indicators) | {"combined"}
     assert set(n["reliability"]["indicators"]) == expected
     for name in expected:
         assert a[f"reliability/{name}/scores_in"].shape == (case["n_test"],)
         assert a[f"reliability/{name}/scores_shifted"].shape == (case["n_queries_shifted"],)
     for test in n["transport"]["shift_tests"]:
-        assert a[f"shift/{test}/null"].shape == (QUICK.permutations,)
+        assert a[f"shift/{test}/null"].shape == (QUICK.transport.permutations,)
     assert a["inputs/train"].shape == (case["n_train"], d)
     m = quick_data.queries.shape[0]
     np.testing.assert_array_equal(a["inputs/queries"], quick_data.queries)
@@ -104,7 +106,7 @@ def test_quick_shift_tests(quick_result):
     for name in ("sinkhorn", "rank_energy"):
         assert not tests[f"{name}_in_domain"]["rejected"], tests[f"{name}_in_domain"]
         assert tests[f"{name}_shifted"]["rejected"], tests[f"{name}_shifted"]
-        assert tests[f"{name}_shifted"]["p_value"] <= 1.0 / QUICK.permutations + 1e-9
+        assert tests[f"{name}_shifted"]["p_value"] <= 1.0 / QUICK.transport.permutations + 1e-9
 
 
 @pytest.mark.slow
@@ -144,7 +146,7 @@ def test_quick_sobol_agreement_on_the_dominant_input(quick_result):
 def test_quick_bias_and_surrogate_quality(quick_result):
     bias = quick_result.numbers["bias"]
     lo, hi = bias["interval"]
-    assert lo <= bias["predicted_bias"] <= hi and bias["level"] == QUICK.bias_credible
+    assert lo <= bias["predicted_bias"] <= hi and bias["level"] == QUICK.bias.bias_credible
     assert math.isclose(bias["true_bias"], bias["surrogate"] - bias["exact"], rel_tol=1e-9)
     assert bias["contains_true"] == (lo <= bias["true_bias"] <= hi)
     # A trained surrogate: test RMSE of the centre temperature well below its spread (~200 K).
@@ -172,17 +174,18 @@ def test_same_key_gives_identical_numbers(quick_result, quick_data):
 
 @pytest.mark.slow
 def test_user_data_without_simulator():
-    config = dataclasses.replace(
-        QUICK,
-        indicators=("mahalanobis", "lens_fermat"),
-        members=2,
-        sobol_samples=256,
-        gsa_samples=128,
-        permutations=50,
-        # the data's real law, declared (without it the Sobol' stage uses the empirical law)
-        inputs={
-            n: {"law": "Uniform", "low": -math.pi, "high": math.pi} for n in ("x1", "x2", "x3")
+    config = config_from_mapping(
+        {
+            "reliability": {"indicators": ("mahalanobis", "lens_fermat")},
+            "surrogate": {"members": 2},
+            "sensitivity": {"sobol_samples": 256, "gsa_samples": 128},
+            "transport": {"permutations": 50},
+            # the data's real law, declared (without it the Sobol' stage uses the empirical law)
+            "inputs": {
+                n: {"law": "Uniform", "low": -math.pi, "high": math.pi} for n in ("x1", "x2", "x3")
+            },
         },
+        QUICK,
     )
     data = _ishigami_data(jax.random.key(3))
     result = run_audit(jax.random.key(4), data, config, progress=False)
@@ -210,7 +213,7 @@ def test_user_data_without_simulator():
     assert n["reliability"]["indicators"]["combined"]["detection_rate"] is None
     assert n["queries"]["count"] == 80 and n["queries"]["labelled"] is None
     shifted = n["transport"]["shift_tests"]["sinkhorn_shifted"]
-    assert shifted["rejected"] and shifted["p_value"] <= 1.0 / config.permutations + 1e-9
+    assert shifted["rejected"] and shifted["p_value"] <= 1.0 / config.transport.permutations + 1e-9
 
 
 def _data(**changes):

@@ -5,7 +5,6 @@ The fast tests run the reliability stage on a hand-made surrogate (no training),
 a few seconds; the end-to-end rate check trains the quick ensemble and is marked slow.
 """
 
-import dataclasses
 import math
 
 import jax
@@ -16,13 +15,15 @@ import pytest
 from edtjax.audit import AuditData, audit_preset, check_audit_result, run_audit
 from edtjax.audit._reliability import exact_p_values, reliability_stage
 from edtjax.audit._surrogates import ENSEMBLE, Surrogates, split_data
+from edtjax.audit.config import config_from_mapping
 from edtjax.reliability import conformal_p_values
 from edtjax.reliability.calibration import Calibration
 from edtjax.report import query_table
 from edtjax.surrogates import Predictive
 
-CONFIG = dataclasses.replace(
-    audit_preset("quick"), indicators=("mahalanobis", "lens_fermat"), grid_size=4
+CONFIG = config_from_mapping(
+    {"reliability": {"indicators": ("mahalanobis", "lens_fermat")}, "maps": {"grid_size": 4}},
+    audit_preset("quick"),
 )
 NAMES = ("x1", "x2", "x3")
 
@@ -75,14 +76,15 @@ def _linear_surrogate(split):
 
 
 def _stage(data):
-    split = split_data(jax.random.key(0), data, CONFIG)
+    split = split_data(jax.random.key(0), data, CONFIG.split)
     rel, _, arrays, answers, outside, *_ = reliability_stage(
         jax.random.key(1),
         split,
         _linear_surrogate(split),
         (0, 1),
         NAMES,
-        CONFIG,
+        CONFIG.reliability,
+        CONFIG.maps,
         queries_shifted=data.queries_shifted,
     )
     # the stage's verdict function (which the Sobol' validity check reuses) is the verdict of
@@ -202,14 +204,15 @@ def test_verdict_rates_on_training_law_and_far_queries():
     direction /= np.linalg.norm(direction / sd, axis=1, keepdims=True)  # unit in sd units
     far = x.mean(0) + 10.0 * direction  # 10 training sd away from the centre
     q = np.concatenate([inside, far])
-    config = dataclasses.replace(
+    config = config_from_mapping(
+        {
+            "reliability": {"indicators": ("mahalanobis", "lens_fermat", "ensemble_spread")},
+            "surrogate": {"members": 2},
+            "sensitivity": {"sobol_samples": 128, "gsa_samples": 64},
+            "transport": {"permutations": 19},
+            "maps": {"grid_size": 8},
+        },
         audit_preset("quick"),
-        indicators=("mahalanobis", "lens_fermat", "ensemble_spread"),
-        members=2,
-        sobol_samples=128,
-        gsa_samples=64,
-        permutations=19,
-        grid_size=8,
     )
     data = AuditData("user", x, model(x), q, model(q), ("a", "b", "c"), ("y",), None, None)
     result = run_audit(jax.random.key(5), data, config, progress=False)
@@ -217,7 +220,7 @@ def test_verdict_rates_on_training_law_and_far_queries():
     _columns, rows = query_table(result)
     assert len(rows) == 300 and [r["query"] for r in rows] == list(range(300))
     np.testing.assert_array_equal([[r[c] for c in "abc"] for r in rows], q)
-    alpha = config.alpha
+    alpha = config.reliability.alpha
     outside = np.array([r["verdict"] == "outside" for r in rows])
     assert np.array_equal(outside, np.array([r["p[combined]"] for r in rows]) <= alpha + 1e-12)
     # Queries from the training law: the combined indicator is calibrated on n_c points, so

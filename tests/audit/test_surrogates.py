@@ -1,6 +1,5 @@
 """The audit's surrogate stage on small user-style data: split, both Bayesian methods, metrics."""
 
-import dataclasses
 import math
 
 import jax
@@ -9,9 +8,11 @@ import pytest
 
 from edtjax.audit import AuditData, audit_preset
 from edtjax.audit._surrogates import fit_surrogates, split_data, surrogate_metrics
+from edtjax.audit.config import config_from_mapping
 
-CONFIG = dataclasses.replace(
-    audit_preset("quick"), hidden=(16, 16), members=2, epochs=60, patience=20
+CONFIG = config_from_mapping(
+    {"surrogate": {"hidden": (16, 16), "members": 2, "epochs": 60, "patience": 20}},
+    audit_preset("quick"),
 )
 
 
@@ -26,10 +27,10 @@ def data():
 
 
 def test_split_sizes_and_standardisation(data):
-    split = split_data(jax.random.key(0), data, CONFIG)
+    split = split_data(jax.random.key(0), data, CONFIG.split)
     n = data.x.shape[0]
-    assert split.x_train.shape == (int(CONFIG.train_fraction * n), 2)
-    assert split.x_cal.shape[0] == int(CONFIG.calibration_fraction * n)
+    assert split.x_train.shape == (int(CONFIG.split.train_fraction * n), 2)
+    assert split.x_cal.shape[0] == int(CONFIG.split.calibration_fraction * n)
     assert split.x_train.shape[0] + split.x_cal.shape[0] + split.x_test.shape[0] == n
     np.testing.assert_allclose(np.mean(split.x_train, 0), 0.0, atol=1e-5)
     np.testing.assert_allclose(np.std(split.y_train, 0), 1.0, atol=1e-5)
@@ -39,10 +40,10 @@ def test_split_sizes_and_standardisation(data):
 
 @pytest.mark.parametrize("method", ["mbll", "laplace"])
 def test_metrics_of_both_bayesian_methods(data, method):
-    config = dataclasses.replace(CONFIG, bayesian_method=method)
-    split = split_data(jax.random.key(0), data, config)
-    surrogates = fit_surrogates(jax.random.key(1), split, config)
-    numbers, arrays = surrogate_metrics(split, surrogates, config)
+    config = config_from_mapping({"surrogate": {"bayesian_method": method}}, CONFIG)
+    split = split_data(jax.random.key(0), data, config.split)
+    surrogates = fit_surrogates(jax.random.key(1), split, config.surrogate)
+    numbers, arrays = surrogate_metrics(split, surrogates, config.calibration)
     assert set(numbers) == {"deep_ensemble", method}
     m, n_cal = split.x_test.shape[0] * 2, split.x_cal.shape[0]
     for name, metrics in numbers.items():
@@ -55,7 +56,7 @@ def test_metrics_of_both_bayesian_methods(data, method):
         se = math.sqrt(0.09 / m + 0.09 / n_cal)
         assert metrics.conformal_coverage_90 >= 0.9 - 5 * se, name
         assert metrics.width_90 > 0 and metrics.conformal_width_90 > 0
-        assert arrays[f"coverage/{name}"].shape == (len(config.coverage_levels),)
+        assert arrays[f"coverage/{name}"].shape == (len(config.calibration.coverage_levels),)
         conformal = arrays[f"coverage/{name}/conformal"]
         assert np.all(np.diff(conformal) >= 0)  # nested intervals: coverage grows with level
     # The network learned the function: RMSE of u below its spread.

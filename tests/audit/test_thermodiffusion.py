@@ -1,18 +1,19 @@
 """The built-in thermodiffusion audit case: shapes, the shifted queries and the simulator."""
 
-import dataclasses
-
 import jax
 import numpy as np
 import pytest
 
 from edtjax.audit import AuditData, audit_preset, pellet_simulator, thermodiffusion_case
+from edtjax.audit.config import config_from_mapping
 from edtjax.simulators import DEFAULT_INPUT_BOX
 
 # A small configuration: coarse solver, few points (the solver's accuracy is tested elsewhere).
-CONFIG = dataclasses.replace(
-    audit_preset("quick"), n_design=64, n_queries=40, shift_inputs=("heat_source", "radius")
+CONFIG = config_from_mapping(
+    {"case": {"n_design": 64, "n_queries": 40, "shift_inputs": ("heat_source", "radius")}},
+    audit_preset("quick"),
 )
+CASE = CONFIG.case
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,8 @@ def test_shapes_names_and_box(case):
     assert case.output_names == ("centre_temperature", "centre_x")
     assert case.y.shape == (n, 2) and case.queries_y.shape == (case.queries.shape[0], 2)
     # Non-converged runs are dropped, and there are few of them inside the box.
-    assert CONFIG.n_design - 4 <= n <= CONFIG.n_design
-    assert CONFIG.n_queries - 8 <= case.queries.shape[0] <= CONFIG.n_queries
+    assert CASE.n_design - 4 <= n <= CASE.n_design
+    assert CASE.n_queries - 8 <= case.queries.shape[0] <= CASE.n_queries
     assert np.isfinite(case.y).all() and np.isfinite(case.queries_y).all()
     assert case.box == {k: tuple(v) for k, v in DEFAULT_INPUT_BOX.items()}
     lo = np.array([v[0] for v in DEFAULT_INPUT_BOX.values()])
@@ -45,9 +46,9 @@ def test_shifted_queries_lie_outside_the_box(case):
     for j, name in enumerate(names):
         lo, hi = DEFAULT_INPUT_BOX[name]
         column = case.queries[:, j]
-        if name in CONFIG.shift_inputs:
+        if name in CASE.shift_inputs:
             width = hi - lo
-            assert np.all(column >= hi) and np.all(column <= hi + CONFIG.shift_distance * width)
+            assert np.all(column >= hi) and np.all(column <= hi + CASE.shift_distance * width)
         else:
             assert np.all((column >= lo) & (column <= hi))
 
@@ -64,7 +65,7 @@ def test_simulator_is_batched_and_reproduces_the_data(case):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="shift_inputs"):
+    with pytest.raises(ValueError, match=r"case\.shift_inputs names"):
         thermodiffusion_case(
             jax.random.key(0),
             CONFIG,

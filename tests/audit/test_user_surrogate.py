@@ -1,8 +1,6 @@
 """The audit of a user's own surrogate: as a function and as predictions, on an analytic model
 that is not part of the package, with declared non-uniform input laws and closed-form indices."""
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,6 +18,8 @@ from edtjax.audit import (
 )
 from edtjax.audit._reliability import build_indicators
 from edtjax.audit._surrogates import split_data, user_surrogates
+from edtjax.audit.config import config_from_mapping
+from edtjax.audit.sections import ReliabilityConfig
 from edtjax.surrogates import Predictive
 
 NAMES = ("x1", "x2", "x3")
@@ -27,18 +27,18 @@ OUTPUTS = ("y1", "y2")
 SCALES = np.array([1.0, 0.5, 2.0])  # X_i ~ Normal(0, s_i), independent
 A = np.array([[1.0, 2.0, 0.5], [1.0, 0.0, -1.0]])  # y_k = sum_i A[k, i] x_i
 M_IN = M_OUT = 60
-CONFIG = dataclasses.replace(
-    audit_preset("quick"),
-    inputs={
-        n: {"law": "Normal", "loc": 0.0, "scale": float(s)}
-        for n, s in zip(NAMES, SCALES, strict=True)
+CONFIG = config_from_mapping(
+    {
+        "inputs": {
+            n: {"law": "Normal", "loc": 0.0, "scale": float(s)}
+            for n, s in zip(NAMES, SCALES, strict=True)
+        },
+        "sensitivity": {"sobol_samples": 512},
+        "transport": {"permutations": 20, "shift_test_size": 60, "contour_points": 16},
+        "maps": {"grid_size": 12},
+        "bias": {"bias_samples": 128},
     },
-    sobol_samples=512,
-    permutations=20,
-    shift_test_size=60,
-    grid_size=12,
-    contour_points=16,
-    bias_samples=128,
+    audit_preset("quick"),
 )
 
 
@@ -146,7 +146,7 @@ def test_declared_law_indices_of_the_exact_surrogate_match_the_closed_form(audit
 @pytest.mark.slow
 def test_each_query_gets_a_verdict_inside_at_alpha_and_outside_when_far(audits):
     outside = audits[0].arrays["queries/outside"]
-    alpha = CONFIG.alpha
+    alpha = CONFIG.reliability.alpha
     # Inside queries follow the training law: flagged at most at rate alpha (conformal
     # guarantee, marginally); the bound adds 3 binomial standard errors (false failure < 0.2%).
     bound = alpha + 3 * np.sqrt(alpha * (1 - alpha) / M_IN)
@@ -184,8 +184,12 @@ def test_bad_user_surrogates_are_refused_by_name():
         )
     with pytest.raises(ValueError, match="surrogate must be None"):
         run_audit(jax.random.key(0), data, CONFIG, surrogate=predict)
-    features = dataclasses.replace(
-        CONFIG, indicators=("mahalanobis", "feature_mahalanobis"), depth_map_indicators=()
+    features = config_from_mapping(
+        {
+            "reliability": {"indicators": ("mahalanobis", "feature_mahalanobis")},
+            "maps": {"depth_map_indicators": ()},
+        },
+        CONFIG,
     )
     with pytest.raises(ValueError, match="feature_mahalanobis"):
         run_audit(jax.random.key(0), data, features, surrogate=UserSurrogate(predict))
@@ -193,7 +197,7 @@ def test_bad_user_surrogates_are_refused_by_name():
 
 def test_a_function_without_uncertainty_is_refused_in_one_line():
     data = _data(n=60)
-    split = split_data(jax.random.key(0), data, CONFIG)
+    split = split_data(jax.random.key(0), data, CONFIG.split)
     point = UserSurrogate(lambda x: Predictive(mean=_model(x)))
     sur = user_surrogates(split, data, point)
     with pytest.raises(ValueError, match="variance or samples"):
@@ -208,7 +212,7 @@ def test_a_function_without_uncertainty_is_refused_in_one_line():
 
 def test_predictions_are_known_only_at_the_given_rows():
     data = _data(n=60)
-    split = split_data(jax.random.key(0), data, CONFIG)
+    split = split_data(jax.random.key(0), data, CONFIG.split)
     sur = user_surrogates(split, data, _predictions(data))
     assert not sur.evaluable and not sur.differentiable
     got = sur.main(jnp.concatenate([split.x_cal, split.x_shift]))
@@ -220,10 +224,8 @@ def test_predictions_are_known_only_at_the_given_rows():
 
 def test_feature_space_indicator_reads_the_user_features():
     data = _data(n=120)
-    split = split_data(jax.random.key(0), data, CONFIG)
-    config = dataclasses.replace(
-        CONFIG, indicators=("feature_mahalanobis",), depth_map_indicators=()
-    )
+    split = split_data(jax.random.key(0), data, CONFIG.split)
+    config = ReliabilityConfig(indicators=("feature_mahalanobis",))
     user = UserSurrogate(predict, features=lambda x: jnp.concatenate([x, x[:, :1] ** 2], 1))
     ind = build_indicators(user_surrogates(split, data, user), config)["feature_mahalanobis"]
     state = ind.fit(jax.random.key(1), split.x_train)

@@ -238,7 +238,14 @@ def _write(path, text):
             lambda d: ["--data", _write(d / "r.csv", "a,b,y\n1,2,3\n"), "--outputs", "y,,b"],
             "--outputs must be comma-separated names",
         ),
-        (lambda d: ["--config", _write(d / "c.toml", "members = 0\n")], "members"),
+        (
+            lambda d: ["--config", _write(d / "c.toml", "[surrogate]\nmembers = 0\n")],
+            "'surrogate.members' must be an int >= 2",
+        ),
+        (
+            lambda d: ["--config", _write(d / "c.toml", "members = 4\n")],
+            "config key 'members' belongs to the [surrogate] table",
+        ),
         (lambda d: ["--config", _write(d / "c.toml", "membrs = 4\n")], "membrs"),
         (lambda d: ["--devices", "99"], "devices"),
         (lambda d: ["--predictions", _write(d / "p.csv", "y_mean,y_std\n")], "need --data"),
@@ -335,6 +342,28 @@ def test_fail_on_sets_exit_status_3_after_writing_the_report(
     assert ("problem" in levels) == problem and "caution" in levels
     err = capsys.readouterr().err
     assert err.count("\n") == (1 if code else 0)
+
+
+def test_config_file_and_options_reach_the_audit_in_sections(tmp_path, monkeypatch):
+    import edtjax.audit
+    from edtjax.audit import audit_preset
+    from tests.report.test_audit_figures import synthetic_result
+
+    seen = []
+
+    def fake(key, data, config, **kwargs):
+        seen.append(config)
+        return synthetic_result()
+
+    monkeypatch.setattr(edtjax.audit, "run_audit", fake)
+    toml = 'preset = "quick"\n[surrogate]\nmembers = 4\n[reliability]\nalpha = 0.05\n'
+    argv = ["audit", "--no-progress", "--data", _tiny_runs(tmp_path), "--outputs", "y"]
+    argv += ["--config", _write(tmp_path / "c.toml", toml), "--seed", "7"]
+    assert main([*argv, "--out", str(tmp_path / "report")]) == 0
+    (config,) = seen
+    quick = audit_preset("quick")
+    assert config.seed == 7 and config.surrogate.members == 4 and config.reliability.alpha == 0.05
+    assert config.surrogate.epochs == quick.surrogate.epochs and config.case == quick.case
 
 
 def test_fail_on_rejects_an_unknown_level(tmp_path, capsys):

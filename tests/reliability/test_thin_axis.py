@@ -71,7 +71,7 @@ def test_thin_axis_detection_and_false_alarms():
         "knn": knn_indicator(n_neighbors=5),
         "weighted_lens_fermat": weighted_lens_fermat_indicator(),
     }
-    how = audit_preset("default").combine_how
+    how = audit_preset("default").reliability.combine_how
     combined = {
         f"combined_{how}": combine(*members.values(), how=how),
         "combined_min_p": combine(*members.values(), how="min_p"),
@@ -101,7 +101,7 @@ def test_audit_default_indicators_include_an_affine_invariant_one():
     # lens_fermat and monge_kantorovich under-detect extrapolation along thin directions; the
     # default combination keeps Mahalanobis (affine invariant) among its members.
     for preset in ("default", "quick"):
-        indicators = audit_preset(preset).indicators
+        indicators = audit_preset(preset).reliability.indicators
         assert "mahalanobis" in indicators
         assert set(indicators) <= set(INDICATOR_NAMES)
 
