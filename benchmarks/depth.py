@@ -16,9 +16,14 @@ against scipy's Dijkstra on the same graph (neighbours from a k-d tree; the peer
 them), for each ``n`` in ``--fermat-n``, with the ``n × n`` array footprint. On CPU edtjax's fit
 itself runs Dijkstra after a JAX kNN step, so the ratio is about 1 there; the record shows that
 the fit scales to ``n = 10^4`` (``--fermat-n 1000 2000 4000 10000``) and matches the peer.
+kNN: the distance to the ``k``-th nearest reference point (``knn_distance_score``) against
+scipy's ``cKDTree`` (build and query, ``workers=1``), ``n_ref = m = --knn-n``, ``k`` in
+``--knn-k``, ``d`` in ``--knn-dims``. Each record stores the 1-minute load average when it ran.
+``--only`` keeps the cases whose names start with the given prefixes.
 
     python benchmarks/depth.py                      # defaults: n_ref = m = K = 1000, d = 2, 5, 10
     python benchmarks/depth.py --out benchmarks/results/depth-cpu.json --force
+    python benchmarks/depth.py --dims 2 --only halfspace_exact simplicial_exact knn
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ DepthEucl = data_depth_model()
 
 def _line(records, name, edtjax_s, peer_s, ours, theirs, **extra):
     rec = {
+        "load_avg_1min": round(os.getloadavg()[0], 2),
         "name": name,
         "edtjax_s": round(edtjax_s, 5),
         "peer_s": round(peer_s, 5),
@@ -59,16 +65,20 @@ def _line(records, name, edtjax_s, peer_s, ours, theirs, **extra):
     records.append(rec)
 
 
-def depth_configs(n_ref, m, k, dims, repeat, records, simplicial_m):
+def _wanted(name, only):
+    return not only or any(name.startswith(prefix) for prefix in only)
+
+
+def depth_configs(n_ref, m, k, dims, repeat, records, simplicial_m, only=()):
     rng = np.random.default_rng(0)
     for d in dims:
         mix = rng.standard_normal((d, d)) / np.sqrt(d)
         x = rng.standard_normal((n_ref, d)) @ mix
         z = 1.5 * rng.standard_normal((m, d)) @ mix
-        _one_dimension(x, z, k, repeat, records, simplicial_m)
+        _one_dimension(x, z, k, repeat, records, simplicial_m, only)
 
 
-def _one_dimension(x, z, k, repeat, records, simplicial_m):
+def _one_dimension(x, z, k, repeat, records, simplicial_m, only):
     key = jax.random.key(0)
     d = x.shape[1]
     ms = z.shape[0] if d == 2 else simplicial_m
@@ -119,9 +129,18 @@ def _one_dimension(x, z, k, repeat, records, simplicial_m):
             ),
         ]
     for name, ours_fn, peer_fn, extra in cases:
+        if not _wanted(name, only):
+            continue
         jax.block_until_ready(ours_fn())  # compile outside the timed region
-        t_ours, ours = best_of(ours_fn, repeat)
-        t_peer, theirs = best_of(peer_fn, 1)
+        # interleaved, best of each; the sampled peers (tens of seconds) run once
+        peer_repeat = repeat if name.endswith("_exact") else 1
+        t_ours = t_peer = float("inf")
+        for i in range(repeat):
+            t, ours = best_of(ours_fn, 1)
+            t_ours = min(t_ours, t)
+            if i < peer_repeat:
+                t, theirs = best_of(peer_fn, 1)
+                t_peer = min(t_peer, t)
         if name in ("projection", "halfspace"):
             # both are upper bounds of the depth from K directions: measure each against the
             # smallest value found by either or by edtjax with 20 K directions.
@@ -139,6 +158,31 @@ def _errors(ours, theirs, ref):
         "edtjax_mean_abs_err": float(np.mean(np.abs(np.asarray(ours, np.float64) - ref))),
         "peer_mean_abs_err": float(np.mean(np.abs(np.asarray(theirs, np.float64) - ref))),
     }
+
+
+def knn_configs(n, dims, ks, repeat, records):
+    rng = np.random.default_rng(2)
+    for d in dims:
+        x = rng.standard_normal((n, d))
+        z = 1.5 * rng.standard_normal((n, d))
+        xj, zj = jnp.asarray(x, jnp.float32), jnp.asarray(z, jnp.float32)
+        for k in ks:
+
+            def ours(k=k, xj=xj, zj=zj):
+                return ed.knn_distance_score(zj, xj, n_neighbors=k)
+
+            def peer(k=k, x=x, z=z):
+                dist, _ = cKDTree(x).query(z, k=[k], workers=1)
+                return dist[:, 0]
+
+            jax.block_until_ready(ours())  # compile outside the timed region
+            t_ours, t_peer = float("inf"), float("inf")
+            for _ in range(repeat):  # interleaved, best of each
+                t, out = best_of(ours, 1)
+                t_ours = min(t_ours, t)
+                t, theirs = best_of(peer, 1)
+                t_peer = min(t_peer, t)
+            _line(records, f"knn/d={d}/k={k}", t_ours, t_peer, out, theirs, d=d, n_ref=n, m=n, k=k)
 
 
 def fermat_configs(sizes, records):
@@ -192,14 +236,24 @@ def main():
         help="queries for sampled simplicial depth in d > 2 (the peer needs ~0.5 s per query)",
     )
     parser.add_argument("--fermat-n", type=int, nargs="*", default=[1000, 2000, 4000])
+    parser.add_argument("--knn-n", type=int, default=10_000)
+    parser.add_argument("--knn-dims", type=int, nargs="*", default=[2, 5, 10])
+    parser.add_argument("--knn-k", type=int, nargs="*", default=[1, 5])
+    parser.add_argument("--only", nargs="*", default=[], help="case-name prefixes to run")
     parser.add_argument("--out", default=None, help="write all records and versions as JSON")
     parser.add_argument("--force", action="store_true", help="replace an existing --out file")
     parser.add_argument("--note", default="", help="free text stored with --out")
     args = parser.parse_args()
     out = check_writable(args.out, force=args.force) if args.out else None
     records: list[dict] = []
-    depth_configs(args.n_ref, args.m, args.k, args.dims, args.repeat, records, args.simplicial_m)
-    fermat_configs(args.fermat_n, records)
+    only = args.only
+    depth_configs(
+        args.n_ref, args.m, args.k, args.dims, args.repeat, records, args.simplicial_m, only
+    )
+    if _wanted("knn", only):
+        knn_configs(args.knn_n, args.knn_dims, args.knn_k, args.repeat, records)
+    if _wanted("fermat_all_pairs", only):
+        fermat_configs(args.fermat_n, records)
     if out is not None:
         from importlib.metadata import version
 

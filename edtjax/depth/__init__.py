@@ -1,4 +1,10 @@
-"""Statistical depths and the sample Fermat distance, for out-of-distribution detection."""
+"""Statistical depths and the sample Fermat distance, for out-of-distribution detection.
+
+A *depth* is higher inside the data; a *score* (``knn_distance_score``, the indicators of
+:mod:`edtjax.reliability`) is an outlyingness, higher outside it. Depths that need a costly
+preparation come as ``<name>_fit(...)`` and ``<name>_depth_from_fit(fit, x_query)``; the
+one-call ``<name>_depth`` does both.
+"""
 
 from edtjax.depth.fermat import (
     FermatGraph,
@@ -17,8 +23,8 @@ from edtjax.depth.metrics import aupr, auroc, fpr_at_tpr
 from edtjax.depth.moment import (
     MahalanobisFit,
     mahalanobis_depth,
+    mahalanobis_depth_from_fit,
     mahalanobis_fit,
-    mahalanobis_score,
     spatial_depth,
 )
 from edtjax.depth.ood import knn_distance_score, lens_depth_fermat
@@ -27,23 +33,23 @@ from edtjax.depth.projection import (
     HalfspaceFit,
     ProjectionFit,
     halfspace_depth,
+    halfspace_depth_from_fit,
     halfspace_fit,
-    halfspace_score,
     projection_depth,
+    projection_depth_from_fit,
     projection_fit,
-    projection_score,
     random_directions,
 )
 from edtjax.depth.simplicial import (
     SimplicialFit,
     simplicial_depth,
+    simplicial_depth_from_fit,
     simplicial_fit,
-    simplicial_score,
 )
 from edtjax.depth.smooth import (
-    smooth_halfspace_score,
+    smooth_halfspace_depth_from_fit,
     smooth_lens_depth,
-    smooth_projection_score,
+    smooth_projection_depth_from_fit,
 )
 
 __all__ = [
@@ -60,27 +66,27 @@ __all__ = [
     "fermat_fit",
     "fpr_at_tpr",
     "halfspace_depth",
+    "halfspace_depth_from_fit",
     "halfspace_depth_planar",
     "halfspace_fit",
-    "halfspace_score",
     "knn_distance_score",
     "lens_depth",
     "lens_depth_fermat",
     "lens_depth_from_distances",
     "mahalanobis_depth",
+    "mahalanobis_depth_from_fit",
     "mahalanobis_fit",
-    "mahalanobis_score",
     "projection_depth",
+    "projection_depth_from_fit",
     "projection_fit",
-    "projection_score",
     "random_directions",
     "simplicial_depth",
+    "simplicial_depth_from_fit",
     "simplicial_depth_planar",
     "simplicial_fit",
-    "simplicial_score",
-    "smooth_halfspace_score",
+    "smooth_halfspace_depth_from_fit",
     "smooth_lens_depth",
-    "smooth_projection_score",
+    "smooth_projection_depth_from_fit",
     "spatial_depth",
     "weighted_lens_depth",
     "weighted_lens_depth_from_distances",

@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from edtjax._checks import as_array
+from edtjax._checks import as_array, is_concrete
 from edtjax.depth import _validate
 
 __all__ = [
@@ -62,8 +62,12 @@ def _weighted_from_distances(
 
 
 def _check_distances(d_query_ref: Any, d_ref_ref: Any) -> tuple[jax.Array, jax.Array]:
-    d_ref_ref = as_array("d_ref_ref", d_ref_ref, ndim=2)
-    d_query_ref = as_array("d_query_ref", d_query_ref, ndim=2)
+    # +inf is a distance (points in different components of a graph); NaN is not
+    d_ref_ref = as_array("d_ref_ref", d_ref_ref, ndim=2, finite=False)
+    d_query_ref = as_array("d_query_ref", d_query_ref, ndim=2, finite=False)
+    for name, d in (("d_ref_ref", d_ref_ref), ("d_query_ref", d_query_ref)):
+        if is_concrete(d) and bool(jnp.any(jnp.isnan(d))):
+            raise ValueError(f"{name} must not contain NaN (+inf marks unreachable points)")
     n = d_ref_ref.shape[0]
     if d_ref_ref.shape != (n, n):
         raise ValueError(f"d_ref_ref must be square, got shape {d_ref_ref.shape}")
@@ -88,7 +92,8 @@ def lens_depth_from_distances(d_query_ref: Any, d_ref_ref: Any) -> jax.Array:
     Args:
         d_query_ref: ``(m, n)`` distances ``δ(z_a, x_i)``.
         d_ref_ref: ``(n, n)`` symmetric distances ``δ(x_i, x_j)``; only the upper triangle
-            ``i < j`` is read.
+            ``i < j`` is read. Entries may be ``+inf`` (points in different components of a
+            graph, as in a disconnected :class:`edtjax.depth.FermatGraph`), not NaN.
 
     Returns:
         ``(m,)`` depths in ``[0, 1]``. Cost ``O(m n²)`` time, ``O(8 n²)`` memory.
@@ -158,7 +163,8 @@ def weighted_lens_depth_from_distances(
 
     Args:
         d_query_ref: ``(m, n)`` query-to-reference distances.
-        d_ref_ref: ``(n, n)`` reference distances (upper triangle ``i < j`` read).
+        d_ref_ref: ``(n, n)`` reference distances (upper triangle ``i < j`` read); ``+inf``
+            allowed (weight 0), NaN not.
         bandwidth: ``h > 0``.
 
     Returns:

@@ -17,8 +17,8 @@ from edtjax.depth._centring import coarse_centre, column_mean
 __all__ = [
     "MahalanobisFit",
     "mahalanobis_depth",
+    "mahalanobis_depth_from_fit",
     "mahalanobis_fit",
-    "mahalanobis_score",
     "spatial_depth",
 ]
 
@@ -145,12 +145,12 @@ def _squared_radius(fit: MahalanobisFit, x_query: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _score(fit: MahalanobisFit, x_query: jax.Array) -> jax.Array:
+def _mahalanobis(fit: MahalanobisFit, x_query: jax.Array) -> jax.Array:
     return 1.0 / (1.0 + _squared_radius(fit, x_query))
 
 
 def mahalanobis_fit(x_ref: Any, *, shrinkage: float = 0.0) -> MahalanobisFit:
-    """Moment estimates of location and scatter for :func:`mahalanobis_score`.
+    """Moment estimates of location and scatter for :func:`mahalanobis_depth_from_fit`.
 
     The scatter is the unbiased sample covariance ``S`` shrunk towards a scaled identity,
     ``S_λ = (1 - λ) S + λ (tr S / d) I`` (Ledoit & Wolf 2004 target); ``λ = 0`` is the plain
@@ -213,8 +213,11 @@ def mahalanobis_fit(x_ref: Any, *, shrinkage: float = 0.0) -> MahalanobisFit:
     return fit
 
 
-def mahalanobis_score(fit: MahalanobisFit, x_query: Any) -> jax.Array:
-    """Mahalanobis depth of queries with respect to a fitted reference.
+def mahalanobis_depth_from_fit(fit: MahalanobisFit, x_query: Any) -> jax.Array:
+    """Mahalanobis depth of queries with respect to a fitted reference (higher = inside).
+
+    Fit once with :func:`mahalanobis_fit`, then evaluate many query sets; equal to
+    :func:`mahalanobis_depth` on the same reference.
 
     Args:
         fit: output of :func:`mahalanobis_fit`.
@@ -222,9 +225,16 @@ def mahalanobis_score(fit: MahalanobisFit, x_query: Any) -> jax.Array:
 
     Returns:
         ``(m,)`` depths ``1 / (1 + (z - μ)ᵀ Σ⁻¹ (z - μ))``. Cost ``O(m d^2)``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from edtjax.depth import mahalanobis_depth_from_fit, mahalanobis_fit
+        >>> fit = mahalanobis_fit(jnp.array([[-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]]))
+        >>> mahalanobis_depth_from_fit(fit, jnp.zeros((1, 2))).tolist()
+        [1.0]
     """
     x_query = _validate.query_for(x_query, fit.location.shape[0], fit.location.dtype)
-    return _score(fit, x_query)
+    return _mahalanobis(fit, x_query)
 
 
 def mahalanobis_depth(x_query: Any, x_ref: Any, *, shrinkage: float = 0.0) -> jax.Array:
@@ -255,7 +265,7 @@ def mahalanobis_depth(x_query: Any, x_ref: Any, *, shrinkage: float = 0.0) -> ja
         function. Ann. Statist. 28(2), 461-482.
     """
     x_query, x_ref = _validate.query_and_reference(x_query, x_ref)
-    return mahalanobis_score(mahalanobis_fit(x_ref, shrinkage=shrinkage), x_query)
+    return mahalanobis_depth_from_fit(mahalanobis_fit(x_ref, shrinkage=shrinkage), x_query)
 
 
 def _spatial_one(z: jax.Array, x_ref: jax.Array) -> jax.Array:

@@ -27,11 +27,11 @@ __all__ = [
     "HalfspaceFit",
     "ProjectionFit",
     "halfspace_depth",
+    "halfspace_depth_from_fit",
     "halfspace_fit",
-    "halfspace_score",
     "projection_depth",
+    "projection_depth_from_fit",
     "projection_fit",
-    "projection_score",
     "random_directions",
 ]
 
@@ -97,7 +97,7 @@ def _outlyingness(fit: ProjectionFit, x_query: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _projection_score(fit: ProjectionFit, x_query: jax.Array) -> jax.Array:
+def _projection(fit: ProjectionFit, x_query: jax.Array) -> jax.Array:
     return 1.0 / (1.0 + _outlyingness(fit, x_query))
 
 
@@ -131,13 +131,25 @@ def projection_fit(key: jax.Array, x_ref: Any, *, n_directions: int = 1000) -> P
     return fit
 
 
-def projection_score(fit: ProjectionFit, x_query: Any) -> jax.Array:
+def projection_depth_from_fit(fit: ProjectionFit, x_query: Any) -> jax.Array:
     """Projection depth of queries for a fitted reference (see :func:`projection_depth`).
 
-    Cost ``O(m K d)``.
+    Args:
+        fit: output of :func:`projection_fit`.
+        x_query: ``(m, d)`` query points.
+
+    Returns:
+        ``(m,)`` depths in ``(0, 1]`` (higher = inside). Cost ``O(m K d)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from edtjax.depth import projection_depth_from_fit, projection_fit
+        >>> fit = projection_fit(jax.random.key(0), jax.random.normal(jax.random.key(1), (100, 2)))
+        >>> projection_depth_from_fit(fit, jnp.zeros((3, 2))).shape
+        (3,)
     """
     x_query = _validate.query_for(x_query, fit.directions.shape[1], fit.median.dtype)
-    return _projection_score(fit, x_query)
+    return _projection(fit, x_query)
 
 
 def projection_depth(
@@ -171,7 +183,7 @@ def projection_depth(
         computation of projection depths. Comput. Statist. Data Anal. 157, 107166.
     """
     x_query, x_ref = _validate.query_and_reference(x_query, x_ref, min_ref=2)
-    return projection_score(projection_fit(key, x_ref, n_directions=n_directions), x_query)
+    return projection_depth_from_fit(projection_fit(key, x_ref, n_directions=n_directions), x_query)
 
 
 @functools.partial(jax.jit, static_argnames=("n_directions",))
@@ -190,7 +202,7 @@ def _count_closed_halfspaces(sorted_proj: jax.Array, q: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def _halfspace_score(fit: HalfspaceFit, x_query: jax.Array) -> jax.Array:
+def _halfspace(fit: HalfspaceFit, x_query: jax.Array) -> jax.Array:
     proj = jnp.matmul(x_query - fit.centre, fit.directions.T, precision=jax.lax.Precision.HIGHEST)
     counts = jax.vmap(_count_closed_halfspaces, in_axes=(0, 1), out_axes=1)(
         fit.sorted_projections, proj
@@ -216,13 +228,26 @@ def halfspace_fit(key: jax.Array, x_ref: Any, *, n_directions: int = 1000) -> Ha
     return _halfspace_fit(key, x_ref, n_directions)
 
 
-def halfspace_score(fit: HalfspaceFit, x_query: Any) -> jax.Array:
+def halfspace_depth_from_fit(fit: HalfspaceFit, x_query: Any) -> jax.Array:
     """Halfspace depth of queries for a fitted reference (see :func:`halfspace_depth`).
 
-    Each direction costs two binary searches per query: ``O(m K (d + log n))``.
+    Args:
+        fit: output of :func:`halfspace_fit`.
+        x_query: ``(m, d)`` query points.
+
+    Returns:
+        ``(m,)`` depths in ``{0, 1/n, ..., 1/2}`` (higher = inside). Each direction costs two
+        binary searches per query: ``O(m K (d + log n))``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from edtjax.depth import halfspace_depth_from_fit, halfspace_fit
+        >>> fit = halfspace_fit(jax.random.key(0), jax.random.normal(jax.random.key(1), (100, 2)))
+        >>> halfspace_depth_from_fit(fit, jnp.full((1, 2), 50.0)).tolist()
+        [0.0]
     """
     x_query = _validate.query_for(x_query, fit.directions.shape[1], fit.sorted_projections.dtype)
-    return _halfspace_score(fit, x_query)
+    return _halfspace(fit, x_query)
 
 
 def halfspace_depth(
@@ -257,4 +282,4 @@ def halfspace_depth(
         projection depths. Comput. Statist. Data Anal. 157, 107166.
     """
     x_query, x_ref = _validate.query_and_reference(x_query, x_ref)
-    return halfspace_score(halfspace_fit(key, x_ref, n_directions=n_directions), x_query)
+    return halfspace_depth_from_fit(halfspace_fit(key, x_ref, n_directions=n_directions), x_query)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from edtjax.depth import _validate
 
-__all__ = ["SimplicialFit", "simplicial_depth", "simplicial_fit", "simplicial_score"]
+__all__ = ["SimplicialFit", "simplicial_depth", "simplicial_depth_from_fit", "simplicial_fit"]
 
 _BATCH = 64
 
@@ -58,7 +58,7 @@ def _inside(z: jax.Array, fit: SimplicialFit) -> jax.Array:
 
 
 @jax.jit
-def _score(fit: SimplicialFit, x_query: jax.Array) -> jax.Array:
+def _simplicial(fit: SimplicialFit, x_query: jax.Array) -> jax.Array:
     return jax.lax.map(lambda z: _inside(z, fit), x_query, batch_size=_BATCH)
 
 
@@ -81,10 +81,26 @@ def simplicial_fit(key: jax.Array, x_ref: Any, *, n_simplices: int = 1000) -> Si
     return _fit(key, x_ref, n_simplices)
 
 
-def simplicial_score(fit: SimplicialFit, x_query: Any) -> jax.Array:
-    """Fraction of the fitted simplices that contain each query. Cost ``O(m K d^2)``."""
+def simplicial_depth_from_fit(fit: SimplicialFit, x_query: Any) -> jax.Array:
+    """Simplicial depth of queries for a fitted reference (see :func:`simplicial_depth`).
+
+    Args:
+        fit: output of :func:`simplicial_fit`.
+        x_query: ``(m, d)`` query points.
+
+    Returns:
+        ``(m,)`` fractions of the fitted simplices that contain each query, in ``[0, 1]``
+        (higher = inside). Cost ``O(m K d^2)``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from edtjax.depth import simplicial_depth_from_fit, simplicial_fit
+        >>> fit = simplicial_fit(jax.random.key(0), jax.random.normal(jax.random.key(1), (50, 3)))
+        >>> simplicial_depth_from_fit(fit, jnp.full((1, 3), 50.0)).tolist()
+        [0.0]
+    """
     x_query = _validate.query_for(x_query, fit.origin.shape[1], fit.origin.dtype)
-    return _score(fit, x_query)
+    return _simplicial(fit, x_query)
 
 
 def simplicial_depth(
@@ -119,4 +135,4 @@ def simplicial_depth(
         18(1), 405-414.
     """
     x_query, x_ref = _validate.query_and_reference(x_query, x_ref)
-    return simplicial_score(simplicial_fit(key, x_ref, n_simplices=n_simplices), x_query)
+    return simplicial_depth_from_fit(simplicial_fit(key, x_ref, n_simplices=n_simplices), x_query)

@@ -18,7 +18,11 @@ from edtjax.depth import _validate
 from edtjax.depth.lens import Distance, euclidean_distances
 from edtjax.depth.projection import HalfspaceFit, ProjectionFit
 
-__all__ = ["smooth_halfspace_score", "smooth_lens_depth", "smooth_projection_score"]
+__all__ = [
+    "smooth_halfspace_depth_from_fit",
+    "smooth_lens_depth",
+    "smooth_projection_depth_from_fit",
+]
 
 _BATCH = 8
 
@@ -92,12 +96,14 @@ def _smooth_halfspace(fit: HalfspaceFit, x_query: jax.Array, temperature: jax.Ar
     return jnp.min(jnp.minimum(above, 1.0 - above), axis=1)
 
 
-def smooth_halfspace_score(fit: HalfspaceFit, x_query: Any, *, temperature: float) -> jax.Array:
+def smooth_halfspace_depth_from_fit(
+    fit: HalfspaceFit, x_query: Any, *, temperature: float
+) -> jax.Array:
     """Halfspace depth with the counts relaxed by logistic gates, for fitted directions.
 
     ``D_τ(z) = min_k min(A_k(z), 1 - A_k(z))``, ``A_k(z) = (1/n) Σ_i σ((u_kᵀ x_i - u_kᵀ z) / τ)``
     the smooth fraction of points above ``z`` along ``u_k`` (``fit`` from
-    :func:`edtjax.depth.halfspace_fit`). Converges to :func:`edtjax.depth.halfspace_score`
+    :func:`edtjax.depth.halfspace_fit`). Converges to :func:`edtjax.depth.halfspace_depth_from_fit`
     wherever no projection ties with the query, and is differentiable in ``z`` except where the
     minimising direction switches.
 
@@ -111,9 +117,9 @@ def smooth_halfspace_score(fit: HalfspaceFit, x_query: Any, *, temperature: floa
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> from edtjax.depth import halfspace_fit, smooth_halfspace_score
+        >>> from edtjax.depth import halfspace_fit, smooth_halfspace_depth_from_fit
         >>> fit = halfspace_fit(jax.random.key(0), jax.random.normal(jax.random.key(1), (100, 2)))
-        >>> smooth_halfspace_score(fit, jnp.zeros((1, 2)), temperature=0.05).shape
+        >>> smooth_halfspace_depth_from_fit(fit, jnp.zeros((1, 2)), temperature=0.05).shape
         (1,)
 
     References:
@@ -134,12 +140,14 @@ def _smooth_projection(fit: ProjectionFit, x_query: jax.Array, temperature: jax.
     return 1.0 / (1.0 + outlying)
 
 
-def smooth_projection_score(fit: ProjectionFit, x_query: Any, *, temperature: float) -> jax.Array:
+def smooth_projection_depth_from_fit(
+    fit: ProjectionFit, x_query: Any, *, temperature: float
+) -> jax.Array:
     """Projection depth with the supremum over directions relaxed to a log-mean-exp.
 
     ``O_τ(z) = τ log((1/K) Σ_k exp(r_k(z) / τ))``, ``r_k = |u_kᵀ z - med_k| / MAD_k``, and
     ``D_τ = 1 / (1 + O_τ)``. Since ``max_k r_k - τ log K <= O_τ <= max_k r_k``, ``D_τ``
-    converges to :func:`edtjax.depth.projection_score` as ``τ → 0`` and every direction
+    converges to :func:`edtjax.depth.projection_depth_from_fit` as ``τ → 0`` and every direction
     contributes to the gradient.
 
     Args:
@@ -152,9 +160,9 @@ def smooth_projection_score(fit: ProjectionFit, x_query: Any, *, temperature: fl
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> from edtjax.depth import projection_fit, smooth_projection_score
+        >>> from edtjax.depth import projection_fit, smooth_projection_depth_from_fit
         >>> fit = projection_fit(jax.random.key(0), jax.random.normal(jax.random.key(1), (100, 2)))
-        >>> smooth_projection_score(fit, jnp.zeros((1, 2)), temperature=0.01).shape
+        >>> smooth_projection_depth_from_fit(fit, jnp.zeros((1, 2)), temperature=0.01).shape
         (1,)
 
     References:

@@ -20,25 +20,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_int, check_real
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.depth import (
     FermatGraph,
     fermat_distance_to_reference,
     fermat_fit,
+    halfspace_depth_from_fit,
     halfspace_fit,
-    halfspace_score,
     lens_depth_fermat,
+    mahalanobis_depth_from_fit,
     mahalanobis_fit,
-    mahalanobis_score,
+    projection_depth_from_fit,
     projection_fit,
-    projection_score,
     smooth_lens_depth,
-    smooth_projection_score,
+    smooth_projection_depth_from_fit,
     spatial_depth,
     weighted_lens_depth_from_distances,
 )
@@ -69,8 +70,8 @@ class Indicator(NamedTuple):
             from the domain of validity.
     """
 
-    fit: Callable[..., Any]
-    score: Callable[[Any, jax.Array], jax.Array]
+    fit: Callable[[PRNGKey, jax.Array], PyTree]
+    score: Callable[[PyTree, jax.Array], jax.Array]
 
 
 def mahalanobis_indicator(*, shrinkage: float = 0.0) -> Indicator:
@@ -106,12 +107,12 @@ def mahalanobis_indicator(*, shrinkage: float = 0.0) -> Indicator:
     """
     shrinkage = check_real("shrinkage", shrinkage, minimum=0.0, maximum=1.0)
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> PyTree:
         del key
         return mahalanobis_fit(x_train, shrinkage=shrinkage)
 
-    def score(state, x):
-        return -jnp.log(mahalanobis_score(state, x))
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
+        return -jnp.log(mahalanobis_depth_from_fit(state, x))
 
     return Indicator(fit, score)
 
@@ -179,7 +180,7 @@ def knn_indicator(*, n_neighbors: int = 1) -> Indicator:
     """
     k = check_int("n_neighbors", n_neighbors, minimum=1)
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> jax.Array:
         del key
         x_train = as_array("x_train", x_train, ndim=2)
         if x_train.shape[0] < k:
@@ -190,7 +191,7 @@ def knn_indicator(*, n_neighbors: int = 1) -> Indicator:
             x_train = x_train.astype(jnp.result_type(float))
         return x_train
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         x = as_array("x_query", x, ndim=2)
         if x.shape[1] != state.shape[1]:
             raise ValueError(
@@ -250,11 +251,11 @@ def lens_fermat_indicator(*, alpha: float = 2.0, n_neighbors: int = 10) -> Indic
     alpha = check_real("alpha", alpha, minimum=1.0)
     n_neighbors = check_int("n_neighbors", n_neighbors, minimum=1)
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> FermatGraph:
         del key
         return fermat_fit(x_train, alpha=alpha, n_neighbors=n_neighbors)
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         return 1.0 - lens_depth_fermat(state, x)
 
     return Indicator(fit, score)
@@ -330,7 +331,7 @@ def weighted_lens_fermat_indicator(
         "bandwidth_quantile", bandwidth_quantile, minimum=0.0, maximum=1.0, strict_minimum=True
     )
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> WeightedLensFermatState:
         del key
         graph = fermat_fit(x_train, alpha=alpha, n_neighbors=n_neighbors)
         n = graph.distances.shape[0]
@@ -343,7 +344,7 @@ def weighted_lens_fermat_indicator(
             )
         return WeightedLensFermatState(graph, bandwidth)
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         # the lens memberships are invariant under a common rescaling of the distances, so
         # D / h with unit bandwidth is the depth at bandwidth h (and h may be traced)
         d_query = fermat_distance_to_reference(state.graph, x) / state.bandwidth
@@ -383,13 +384,13 @@ def smooth_lens_indicator(*, temperature: float) -> Indicator:
     """
     temperature = check_real("temperature", temperature, minimum=0.0, strict_minimum=True)
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> jax.Array:
         del key
         x_train = as_array("x_train", x_train, ndim=2)
         smooth_lens_depth(x_train[:1], x_train, temperature=temperature)  # validates x_train
         return x_train
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         return 1.0 - smooth_lens_depth(x, state, temperature=temperature)
 
     return Indicator(fit, score)
@@ -401,9 +402,9 @@ def projection_indicator(*, n_directions: int = 500, temperature: float | None =
     ``O(x) = max_k |u_kᵀ x - med_k| / MAD_k`` is the Stahel-Donoho outlyingness over
     ``n_directions`` random unit directions drawn from ``key`` in ``fit``
     (:func:`edtjax.depth.projection_fit`). With ``temperature`` the maximum is relaxed to a
-    log-mean-exp (:func:`edtjax.depth.smooth_projection_score`), which spreads the gradient
-    over all directions; without it the score is differentiable almost everywhere (the
-    gradient of the maximising direction).
+    log-mean-exp (:func:`edtjax.depth.smooth_projection_depth_from_fit`), which spreads the
+    gradient over all directions; without it the score is differentiable almost everywhere
+    (the gradient of the maximising direction).
 
     Args:
         n_directions: number of random directions ``K >= 1``.
@@ -427,13 +428,13 @@ def projection_indicator(*, n_directions: int = 500, temperature: float | None =
     if temperature is not None:
         temperature = check_real("temperature", temperature, minimum=0.0, strict_minimum=True)
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> PyTree:
         return projection_fit(key, x_train, n_directions=n_directions)
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         if temperature is None:
-            return -jnp.log(projection_score(state, x))
-        return -jnp.log(smooth_projection_score(state, x, temperature=temperature))
+            return -jnp.log(projection_depth_from_fit(state, x))
+        return -jnp.log(smooth_projection_depth_from_fit(state, x, temperature=temperature))
 
     return Indicator(fit, score)
 
@@ -468,7 +469,7 @@ def predictive_spread_indicator(variance_fn: Callable[[jax.Array], jax.Array]) -
     if not callable(variance_fn):
         raise ValueError(f"variance_fn must be callable, got {type(variance_fn).__name__}")
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         del state
         var = jnp.asarray(variance_fn(x))
         if var.ndim not in (1, 2) or var.shape[0] != x.shape[0]:
@@ -478,7 +479,7 @@ def predictive_spread_indicator(variance_fn: Callable[[jax.Array], jax.Array]) -
             )
         return var if var.ndim == 1 else jnp.sum(var, axis=1)
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> tuple[()]:
         del key
         jax.eval_shape(lambda x: score((), x), as_array("x_train", x_train))
         return ()
@@ -519,10 +520,10 @@ def feature_space_indicator(
     if not callable(feature_fn):
         raise ValueError(f"feature_fn must be callable, got {type(feature_fn).__name__}")
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> PyTree:
         return indicator.fit(key, feature_fn(as_array("x_train", x_train)))
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         return indicator.score(state, feature_fn(x))
 
     return Indicator(fit, score)
@@ -552,11 +553,11 @@ def spatial_indicator() -> Indicator:
         In Statistical Data Analysis Based on the L1-Norm, Birkhäuser, 25-38.
     """
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> jax.Array:
         del key
         return as_array("x_train", x_train, ndim=2)
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         return 1.0 - spatial_depth(x, state)
 
     return Indicator(fit, score)
@@ -590,10 +591,10 @@ def halfspace_indicator(*, n_directions: int = 1000) -> Indicator:
     """
     n_directions = check_int("n_directions", n_directions, minimum=1)
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> PyTree:
         return halfspace_fit(key, x_train, n_directions=n_directions)
 
-    def score(state, x):
-        return 1.0 - halfspace_score(state, x)
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
+        return 1.0 - halfspace_depth_from_fit(state, x)
 
     return Indicator(fit, score)

@@ -62,7 +62,10 @@ def test_shrinkage_handles_collinear_columns_and_flags_the_off_span_direction():
     fit = depth.mahalanobis_fit(x, shrinkage=0.05)
     on_span = _collinear(n=20, seed=5)
     off_span = on_span + np.array([0.0, 0.0, 3.0], np.float32)  # breaks x2 = x0 + x1 by 3
-    d_on, d_off = depth.mahalanobis_score(fit, on_span), depth.mahalanobis_score(fit, off_span)
+    d_on, d_off = (
+        depth.mahalanobis_depth_from_fit(fit, on_span),
+        depth.mahalanobis_depth_from_fit(fit, off_span),
+    )
     assert np.all(np.isfinite(d_on)) and np.all(np.isfinite(d_off))
     # the shrunk precision along n = (1, 1, -1)/sqrt(3) is 1 / (lambda tr S / d) ~ 15, so the
     # shift adds (3 / sqrt(3))^2 * 15 ~ 45 to r^2; the 20 on-span r^2 are chi2_2-like (the
@@ -77,7 +80,7 @@ def test_far_queries_give_zero_depth_not_nan():
     fit = depth.mahalanobis_fit(x)
     # r^2 of order 1e40 overflows float32: the quadratic form used to mix +inf and -inf
     far = np.array([[1e20, -1e20], [3e38, 3e38], [-3e38, 1.0]], np.float32)
-    got = depth.mahalanobis_score(fit, far)
+    got = depth.mahalanobis_depth_from_fit(fit, far)
     np.testing.assert_array_equal(got, [0.0, 0.0, 0.0])
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from edtjax.depth import (
     mahalanobis_depth,
+    mahalanobis_depth_from_fit,
     mahalanobis_fit,
-    mahalanobis_score,
     moment,
     spatial_depth,
 )
@@ -90,13 +90,13 @@ def test_mahalanobis_full_shrinkage_is_scaled_identity(key):
     np.testing.assert_allclose(fit.precision, jnp.eye(3) * 3 / jnp.trace(cov), rtol=1e-5)
 
 
-def test_mahalanobis_score_does_not_retrace(key):
+def test_mahalanobis_depth_from_fit_does_not_retrace(key):
     k1, k2, k3 = jax.random.split(key, 3)
     fit = mahalanobis_fit(jax.random.normal(k1, (50, 2)))
-    mahalanobis_score(fit, jax.random.normal(k2, (7, 2)))
-    before = moment._score._cache_size()
-    mahalanobis_score(fit, jax.random.normal(k3, (7, 2)))
-    assert moment._score._cache_size() == before
+    mahalanobis_depth_from_fit(fit, jax.random.normal(k2, (7, 2)))
+    before = moment._mahalanobis._cache_size()
+    mahalanobis_depth_from_fit(fit, jax.random.normal(k3, (7, 2)))
+    assert moment._mahalanobis._cache_size() == before
 
 
 def test_spatial_depth_of_symmetric_centre_is_one(key):

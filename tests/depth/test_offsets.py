@@ -122,20 +122,22 @@ def test_projection_depth_at_offset_matches_float64(key, x64, temperature):
         z32, z_held = _held(z, offset)
         fit = depth.projection_fit(key, jnp.asarray(x32), n_directions=200)
         if temperature is None:
-            got = depth.projection_score(fit, jnp.asarray(z32))
+            got = depth.projection_depth_from_fit(fit, jnp.asarray(z32))
         else:
-            got = depth.smooth_projection_score(fit, jnp.asarray(z32), temperature=temperature)
+            got = depth.smooth_projection_depth_from_fit(
+                fit, jnp.asarray(z32), temperature=temperature
+            )
         want = _projection_reference(fit, z_held, x_held, temperature)
         np.testing.assert_allclose(got, want, atol=1e-4, err_msg=f"offset {offset}")
 
 
 def _halfspace(key, q, r):
-    return depth.halfspace_score(depth.halfspace_fit(key, r, n_directions=200), q)
+    return depth.halfspace_depth_from_fit(depth.halfspace_fit(key, r, n_directions=200), q)
 
 
 def _smooth_halfspace(key, q, r):
     fit = depth.halfspace_fit(key, r, n_directions=200)
-    return depth.smooth_halfspace_score(fit, q, temperature=0.05)
+    return depth.smooth_halfspace_depth_from_fit(fit, q, temperature=0.05)
 
 
 EXACT = {
@@ -193,7 +195,7 @@ def test_centring_keeps_gradients(x64):
     x32, _ = _held(x, 1e3)
     z0 = jnp.asarray(z[0] + 1e3, jnp.float32)
     fit = depth.mahalanobis_fit(jnp.asarray(x32))
-    g = jax.grad(lambda q: depth.mahalanobis_score(fit, q[None])[0])(z0)
+    g = jax.grad(lambda q: depth.mahalanobis_depth_from_fit(fit, q[None])[0])(z0)
     diff = np.asarray(z0, np.float64) - (
         np.asarray(fit.location, np.float64) + np.asarray(fit.location_correction, np.float64)
     )

@@ -8,14 +8,15 @@ from scipy.sparse.csgraph import dijkstra
 
 from edtjax.depth import (
     auroc,
+    fermat,
     fermat_distance_to_reference,
     fermat_fit,
     knn_distance_score,
+    lens,
     lens_depth_fermat,
     lens_depth_from_distances,
+    mahalanobis_depth_from_fit,
     mahalanobis_fit,
-    mahalanobis_score,
-    ood,
 )
 
 
@@ -66,7 +67,7 @@ def test_ld_fermat_beats_mahalanobis_on_non_convex_data(key, name, generator, lo
     graph = fermat_fit(ref, alpha=2.0, n_neighbors=10)
     ld = auroc(-lens_depth_fermat(graph, x_in), -lens_depth_fermat(graph, x_out))
     fit = mahalanobis_fit(ref)
-    mah = auroc(-mahalanobis_score(fit, x_in), -mahalanobis_score(fit, x_out))
+    mah = auroc(-mahalanobis_depth_from_fit(fit, x_in), -mahalanobis_depth_from_fit(fit, x_out))
     knn = auroc(knn_distance_score(x_in, ref, n_neighbors=5), knn_distance_score(x_out, ref))
     print(f"{name}: AUROC LD-Fermat {ld:.4f}, Mahalanobis {mah:.4f}, kNN {knn:.4f}")
     se = np.hypot(_hanley_mcneil_se(float(ld), 300, 300), _hanley_mcneil_se(float(mah), 300, 300))
@@ -158,6 +159,22 @@ def test_lens_depth_fermat_is_lens_depth_of_fermat_distances(key):
     )
 
 
+def test_lens_depth_fermat_on_a_disconnected_graph_equals_the_oracle(key, x64):
+    # two clusters 100 apart with k = 3: the kNN graph has two components, distances between
+    # them are +inf, and a lens (x_i, x_j) across components holds every query reaching both.
+    k1, k2 = jax.random.split(key)
+    centres = np.array([[0.0, 0.0], [100.0, 100.0]])
+    x = np.asarray(jax.random.normal(k1, (30, 2), dtype=jnp.float64)) + centres.repeat(15, 0)
+    z = np.asarray(jax.random.normal(k2, (6, 2), dtype=jnp.float64)) + centres.repeat(3, 0)
+    graph = fermat_fit(x, alpha=2.0, n_neighbors=3)
+    d_ref, d_query = _oracle_fermat(x, z, 2.0, 3)
+    assert np.isinf(np.asarray(graph.distances)).any()
+    count = np.asarray(lens_depth_fermat(graph, z)) * (30 * 29 // 2)
+    np.testing.assert_array_equal(np.rint(count), _lens_counts(d_query, d_ref))
+    with pytest.raises(ValueError, match="d_ref_ref must not contain NaN"):
+        lens_depth_from_distances(d_query, np.where(np.isinf(d_ref), np.nan, d_ref))
+
+
 def test_knn_distance_exact_case():
     x = jnp.array([[3.0, 4.0], [6.0, 8.0], [0.0, 1.0]])
     z = jnp.zeros((1, 2))
@@ -166,13 +183,52 @@ def test_knn_distance_exact_case():
     assert knn_distance_score(z, x, n_neighbors=3).tolist() == [10.0]
 
 
+@pytest.mark.parametrize(("n", "k"), [(3000, 1), (3000, 7), (2000, 20), (50, 3)])
+def test_knn_distance_equals_brute_force_with_ties(n, k, x64):
+    # integer points: many exact ties and duplicates at the k-th distance; the candidate chunks
+    # (n = 2000, 3000) and the all-candidates path (n = 50) must both give the exact k-th value.
+    rng = np.random.default_rng(n + k)
+    x = rng.integers(0, 6, (n, 3)).astype(np.float64)
+    z = rng.integers(0, 6, (40, 3)) + 0.5 * (rng.random((40, 3)) < 0.5)
+    dist = np.sqrt(np.sum((z[:, None] - x[None]) ** 2, axis=-1))
+    expected = np.sort(dist, axis=1)[:, k - 1]
+    np.testing.assert_array_equal(knn_distance_score(z, x, n_neighbors=k), expected)
+
+
+def test_float32_knn_distance_far_from_the_origin_is_accurate(key):
+    # |x|^2 ~ 5e8 in float32: the product identity on raw coordinates would round squared
+    # distances by ~30, more than the distances themselves; centring and the direct
+    # recomputation of the candidates' distances keep float32 relative accuracy.
+    k1, k2 = jax.random.split(key)
+    x = jax.random.normal(k1, (4000, 5)) + 1e4
+    z = jax.random.normal(k2, (30, 5)) + 1e4
+    xd, zd = np.asarray(x, np.float64), np.asarray(z, np.float64)
+    dist = np.sqrt(np.sum((zd[:, None] - xd[None]) ** 2, axis=-1))
+    expected = np.sort(dist, axis=1)[:, 2]
+    # differences of float32 inputs near 1e4 are exact; the sum of 5 squares and the square root
+    # add a few float32 roundings: rtol 1e-6
+    np.testing.assert_allclose(knn_distance_score(z, x, n_neighbors=3), expected, rtol=1e-6)
+
+
+def test_knn_distance_gradient_is_the_unit_vector_from_the_kth_neighbour(key, x64):
+    k1, k2 = jax.random.split(key)
+    x = jax.random.normal(k1, (500, 3), dtype=jnp.float64)
+    z = jax.random.normal(k2, (3,), dtype=jnp.float64) * 0.3
+    grad = jax.grad(lambda q: knn_distance_score(q[None], x, n_neighbors=4)[0])(z)
+    d = np.linalg.norm(np.asarray(x - z), axis=1)
+    nearest4 = np.asarray(x)[np.argsort(d)[3]]
+    unit = (np.asarray(z) - nearest4) / np.linalg.norm(np.asarray(z) - nearest4)
+    np.testing.assert_allclose(grad, unit, rtol=1e-12)
+
+
 def test_scores_do_not_retrace(key):
     k1, k2 = jax.random.split(key)
     graph = fermat_fit(jax.random.normal(k1, (30, 2)), n_neighbors=4)
     lens_depth_fermat(graph, jax.random.normal(k1, (3, 2)))
-    before = ood._ld_fermat._cache_size()
+    before = fermat._to_reference._cache_size(), lens._weighted_from_distances._cache_size()
     lens_depth_fermat(graph, jax.random.normal(k2, (3, 2)))
-    assert ood._ld_fermat._cache_size() == before
+    after = fermat._to_reference._cache_size(), lens._weighted_from_distances._cache_size()
+    assert after == before
 
 
 def test_bad_input(key):

@@ -19,6 +19,28 @@ def _brute_simplicial(z, x):
     return float(np.mean(np.all(lam >= 0, axis=1) & (lam.sum(axis=1) <= 1)))
 
 
+def _brute_simplicial_exact(z, x):
+    # z in the convex hull of every triple, with exact orientation signs (integer coordinates):
+    # inside a proper triangle when no two signs are opposite; inside a degenerate one (three
+    # collinear points) when z is on their line and inside their bounding box.
+    def orient(p, q, r):
+        return np.sign(
+            (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1])
+            - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0])
+        )
+
+    i, j, k = np.array(list(itertools.combinations(range(len(x)), 3))).T
+    a, b, c = x[i], x[j], x[k]
+    s = np.stack([orient(a, b, z), orient(b, c, z), orient(c, a, z)])
+    proper = (np.all(s >= 0, axis=0) | np.all(s <= 0, axis=0)) & (orient(a, b, c) != 0)
+    tri = np.stack([a, b, c])
+    boxed = np.all((tri.min(axis=0) <= z) & (z <= tri.max(axis=0)), axis=1)
+    flat = (orient(a, b, c) == 0) & np.all(s == 0, axis=0) & boxed
+    count = int(np.sum(proper | flat))
+    n = len(x)
+    return count / (n * (n - 1) * (n - 2) // 6)
+
+
 def _brute_halfspace(z, x):
     # the minimising closed half-plane has a boundary through z and, rotated, some x_i: it is
     # enough to test normals perpendicular to every x_i - z, nudged both ways.
@@ -71,6 +93,19 @@ def test_against_brute_force_on_a_larger_anisotropic_sample(key, x64):
     assert len(set(half)) > 3 and len(set(simp)) > 3
     np.testing.assert_allclose(halfspace_depth_planar(z, x), half, atol=1e-12)
     np.testing.assert_allclose(simplicial_depth_planar(z, x), simp, atol=1e-12)
+
+
+def test_exact_ties_on_a_grid_against_brute_force(x64):
+    # integer grid with repeated points: many reference points lie on common lines through the
+    # queries (on both sides), some equal a query; integer coordinates make these ties exact.
+    g = np.array([[i, j] for i in range(-2, 3) for j in range(-2, 3)], dtype=np.float64)
+    x = np.concatenate([g, g[::3], [[4.0, 2.0], [-4.0, -2.0]]])
+    z = np.concatenate([g[::2], [[0.5, 0.5], [0.0, 0.5], [2.0, 1.0]]])
+    half = [_brute_halfspace(q, x) for q in z]
+    simp = [_brute_simplicial_exact(q, x) for q in z]
+    assert len(set(half)) > 3 and len(set(simp)) > 3
+    np.testing.assert_array_equal(halfspace_depth_planar(z, x), half)
+    np.testing.assert_array_equal(simplicial_depth_planar(z, x), simp)
 
 
 def test_agrees_with_data_depth(key, x64):

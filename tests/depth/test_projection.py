@@ -10,9 +10,9 @@ from scipy.stats import norm
 
 from edtjax.depth import (
     halfspace_depth,
+    halfspace_depth_from_fit,
     halfspace_depth_planar,
     halfspace_fit,
-    halfspace_score,
     projection,
     projection_depth,
     projection_fit,
@@ -132,13 +132,13 @@ def test_projection_affine_invariant(key):
     )
 
 
-def test_scores_do_not_retrace(key):
+def test_depths_do_not_retrace(key):
     k1, k2, k3 = jax.random.split(key, 3)
     fit = halfspace_fit(k1, jax.random.normal(k1, (50, 3)), n_directions=30)
-    halfspace_score(fit, jax.random.normal(k2, (9, 3)))
-    before = projection._halfspace_score._cache_size()
-    halfspace_score(fit, jax.random.normal(k3, (9, 3)))
-    assert projection._halfspace_score._cache_size() == before
+    halfspace_depth_from_fit(fit, jax.random.normal(k2, (9, 3)))
+    before = projection._halfspace._cache_size()
+    halfspace_depth_from_fit(fit, jax.random.normal(k3, (9, 3)))
+    assert projection._halfspace._cache_size() == before
     pfit = projection_fit(k1, jax.random.normal(k2, (50, 3)), n_directions=30)
     before = projection._projection_fit._cache_size()
     projection_fit(k1, jax.random.normal(k3, (50, 3)), n_directions=30)

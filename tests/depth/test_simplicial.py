@@ -8,9 +8,9 @@ import pytest
 from edtjax.depth import (
     simplicial,
     simplicial_depth,
+    simplicial_depth_from_fit,
     simplicial_depth_planar,
     simplicial_fit,
-    simplicial_score,
 )
 
 
@@ -55,13 +55,13 @@ def test_distinct_indices_are_uniform_without_replacement(key):
     np.testing.assert_allclose(freq, 0.6, atol=0.018)
 
 
-def test_score_does_not_retrace(key):
+def test_depth_from_fit_does_not_retrace(key):
     k1, k2 = jax.random.split(key)
     fit = simplicial_fit(k1, jax.random.normal(k1, (40, 3)), n_simplices=50)
-    simplicial_score(fit, jax.random.normal(k2, (4, 3)))
-    before = simplicial._score._cache_size()
-    simplicial_score(fit, jax.random.normal(k1, (4, 3)))
-    assert simplicial._score._cache_size() == before
+    simplicial_depth_from_fit(fit, jax.random.normal(k2, (4, 3)))
+    before = simplicial._simplicial._cache_size()
+    simplicial_depth_from_fit(fit, jax.random.normal(k1, (4, 3)))
+    assert simplicial._simplicial._cache_size() == before
 
 
 def test_bad_input(key):

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from edtjax.depth import (
+    halfspace_depth_from_fit,
     halfspace_fit,
-    halfspace_score,
     lens_depth,
+    projection_depth_from_fit,
     projection_fit,
-    projection_score,
-    smooth_halfspace_score,
+    smooth_halfspace_depth_from_fit,
     smooth_lens_depth,
-    smooth_projection_score,
+    smooth_projection_depth_from_fit,
 )
 
 
@@ -30,8 +30,8 @@ def test_gradients_match_finite_differences(key, x64):
     pfit = projection_fit(k3, x, n_directions=50)
     for f in (
         lambda z: smooth_lens_depth(z[None], x, temperature=0.2)[0],
-        lambda z: smooth_halfspace_score(hfit, z[None], temperature=0.3)[0],
-        lambda z: smooth_projection_score(pfit, z[None], temperature=0.2)[0],
+        lambda z: smooth_halfspace_depth_from_fit(hfit, z[None], temperature=0.3)[0],
+        lambda z: smooth_projection_depth_from_fit(pfit, z[None], temperature=0.2)[0],
     ):
         grad = jax.grad(f)(z0)
         assert jnp.linalg.norm(grad) > 0
@@ -45,13 +45,13 @@ def test_converge_to_hard_depths(key, x64):
     z = jax.random.normal(k2, (10, 2), dtype=jnp.float64)
     hfit = halfspace_fit(k3, x, n_directions=100)
     pfit = projection_fit(k3, x, n_directions=100)
-    hard = (lens_depth(z, x), halfspace_score(hfit, z), projection_score(pfit, z))
+    hard = (lens_depth(z, x), halfspace_depth_from_fit(hfit, z), projection_depth_from_fit(pfit, z))
     errors = []
     for tau in (1e-1, 1e-3, 1e-6):
         soft = (
             smooth_lens_depth(z, x, temperature=tau),
-            smooth_halfspace_score(hfit, z, temperature=tau),
-            smooth_projection_score(pfit, z, temperature=tau),
+            smooth_halfspace_depth_from_fit(hfit, z, temperature=tau),
+            smooth_projection_depth_from_fit(pfit, z, temperature=tau),
         )
         errors.append([float(jnp.max(jnp.abs(s - h))) for s, h in zip(soft, hard, strict=True)])
     errors = np.array(errors)
@@ -64,6 +64,6 @@ def test_bad_temperature(key):
     with pytest.raises(ValueError, match="temperature"):
         smooth_lens_depth(jnp.zeros((1, 2)), x, temperature=0.0)
     with pytest.raises(ValueError, match="temperature"):
-        smooth_halfspace_score(halfspace_fit(key, x), jnp.zeros((1, 2)), temperature=-1.0)
+        smooth_halfspace_depth_from_fit(halfspace_fit(key, x), jnp.zeros((1, 2)), temperature=-1.0)
     with pytest.raises(ValueError, match="x_query"):
-        smooth_projection_score(projection_fit(key, x), jnp.zeros((1, 3)), temperature=1.0)
+        smooth_projection_depth_from_fit(projection_fit(key, x), jnp.zeros((1, 3)), temperature=1.0)

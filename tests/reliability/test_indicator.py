@@ -9,8 +9,8 @@ from edtjax.depth import (
     fermat_fit,
     knn_distance_score,
     lens_depth_fermat,
+    projection_depth_from_fit,
     projection_fit,
-    projection_score,
 )
 from edtjax.reliability import (
     Indicator,
@@ -92,7 +92,7 @@ def test_projection_matches_depth_module(key):
     q = jax.random.normal(jax.random.key(2), (4, 3))
     ind = projection_indicator(n_directions=64)
     state = ind.fit(key, x)
-    expected = -jnp.log(projection_score(projection_fit(key, x, n_directions=64), q))
+    expected = -jnp.log(projection_depth_from_fit(projection_fit(key, x, n_directions=64), q))
     np.testing.assert_allclose(ind.score(state, q), expected, rtol=1e-6)
 
 
