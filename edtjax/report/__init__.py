@@ -4,6 +4,7 @@ from edtjax.report.audit_figures import ReportFigure, audit_figures
 from edtjax.report.domain_plots import plot_depth_map, plot_quantile_contours
 from edtjax.report.queries import query_table, query_table_csv, query_table_json
 from edtjax.report.sensitivity_plots import (
+    plot_index_trajectories,
     plot_parameter_gsa,
     plot_sobol_comparison,
     plot_sobol_indices,
@@ -36,6 +37,7 @@ __all__ = [
     "plot_calibration_curve",
     "plot_coverage",
     "plot_depth_map",
+    "plot_index_trajectories",
     "plot_indicator_scores",
     "plot_parameter_gsa",
     "plot_quantile_contours",

@@ -1,5 +1,6 @@
 """Sobol' indices as figures: bars with confidence intervals, simulator vs surrogate bars,
-and the heat map of a parameter (layer-group) sensitivity analysis."""
+the heat map of a parameter (layer-group) sensitivity analysis, and index trajectories of a
+time-series output."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from matplotlib.figure import Figure
 
 from edtjax.report._figure import array, color, names, new_figure
 
-__all__ = ["plot_parameter_gsa", "plot_sobol_comparison", "plot_sobol_indices"]
+__all__ = [
+    "plot_index_trajectories",
+    "plot_parameter_gsa",
+    "plot_sobol_comparison",
+    "plot_sobol_indices",
+]
 
 
 def _flatten(tree):
@@ -262,4 +268,99 @@ def plot_parameter_gsa(
         ax.set_title(f"{title} index by parameter group")
     axes[0].set_ylabel("parameter group")
     fig.colorbar(image, ax=list(axes), label="Sobol' index", shrink=0.9)
+    return fig
+
+
+def plot_index_trajectories(
+    trajectories,
+    *,
+    input_names: Sequence[str] | None = None,
+    log_time: bool = False,
+    title: str | None = None,
+) -> Figure:
+    r"""Sensitivity indices of a time-series output against time, one colour per input.
+
+    A solid line per input for the first-order index :math:`S_i(t)` and, when the result has
+    them, a dashed line of the same colour for the total index :math:`T_i(t)`, each with its
+    interval as a shaded band; the legend gives each input's generalised indices over the
+    window (shaded grey on the time axis when it is not the whole history). Drawing cost
+    :math:`O(d\,T)`.
+
+    Args:
+        trajectories: an :class:`edtjax.sensitivity.IndexTrajectories`.
+        input_names: ``d`` input names (``x0``, ``x1``, ... if ``None``).
+        log_time: logarithmic time axis (for histories on growing time steps); the times must
+            then be positive.
+        title: optional figure title.
+
+    Returns:
+        A ``Figure`` with one axis holding ``d`` lines (``2 d`` with total indices).
+
+    Raises:
+        ValueError: on names that disagree with the number of inputs, non-finite indices or
+            non-positive times with ``log_time``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from edtjax.sensitivity import index_trajectories
+        >>> t = jnp.linspace(0.0, 1.0, 5)
+        >>> x = jax.random.uniform(jax.random.key(0), (2048, 2))
+        >>> r = index_trajectories(None, x[:, :1] * t + x[:, 1:], x=x, times=t)
+        >>> fig = plot_index_trajectories(r, input_names=["a", "b"])
+        >>> len(fig.axes[0].get_lines())
+        2
+
+    References:
+        Gamboa, F., Janon, A., Klein, T., Lagnoux, A. (2014). Sensitivity analysis for
+        multidimensional and functional outputs. Electron. J. Statist. 8, 575-603.
+    """
+    times = array("trajectories.times", trajectories.times, 1)
+    first = array("trajectories.first_order", trajectories.first_order, 2, shape=(None, len(times)))
+    d = first.shape[0]
+    labels = (
+        [f"x{i}" for i in range(d)] if input_names is None else names("input_names", input_names, d)
+    )
+    if log_time and np.any(times <= 0):
+        raise ValueError("trajectories.times must be positive with log_time=True")
+    series = [
+        ("S", first, trajectories.first_order_interval, "-", trajectories.aggregated_first_order)
+    ]
+    if trajectories.total_order is not None:
+        total = array("trajectories.total_order", trajectories.total_order, 2, shape=first.shape)
+        series.append(
+            (
+                "T",
+                total,
+                trajectories.total_order_interval,
+                "--",
+                trajectories.aggregated_total_order,
+            )
+        )
+    fig = new_figure(6.4, 3.8)
+    ax = fig.add_subplot(1, 1, 1)
+    window = np.asarray(trajectories.window, bool)
+    if not window.all():
+        ax.axvspan(times[window].min(), times[window].max(), color="0.9", zorder=0)
+    for i, name in enumerate(labels):
+        summary = ", ".join(f"{k}={float(np.asarray(agg)[i]):.2f}" for k, *_, agg in series)
+        for j, (_, values, interval, style, _) in enumerate(series):
+            label = f"{name} ({summary})" if j == 0 else None
+            ax.plot(times, values[i], style, color=color(i), label=label)
+            if interval is not None:
+                low = array("interval.low", interval.low, 2, shape=first.shape)[i]
+                high = array("interval.high", interval.high, 2, shape=first.shape)[i]
+                ax.fill_between(times, low, high, color=color(i), alpha=0.15, linewidth=0)
+    if log_time:
+        ax.set_xscale("log")
+    ax.set_xlabel("time")
+    ax.set_ylabel("Sobol' index")
+    ax.grid(alpha=0.3)
+    kinds = " (solid), ".join(k for k, *_ in series) + (
+        " (dashed)" if len(series) > 1 else " (solid)"
+    )
+    ax.legend(
+        title=f"{kinds}; aggregated over the window", fontsize="small", title_fontsize="small"
+    )
+    if title:
+        ax.set_title(title)
     return fig

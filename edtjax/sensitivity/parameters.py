@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -11,14 +12,18 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from edtjax._checks import as_array, check_choice, check_real
+from edtjax._checks import as_array, check_choice, check_int, check_real
+from edtjax.sensitivity.cramer_von_mises import CramerVonMisesIndices, cramer_von_mises_indices
 from edtjax.sensitivity.estimators import IndexEstimates
 from edtjax.sensitivity.factors import Factors
+from edtjax.sensitivity.given_data import GivenDataIndices, given_data_first_order
+from edtjax.sensitivity.hsic import HSICResult, hsic_indices
 from edtjax.sensitivity.sobol import pick_freeze_indices
 
 __all__ = ["parameter_sensitivity"]
 
 _PERTURBATIONS = ("multiplicative", "additive", "mask")
+_METHODS = ("sobol", "hsic", "cramer_von_mises", "given_data")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +128,69 @@ def _by_weight(x, params):
     return jax.tree.unflatten(treedef, out)
 
 
+@functools.partial(
+    jax.jit,
+    static_argnames=("model", "treedef", "num_groups", "num_samples", "batch_size", "pick_freeze"),
+)
+def _group_outputs(
+    key, model, args, ids, *, treedef, num_groups, num_samples, batch_size, pick_freeze
+):
+    """Outputs on a sample of one scalar factor per group, shared by the group's parameters
+    (``ids``: per leaf, the group of each scalar).
+
+    Plain: ``(xi (n, G), f(xi) (n, *out))``. Pick-freeze: ``(f(B) (n, *out), y_frozen (G, n,
+    *out))`` with ``y_frozen[g]`` the outputs on a second sample ``A`` whose column ``g`` is
+    taken from ``B``.
+    """
+    draw = jax.random.uniform if model.perturbation == "mask" else jax.random.normal
+    dtype = args[3].dtype
+
+    def output(xi):  # (G,) -> one output
+        return model(jax.tree.unflatten(treedef, [xi[i] for i in ids]), args)
+
+    def outputs(rows):  # (m, G) -> (m, *out)
+        return jax.lax.map(output, rows, batch_size=min(batch_size, rows.shape[0]))
+
+    k_b, k_a = jax.random.split(key)
+    xb = draw(k_b, (num_samples, num_groups), dtype)
+    if not pick_freeze:
+        return xb, outputs(xb)
+    xa = draw(k_a, (num_samples, num_groups), dtype)
+    frozen = jnp.where(jnp.eye(num_groups, dtype=bool)[:, None, :], xb[None], xa[None])
+    y_frozen = outputs(frozen.reshape(-1, num_groups))
+    return outputs(xb), y_frozen.reshape(num_groups, num_samples, *y_frozen.shape[1:])
+
+
+def _one_sample_indices(key, method, model, args, params, group_ids, num_samples, options):
+    """The ``hsic``, ``cramer_von_mises`` or ``given_data`` result with a leading group axis."""
+    leaves, treedef = jax.tree.flatten(params)
+    ids, start = [], 0
+    for leaf in leaves:
+        size = int(np.size(leaf))
+        ids.append(jnp.asarray(np.reshape(group_ids[start : start + size], np.shape(leaf))))
+        start += size
+    k_sample, k_method = jax.random.split(key)
+    num_bootstrap, confidence, batch_size = options
+    first, second = _group_outputs(
+        k_sample,
+        model,
+        args,
+        ids,
+        treedef=treedef,
+        num_groups=max(group_ids) + 1,
+        num_samples=num_samples,
+        batch_size=batch_size,
+        pick_freeze=method == "cramer_von_mises",
+    )
+    if method == "hsic":
+        return hsic_indices(k_method, first, second)
+    if method == "given_data":
+        return given_data_first_order(first, second, confidence=confidence)
+    return cramer_von_mises_indices(
+        k_method, first, second, num_bootstrap=num_bootstrap, confidence=confidence
+    )
+
+
 def parameter_sensitivity(
     key,
     apply_fn: Callable,
@@ -140,8 +208,10 @@ def parameter_sensitivity(
     sampler: str = "mc",
     batch_size: int = 65536,
     devices: Any = None,
-) -> IndexEstimates:
-    """Sobol' indices of a network's output with respect to random perturbations of its parameters.
+    method: str = "sobol",
+) -> IndexEstimates | HSICResult | CramerVonMisesIndices | GivenDataIndices:
+    """Sensitivity indices (Sobol' by default) of a network's output to random perturbations of
+    its parameters.
 
     Every scalar parameter ``theta_k`` gets an independent factor ``xi_k``:
 
@@ -160,6 +230,31 @@ def parameter_sensitivity(
     Cost: ``num_samples (g + 2)`` network evaluations on ``x``, divided among the devices of
     ``devices`` (rows of each evaluation chunk split over them, as in :func:`sobol_indices`).
 
+    Other estimators (``method``) rank the groups by a different index, from one perturbation
+    sample (a pick-freeze pair of samples for ``"cramer_von_mises"``). They need one scalar
+    input per group, so each group's parameters share
+    one factor ``xi_g`` (moved together: a layer scaled, shifted or dropped as a whole); with
+    ``groups="weight"`` every scalar is its own group and the perturbation is the Sobol' one.
+
+    * ``"sobol"`` (default): the group Sobol' indices above, per-scalar factors
+      (:class:`IndexEstimates`).
+    * ``"hsic"``: :func:`edtjax.sensitivity.hsic_indices` of the ``(n, g)`` group factors and
+      the outputs flattened to ``(n, p)`` (one kernel on the whole output vector): per-group
+      ``hsic``, normalised ``r2`` and the independence tests' ``p_value`` and
+      ``gamma_p_value`` (:class:`HSICResult`). Cost ``n`` network evaluations and
+      ``O(g n^2)`` memory: ``num_samples`` up to a few thousand.
+    * ``"given_data"``: :func:`edtjax.sensitivity.given_data_first_order` (rank-based
+      first-order Sobol' indices and Chatterjee's coefficient, the rank estimator of the
+      Cramer-von Mises index, per output component) (:class:`GivenDataIndices`). Cost ``n``
+      evaluations.
+    * ``"cramer_von_mises"``: :func:`edtjax.sensitivity.cramer_von_mises_indices` on a
+      pick-freeze sample, per output component, with bootstrap intervals when
+      ``num_bootstrap > 0`` (:class:`CramerVonMisesIndices`). Cost ``n (g + 1)``
+      evaluations.
+
+    Their per-group fields are laid out as for ``"sobol"`` (below); ``estimator``,
+    ``sampler`` and ``devices`` apply to ``"sobol"`` only.
+
     For a linear model ``f(x) = w.x`` with additive perturbations of common scale the first-order
     index of ``w_i`` is ``x_i^2 / sum_j x_j^2``; a layer whose outgoing weights are all zero has
     index 0 under multiplicative or mask perturbations.
@@ -173,13 +268,16 @@ def parameter_sensitivity(
         perturbation: ``"multiplicative"``, ``"additive"`` or ``"mask"``.
         scale: noise scale (``> 0``); for ``"mask"`` the keep probability in ``(0, 1)``.
         groups: ``"layer"``, ``"unit"``, ``"weight"`` or a pytree of integer group ids.
-        num_samples: base sample size ``n >= 2``.
+        num_samples: base sample size ``n >= 2`` (``>= 6`` for the other methods).
         output_fn: optional map of the prediction to the analysed output (e.g. a loss).
-        num_bootstrap: bootstrap resamples (0: none).
+        num_bootstrap: bootstrap resamples (0: none); ``"sobol"`` and
+            ``"cramer_von_mises"`` only (``"given_data"`` gives batch-means intervals,
+            ``"hsic"`` p-values).
         confidence: interval level.
         estimator: first-order estimator (``"janon2014"`` or ``"saltelli2010"``).
         sampler: ``"mc"`` (default: networks have many parameters) or ``"sobol"``.
         batch_size: network evaluations per vectorised chunk (with ``devices``, per device).
+        method: ``"sobol"``, ``"hsic"``, ``"cramer_von_mises"`` or ``"given_data"``.
         devices: ``None`` (one device), an int ``k`` (the first ``k`` of ``jax.devices()``), a
             sequence of ``jax.Device`` or a one-axis ``jax.sharding.Mesh``: the devices to
             split the network evaluations over. Results agree with ``devices=None`` to
@@ -187,9 +285,12 @@ def parameter_sensitivity(
             round differently).
 
     Returns:
-        :class:`IndexEstimates`; per-group fields are dicts by layer name (``"layer"``), dicts by
-        layer name of ``(units, *out)`` arrays (``"unit"``), pytrees mirroring ``params``
-        (``"weight"``), or dicts by group id (custom). ``second_order`` is not computed.
+        :class:`IndexEstimates` (``"sobol"``), :class:`HSICResult`,
+        :class:`CramerVonMisesIndices` or :class:`GivenDataIndices`; per-group fields are
+        dicts by layer name (``"layer"``), dicts by layer name of ``(units, *out)`` arrays
+        (``"unit"``), pytrees mirroring ``params`` (``"weight"``), or dicts by group id
+        (custom); fields that are not per group
+        (``num_batches``) are unchanged. ``second_order`` is not computed.
 
     Raises:
         ValueError: bad options; ``x`` with NaN/inf entries, an empty leaf or a shape
@@ -206,13 +307,24 @@ def parameter_sensitivity(
         ...                           groups="weight", num_samples=256)
         >>> r.first_order["dense"]["w"].shape
         (2, 2)
+        >>> h = parameter_sensitivity(jax.random.key(0), apply, params, jnp.eye(2),
+        ...                           groups="weight", num_samples=256, method="hsic")
+        >>> h.r2["dense"]["w"].shape, bool(h.p_value["dense"]["w"][1] < 0.05)
+        ((2,), True)
 
     References:
         Sobol', I. M. (2001). Global sensitivity indices for nonlinear mathematical models and
         their Monte Carlo estimates. Math. Comput. Simul. 55, 271-280.
         Janon, A. et al. (2014). ESAIM: P&S 18, 342-364.
+        Da Veiga, S. (2015). Global sensitivity analysis with dependence measures. J. Stat.
+        Comput. Simul. 85(7), 1283-1305.
+        Gamboa, F., Klein, T., Lagnoux, A. (2018). Sensitivity analysis based on Cramer-von
+        Mises distance. SIAM/ASA J. Uncertain. Quantif. 6(2), 522-548.
     """
     perturbation = check_choice("perturbation", perturbation, _PERTURBATIONS)
+    method = check_choice("method", method, _METHODS)
+    if method != "sobol" and devices is not None:
+        raise ValueError(f"devices applies to method='sobol' only, got method={method!r}")
     if perturbation == "mask":
         scale = check_real(
             "scale", scale, minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True
@@ -253,6 +365,28 @@ def parameter_sensitivity(
             f"the analysed output output_fn(apply_fn(params, x)) is empty (shape {out.shape}); "
             "x must hold at least one input"
         )
+    if groups == "weight":
+
+        def regroup(v):
+            return _by_weight(v, params)
+    else:
+
+        def regroup(v):
+            return _by_group(v, names, groups)
+
+    if method != "sobol":
+        num_samples = check_int("num_samples", num_samples, minimum=6)
+        result = _one_sample_indices(
+            key,
+            method,
+            model,
+            args,
+            params,
+            group_ids,
+            num_samples,
+            (num_bootstrap, confidence, check_int("batch_size", batch_size, minimum=1)),
+        )
+        return jax.tree.map(lambda v: regroup(v) if isinstance(v, jax.Array) else v, result)
     flat = pick_freeze_indices(
         key,
         model,
@@ -267,6 +401,4 @@ def parameter_sensitivity(
         batch_size=batch_size,
         devices=devices,
     )
-    if groups == "weight":
-        return flat.map_groups(lambda v: _by_weight(v, params))
-    return flat.map_groups(lambda v: _by_group(v, names, groups))
+    return flat.map_groups(regroup)
