@@ -221,25 +221,29 @@ def _annotated_heatmap(ax, values: np.ndarray, rows: list[str], cols: list[str],
 def plot_parameter_gsa(
     groups: Sequence[str],
     first: Any,
-    total: Any,
+    total: Any = None,
     *,
     output_names: Sequence[str],
+    label: str = "Sobol' index",
 ) -> Figure:
-    r"""Heat maps of the Sobol' indices of groups of network parameters (e.g. one per layer).
+    r"""Heat maps of the sensitivity indices of groups of network parameters (e.g. one per layer).
 
     Left: first-order group indices :math:`S_g = V[E(Y|\theta_g)]/V(Y)`; right: total
     indices :math:`S_{Tg}`; rows are groups, columns outputs, every cell annotated with its
     value. A layer with a large total but small first-order index acts through interactions
-    with other layers. Drawing cost grows as :math:`O(g\,o)`.
+    with other layers. Indices without a total (HSIC, Cramer-von Mises or rank-based ones of
+    :func:`~edtjax.sensitivity.parameter_sensitivity` with ``method=``) give one heat map, named
+    by ``label``. Drawing cost grows as :math:`O(g\,o)`.
 
     Args:
         groups: ``g`` group (layer) names.
-        first: ``(g, o)`` first-order indices.
-        total: ``(g, o)`` total indices.
+        first: ``(g, o)`` first-order indices (or the one index of another method).
+        total: ``(g, o)`` total indices, or ``None`` for a single heat map.
         output_names: ``o`` output names.
+        label: what the values are, on the colour bar.
 
     Returns:
-        A ``Figure`` with two heat maps and a shared colour bar.
+        A ``Figure`` with one heat map per index and a shared colour bar.
 
     Raises:
         ValueError: on shapes that disagree with the names or non-finite values.
@@ -250,6 +254,10 @@ def plot_parameter_gsa(
         ...                          np.array([[0.7], [0.4]]), output_names=["y"])
         >>> len(fig.axes)
         3
+        >>> hsic = plot_parameter_gsa(["dense_0", "dense_1"], np.array([[0.3], [0.1]]),
+        ...                           output_names=["y"], label="HSIC index")
+        >>> len(hsic.axes)
+        2
 
     References:
         Saltelli, A. et al. (2008). Global Sensitivity Analysis: The Primer, ch. 4 (groups of
@@ -257,17 +265,23 @@ def plot_parameter_gsa(
     """
     rows = names("groups", groups)
     cols = names("output_names", output_names)
-    s1 = array("first", first, 2, shape=(len(rows), len(cols)))
-    st = array("total", total, 2, shape=(len(rows), len(cols)))
-    vmax = max(1.0, float(np.max(st)), float(np.max(s1)))
-    fig = new_figure(max(6.0, 1.6 * len(cols) * 2 + 3.0), 0.5 * len(rows) + 1.8)
-    axes = fig.subplots(1, 2, sharey=True)
+    panels = [("first-order index" if total is not None else label, first)]
+    if total is not None:
+        panels.append(("total index", total))
+    panels = [
+        (title, array(name, values, 2, shape=(len(rows), len(cols))))
+        for (title, values), name in zip(panels, ("first", "total"), strict=False)
+    ]
+    vmax = max(1.0, *(float(np.max(values)) for _, values in panels))
+    width = max(6.0, 1.6 * len(cols) * len(panels) + 3.0)
+    fig = new_figure(width, 0.5 * len(rows) + 1.8)
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     image = None
-    for ax, values, title in zip(axes, (s1, st), ("first-order", "total"), strict=True):
+    for ax, (title, values) in zip(axes, panels, strict=True):
         image = _annotated_heatmap(ax, values, rows, cols, vmax)
-        ax.set_title(f"{title} index by parameter group")
+        ax.set_title(f"{title} by parameter group")
     axes[0].set_ylabel("parameter group")
-    fig.colorbar(image, ax=list(axes), label="Sobol' index", shrink=0.9)
+    fig.colorbar(image, ax=list(axes), label=label, shrink=0.9)
     return fig
 
 
