@@ -4,6 +4,7 @@ the solver is compared with itself."""
 
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -112,7 +113,7 @@ def test_step_features_layout():
     p = _batch(2)
     temp, x = jnp.full((2, 3), 700.0), jnp.full((2, 3), 0.01)
     f = pellet_step_features(p, temp, x, 5.0)
-    assert f.shape == (2, 13)
+    chex.assert_shape(f, (2, 13))
     np.testing.assert_allclose(f[:, 6], 5.0)
     np.testing.assert_allclose(f[:, 7], p.heat_source, rtol=1e-6)
     np.testing.assert_allclose(f[:, 12], p.surface_x, rtol=1e-6)

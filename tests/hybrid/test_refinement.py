@@ -1,6 +1,7 @@
 """Tests for edtjax.hybrid.refinement: bookkeeping, exactly the fallback rows are added, random
 additions match the counts, and refining on a moved deployment law lowers the fallback rate."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,7 +90,7 @@ def test_random_selection_adds_the_given_counts():
         n_added=[7],
     )
     np.testing.assert_array_equal(res.added, [7])
-    assert res.x_train.shape == (87, 2)
+    chex.assert_shape(res.x_train, (87, 2))
     pooled = np.asarray(pools).reshape(-1, 2)
     new = res.x_train[80:]
     assert all((np.abs(pooled - row).sum(1) == 0).any() for row in new)

@@ -2,6 +2,7 @@
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -189,7 +190,7 @@ def test_phi4_mass_couplings_and_deterministic(key):
     a = _phi4_small(key, design)
     b = _phi4_small(key, design)
     assert a.input_names == ("mass_squared", "g")
-    assert a.outputs.shape == (2, 2 * len(PHI4_OBSERVABLE_NAMES))
+    chex.assert_shape(a.outputs, (2, 2 * len(PHI4_OBSERVABLE_NAMES)))
     np.testing.assert_array_equal(a.outputs, b.outputs)
     np.testing.assert_array_equal(a.converged, b.converged)
     assert a.metadata == b.metadata

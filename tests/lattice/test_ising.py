@@ -1,5 +1,6 @@
 """Ising energy, observables and the checkerboard Metropolis / heat-bath kernels."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,7 +35,7 @@ def random_spins(key, shape):
 def test_energy_and_magnetisation_match_loops(key):
     spins = random_spins(key, (3, 6, 6))
     energies, mags = jax.jit(lambda s: (ising_energy(s, 0.7, -0.4), ising_magnetisation(s)))(spins)
-    assert energies.shape == mags.shape == (3,)
+    chex.assert_shape([energies, mags], (3,))
     for b, s in enumerate(np.asarray(spins, dtype=np.float64)):
         assert abs(float(energies[b]) - loop_energy(s, 0.7, -0.4)) < 1e-5
         assert abs(float(mags[b]) - s.mean()) < 1e-6
@@ -117,7 +118,7 @@ def test_kernels_vmap_over_chains_and_beta(key):
 
     betas = jnp.array([0.0, 0.2, 1e3])
     rates = jax.jit(jax.vmap(one))(betas, jax.random.split(key, 3))
-    assert rates.shape == (3,)
+    chex.assert_shape(rates, (3,))
     assert float(rates[0]) == 1.0
     assert float(rates[2]) == 0.0
 

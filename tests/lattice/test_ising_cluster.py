@@ -1,5 +1,6 @@
 """Connected components by label propagation and the Swendsen-Wang kernel."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,7 +80,7 @@ def test_swendsen_wang_limits(key):
 def test_swendsen_wang_accepts_odd_size_and_rejects_bad_input(key):
     kernel = ising_swendsen_wang_kernel(0.3)
     state, _ = jax.jit(kernel.step)(key, kernel.init(jnp.ones((5, 5), jnp.int8)))
-    assert state.spins.shape == (5, 5)
+    chex.assert_shape(state.spins, (5, 5))
     for beta in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="beta"):
             ising_swendsen_wang_kernel(beta)

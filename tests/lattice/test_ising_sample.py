@@ -8,6 +8,7 @@ fixed and were not chosen.
 
 import importlib
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -147,15 +148,15 @@ def test_sample_does_not_retrace(x64, key):
     before = module._sample._cache_size()
     out = sample_ising(key, 4, 0.5, 4000, num_chains=8, burn_in=200, J=0.9, h=0.1)
     assert module._sample._cache_size() == before
-    assert out.traces["energy"].shape == (8, 4000)
+    chex.assert_shape(out.traces["energy"], (8, 4000))
     assert out.traces["energy"].dtype == jnp.float64
 
 
 def test_thin_and_burn_in_shapes(x64, key):
     out = sample_ising(key, 4, 0.3, 20000, num_chains=8, thin=5, burn_in=200)
-    assert out.traces["magnetisation"].shape == (8, 4000)
-    assert out.final_state.spins.shape == (8, 4, 4)
-    assert out.info["flip_rate"].shape == (8,)
+    chex.assert_shape(out.traces["magnetisation"], (8, 4000))
+    chex.assert_shape(out.final_state.spins, (8, 4, 4))
+    chex.assert_shape(out.info["flip_rate"], (8,))
     assert np.all(np.isfinite(np.asarray(out.traces["energy"])))
 
 

@@ -3,6 +3,7 @@
 import itertools
 
 import blackjax
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -120,7 +121,7 @@ def test_logdensity_drives_blackjax_hmc(key):
     hmc = blackjax.hmc(logdensity, 0.2, jnp.ones(16), num_integration_steps=5)
     state = hmc.init(jnp.zeros((4, 4)))
     state, _ = jax.jit(hmc.step)(key, state)
-    assert state.position.shape == (4, 4)
+    chex.assert_shape(state.position, (4, 4))
     assert np.isfinite(float(state.logdensity))
 
 

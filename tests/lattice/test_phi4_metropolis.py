@@ -1,5 +1,6 @@
 """Tests for the checkerboard local Metropolis kernel of phi^4."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -84,7 +85,7 @@ def test_kernel_respects_dtype_and_vmaps(key):
     states = jax.vmap(kernel.init)(jnp.zeros((3, 4, 4), jnp.float32))
     new, info = jax.jit(jax.vmap(kernel.step))(jax.random.split(key, 3), states)
     assert new.position.shape == (3, 4, 4) and new.position.dtype == jnp.float32
-    assert info.acceptance_rate.shape == (3,)
+    chex.assert_shape(info.acceptance_rate, (3,))
     # Different keys give different chains.
     assert not np.allclose(new.position[0], new.position[1])
 

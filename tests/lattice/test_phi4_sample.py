@@ -1,5 +1,6 @@
 """Tests for sample_phi4: exact free field, agreement of samplers, retracing, bad input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -121,13 +122,13 @@ def test_two_point_function_traces(key):
     couplings = HoppingCouplings(kappa=0.2, lam=0.0)
     run = dict(METROPOLIS_RUN, num_steps=40, thin=4)
     result = sample_phi4(key, 8, couplings, two_point=True, **run)
-    assert result.traces["two_point"].shape == (4, 10, 8, 8)
+    chex.assert_shape(result.traces["two_point"], (4, 10, 8, 8))
     np.testing.assert_allclose(
         result.traces["two_point"][..., 0, 0], result.traces["phi_squared"], rtol=1e-5
     )
-    assert result.final_state.position.shape == (4, 8, 8)
-    assert result.info["step_size"].shape == (4,)
-    assert result.info["acceptance_rate"].shape == (4,)
+    chex.assert_shape(result.final_state.position, (4, 8, 8))
+    chex.assert_shape(result.info["step_size"], (4,))
+    chex.assert_shape(result.info["acceptance_rate"], (4,))
 
 
 def test_summary_names_and_susceptibility_convention(key):

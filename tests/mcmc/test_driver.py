@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import blackjax
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,7 +61,7 @@ def test_custom_kernel_matches_step_by_step_reference(key):
     res = run_chains(key, AR1, x0, 23, num_chains=3, burn_in=4, thin=3)
     assert isinstance(res, ChainResult)
     traces, final, noise_mean, pos_mean = _reference(key, x0, 23, 4, 3)
-    assert res.traces.shape == (3, (23 - 4) // 3, 2)
+    chex.assert_shape(res.traces, (3, (23 - 4) // 3, 2))
     np.testing.assert_allclose(res.traces, traces, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(res.final_state, final, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(res.info["noise"], noise_mean, rtol=1e-5, atol=1e-6)
@@ -70,8 +71,8 @@ def test_custom_kernel_matches_step_by_step_reference(key):
 
 def test_custom_observables_pytree(key):
     res = run_chains(key, AR1, jnp.zeros((2, 3)), 10, num_chains=2, observables=_observe)
-    assert res.traces["x"].shape == (2, 10, 3)
-    assert res.traces["x2"].shape == (2, 10)
+    chex.assert_shape(res.traces["x"], (2, 10, 3))
+    chex.assert_shape(res.traces["x2"], (2, 10))
     np.testing.assert_allclose(res.traces["x2"], jnp.sum(res.traces["x"] ** 2, -1), rtol=1e-6)
 
 
@@ -102,9 +103,9 @@ def _check_gaussian_moments(traces):
 def test_blackjax_kernels_recover_gaussian(key, kernel):
     state = jax.vmap(kernel.init)(jnp.zeros((8, 2)))
     res = run_chains(key, kernel, state, 3000, num_chains=8, burn_in=300)
-    assert res.traces.shape == (8, 2700, 2)
+    chex.assert_shape(res.traces, (8, 2700, 2))
     _check_gaussian_moments(res.traces)
-    assert res.info.acceptance_rate.shape == (8,)
+    chex.assert_shape(res.info.acceptance_rate, (8,))
     assert bool(jnp.all((res.info.acceptance_rate > 0.2) & (res.info.acceptance_rate <= 1.0)))
 
 
@@ -123,7 +124,7 @@ def test_no_retrace_on_new_data_of_same_shape(key):
     )
     assert len(calls) == traced  # observables are traced once, on the first call only
     assert driver_module._run_segment._cache_size() == size
-    assert res.traces.shape == (2, 20, 2)
+    chex.assert_shape(res.traces, (2, 20, 2))
 
 
 def _assert_same(a, b):

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -93,7 +94,7 @@ def test_sampler_outputs(az, key):
     ising = sample_ising(key, 8, 0.35, 400, num_chains=4)
     idata = to_inference_data(ising)
     assert set(idata.posterior.data_vars) == {"energy", "magnetisation"}
-    assert idata.posterior["energy"].shape == (4, 400)
+    chex.assert_shape(idata.posterior["energy"], (4, 400))
     np.testing.assert_allclose(idata.sample_stats["flip_rate"], ising.info["flip_rate"])
 
     phi4 = sample_phi4(key, 4, HoppingCouplings(0.2, 0.0), 40, num_chains=2, burn_in=40)
@@ -110,7 +111,7 @@ def test_sampler_outputs(az, key):
     bnn = nuts_blackjax(key, logdensity, init, num_warmup=30, num_samples=20)
     idata = to_inference_data(bnn)
     assert idata.posterior["w"].dims == ("chain", "draw", "w_dim_0", "w_dim_1")
-    assert idata.posterior["w"].shape == (2, 20, 3, 2)
+    chex.assert_shape(idata.posterior["w"], (2, 20, 3, 2))
     np.testing.assert_array_equal(idata.posterior["b"], bnn.samples["b"])
     np.testing.assert_array_equal(idata.sample_stats["divergences"], bnn.divergences)
     np.testing.assert_allclose(idata.sample_stats["acceptance_rate"], bnn.acceptance_rate)
@@ -132,7 +133,7 @@ def test_leaf_names_follow_key_paths(az):
     idata = to_inference_data(ChainResult(draws, None, {}))
     assert set(idata.posterior.data_vars) == {"params.dense.kernel", "loss.0"}
     idata = to_inference_data(ChainResult(np.zeros((3, 4)), None, np.ones((3,))))
-    assert idata.posterior["x"].shape == (3, 4)
+    chex.assert_shape(idata.posterior["x"], (3, 4))
     assert idata.sample_stats["info"].dims == ("chain",)
 
 

@@ -1,5 +1,6 @@
 """UO2+x material laws: published formulas at reference points, limits, and gradients."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -91,7 +92,7 @@ def test_laws_respect_float32():
 def test_constant_laws_and_bad_values():
     laws = constant_laws(2.0, 3e6, 1e-9, -5e4)
     assert float(laws.heat_of_transport(jnp.ones(3), 0.1)[0]) == -5e4
-    assert laws.thermodynamic_factor(jnp.ones(2)).shape == (2,)
+    chex.assert_shape(laws.thermodynamic_factor(jnp.ones(2)), (2,))
     with pytest.raises(ValueError, match="must be > 0"):
         constant_laws(-1.0, 3e6, 1e-9, 0.0)
     with pytest.raises(ValueError, match="finite"):

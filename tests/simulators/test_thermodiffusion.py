@@ -1,6 +1,7 @@
 """Thermodiffusion solver against closed forms, a semi-analytic steady state, refinement
 orders and finite differences. Float64 throughout (``x64`` fixture) unless stated."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -245,7 +246,7 @@ def test_batch_matches_single_and_does_not_retrace(x64):
         single = simulate_pellet(p._replace(heat_source=qs[i]), cfg)
         np.testing.assert_allclose(res.temperature[i], single.temperature, rtol=1e-12)
         np.testing.assert_allclose(res.x_profiles[i], single.x_profiles, rtol=1e-12)
-    assert res.temperature_profiles.shape == (3, 3, 8)
+    chex.assert_shape(res.temperature_profiles, (3, 3, 8))
     np.testing.assert_allclose(res.temperature_profiles[:, 0], 700.0)
     np.testing.assert_allclose(res.temperature_profiles[:, -1], res.temperature)
     before = td._simulate_batch_jit._cache_size()

@@ -1,5 +1,6 @@
 """Tests for edtjax.surrogates.bnn: NUTS (blackjax, numpyro) and SVI on conjugate regression."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -52,7 +53,7 @@ def test_blackjax_nuts_recovers_conjugate_posterior():
     out = nuts_blackjax(
         jax.random.key(1), logp, {"w": jnp.zeros((2, P, 1))}, num_warmup=200, num_samples=300
     )
-    assert out.samples["w"].shape == (2, 300, P, 1)
+    chex.assert_shape(out.samples["w"], (2, 300, P, 1))
     assert out.divergences.shape == (2,) and int(jnp.sum(out.divergences)) == 0
     assert int(out.gradient_evaluations) > 2 * 300
     _check_draws(out.samples["w"][..., 0], mean, cov)
@@ -66,7 +67,7 @@ def test_chees_recovers_conjugate_posterior():
     out = nuts_blackjax(
         jax.random.key(5), logp, start, num_warmup=200, num_samples=300, sampler="chees"
     )
-    assert out.samples["w"].shape == (32, 300, P, 1)
+    chex.assert_shape(out.samples["w"], (32, 300, P, 1))
     assert out.divergences.shape == (32,) and int(jnp.sum(out.divergences)) == 0
     assert int(out.gradient_evaluations) >= 32 * 300
     _check_draws(out.samples["w"][..., 0], mean, cov)
@@ -106,7 +107,7 @@ def test_svi_gaussian_family_optimum(family):
     sd = jnp.sqrt(jnp.diag(cov))
     assert bool(jnp.all(jnp.abs(res.mean - mean) < 0.2 * sd)), (res.mean, mean)
     assert bool(jnp.all(jnp.abs(res.variance / target - 1) < 0.21)), (res.variance, target)
-    assert res.samples["w"].shape == (200, P, 1)
+    chex.assert_shape(res.samples["w"], (200, P, 1))
 
 
 @pytest.mark.slow
@@ -120,7 +121,7 @@ def test_divergences_are_counted_not_hidden():
     out = nuts_blackjax(
         jax.random.key(0), funnel, jnp.zeros((2, 6)), num_warmup=20, num_samples=200
     )
-    assert out.divergences.shape == (2,)
+    chex.assert_shape(out.divergences, (2,))
     assert int(jnp.sum(out.divergences)) > 0
 
 
@@ -134,7 +135,7 @@ def test_predictive_moments(key):
     f = jnp.stack([apply(jax.tree.map(lambda a, i=i: a[i], draws)) for i in range(6)])
     np.testing.assert_allclose(pred.mean, f.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pred.variance, f.var(0) + 0.1, rtol=1e-5)
-    assert pred.samples.shape == (6, 5, 1)
+    chex.assert_shape(pred.samples, (6, 5, 1))
 
 
 def test_log_density_gradient_matches_finite_differences(key, x64):

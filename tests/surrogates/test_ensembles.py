@@ -1,5 +1,6 @@
 """Tests for edtjax.surrogates.ensembles (deep ensembles, MC dropout, MDN)."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,7 +31,7 @@ def test_ensemble_moments_exact(key):
     np.testing.assert_allclose(pred.mean, mu.mean(0), rtol=1e-5)
     np.testing.assert_allclose(pred.variance, (var + mu**2).mean(0) - mu.mean(0) ** 2, rtol=1e-4)
     np.testing.assert_allclose(pred.aleatoric, var.mean(0), rtol=1e-5)
-    assert pred.samples.shape == (4, 5, 2)
+    chex.assert_shape(pred.samples, (4, 5, 2))
 
 
 @pytest.mark.slow
@@ -38,7 +39,7 @@ def test_fit_ensemble_trains_distinct_members(key):
     x = jnp.linspace(-1, 1, 32)[:, None]
     net = mlp((4,), 1)
     res = fit_ensemble(key, net, x, jnp.sin(3 * x), members=3, loss="mse", epochs=3)
-    assert res.train_loss.shape == (3, 3)
+    chex.assert_shape(res.train_loss, (3, 3))
     pred = ensemble_predictive(net, res.params, x)
     assert pred.aleatoric is None and bool(jnp.all(pred.variance > 0))
 

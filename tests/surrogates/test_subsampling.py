@@ -1,5 +1,6 @@
 """Tests for edtjax.surrogates.subsampling: the penalty method on mini-batches (PBNN)."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,7 +61,7 @@ def test_pbnn_recovers_conjugate_posterior():
         noise_variance=S2, step_size=0.01, num_warmup=1000, num_samples=10000,
     )  # fmt: skip
     assert isinstance(out, PosteriorSamples)
-    assert out.samples["w"].shape == (8, 10000, 2, 1)
+    chex.assert_shape(out.samples["w"], (8, 10000, 2, 1))
     assert out.divergences.shape == (8,) and int(jnp.sum(out.divergences)) == 0
     # dual averaging reaches its target to within its O(1 / sqrt(num_warmup)) fluctuation
     assert np.all(np.abs(np.asarray(out.acceptance_rate) - 0.6) < 0.1), out.acceptance_rate
@@ -124,7 +125,7 @@ def test_kernel_drives_run_chains(key, tmp_path):
     state = jax.vmap(kernel.init)({"w": jnp.broadcast_to(mean[:, None], (3, 2, 1))})
     assert isinstance(state, PenaltyState)
     res = run_chains(key, kernel, state, 200, num_chains=3, burn_in=50)
-    assert res.traces["w"].shape == (3, 150, 2, 1)
+    chex.assert_shape(res.traces["w"], (3, 150, 2, 1))
     assert isinstance(res.info, PenaltyInfo)
     acc = np.asarray(res.info.acceptance_rate)
     assert acc.shape == (3,) and np.all((acc > 0) & (acc <= 1))
@@ -145,7 +146,7 @@ def test_log_likelihood_terms_sum_to_log_density(key):
     params = net.init(key, x)
     full = bnn_log_density(net, x, y, prior_scale=0.7, noise_variance=0.2)(params)
     terms = gaussian_log_likelihood_terms(net, params, x, y, 0.2)
-    assert terms.shape == (7,)
+    chex.assert_shape(terms, (7,))
     np.testing.assert_allclose(gaussian_log_prior(params, 0.49) + terms.sum(), full, rtol=1e-5)
 
 

@@ -1,5 +1,6 @@
 """Tests for edtjax.surrogates.training."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -89,7 +90,7 @@ def test_vmap_over_keys_trains_members(key):
     net = mlp((4,), 1)
     keys = jax.random.split(key, 3)
     res = jax.vmap(lambda k: fit(k, net, x, y, loss="mse", epochs=3, batch_size=8))(keys)
-    assert res.train_loss.shape == (3, 3)
+    chex.assert_shape(res.train_loss, (3, 3))
     assert not np.allclose(res.params["head"]["kernel"][0], res.params["head"]["kernel"][1])
 
 

@@ -1,5 +1,6 @@
 """Tests for edtjax.uq.bias: exact L = 4 Ising proofs, closed forms, transformations, bad input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,7 +116,7 @@ def test_pytree_samples_and_outputs(key):
     res = surrogate_bias(downstream, params, ref)
     np.testing.assert_allclose(res.mean["sum"], np.mean([3.1, 4.2, 1.8]), rtol=1e-6)
     np.testing.assert_allclose(res.bias_mean["vec"], np.array([2.0, 3.66666667]) - [2.0, 4.0])
-    assert res.lower["vec"].shape == (2,)
+    chex.assert_shape(res.lower["vec"], (2,))
     assert surrogate_bias(downstream, params).bias_mean is None
 
 

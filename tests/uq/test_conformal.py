@@ -3,6 +3,7 @@
 import math
 from fractions import Fraction
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -230,7 +231,7 @@ def test_normalized_and_cqr_shape_mismatches_name_the_arguments():
 def test_matching_shapes_still_work_per_column():
     y = jnp.stack([jnp.arange(9.0), 2 * jnp.arange(9.0)], axis=1)
     lo, hi = split_conformal(y, jnp.zeros_like(y), jnp.zeros((3, 2)), 0.2)
-    assert lo.shape == hi.shape == (3, 2)
+    chex.assert_shape([lo, hi], (3, 2))
     # n = 9, k = ceil(10 * 0.8) = 8: the 8th smallest of |0..8| and of |0, 2, ..., 16|
     np.testing.assert_allclose(hi[0], [7.0, 14.0])
 

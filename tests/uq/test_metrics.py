@@ -1,5 +1,6 @@
 """Tests for edtjax.uq.metrics."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -202,4 +203,4 @@ def test_jit_and_vmap(key):
     draws = jax.random.normal(key, (10, 4, 1))
     y = jnp.zeros((5, 4, 1))
     out = jax.jit(jax.vmap(crps_samples, in_axes=(0, None)))(y, draws)
-    assert out.shape == (5,)
+    chex.assert_shape(out, (5,))
