@@ -76,6 +76,11 @@ nitpick_ignore = [
     ("py:class", "Figure"),  # matplotlib.figure.Figure in edtjax.report annotations
     ("py:class", "Mesh"),  # jax.sharding.Mesh in annotations
     ("py:class", "Distribution"),  # numpyro.distributions.Distribution in annotations
+    # the annotation aliases of edtjax._typing: PyTree = any pytree (typing.Any), PRNGKey =
+    # jax.Array made by jax.random.key, Devices = the devices= argument (None, int, devices, Mesh)
+    ("py:class", "PyTree"),
+    ("py:class", "PRNGKey"),
+    ("py:class", "Devices"),
     ("py:mod", "edtjax.surrogates.method"),  # a submodule the surrogates pages do not document
     ("py:func", "parse_input_laws"),  # edtjax.audit.config, a function outside __all__
     ("py:data", "INPUT_LAWS"),  # edtjax.audit.config, a constant outside __all__
