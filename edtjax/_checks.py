@@ -11,11 +11,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from edtjax._typing import ArrayLike, DTypeLike
 
 __all__ = [
     "MAX_SEED",
@@ -36,18 +37,18 @@ __all__ = [
 ]
 
 
-def is_concrete(x: Any) -> bool:
+def is_concrete(x: object) -> bool:
     """Whether ``x`` holds concrete values (not an abstract tracer under a transformation)."""
     return not isinstance(x, jax.core.Tracer)
 
 
 def as_array(
     name: str,
-    x: Any,
+    x: ArrayLike,
     *,
     ndim: int | Sequence[int] | None = None,
     finite: bool = True,
-    dtype: Any = None,
+    dtype: DTypeLike | None = None,
 ) -> jax.Array:
     """Convert ``x`` to a JAX array and validate its rank and finiteness.
 
@@ -78,7 +79,7 @@ def as_array(
     return arr
 
 
-def _check_host_values(name: str, x: Any, *, finite: bool) -> None:
+def _check_host_values(name: str, x: ArrayLike, *, finite: bool) -> None:
     """Refuse complex host input, and finite values that JAX's default dtype cannot hold.
 
     Without float64 enabled, ``jnp.asarray`` casts float64 to float32: a finite ``1e200``
@@ -136,7 +137,7 @@ def check_memory(what: str, nbytes: float, reduce: str, *, fraction: float = 0.5
         )
 
 
-def check_ndim(name: str, x: Any, ndim: int | Sequence[int]) -> None:
+def check_ndim(name: str, x: ArrayLike, ndim: int | Sequence[int]) -> None:
     """Raise unless ``x.ndim`` equals ``ndim`` (or is one of them)."""
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     if jnp.ndim(x) not in allowed:
@@ -144,7 +145,7 @@ def check_ndim(name: str, x: Any, ndim: int | Sequence[int]) -> None:
         raise ValueError(f"{name} must have {want} dimension(s), got shape {jnp.shape(x)}")
 
 
-def check_shape(name: str, x: Any, shape: Sequence[int | None]) -> None:
+def check_shape(name: str, x: ArrayLike, shape: Sequence[int | None]) -> None:
     """Raise unless ``x`` has ``shape``; ``None`` entries match any size."""
     got = jnp.shape(x)
     if len(got) != len(shape) or any(
@@ -154,7 +155,7 @@ def check_shape(name: str, x: Any, shape: Sequence[int | None]) -> None:
         raise ValueError(f"{name} must have shape {want}, got {got}")
 
 
-def check_finite(name: str, x: Any) -> None:
+def check_finite(name: str, x: ArrayLike) -> None:
     """Raise if a concrete ``x`` has NaN or infinite entries, saying how many and where."""
     if not is_concrete(x):
         return
@@ -171,7 +172,7 @@ def check_finite(name: str, x: Any) -> None:
 
 
 def check_int(
-    name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None
+    name: str, value: object, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:
     """Return ``value`` as a Python int, raising unless it is an integer within bounds."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -186,13 +187,13 @@ def check_int(
 
 def check_real(
     name: str,
-    value: Any,
+    value: object,
     *,
     minimum: float | None = None,
     maximum: float | None = None,
     strict_minimum: bool = False,
     strict_maximum: bool = False,
-) -> Any:
+) -> float | jax.Array:
     """Check that a scalar is a finite real within bounds; tracers pass through unchecked.
 
     Returns the value unchanged (a float when concrete), so it can be used inline.
@@ -214,7 +215,7 @@ def check_real(
     return v
 
 
-def check_probability(name: str, value: Any, *, open_interval: bool = True) -> Any:
+def check_probability(name: str, value: object, *, open_interval: bool = True) -> float | jax.Array:
     """Check ``0 < value < 1`` (or ``0 <= value <= 1`` with ``open_interval=False``)."""
     return check_real(
         name,
@@ -234,14 +235,14 @@ def check_even(name: str, value: int) -> int:
     return value
 
 
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+def check_choice(name: str, value: object, choices: Sequence[object]) -> object:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
 
 
-def check_same_length(names: Sequence[str], *arrays: Any) -> int:
+def check_same_length(names: Sequence[str], *arrays: ArrayLike) -> int:
     """Raise unless all arrays share the same leading dimension; return it."""
     lengths = [jnp.shape(a)[0] if jnp.ndim(a) else None for a in arrays]
     if len(set(lengths)) != 1 or lengths[0] is None:
@@ -255,7 +256,7 @@ MAX_SEED = 2**63 - 2
 may derive a second stream from ``seed + 1``."""
 
 
-def check_seed(name: str, value: Any) -> int:
+def check_seed(name: str, value: object) -> int:
     """Return ``value`` as a Python int, raising unless it is an integer in ``[0, MAX_SEED]``.
 
     Example:

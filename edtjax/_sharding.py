@@ -24,13 +24,14 @@ it on the host with :func:`to_host` (``jax.experimental.multihost_utils.process_
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from edtjax._typing import Devices, PyTree
 
 __all__ = [
     "AXIS",
@@ -47,7 +48,7 @@ __all__ = [
 AXIS = "devices"  # axis name of the meshes built from an int or a device sequence
 
 
-def device_mesh(devices: Any) -> Mesh | None:
+def device_mesh(devices: Devices) -> Mesh | None:
     """The one-axis mesh that ``devices`` names, or ``None`` for ``devices=None``.
 
     Args:
@@ -115,14 +116,14 @@ def padded_size(n: int, mesh: Mesh) -> int:
     return -(-n // k) * k
 
 
-def pad_rows(tree: Any, size: int) -> Any:
+def pad_rows(tree: PyTree, size: int) -> PyTree:
     """Pad the leading axis of every leaf to ``size`` by repeating its last row.
 
     Works inside ``jit`` (``size`` is static); leaves already of length ``size`` are returned
     as they are. Cost: one copy of each padded leaf.
     """
 
-    def pad(x):
+    def pad(x: jax.Array) -> jax.Array:
         n = x.shape[0]
         if n == size:
             return x
@@ -132,10 +133,10 @@ def pad_rows(tree: Any, size: int) -> Any:
     return jax.tree.map(pad, tree)
 
 
-def unpad_rows(tree: Any, size: int, axis: int = 0) -> Any:
+def unpad_rows(tree: PyTree, size: int, axis: int = 0) -> PyTree:
     """Keep the first ``size`` entries along ``axis`` of every leaf (undo :func:`pad_rows`)."""
 
-    def cut(x):
+    def cut(x: jax.Array) -> jax.Array:
         if x.shape[axis] == size:
             return x
         return jax.lax.slice_in_dim(x, 0, size, axis=axis)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +46,7 @@ import numpy as np
 
 from edtjax import _conformal
 from edtjax._checks import as_array, check_int, check_probability, is_concrete
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.reliability import Indicator
 from edtjax.surrogates import Predictive
 
@@ -64,7 +65,7 @@ class GuardCalibration(NamedTuple):
     """
 
     indicator: Indicator
-    state: Any
+    state: PyTree
     scores: jax.Array
     residual_scores: jax.Array | None
 
@@ -115,9 +116,9 @@ def _predict(surrogate: Callable, x: jax.Array) -> Predictive:
 def calibrate_guard(
     surrogate: Callable[[jax.Array], Predictive],
     indicator: Indicator,
-    state: Any,
-    x_calibration: Any,
-    y_calibration: Any = None,
+    state: PyTree,
+    x_calibration: ArrayLike,
+    y_calibration: ArrayLike | None = None,
 ) -> GuardCalibration:
     r"""Calibrate a guard: indicator scores and normalised residuals on held-out in-domain data.
 
@@ -211,7 +212,7 @@ def _fallback_jax(simulator, x, fallback, like, batch):
     order = jnp.concatenate([order, jnp.broadcast_to(order[:1], (n_blocks * c - m,))])
     n_fallback = jnp.sum(fallback, dtype=jnp.int32)
 
-    def body(i, out):
+    def body(i: int, out: jax.Array) -> jax.Array:
         idx = jax.lax.dynamic_slice(order, (i * c,), (c,))
         y = jnp.asarray(simulator(x[idx])).astype(out.dtype)
         keep = i * c + jnp.arange(c) < n_fallback
@@ -224,7 +225,7 @@ def _fallback_host(simulator, x, fallback, like):
     """The host callback path: NumPy simulator called once on exactly the fallback rows."""
     shape, dtype = like.shape, np.dtype(like.dtype)
 
-    def call(x_host, mask):
+    def call(x_host: np.ndarray, mask: np.ndarray) -> np.ndarray:
         x_host, mask = np.asarray(x_host), np.asarray(mask)
         out = np.zeros(shape, dtype)
         y = np.asarray(simulator(x_host[mask]), dtype=dtype)
@@ -235,7 +236,7 @@ def _fallback_host(simulator, x, fallback, like):
         out[mask] = y
         return out
 
-    def run():
+    def run() -> jax.Array:
         spec = jax.ShapeDtypeStruct(shape, dtype)
         return jax.pure_callback(call, spec, x, fallback, vmap_method="sequential")
 
@@ -267,11 +268,11 @@ def _guarded(
 
 def guarded(
     surrogate: Callable[[jax.Array], Predictive],
-    simulator: Callable[[Any], Any],
+    simulator: Callable[[jax.Array], ArrayLike],
     calibration: GuardCalibration,
     *,
     alpha: float,
-    max_interval_width: Any = None,
+    max_interval_width: ArrayLike | None = None,
     host_simulator: bool = False,
     fallback_batch: int = 1,
 ) -> Callable[[jax.Array], GuardedOutput]:
@@ -396,7 +397,7 @@ def guarded(
     scores = calibration.scores
     threshold = scores[_conformal.conformal_rank(n, alpha) - 1]
 
-    def evaluate(x: Any) -> GuardedOutput:
+    def evaluate(x: ArrayLike) -> GuardedOutput:
         x = as_array("x", x, ndim=2)
         if is_concrete(x) and x.shape[0] == 0:
             raise ValueError("x must have at least one row, got shape (0, d)")

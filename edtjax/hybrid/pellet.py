@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import as_array, check_int
+from edtjax._typing import ArrayLike
 from edtjax.hybrid.guard import GuardedOutput
 from edtjax.simulators import (
     MIHAILA_2009_LAWS,
@@ -194,7 +195,9 @@ def _rollout(inputs: PelletInputs, *, step: Callable, config: SolverConfig) -> P
     temp0 = jnp.broadcast_to(inputs.surface_temperature[:, None], (b, n)).astype(dtype)
     x0 = jnp.broadcast_to(inputs.initial_x[:, None], (b, n)).astype(dtype)
 
-    def body(state, dt):
+    def body(
+        state: tuple[jax.Array, jax.Array], dt: jax.Array
+    ) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]:
         temp, x = state
         out = step(pellet_step_features(inputs, temp, x, dt))
         if isinstance(out, GuardedOutput):
@@ -214,7 +217,9 @@ def _rollout(inputs: PelletInputs, *, step: Callable, config: SolverConfig) -> P
 
 
 def pellet_rollout(
-    step: Callable[[jax.Array], Any], inputs: PelletInputs, config: SolverConfig | None = None
+    step: Callable[[jax.Array], jax.Array | GuardedOutput],
+    inputs: PelletInputs,
+    config: SolverConfig | None = None,
 ) -> PelletTrajectory:
     """Run whole trajectories of a batch of pellets with a given time step.
 
@@ -291,8 +296,8 @@ def pellet_step_pairs(
 
 def fit_pellet_step(
     key: jax.Array,
-    features: Any,
-    targets: Any,
+    features: ArrayLike,
+    targets: ArrayLike,
     *,
     hidden: Sequence[int] = (64, 64),
     members: int = 4,
@@ -357,7 +362,7 @@ def fit_pellet_step(
         )
     n = n2 // 2
 
-    def raw(f):
+    def raw(f: jax.Array) -> jax.Array:
         temp, x, dt, params = _split(f, n)
         return jnp.concatenate([temp, jnp.log(x), jnp.log(dt)[:, None], params], axis=1)
 
@@ -366,10 +371,10 @@ def fit_pellet_step(
     varying = np.flatnonzero(np.asarray(z_sd) > 1e-6 * (1.0 + np.abs(np.asarray(z_mean))))
     z_mean, z_sd = z_mean[varying], z_sd[varying]
 
-    def encode(f):
+    def encode(f: jax.Array) -> jax.Array:
         return (raw(f)[:, varying] - z_mean) / z_sd
 
-    def state(u):  # (T, log x)
+    def state(u: jax.Array) -> jax.Array:  # (T, log x)
         return jnp.concatenate([u[:, :n], jnp.log(u[:, n:n2])], axis=1)
 
     if not (bool(jnp.all(features[:, n:n2] > 0)) and bool(jnp.all(targets[:, n:] > 0))):
@@ -391,7 +396,7 @@ def fit_pellet_step(
     )
     params = result.params
 
-    def predict(f):
+    def predict(f: jax.Array) -> Predictive:
         pred = ensemble_predictive(net, params, encode(f))
         new = state(f) + d_mean + d_sd * pred.mean
         x_new = jnp.exp(new[:, n:])

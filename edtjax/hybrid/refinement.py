@@ -16,14 +16,15 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import as_array, check_choice
-from edtjax.hybrid.guard import GuardCalibration, guarded
+from edtjax._typing import ArrayLike, PRNGKey
+from edtjax.hybrid.guard import GuardCalibration, GuardedOutput, guarded
 
 __all__ = ["RefineResult", "refine"]
 
@@ -56,15 +57,15 @@ class RefineResult(NamedTuple):
 def refine(
     key: jax.Array,
     fit: Callable[[jax.Array, np.ndarray, np.ndarray], tuple[Callable, GuardCalibration]],
-    simulator: Callable[[Any], Any],
-    x_train: Any,
-    y_train: Any,
-    x_rounds: Any,
-    x_test: Any,
-    y_test: Any,
+    simulator: Callable[[jax.Array], ArrayLike],
+    x_train: ArrayLike,
+    y_train: ArrayLike,
+    x_rounds: ArrayLike,
+    x_test: ArrayLike,
+    y_test: ArrayLike,
     *,
     alpha: float,
-    max_interval_width: Any = None,
+    max_interval_width: ArrayLike | None = None,
     host_simulator: bool = False,
     selection: str = "fallback",
     n_added: Sequence[int] | None = None,
@@ -166,7 +167,7 @@ def refine(
     keys = jax.random.split(key, 2 * rounds + 1)
     calls, added, rates, s_rmse, h_rmse = [x.shape[0]], [], [], [], []
 
-    def fit_and_test(k):
+    def fit_and_test(k: PRNGKey) -> Callable[[jax.Array], GuardedOutput]:
         surrogate, calibration = fit(k, x, y)
         evaluate = guarded(
             surrogate,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from edtjax._typing import ArrayLike
 from edtjax.mcmc import GammaResult
 
 
@@ -25,7 +26,7 @@ def binder_cumulant(means: dict[str, jax.Array]) -> jax.Array:
     return 1.0 - means["m4"] / (3.0 * means["m2"] ** 2)
 
 
-def scaled(result: GammaResult, factor) -> GammaResult:
+def scaled(result: GammaResult, factor: ArrayLike) -> GammaResult:
     """The Gamma-method result of ``factor * F`` given that of ``F`` (mean, error, variance)."""
     return result._replace(
         mean=factor * result.mean,

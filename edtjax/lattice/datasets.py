@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edtjax._checks import as_array, check_choice, check_even, check_int, check_real
+from edtjax._typing import ArrayLike, DTypeLike, PRNGKey, PyTree
 from edtjax.datasets import Dataset
 from edtjax.lattice.ising import check_couplings as check_ising_couplings
 from edtjax.lattice.ising import (
@@ -87,8 +87,10 @@ def _ising_production(key, spins, beta, J, h, thin, *, algorithm, num_records):
     """
     kernel = _ISING_KERNELS[algorithm](beta, J=J, h=h)
 
-    def one_chain(key, spins):
-        def record(state, key):
+    def one_chain(key: PRNGKey, spins: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        def record(
+            state: PyTree, key: PRNGKey
+        ) -> tuple[PyTree, tuple[jax.Array, jax.Array, jax.Array]]:
             state = jax.lax.fori_loop(
                 0, thin, lambda t, s: kernel.step(jax.random.fold_in(key, t), s)[0], state
             )
@@ -102,7 +104,7 @@ def _ising_production(key, spins, beta, J, h, thin, *, algorithm, num_records):
     return jax.vmap(one_chain)(keys, spins)
 
 
-def _check_betas(betas: Any) -> np.ndarray:
+def _check_betas(betas: ArrayLike) -> np.ndarray:
     arr = np.asarray(as_array("betas", betas, ndim=(0, 1)))
     arr = np.atleast_1d(arr)
     if arr.size == 0:
@@ -117,7 +119,7 @@ def _check_betas(betas: Any) -> np.ndarray:
 def ising_configuration_dataset(
     key: jax.Array,
     L: int,
-    betas: Any,
+    betas: ArrayLike,
     num_per_beta: int,
     *,
     algorithm: str = "swendsen_wang",
@@ -127,8 +129,8 @@ def ising_configuration_dataset(
     pilot_sweeps: int = 1000,
     burn_in: int | None = None,
     start: str = "random",
-    J: Any = 1.0,
-    h: Any = 0.0,
+    J: ArrayLike = 1.0,
+    h: ArrayLike = 0.0,
     progress: bool = False,
 ) -> Dataset:
     r"""Decorrelated Ising configurations with energy, magnetisation and :math:`\beta` labels.
@@ -274,7 +276,7 @@ def ising_configuration_dataset(
     )
 
 
-def _coupling_points(couplings: Any, ndim: int) -> tuple[np.ndarray, tuple[str, ...], type]:
+def _coupling_points(couplings: object, ndim: int) -> tuple[np.ndarray, tuple[str, ...], type]:
     if not isinstance(couplings, (HoppingCouplings, MassCouplings)):
         raise ValueError(
             "couplings must be HoppingCouplings or MassCouplings whose fields are 1-D arrays of "
@@ -309,7 +311,7 @@ def phi4_observable_dataset(
     thin: int = 1,
     step_size: float | None = None,
     num_integration_steps: int = 10,
-    dtype: Any = None,
+    dtype: DTypeLike = None,
     min_effective_samples: float = 100.0,
     progress: bool = True,
 ) -> Dataset:

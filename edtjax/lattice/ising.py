@@ -26,13 +26,14 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import check_even, check_int, check_real, is_concrete
+from edtjax._typing import ArrayLike, DTypeLike
 from edtjax.mcmc.kernel import Kernel
 
 __all__ = [
@@ -59,14 +60,14 @@ class IsingState(NamedTuple):
     spins: jax.Array
 
 
-def check_couplings(beta: Any, J: Any, h: Any) -> None:
+def check_couplings(beta: ArrayLike, J: ArrayLike, h: ArrayLike) -> None:
     """Validate ``beta >= 0`` and finite ``J``, ``h`` (concrete values only)."""
     check_real("beta", beta, minimum=0.0)
     check_real("J", J)
     check_real("h", h)
 
 
-def check_spins(spins: Any, *, even: bool = True) -> jax.Array:
+def check_spins(spins: ArrayLike, *, even: bool = True) -> jax.Array:
     """Validate an ``(L, L)`` spin array of +-1 entries and return it as ``int8``."""
     arr = jnp.asarray(spins)
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
@@ -79,7 +80,7 @@ def check_spins(spins: Any, *, even: bool = True) -> jax.Array:
     return arr.astype(jnp.int8)
 
 
-def float_dtype(*values: Any) -> Any:
+def float_dtype(*values: ArrayLike | DTypeLike) -> np.dtype:
     """The floating dtype the kernels compute in: that of the inputs, or JAX's default float."""
     dtype = jnp.result_type(*values)
     return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.result_type(float)
@@ -101,7 +102,7 @@ def checkerboard_masks(size: int) -> tuple[jax.Array, jax.Array]:
     return jnp.asarray(parity == 0), jnp.asarray(parity == 1)
 
 
-def ising_energy(spins: jax.Array, J: Any = 1.0, h: Any = 0.0) -> jax.Array:
+def ising_energy(spins: jax.Array, J: ArrayLike = 1.0, h: ArrayLike = 0.0) -> jax.Array:
     """Energy per site :math:`H(s) / L^2` of one or a batch of configurations.
 
     Args:
@@ -130,7 +131,7 @@ def ising_energy(spins: jax.Array, J: Any = 1.0, h: Any = 0.0) -> jax.Array:
     return total / n_sites
 
 
-def ising_magnetisation(spins: jax.Array, dtype: Any = None) -> jax.Array:
+def ising_magnetisation(spins: jax.Array, dtype: DTypeLike = None) -> jax.Array:
     """Magnetisation per site :math:`m = \\sum_i s_i / L^2` of one or a batch of configurations.
 
     Args:
@@ -154,7 +155,7 @@ def ising_magnetisation(spins: jax.Array, dtype: Any = None) -> jax.Array:
     return jnp.sum(spins.astype(dtype), axis=(-2, -1)) / n_sites
 
 
-def specific_heat(energy: jax.Array, beta: Any, n_sites: int) -> jax.Array:
+def specific_heat(energy: jax.Array, beta: ArrayLike, n_sites: int) -> jax.Array:
     """Specific heat per site :math:`c = \\beta^2 N (\\langle e^2 \\rangle - \\langle e\\rangle^2)`.
 
     Args:
@@ -225,7 +226,7 @@ def _checkerboard_kernel(half_sweep, beta, J, h) -> Kernel:
     return Kernel(init=init, step=step)
 
 
-def ising_metropolis_kernel(beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> Kernel:
+def ising_metropolis_kernel(beta: ArrayLike, *, J: ArrayLike = 1.0, h: ArrayLike = 0.0) -> Kernel:
     """Checkerboard single-spin-flip Metropolis kernel; one ``step`` is one full sweep.
 
     Each half-sweep proposes to flip every spin of one colour and accepts with probability
@@ -260,7 +261,7 @@ def ising_metropolis_kernel(beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> Kernel:
     return _checkerboard_kernel(_half_sweep_metropolis, beta, J, h)
 
 
-def ising_heatbath_kernel(beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> Kernel:
+def ising_heatbath_kernel(beta: ArrayLike, *, J: ArrayLike = 1.0, h: ArrayLike = 0.0) -> Kernel:
     """Checkerboard heat-bath (Gibbs) kernel; one ``step`` is one full sweep.
 
     Each spin of one colour is redrawn from its conditional distribution

@@ -25,11 +25,10 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.lattice.ising import IsingState, check_couplings, check_spins, float_dtype
 from edtjax.mcmc.kernel import Kernel
 
@@ -68,7 +67,7 @@ def cluster_labels(bond_right: jax.Array, bond_down: jax.Array) -> tuple[jax.Arr
     bond_left = jnp.roll(bond_right, 1, axis=1)  # bond between (i, j-1) and (i, j)
     bond_up = jnp.roll(bond_down, 1, axis=0)
 
-    def propagate(labels):
+    def propagate(labels: jax.Array) -> jax.Array:
         candidates = (
             labels,
             jnp.where(bond_right, jnp.roll(labels, -1, axis=1), big),
@@ -84,11 +83,11 @@ def cluster_labels(bond_right: jax.Array, bond_down: jax.Array) -> tuple[jax.Arr
         flat = flat[flat]
         return flat.reshape(shape)
 
-    def cond(carry):
+    def cond(carry: PyTree) -> jax.Array:
         _, changed, _ = carry
         return changed
 
-    def body(carry):
+    def body(carry: PyTree) -> PyTree:
         labels, _, rounds = carry
         new = propagate(labels)
         return new, jnp.any(new != labels), rounds + 1
@@ -98,7 +97,9 @@ def cluster_labels(bond_right: jax.Array, bond_down: jax.Array) -> tuple[jax.Arr
     return labels, rounds
 
 
-def ising_swendsen_wang_kernel(beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> Kernel:
+def ising_swendsen_wang_kernel(
+    beta: ArrayLike, *, J: ArrayLike = 1.0, h: ArrayLike = 0.0
+) -> Kernel:
     """Swendsen-Wang cluster kernel; one ``step`` is one full cluster update of the lattice.
 
     Cost per step :math:`O(L^2 \\times \\text{rounds})` (see :func:`cluster_labels`); its

@@ -17,13 +17,14 @@ References:
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import check_even, check_int, check_real
+from edtjax._typing import ArrayLike, PyTree
 
 __all__ = ["IsingEnumeration", "IsingExact", "ising_enumerate", "ising_exact"]
 
@@ -214,10 +215,10 @@ def _combine(prefactor, terms, d_prefactor, d_terms, d2_prefactor, d2_terms):
 def _ising_exact(size: int, beta, J):
     n_sites = size * size
 
-    def terms_of(b):
+    def terms_of(b: jax.Array) -> PyTree:
         return _kaufman_terms(b * J, size)
 
-    def with_first_derivative(b):
+    def with_first_derivative(b: jax.Array) -> tuple[PyTree, PyTree]:
         return jax.jvp(terms_of, (b,), (jnp.ones_like(b),))
 
     (value, first), (_, second) = jax.jvp(with_first_derivative, (beta,), (jnp.ones_like(beta),))
@@ -230,7 +231,7 @@ def _ising_exact(size: int, beta, J):
     )
 
 
-def ising_exact(L: int, beta: Any, *, J: Any = 1.0) -> IsingExact:
+def ising_exact(L: int, beta: ArrayLike, *, J: ArrayLike = 1.0) -> IsingExact:
     """Exact :math:`\\ln Z`, energy and specific heat per site of the periodic ``L x L`` lattice.
 
     Kaufman's finite-lattice partition function at ``h = 0``, in the form of Beale (1996):
@@ -343,7 +344,9 @@ def _ising_enumerate(size: int, beta, J, h):
     )
 
 
-def ising_enumerate(L: int, beta: Any, *, J: Any = 1.0, h: Any = 0.0) -> IsingEnumeration:
+def ising_enumerate(
+    L: int, beta: ArrayLike, *, J: ArrayLike = 1.0, h: ArrayLike = 0.0
+) -> IsingEnumeration:
     """Exact averages of the periodic ``L x L`` Ising model by summing all :math:`2^{L^2}` states.
 
     The configurations are reduced once (cached) to their distinct pairs (bond sum

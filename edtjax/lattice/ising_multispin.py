@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
 from edtjax._checks import check_choice, check_int
+from edtjax._typing import ArrayLike, DTypeLike, PRNGKey
 from edtjax.lattice._counter_rng import sweep_seed, threefry2x32
 from edtjax.lattice.ising import check_couplings, check_spins, float_dtype
 from edtjax.mcmc.kernel import Kernel
@@ -224,7 +225,7 @@ def _flip_words(
     masks = _class_masks(spins, neighbours)
     accept = functools.reduce(jnp.bitwise_or, [m & always[c] for c, m in enumerate(masks)])
 
-    def compare_pair(p, less):
+    def compare_pair(p: jax.Array, less: jax.Array) -> jax.Array:
         selectors = thresholds(p)
         for i, r_bit in enumerate(plane_pair(p)):
             t_bit = functools.reduce(
@@ -246,7 +247,7 @@ def _counter_plane_pair(seed, counter: jax.Array, colour: int):
     random words of a sweep share a counter.
     """
 
-    def plane_pair(p):
+    def plane_pair(p: jax.Array) -> tuple[jax.Array, jax.Array]:
         tag = (p + colour * (_RANDOM_BITS // 2)).astype(jnp.uint32)
         return threefry2x32(seed[0], seed[1], counter, tag)
 
@@ -286,7 +287,7 @@ def _pallas_half_sweep(seed, table, spins, other, black, block_rows):
     size, width = spins.shape
     colour = 0 if black else 1
 
-    def kernel(seed_ref, table_ref, other_ref, spins_ref, out_ref, count_ref):
+    def kernel(seed_ref, table_ref, other_ref, spins_ref, out_ref, count_ref) -> None:
         shape = (block_rows, width)
         rows = pl.program_id(0) * block_rows + jax.lax.broadcasted_iota(jnp.int32, shape, 0)
         cols = jax.lax.broadcasted_iota(jnp.int32, shape, 1)
@@ -307,7 +308,7 @@ def _pallas_half_sweep(seed, table, spins, other, black, block_rows):
         words = spins_ref[...]
         always = [table_ref[0, c] for c in range(_CLASSES)]
 
-        def thresholds(p):
+        def thresholds(p: jax.Array) -> list[list[jax.Array]]:
             return [[table_ref[1 + 2 * p + i, c] for c in range(_CLASSES)] for i in range(2)]
 
         neighbours = (up, down, centre, side)
@@ -315,7 +316,7 @@ def _pallas_half_sweep(seed, table, spins, other, black, block_rows):
         out_ref[...] = words ^ accept
         count_ref[...] = jnp.sum(jax.lax.population_count(accept).astype(jnp.int32), axis=1)
 
-    def whole(array):
+    def whole(array: jax.Array) -> pl.BlockSpec:
         return pl.BlockSpec(array.shape, lambda i: (0,) * array.ndim)
 
     new, counts = pl.pallas_call(
@@ -341,10 +342,10 @@ def _pallas_half_sweep(seed, table, spins, other, black, block_rows):
 
 
 def ising_multispin_kernel(
-    beta: Any,
+    beta: ArrayLike,
     *,
-    J: Any = 1.0,
-    h: Any = 0.0,
+    J: ArrayLike = 1.0,
+    h: ArrayLike = 0.0,
     generator: str = "threefry",
     implementation: str = "xla",
     block_rows: int | None = None,
@@ -430,7 +431,9 @@ def ising_multispin_kernel(
             raise ValueError(f"L must be a multiple of block_rows={block_rows}, got {size}")
         return ising_pack(spins)
 
-    def step(key, state: IsingPackedState) -> tuple[IsingPackedState, dict[str, jax.Array]]:
+    def step(
+        key: PRNGKey, state: IsingPackedState
+    ) -> tuple[IsingPackedState, dict[str, jax.Array]]:
         table = _acceptance_table(beta, J, h, dtype)
         shape = state.black.shape
         if implementation == "pallas":
@@ -461,7 +464,7 @@ def _popcount_sum(words: jax.Array) -> jax.Array:
     return jnp.sum(jax.lax.population_count(words).astype(jnp.int32), axis=(-2, -1))
 
 
-def ising_packed_magnetisation(state: IsingPackedState, dtype: Any = None) -> jax.Array:
+def ising_packed_magnetisation(state: IsingPackedState, dtype: DTypeLike = None) -> jax.Array:
     """Magnetisation per site of a packed state, by population count.
 
     Example:
@@ -479,7 +482,9 @@ def ising_packed_magnetisation(state: IsingPackedState, dtype: Any = None) -> ja
     return (2 * up - n_sites).astype(dtype) / n_sites
 
 
-def ising_packed_energy(state: IsingPackedState, J: Any = 1.0, h: Any = 0.0) -> jax.Array:
+def ising_packed_energy(
+    state: IsingPackedState, J: ArrayLike = 1.0, h: ArrayLike = 0.0
+) -> jax.Array:
     """Energy per site of a packed state: :math:`-J(2N - 2 n_{\\uparrow\\downarrow}) - hM`, over N.
 
     :math:`n_{\\uparrow\\downarrow}` (antiparallel bonds) is the population count of the XOR of

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import check_choice, check_even, check_int, check_memory
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.lattice._moments import binder_cumulant, connected_moment, scaled
 from edtjax.lattice.ising import (
     check_couplings,
@@ -58,12 +59,14 @@ class IsingSample(NamedTuple):
     """
 
     traces: dict[str, jax.Array]
-    final_state: Any
+    final_state: PyTree
     info: dict[str, jax.Array]
     summary: dict[str, GammaResult]
 
 
-def ising_observables(state: Any, J: Any = 1.0, h: Any = 0.0) -> dict[str, jax.Array]:
+def ising_observables(
+    state: PyTree, J: ArrayLike = 1.0, h: ArrayLike = 0.0
+) -> dict[str, jax.Array]:
     """Energy and magnetisation per site of one chain's state, for any Ising kernel's state.
 
     Pass ``functools.partial(ising_observables, J=J, h=h)`` as ``observables`` to
@@ -127,7 +130,7 @@ _sample = jax.jit(
 )
 
 
-def ising_summary(traces: dict[str, jax.Array], beta: Any, L: int) -> dict[str, GammaResult]:
+def ising_summary(traces: dict[str, jax.Array], beta: ArrayLike, L: int) -> dict[str, GammaResult]:
     r"""Means and autocorrelation-aware errors of the Ising observables from recorded traces.
 
     Primary observables (energy per site :math:`e`, :math:`m`, :math:`|m|`, :math:`m^2`) go
@@ -184,7 +187,7 @@ def ising_summary(traces: dict[str, jax.Array], beta: Any, L: int) -> dict[str, 
 def sample_ising(
     key: jax.Array,
     L: int,
-    beta: Any,
+    beta: ArrayLike,
     num_sweeps: int,
     *,
     num_chains: int = 1,
@@ -192,8 +195,8 @@ def sample_ising(
     thin: int = 1,
     burn_in: int | None = None,
     start: str = "random",
-    J: Any = 1.0,
-    h: Any = 0.0,
+    J: ArrayLike = 1.0,
+    h: ArrayLike = 0.0,
     progress: bool = False,
 ) -> IsingSample:
     """Sample the periodic ``L x L`` Ising model with vmapped chains and record observables.

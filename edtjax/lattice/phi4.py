@@ -51,12 +51,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import check_int, check_real, is_concrete
+from edtjax._typing import ArrayLike
 
 __all__ = [
     "HoppingCouplings",
@@ -78,8 +79,8 @@ class HoppingCouplings(NamedTuple):
         lam: quartic coupling :math:`\lambda \ge 0`.
     """
 
-    kappa: Any
-    lam: Any
+    kappa: ArrayLike
+    lam: ArrayLike
 
 
 class MassCouplings(NamedTuple):
@@ -90,8 +91,8 @@ class MassCouplings(NamedTuple):
         g: quartic coupling :math:`g \ge 0` of the :math:`g\varphi^4/4!` term.
     """
 
-    mass_squared: Any
-    g: Any
+    mass_squared: ArrayLike
+    g: ArrayLike
 
 
 class LocalCoefficients(NamedTuple):
@@ -105,10 +106,10 @@ class LocalCoefficients(NamedTuple):
         constant: :math:`s_0`, the constant per site (``lam`` or ``0``).
     """
 
-    hopping: Any
-    quadratic: Any
-    quartic: Any
-    constant: Any
+    hopping: ArrayLike
+    quadratic: ArrayLike
+    quartic: ArrayLike
+    constant: ArrayLike
 
 
 Couplings = HoppingCouplings | MassCouplings
@@ -210,7 +211,7 @@ def local_coefficients(couplings: Couplings, ndim: int) -> LocalCoefficients:
     )
 
 
-def check_couplings(couplings: Any, ndim: int) -> Couplings:
+def check_couplings(couplings: object, ndim: int) -> Couplings:
     """Validate couplings at a public boundary (concrete values only) and return them.
 
     Rejects NaN/inf, a negative quartic coupling, and free theories (zero quartic coupling) whose

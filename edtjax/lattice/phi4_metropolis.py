@@ -22,12 +22,13 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import check_real
+from edtjax._typing import ArrayLike
 from edtjax.lattice.phi4 import Couplings, check_couplings, local_coefficients, neighbour_sum
 from edtjax.mcmc.kernel import Kernel
 
@@ -59,7 +60,7 @@ def _parity(shape: tuple[int, ...]) -> jax.Array:
     return sum(grids) % 2 == 0
 
 
-def phi4_metropolis(couplings: Couplings, step_size: Any = 1.0) -> Kernel:
+def phi4_metropolis(couplings: Couplings, step_size: ArrayLike = 1.0) -> Kernel:
     r"""Checkerboard local Metropolis kernel for :math:`e^{-S[\phi]}`.
 
     ``init(field) -> Phi4MetropolisState``; ``step(key, state) -> (state, Phi4MetropolisInfo)``

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import check_int
+from edtjax._typing import ArrayLike
 from edtjax.lattice.phi4 import (
     Couplings,
     HoppingCouplings,
@@ -169,7 +170,7 @@ def connected_two_point(two_point: jax.Array, magnetisations: jax.Array) -> jax.
     return jnp.mean(two_point, axis=0) - jnp.mean(magnetisations) ** 2
 
 
-def susceptibility(magnetisations: jax.Array, volume: int, *, beta: Any) -> jax.Array:
+def susceptibility(magnetisations: jax.Array, volume: int, *, beta: ArrayLike) -> jax.Array:
     r"""Susceptibility :math:`\chi = \beta V(\langle m^2\rangle - \langle m\rangle^2)`.
 
     One definition for both models, :math:`\chi = \partial\langle m\rangle/\partial h`, the linear

@@ -42,13 +42,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import blackjax
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_choice, check_int, check_real
+from edtjax._typing import DTypeLike, PRNGKey, PyTree
 from edtjax.lattice._moments import binder_cumulant, connected_moment, scaled
 from edtjax.lattice.phi4 import (
     Couplings,
@@ -96,7 +97,7 @@ class Phi4Result(NamedTuple):
 
     traces: dict[str, jax.Array]
     summary: dict[str, GammaResult]
-    final_state: Any
+    final_state: PyTree
     info: dict[str, jax.Array]
 
 
@@ -107,8 +108,8 @@ class _TunedState(NamedTuple):
     coupling value.
     """
 
-    inner: Any
-    couplings: Any
+    inner: PyTree
+    couplings: Couplings
     step_size: jax.Array
     inverse_mass_matrix: jax.Array
 
@@ -133,7 +134,7 @@ def _tuned_kernel(algorithm: str, num_integration_steps: int) -> Kernel:
     Cached so that repeated calls pass the same (static) step function to the chain driver.
     """
 
-    def step(key, state):
+    def step(key: PRNGKey, state: PyTree) -> tuple[PyTree, dict[str, jax.Array]]:
         alg = _build(
             algorithm,
             state.couplings,
@@ -226,7 +227,7 @@ def sample_phi4(
     num_integration_steps: int = 10,
     initial_field: jax.Array | None = None,
     two_point: bool = False,
-    dtype: Any = None,
+    dtype: DTypeLike = None,
     progress: bool = False,
 ) -> Phi4Result:
     r"""Sample :math:`e^{-S[\phi]}` on a periodic lattice and summarise observables with errors.

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import re
 import types
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -49,11 +50,11 @@ class _Fingerprint:
             self.hash.update(part if isinstance(part, bytes) else str(part).encode())
             self.hash.update(b"\0")
 
-    def digest(self, obj: Any) -> str:
+    def digest(self, obj: object) -> str:
         self.walk(obj, 0)
         return self.hash.hexdigest()
 
-    def walk(self, obj: Any, depth: int) -> None:
+    def walk(self, obj: object, depth: int) -> None:
         try:
             self._walk(obj, depth)
         except Exception as err:  # an object that cannot be inspected: describe its type
@@ -174,7 +175,7 @@ def _code_names(code: types.CodeType) -> set[str]:
     return names
 
 
-def fingerprint(fn: Any) -> str:
+def fingerprint(fn: Callable[..., object]) -> str:
     """A hex SHA-256 fingerprint of the function ``fn`` (see :class:`_Fingerprint`).
 
     Example:

@@ -43,6 +43,7 @@ from blackjax.adaptation.step_size import dual_averaging_adaptation
 from jax.flatten_util import ravel_pytree
 
 from edtjax._checks import check_int, check_real
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.mcmc.kernel import Kernel
 
 __all__ = [
@@ -69,11 +70,11 @@ class Adapted(NamedTuple):
     parameters.
     """
 
-    state: Any
+    state: PyTree
     parameters: dict[str, jax.Array]
 
 
-def _num_chains(positions: Any) -> int:
+def _num_chains(positions: PyTree) -> int:
     leaves = jax.tree_util.tree_leaves(positions)
     if not leaves or any(jnp.ndim(leaf) < 1 for leaf in leaves):
         raise ValueError("positions must be a pytree of arrays with a leading chain axis")
@@ -85,12 +86,12 @@ def _num_chains(positions: Any) -> int:
 
 def window_adaptation(
     key: jax.Array,
-    algorithm: Any,
-    logdensity: Callable[[Any], jax.Array],
-    positions: Any,
+    algorithm: Callable[..., Kernel],
+    logdensity: Callable[[PyTree], jax.Array],
+    positions: PyTree,
     num_steps: int,
     *,
-    initial_step_size: Any = 1.0,
+    initial_step_size: ArrayLike = 1.0,
     target_acceptance_rate: float = 0.8,
     **parameters: Any,
 ) -> Adapted:
@@ -170,7 +171,7 @@ def window_adaptation(
         **parameters,
     )
 
-    def one_chain(key, position):
+    def one_chain(key: PRNGKey, position: PyTree) -> Adapted:
         (state, tuned), _ = warmup.run(key, position, num_steps=num_steps)
         return Adapted(state, dict(tuned))
 
@@ -179,11 +180,11 @@ def window_adaptation(
 
 def step_size_adaptation(
     key: jax.Array,
-    build: Callable[[jax.Array], Any],
-    positions: Any,
+    build: Callable[[jax.Array], Kernel],
+    positions: PyTree,
     num_steps: int,
     *,
-    initial_step_size: Any,
+    initial_step_size: ArrayLike,
     target_acceptance_rate: float,
 ) -> Adapted:
     r"""Dual averaging of the step size alone, for each chain.
@@ -237,12 +238,12 @@ def step_size_adaptation(
     dtype = initial_step_size.dtype
     da_init, da_update, da_final = dual_averaging_adaptation(target_acceptance_rate)
 
-    def one_chain(key, position):
+    def one_chain(key: PRNGKey, position: PyTree) -> Adapted:
         state = build(initial_step_size).init(position)
         if num_steps == 0:
             return Adapted(state, {"step_size": initial_step_size})
 
-        def body(carry, key):
+        def body(carry: PyTree, key: PRNGKey) -> tuple[PyTree, None]:
             state, da_state = carry
             current = jnp.exp(da_state.log_step_size).astype(dtype)
             state, info = build(current).step(key, state)
@@ -256,7 +257,7 @@ def step_size_adaptation(
     return jax.vmap(one_chain)(jax.random.split(key, num_chains), positions)
 
 
-def adapted_kernel(build: Callable[..., Any]) -> Kernel:
+def adapted_kernel(build: Callable[..., Kernel]) -> Kernel:
     """A kernel over :class:`Adapted` states: each chain steps with its own tuned parameters.
 
     ``step(key, adapted)`` runs ``build(**adapted.parameters).step(key, adapted.state)`` and
@@ -282,7 +283,7 @@ def adapted_kernel(build: Callable[..., Any]) -> Kernel:
         >>> state, info = kernel.step(jax.random.key(0), state)
     """
 
-    def step(key, adapted):
+    def step(key: PRNGKey, adapted: Adapted) -> tuple[Adapted, PyTree]:
         state, info = build(**adapted.parameters).step(key, adapted.state)
         return adapted._replace(state=state), info
 
@@ -305,16 +306,16 @@ class ChEESAdaptation(NamedTuple):
     """
 
     kernel: Kernel
-    state: Any
+    state: PyTree
     step_size: jax.Array
     inverse_mass_matrix: jax.Array
-    unravel: Callable[[jax.Array], Any]
+    unravel: Callable[[jax.Array], PyTree]
 
 
 def chees_adaptation(
     key: jax.Array,
-    logdensity: Callable[[Any], jax.Array],
-    positions: Any,
+    logdensity: Callable[[PyTree], jax.Array],
+    positions: PyTree,
     num_steps: int,
     *,
     initial_step_size: float = 0.1,
@@ -410,7 +411,7 @@ def chees_adaptation(
     flat = jax.vmap(lambda p: ravel_pytree(p)[0])(positions)
     unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], positions))[1]
 
-    def flat_logdensity(z):
+    def flat_logdensity(z: jax.Array) -> jax.Array:
         return logdensity(unravel(z))
 
     warmup = blackjax.chees_adaptation(

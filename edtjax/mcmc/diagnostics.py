@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +17,7 @@ from jax.scipy.special import ndtri
 from jax.scipy.stats import rankdata
 
 from edtjax._checks import as_array, check_int, check_real
+from edtjax._typing import ArrayLike, PyTree
 
 __all__ = [
     "GammaResult",
@@ -52,7 +53,7 @@ class GammaResult(NamedTuple):
     variance: jax.Array
 
 
-def _as_chains(name: str, x: Any, *, min_length: int = _MIN_LENGTH) -> jax.Array:
+def _as_chains(name: str, x: ArrayLike, *, min_length: int = _MIN_LENGTH) -> jax.Array:
     """Validate a series ``(n,)`` or ``(chains, n)`` and return it as ``(chains, n)`` floats."""
     arr = as_array(name, x, ndim=(1, 2))
     if not jnp.issubdtype(arr.dtype, jnp.inexact):
@@ -67,7 +68,7 @@ def _as_chains(name: str, x: Any, *, min_length: int = _MIN_LENGTH) -> jax.Array
     return arr
 
 
-def _as_series_tree(name: str, data: Any) -> Any:
+def _as_series_tree(name: str, data: PyTree) -> PyTree:
     """Validate a pytree of series that all share one shape ``(n,)`` or ``(chains, n)``."""
     leaves, treedef = jax.tree_util.tree_flatten(data)
     if not leaves:
@@ -79,7 +80,7 @@ def _as_series_tree(name: str, data: Any) -> Any:
     return jax.tree_util.tree_unflatten(treedef, chains)
 
 
-def _check_scalar_fn(fn: Any, data: Any) -> None:
+def _check_scalar_fn(fn: object, data: PyTree) -> None:
     """Raise unless ``fn`` maps a pytree of scalars shaped like ``data`` to a real scalar."""
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {type(fn).__name__}")
@@ -126,7 +127,7 @@ def _mean(x: jax.Array) -> jax.Array:
     return m1 + jnp.mean(x - m1)
 
 
-def _gamma_from_deviations(delta: jax.Array, s_tau: Any) -> tuple[jax.Array, ...]:
+def _gamma_from_deviations(delta: jax.Array, s_tau: ArrayLike) -> tuple[jax.Array, ...]:
     """Wolff's automatic windowing on a (projected) deviation series ``delta`` (chains, n).
 
     Returns ``(error, tau_int, tau_int_error, window, variance)``.
@@ -151,7 +152,7 @@ def _gamma_from_deviations(delta: jax.Array, s_tau: Any) -> tuple[jax.Array, ...
     lags = jnp.arange(max_lag + 1)
     in_window = (lags >= 1) & (lags <= window)
 
-    def c_f(gam):
+    def c_f(gam: jax.Array) -> jax.Array:
         return gam[0] + 2 * jnp.sum(jnp.where(in_window, gam, 0))
 
     gamma = gamma + c_f(gamma) / total  # Wolff's O(1/N) bias correction of Gamma(t)
@@ -164,13 +165,13 @@ def _gamma_from_deviations(delta: jax.Array, s_tau: Any) -> tuple[jax.Array, ...
 
 
 @jax.jit
-def _gamma_method(x: jax.Array, s_tau: Any) -> GammaResult:
+def _gamma_method(x: jax.Array, s_tau: ArrayLike) -> GammaResult:
     mean = _mean(x)
     error, tau, tau_err, window, variance = _gamma_from_deviations(x - mean, s_tau)
     return GammaResult(mean, error, tau, tau_err, window, variance)
 
 
-def gamma_method(x: Any, *, s_tau: float = 1.5) -> GammaResult:
+def gamma_method(x: ArrayLike, *, s_tau: float = 1.5) -> GammaResult:
     r"""Mean, error and integrated autocorrelation time by the Gamma method (Wolff 2004).
 
     With deviations ``d_i = x_i - xbar`` (replicas ``r`` of length ``n``, ``N = R n`` in all),
@@ -224,7 +225,9 @@ def gamma_method(x: Any, *, s_tau: float = 1.5) -> GammaResult:
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _derived_error(fn: Callable[..., Any], data: Any, s_tau: Any) -> GammaResult:
+def _derived_error(
+    fn: Callable[[PyTree], jax.Array], data: PyTree, s_tau: ArrayLike
+) -> GammaResult:
     means = jax.tree_util.tree_map(_mean, data)
     value, grads = jax.value_and_grad(fn)(means)
     projected = sum(
@@ -243,7 +246,9 @@ def _derived_error(fn: Callable[..., Any], data: Any, s_tau: Any) -> GammaResult
     return GammaResult(value, error, tau, tau_err, window, variance)
 
 
-def derived_error(fn: Callable[[Any], Any], data: Any, *, s_tau: float = 1.5) -> GammaResult:
+def derived_error(
+    fn: Callable[[PyTree], jax.Array], data: PyTree, *, s_tau: float = 1.5
+) -> GammaResult:
     r"""Gamma-method error of a derived quantity ``F = fn(<A>, <B>, ...)`` (Wolff 2004).
 
     The primary series are projected onto the gradient of ``fn`` at the sample means,
@@ -283,7 +288,7 @@ def derived_error(fn: Callable[[Any], Any], data: Any, *, s_tau: float = 1.5) ->
     return _derived_error(fn, data, s_tau)
 
 
-def integrated_autocorr_time(x: Any, *, s_tau: float = 1.5) -> tuple[jax.Array, jax.Array]:
+def integrated_autocorr_time(x: ArrayLike, *, s_tau: float = 1.5) -> tuple[jax.Array, jax.Array]:
     """Integrated autocorrelation time and its error, ``(tau_int, tau_int_error)``.
 
     A shortcut for the corresponding fields of :func:`gamma_method` (same conventions:
@@ -301,7 +306,7 @@ def integrated_autocorr_time(x: Any, *, s_tau: float = 1.5) -> tuple[jax.Array, 
     return res.tau_int, res.tau_int_error
 
 
-def effective_sample_size(x: Any, *, s_tau: float = 1.5) -> jax.Array:
+def effective_sample_size(x: ArrayLike, *, s_tau: float = 1.5) -> jax.Array:
     """Effective number of independent samples, ``N / (2 tau_int)`` with the Gamma-method tau.
 
     Args:
@@ -347,7 +352,7 @@ def _split_rhat(x: jax.Array) -> jax.Array:
     return jnp.maximum(bulk, tail)
 
 
-def split_rhat(x: Any) -> jax.Array:
+def split_rhat(x: ArrayLike) -> jax.Array:
     r"""Rank-normalised split R-hat (Vehtari, Gelman, Simpson, Carpenter, Bürkner 2021).
 
     Each chain is split in halves (the middle draw of an odd chain is dropped), giving ``M``
@@ -393,7 +398,7 @@ def _bin_means(x: jax.Array, num_bins: int) -> jax.Array:
     return jnp.mean(blocks, axis=-1).reshape(-1)
 
 
-def _check_bins(x: jax.Array, num_bins: Any) -> int:
+def _check_bins(x: jax.Array, num_bins: object) -> int:
     num_bins = check_int("num_bins", num_bins, minimum=2)
     if num_bins > x.shape[1]:
         raise ValueError(f"num_bins must be <= the chain length {x.shape[1]}, got {num_bins}")
@@ -406,7 +411,7 @@ def _binned_error(x: jax.Array, num_bins: int) -> jax.Array:
     return jnp.std(means, ddof=1) / jnp.sqrt(jnp.asarray(means.size, x.dtype))
 
 
-def binned_error(x: Any, num_bins: int) -> jax.Array:
+def binned_error(x: ArrayLike, num_bins: int) -> jax.Array:
     """Standard error of the mean by binning (blocking) into ``num_bins`` bins per chain.
 
     Each chain is cut into ``num_bins`` consecutive blocks of ``b = n // num_bins`` samples
@@ -433,7 +438,9 @@ def binned_error(x: Any, num_bins: int) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
-def _jackknife(fn: Callable[..., Any], data: Any, num_bins: int) -> tuple[jax.Array, jax.Array]:
+def _jackknife(
+    fn: Callable[[PyTree], jax.Array], data: PyTree, num_bins: int
+) -> tuple[jax.Array, jax.Array]:
     blocks = jax.tree_util.tree_map(lambda x: _bin_means(x, num_bins), data)
     k = jax.tree_util.tree_leaves(blocks)[0].shape[0]
     full = jax.tree_util.tree_map(jnp.mean, blocks)
@@ -447,7 +454,7 @@ def _jackknife(fn: Callable[..., Any], data: Any, num_bins: int) -> tuple[jax.Ar
 
 
 def jackknife(
-    fn: Callable[[Any], Any], data: Any, *, num_bins: int = 20
+    fn: Callable[[PyTree], jax.Array], data: PyTree, *, num_bins: int = 20
 ) -> tuple[jax.Array, jax.Array]:
     r"""Binned jackknife estimate and error of ``F = fn(<A>, <B>, ...)`` with bias correction.
 

@@ -30,7 +30,9 @@ from edtjax._sharding import (
     to_host,
     unpad_rows,
 )
+from edtjax._typing import Devices, PRNGKey, PyTree
 from edtjax.mcmc._fingerprint import fingerprint
+from edtjax.mcmc.kernel import Kernel
 
 __all__ = ["ChainResult", "run_chains"]
 
@@ -53,36 +55,36 @@ class ChainResult(NamedTuple):
             and boolean leaves are averaged as floats (a boolean's mean is a fraction).
     """
 
-    traces: Any
-    final_state: Any
-    info: Any
+    traces: PyTree
+    final_state: PyTree
+    info: PyTree
 
 
-def _default_observables(state: Any) -> Any:
+def _default_observables(state: PyTree) -> PyTree:
     """The chain's position: ``state.position`` if the state has one, else the state itself."""
     return getattr(state, "position", state)
 
 
-def _float_dtype(x: Any) -> Any:
+def _float_dtype(x: jax.Array) -> np.dtype:
     """``x``'s dtype if floating, else the default float dtype (for averaging ints and bools)."""
     return x.dtype if jnp.issubdtype(x.dtype, jnp.inexact) else jnp.result_type(float)
 
 
 def _scan_segment(
     key: jax.Array,
-    state: Any,
-    traces: Any,
-    info_sum: Any,
+    state: PyTree,
+    traces: PyTree,
+    info_sum: PyTree,
     start: jax.Array,
     *,
-    step_fn: Callable[[Any, Any], tuple[Any, Any]],
-    observables: Callable[[Any], Any],
+    step_fn: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]],
+    observables: Callable[[PyTree], PyTree],
     length: int,
     thin: int,
     burn_in: int,
     num_chains: int,
     axis: str | None,
-) -> tuple[Any, Any, Any]:
+) -> tuple[PyTree, PyTree, PyTree]:
     """Steps ``start, ..., start + length - 1`` of the chains in ``state``.
 
     Step ``t`` of chain ``c`` uses ``split(fold_in(key, t), num_chains)[c]``. Under
@@ -91,14 +93,14 @@ def _scan_segment(
     """
     local = jax.tree_util.tree_leaves(state)[0].shape[0]
 
-    def chain_keys(t):
+    def chain_keys(t: jax.Array) -> jax.Array:
         keys = jax.random.split(jax.random.fold_in(key, t), num_chains)
         if axis is None:
             return keys
         keys = pad_rows(keys, local * jax.lax.axis_size(axis))
         return jax.lax.dynamic_slice_in_dim(keys, jax.lax.axis_index(axis) * local, local)
 
-    def body(carry, _):
+    def body(carry: PyTree, _: None) -> tuple[PyTree, None]:
         state, traces, info_sum, t = carry
         state, info = jax.vmap(step_fn)(chain_keys(t), state)
         done = t + 1  # steps completed
@@ -109,7 +111,7 @@ def _scan_segment(
         kept = sampling & ((done - burn_in) % thin == 0)
         slot = (done - burn_in) // thin - 1
 
-        def record(traces):
+        def record(traces: PyTree) -> PyTree:
             obs = jax.vmap(observables)(state)
             return jax.tree_util.tree_map(
                 lambda tr, o: jax.lax.dynamic_update_index_in_dim(
@@ -136,19 +138,19 @@ def _scan_segment(
 )
 def _run_segment(
     key: jax.Array,
-    state: Any,
-    traces: Any,
-    info_sum: Any,
+    state: PyTree,
+    traces: PyTree,
+    info_sum: PyTree,
     start: jax.Array,
     *,
-    step_fn: Callable[[Any, Any], tuple[Any, Any]],
-    observables: Callable[[Any], Any],
+    step_fn: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]],
+    observables: Callable[[PyTree], PyTree],
     length: int,
     thin: int,
     burn_in: int,
     mesh: Mesh | None,
     num_chains: int,
-) -> tuple[Any, Any, Any]:
+) -> tuple[PyTree, PyTree, PyTree]:
     """One compiled segment; with a ``mesh`` the (padded) chains are split over its devices."""
     scan = functools.partial(
         _scan_segment,
@@ -174,16 +176,16 @@ def _run_segment(
 @functools.partial(jax.jit, static_argnames=("step_fn", "observables", "num_kept"))
 def _allocate(
     key: jax.Array,
-    state: Any,
+    state: PyTree,
     *,
-    step_fn: Callable[[Any, Any], tuple[Any, Any]],
-    observables: Callable[[Any], Any],
+    step_fn: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]],
+    observables: Callable[[PyTree], PyTree],
     num_kept: int,
-) -> tuple[Any, Any]:
+) -> tuple[PyTree, PyTree]:
     """Zero trace buffers ``(num_chains, num_kept, ...)`` and zero sums of the kernel info."""
     num_chains = jax.tree_util.tree_leaves(state)[0].shape[0]
 
-    def one_step(key, state):
+    def one_step(key: PRNGKey, state: PyTree) -> tuple[PyTree, PyTree, PyTree]:
         new_state, info = jax.vmap(step_fn)(jax.random.split(key, num_chains), state)
         return new_state, info, jax.vmap(observables)(new_state)
 
@@ -202,7 +204,7 @@ def _allocate(
     return traces, info_sum
 
 
-def _check_key(key: Any) -> jax.Array:
+def _check_key(key: object) -> jax.Array:
     if not (isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
         raise ValueError("key must be a typed PRNG key made with jax.random.key")
     if key.shape != ():
@@ -253,7 +255,9 @@ def _save_checkpoint(path: Path, meta: dict, step: int, state, traces, info_sum)
 _FINGERPRINTS = {"kernel_fingerprint": "kernel.step", "observables_fingerprint": "observables"}
 
 
-def _load_checkpoint(path: Path, meta: dict, state, traces, info_sum) -> tuple[int, Any, Any, Any]:
+def _load_checkpoint(
+    path: Path, meta: dict, state, traces, info_sum
+) -> tuple[int, PyTree, PyTree, PyTree]:
     """Read a checkpoint written for exactly this run; anything else raises ``ValueError``."""
     if not zipfile.is_zipfile(path):
         raise ValueError(f"checkpoint {path} is not a readable .npz file")
@@ -314,19 +318,19 @@ def _load_checkpoint(path: Path, meta: dict, state, traces, info_sum) -> tuple[i
 
 def run_chains(
     key: jax.Array,
-    kernel: Any,
-    initial_state: Any,
+    kernel: Kernel,
+    initial_state: PyTree,
     num_steps: int,
     *,
     num_chains: int,
     thin: int = 1,
     burn_in: int = 0,
-    observables: Callable[[Any], Any] | None = None,
+    observables: Callable[[PyTree], PyTree] | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
     progress: bool = False,
-    devices: Any = None,
+    devices: Devices = None,
 ) -> ChainResult:
     """Run ``num_chains`` independent Markov chains of ``num_steps`` transitions each.
 

@@ -7,6 +7,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from edtjax._typing import PyTree
+
 __all__ = ["to_inference_data"]
 
 
@@ -47,7 +49,7 @@ def _check_sizes(name: str, variables: dict[str, Any], lead: tuple[str, ...], si
                 )
 
 
-def to_inference_data(result: Any) -> Any:
+def to_inference_data(result: PyTree) -> Any:
     """Convert a sampler's output to an ArviZ ``InferenceData`` (needs the ``arviz`` extra).
 
     The recorded draws go to the ``posterior`` group with dimensions ``(chain, draw, ...)``;

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+from edtjax._typing import PRNGKey, PyTree
 
 __all__ = ["Kernel"]
 
@@ -29,5 +31,5 @@ class Kernel(NamedTuple):
         >>> state, _ = ar1.step(jax.random.key(0), ar1.init(jnp.zeros(())))
     """
 
-    init: Callable[[Any], Any]
-    step: Callable[[Any, Any], tuple[Any, Any]]
+    init: Callable[[PyTree], PyTree]
+    step: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from edtjax._sharding import axis_name, pad_rows, padded_size, spans_processes, unpad_rows
+from edtjax._typing import PyTree
 from edtjax.reliability.indicator import Indicator
 
 __all__ = ["score_rows"]
@@ -17,7 +17,7 @@ __all__ = ["score_rows"]
 
 @functools.partial(jax.jit, static_argnames=("score", "mesh", "replicate"))
 def _sharded_scores(
-    state: Any, x: jax.Array, *, score: Callable, mesh: Mesh, replicate: bool
+    state: PyTree, x: jax.Array, *, score: Callable, mesh: Mesh, replicate: bool
 ) -> jax.Array:
     """``score(state, x)`` with the (padded) rows of ``x`` split over ``mesh``; the scores are
     gathered to every device when ``replicate``."""
@@ -34,7 +34,7 @@ def _sharded_scores(
     return scores
 
 
-def score_rows(indicator: Indicator, state: Any, x: jax.Array, mesh: Mesh | None) -> jax.Array:
+def score_rows(indicator: Indicator, state: PyTree, x: jax.Array, mesh: Mesh | None) -> jax.Array:
     """``indicator.score(state, x)``; with a ``mesh``, one jitted program over its devices.
 
     Each device scores ``ceil(m / k)`` of the ``m`` validated query rows (the last row repeated

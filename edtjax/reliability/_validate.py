@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_probability
 
 __all__ = ["alpha", "as_array", "indicator", "queries"]
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.reliability.indicator import Indicator
 
 
-def indicator(value: Any) -> Indicator:
+def indicator(value: object) -> Indicator:
     """Raise unless ``value`` is an :class:`Indicator`."""
     if not isinstance(value, Indicator):
         raise ValueError(f"indicator must be an Indicator, got {type(value).__name__}")
     return value
 
 
-def queries(name: str, ind: Indicator, state: Any, x: Any) -> jax.Array:
+def queries(name: str, ind: Indicator, state: PyTree, x: ArrayLike) -> jax.Array:
     """Validate ``(m, d)`` finite queries and check that ``ind.score`` accepts them.
 
     The score is traced abstractly (``jax.eval_shape``), so a dimension mismatch with the fitted
@@ -39,6 +38,6 @@ def queries(name: str, ind: Indicator, state: Any, x: Any) -> jax.Array:
     return x
 
 
-def alpha(value: Any) -> float:
+def alpha(value: object) -> float:
     """A level in the open interval (0, 1)."""
     return float(check_probability("alpha", value))

@@ -3,7 +3,7 @@ guarantee and per-query conformal p-values."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +12,7 @@ import numpy as np
 from edtjax import _conformal
 from edtjax._checks import check_memory, is_concrete
 from edtjax._sharding import device_mesh
+from edtjax._typing import ArrayLike, Devices, PyTree
 from edtjax.reliability import _validate
 from edtjax.reliability._scoring import score_rows
 from edtjax.reliability.indicator import Indicator
@@ -66,11 +67,11 @@ def _calibrate(scores: jax.Array, k: jax.Array, alpha: jax.Array, key: jax.Array
 def calibrate(
     key: jax.Array,
     indicator: Indicator,
-    state: Any,
-    x_calibration: Any,
+    state: PyTree,
+    x_calibration: ArrayLike,
     alpha: float,
     *,
-    devices: Any = None,
+    devices: Devices = None,
 ) -> Calibration:
     """Split-conformal calibration of an indicator on held-out in-domain inputs.
 
@@ -155,7 +156,7 @@ def calibrate(
     return _calibrate(scores, jnp.asarray(k), jnp.asarray(alpha, scores.dtype), key)
 
 
-def _check_calibration_memory(x_calibration: Any) -> None:
+def _check_calibration_memory(x_calibration: ArrayLike) -> None:
     """Refuse, before anything is allocated, a calibration set whose scoring cannot fit.
 
     Counts what :func:`calibrate` itself holds: the inputs in the working dtype (``n d``
@@ -207,7 +208,7 @@ def _smoothed_p_values(calibration: Calibration, scores: jax.Array) -> jax.Array
 
 
 def conformal_p_values(
-    calibration: Calibration, scores: Any, *, smoothed: bool = False
+    calibration: Calibration, scores: ArrayLike, *, smoothed: bool = False
 ) -> jax.Array:
     """Conformal p-values of query scores against the calibration scores.
 

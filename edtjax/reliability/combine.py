@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_choice, check_real
 from edtjax._conformal import log_p_values
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.reliability.indicator import Indicator
 
 __all__ = ["CombinedState", "combine"]
@@ -107,7 +108,9 @@ def combine(
         strict_maximum=True,
     )
 
-    def fit(key, x_train, x_calibration=None):
+    def fit(
+        key: PRNGKey, x_train: ArrayLike, x_calibration: ArrayLike | None = None
+    ) -> CombinedState:
         x_train = as_array("x_train", x_train, ndim=2)
         fit_key, split_key = jax.random.split(key)
         if x_calibration is None:
@@ -129,7 +132,7 @@ def combine(
         )
         return CombinedState(states, cal)
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         log_p = jnp.stack(
             [
                 log_p_values(cal, ind.score(s, x))

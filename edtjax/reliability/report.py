@@ -3,7 +3,7 @@ indicator (false-alarm rate, detection rate, AUROC, rank correlation with the ac
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +11,7 @@ import numpy as np
 
 from edtjax._checks import as_array
 from edtjax._sharding import device_mesh
+from edtjax._typing import ArrayLike, Devices, PyTree
 from edtjax.depth import auroc
 from edtjax.reliability import _validate
 from edtjax.reliability._scoring import score_rows
@@ -39,8 +40,8 @@ class ValidityReport(NamedTuple):
     scores: jax.Array
     p_values: jax.Array
     outside: jax.Array
-    intervals: Any
-    errors: Any
+    intervals: jax.Array | None
+    errors: jax.Array | None
     false_alarm_rate: float
     detection_rate: float
     auroc: float
@@ -55,7 +56,7 @@ def _spearman(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.sum(ra * rb) / jnp.sqrt(jnp.sum(ra**2) * jnp.sum(rb**2))
 
 
-def spearman_correlation(a: Any, b: Any) -> jax.Array:
+def spearman_correlation(a: ArrayLike, b: ArrayLike) -> jax.Array:
     """Spearman rank correlation: the Pearson correlation of the (average, for ties) ranks.
 
     Args:
@@ -84,14 +85,14 @@ def spearman_correlation(a: Any, b: Any) -> jax.Array:
 
 def validity_report(
     indicator: Indicator,
-    state: Any,
+    state: PyTree,
     calibration: Calibration,
-    x_query: Any,
+    x_query: ArrayLike,
     *,
-    in_domain: Any = None,
-    intervals: Any = None,
-    errors: Any = None,
-    devices: Any = None,
+    in_domain: ArrayLike | None = None,
+    intervals: ArrayLike | None = None,
+    errors: ArrayLike | None = None,
+    devices: Devices = None,
 ) -> ValidityReport:
     """Score, test and, where the truth is known, evaluate a set of queries.
 

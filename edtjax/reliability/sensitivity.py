@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from edtjax._typing import PyTree
 from edtjax.reliability import _validate
 from edtjax.reliability.indicator import Indicator
 from edtjax.sensitivity import DGSMResult, dgsm_indices
@@ -16,7 +16,7 @@ __all__ = ["score_dgsm"]
 
 
 def score_dgsm(
-    key: jax.Array, indicator: Indicator, state: Any, factors: Any, num_samples: int
+    key: jax.Array, indicator: Indicator, state: PyTree, factors: PyTree, num_samples: int
 ) -> DGSMResult:
     """Derivative-based sensitivity measures of an indicator's score over an input region.
 
@@ -59,7 +59,7 @@ def score_dgsm(
     d = sum(math.prod(getattr(leaf, "batch_shape", ())) for leaf in leaves)
     _validate.queries("factors", indicator, state, jnp.zeros((1, d)))
 
-    def model(values):
+    def model(values: PyTree) -> jax.Array:
         z = jnp.concatenate([jnp.ravel(v) for v in jax.tree.leaves(values)])
         return indicator.score(state, z[None, :])[0]
 

@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 
 from edtjax._checks import check_int, check_real
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.reliability.indicator import Indicator
-from edtjax.transport import center_outward_distribution, center_outward_fit
+from edtjax.transport import CenterOutwardFit, center_outward_distribution, center_outward_fit
 
 __all__ = ["monge_kantorovich_indicator"]
 
@@ -114,7 +115,7 @@ def monge_kantorovich_indicator(
     threshold = check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
     max_iterations = check_int("max_iterations", max_iterations, minimum=1)
 
-    def fit(key, x_train):
+    def fit(key: PRNGKey, x_train: ArrayLike) -> CenterOutwardFit:
         del key
         return center_outward_fit(
             x_train,
@@ -124,7 +125,7 @@ def monge_kantorovich_indicator(
             max_iterations=max_iterations,
         )
 
-    def score(state, x):
+    def score(state: PyTree, x: ArrayLike) -> jax.Array:
         return _rank_norm(center_outward_distribution(state, x))
 
     return Indicator(fit, score)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_int, check_real
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.reliability import _validate
 from edtjax.reliability.indicator import Indicator
 
@@ -33,16 +34,16 @@ class WalkBackResult(NamedTuple):
     distance: jax.Array
 
 
-def _point_score(indicator: Indicator, state: Any, z: jax.Array) -> jax.Array:
+def _point_score(indicator: Indicator, state: PyTree, z: jax.Array) -> jax.Array:
     return indicator.score(state, z[None, :])[0]
 
 
 @functools.partial(jax.jit, static_argnames=("indicator",))
-def _gradient(indicator: Indicator, state: Any, x: jax.Array) -> jax.Array:
+def _gradient(indicator: Indicator, state: PyTree, x: jax.Array) -> jax.Array:
     return jax.vmap(jax.grad(lambda z: _point_score(indicator, state, z)))(x)
 
 
-def score_gradient(indicator: Indicator, state: Any, x: Any) -> jax.Array:
+def score_gradient(indicator: Indicator, state: PyTree, x: ArrayLike) -> jax.Array:
     """Gradient of the score of each query with respect to that query, ``∇_x score(x)``.
 
     Evaluated with ``jax.vmap(jax.grad(...))`` over single-row queries; meaningful for the
@@ -77,14 +78,14 @@ def score_gradient(indicator: Indicator, state: Any, x: Any) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("indicator", "max_steps"))
 def _walk(indicator, state, threshold, x, step_size, lower, upper, max_steps):
-    def one(z0):
+    def one(z0: jax.Array) -> WalkBackResult:
         score_and_grad = jax.value_and_grad(lambda z: _point_score(indicator, state, z))
 
-        def cond(carry):
+        def cond(carry: PyTree) -> jax.Array:
             _, s, _, i = carry
             return (s > threshold) & (i < max_steps)
 
-        def body(carry):
+        def body(carry: PyTree) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
             z, _, g, i = carry
             norm = jnp.sqrt(jnp.sum(g**2))
             direction = jnp.where(norm > 0, g / jnp.where(norm > 0, norm, 1.0), 0.0)
@@ -101,14 +102,14 @@ def _walk(indicator, state, threshold, x, step_size, lower, upper, max_steps):
 
 def walk_back(
     indicator: Indicator,
-    state: Any,
-    threshold: Any,
-    x: Any,
+    state: PyTree,
+    threshold: ArrayLike,
+    x: ArrayLike,
     *,
     step_size: float,
     max_steps: int = 1000,
-    lower: Any = None,
-    upper: Any = None,
+    lower: ArrayLike | None = None,
+    upper: ArrayLike | None = None,
 ) -> WalkBackResult:
     """Walk queries back into the domain of validity by projected normalised gradient steps.
 

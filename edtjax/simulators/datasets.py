@@ -24,13 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import check_int, check_real
+from edtjax._typing import ArrayLike
 from edtjax.datasets import Dataset
 from edtjax.simulators.materials import MIHAILA_2009_LAWS, MaterialLaws
 from edtjax.simulators.solver_config import SolverConfig
@@ -180,7 +180,7 @@ def shifted_design(
 
 
 def design_to_inputs(
-    design: Any, names: tuple[str, ...], base: PelletInputs | None = None
+    design: ArrayLike, names: tuple[str, ...], base: PelletInputs | None = None
 ) -> PelletInputs:
     """Batch :class:`PelletInputs` from a design; inputs not in ``names`` come from ``base``.
 

@@ -49,7 +49,10 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
+
+from edtjax._typing import ArrayLike
 
 __all__ = [
     "GAS_CONSTANT",
@@ -114,7 +117,7 @@ def _arctan_ratio_of_square(theta2):
     return jnp.where(small, 1.0 - theta2 / 3.0 + theta2**2 / 5.0, jnp.arctan(safe) / safe)
 
 
-def uo2x_thermal_conductivity(temperature, x):
+def uo2x_thermal_conductivity(temperature: ArrayLike, x: ArrayLike) -> jax.Array:
     """Thermal conductivity of UO2+x (Ramirez et al. 2006; Mihaila et al. 2009), W m^-1 K^-1.
 
     ``k = lambda0 arctan(theta)/theta + C T^3`` with ``lambda0 = 1/(A + B T)`` and
@@ -143,7 +146,7 @@ def uo2x_thermal_conductivity(temperature, x):
     return lambda0 * _arctan_ratio_of_square(theta2) + 5.95e-11 * temperature**3
 
 
-def uo2x_volumetric_heat_capacity(temperature, x):
+def uo2x_volumetric_heat_capacity(temperature: ArrayLike, x: ArrayLike) -> jax.Array:
     """Volumetric heat capacity ``rho c_p`` of UO2+x in J m^-3 K^-1 (Mihaila et al. 2009).
 
     Molar ``c_p`` of the module docstring times density 10960 kg m^-3 over the molar mass
@@ -169,7 +172,7 @@ def uo2x_volumetric_heat_capacity(temperature, x):
     return _THEORETICAL_DENSITY * cp / (_MOLAR_MASS_UO2 + _MOLAR_MASS_O * x)
 
 
-def uo2x_oxygen_diffusivity(temperature, x):
+def uo2x_oxygen_diffusivity(temperature: ArrayLike, x: ArrayLike) -> jax.Array:
     """Oxygen chemical diffusivity of UO2+x in m^2 s^-1 (Ramirez et al. 2006).
 
     ``log10 D = -9.386 - 4.26e3/T + 1.2e-3 T x + 7.5e-4 T log10((2 + x)/x)``; needs ``x > 0``.
@@ -189,7 +192,7 @@ def uo2x_oxygen_diffusivity(temperature, x):
     return 10.0**log10_d
 
 
-def uo2x_heat_of_transport(temperature, x):
+def uo2x_heat_of_transport(temperature: ArrayLike, x: ArrayLike) -> jax.Array:
     """Heat of transport of oxygen in UO2+x, ``Q* = -1380.8 - 134435.5 exp(-x/0.0261)`` J/mol.
 
     ``temperature`` only sets the broadcast shape (the law does not depend on it).
@@ -205,7 +208,7 @@ def uo2x_heat_of_transport(temperature, x):
     return -1380.8 - 134435.5 * jnp.exp(-x / 0.0261) + 0.0 * temperature
 
 
-def uo2x_thermodynamic_factor(x):
+def uo2x_thermodynamic_factor(x: ArrayLike) -> jax.Array:
     """Thermodynamic factor ``F(x) = (2 + x) / (2 (1 - 3x)(1 - 2x))`` of UO2+x.
 
     Example:

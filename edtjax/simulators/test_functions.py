@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
 from edtjax._checks import as_array, check_ndim, check_real
+from edtjax._typing import ArrayLike
 
 __all__ = [
     "ReferenceIndices",
@@ -45,7 +47,7 @@ def _last_axis(name, x, size):
     return x
 
 
-def ishigami(x, a: float = 7.0, b: float = 0.1):
+def ishigami(x: ArrayLike, a: float = 7.0, b: float = 0.1) -> jax.Array:
     """Ishigami function ``f = sin x1 + a sin^2 x2 + b x3^4 sin x1``, ``x_i ~ U(-pi, pi)``.
 
     Args:
@@ -100,7 +102,7 @@ def ishigami_indices(a: float = 7.0, b: float = 0.1) -> ReferenceIndices:
     )
 
 
-def sobol_g(x, a):
+def sobol_g(x: ArrayLike, a: ArrayLike) -> jax.Array:
     """Sobol' G function ``f = prod_i (|4 x_i - 2| + a_i) / (1 + a_i)``, ``x_i ~ U(0, 1)``.
 
     Args:
@@ -123,7 +125,7 @@ def sobol_g(x, a):
     return jnp.prod((jnp.abs(4.0 * x - 2.0) + a) / (1.0 + a), axis=-1)
 
 
-def sobol_g_indices(a) -> ReferenceIndices:
+def sobol_g_indices(a: ArrayLike) -> ReferenceIndices:
     """Exact indices of :func:`sobol_g`.
 
     ``V_i = 1 / (3 (1 + a_i)^2)``, ``V = prod_i (1 + V_i) - 1``, ``S_i = V_i / V``,
@@ -148,7 +150,7 @@ def sobol_g_indices(a) -> ReferenceIndices:
     return ReferenceIndices(vi / v, total, second, float(v))
 
 
-def borehole(x):
+def borehole(x: ArrayLike) -> jax.Array:
     """Borehole water-flow model (m^3/yr) of eight inputs.
 
     ``f = 2 pi Tu (Hu - Hl) / (ln(r/rw) (1 + 2 L Tu / (ln(r/rw) rw^2 Kw) + Tu / Tl))`` with
@@ -201,7 +203,7 @@ def borehole_factors() -> list:
     ]
 
 
-def friedman1(x):
+def friedman1(x: ArrayLike) -> jax.Array:
     """Friedman #1 function ``f = 10 sin(pi x1 x2) + 20 (x3 - 1/2)^2 + 10 x4 + 5 x5``.
 
     Inputs ``x_i ~ U(0, 1)``, ``d >= 5``; coordinates beyond the fifth are inert.

@@ -50,6 +50,7 @@ References:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -57,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import as_array, is_concrete
+from edtjax._typing import ArrayLike, DTypeLike
 from edtjax.simulators.materials import GAS_CONSTANT, MIHAILA_2009_LAWS, MaterialLaws
 from edtjax.simulators.solver_config import SolverConfig, check_solver_config, solver_time_grid
 
@@ -132,7 +134,7 @@ class PelletResult(NamedTuple):
     within_validity: jax.Array
 
 
-def default_pellet_inputs(dtype=None) -> PelletInputs:
+def default_pellet_inputs(dtype: DTypeLike | None = None) -> PelletInputs:
     """Reference case: q''' = 3.0e8 W/m^3, T_s = 700 K, x_0 = 0.01, R = 4.1 mm, unit factors.
 
     Example:
@@ -159,7 +161,9 @@ def _tridiag(lower, diag, upper, rhs):
     on whole batch vectors, which is faster on CPU than a loop of LAPACK ``gtsv`` calls.
     """
 
-    def forward(carry, row):
+    def forward(
+        carry: tuple[jax.Array, jax.Array], row: tuple[jax.Array, jax.Array, jax.Array, jax.Array]
+    ) -> tuple[tuple[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]:
         c_prev, d_prev = carry
         a, b, c, d = row
         m = b - a * c_prev
@@ -170,7 +174,9 @@ def _tridiag(lower, diag, upper, rhs):
     rows = (lower.at[0].set(0.0), diag, upper.at[-1].set(0.0), rhs)
     _, (c_mod, d_mod) = jax.lax.scan(forward, (zero, zero), rows)
 
-    def backward(x_next, row):
+    def backward(
+        x_next: jax.Array, row: tuple[jax.Array, jax.Array]
+    ) -> tuple[jax.Array, jax.Array]:
         c, d = row
         x = d - c * x_next
         return x, x
@@ -200,7 +206,9 @@ def _oxygen_system(x_old, temp, x, dt, p, geom, laws, fixed_surface):
     """Linear backward-Euler oxygen system (Scharfetter-Gummel fluxes) frozen at ``x``."""
     r_face, volume, h = geom
 
-    def face(t_a, t_b, x_a, x_b, width):
+    def face(
+        t_a: jax.Array, t_b: jax.Array, x_a: jax.Array, x_b: jax.Array, width: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
         t_f, x_f = 0.5 * (t_a + t_b), 0.5 * (x_a + x_b)
         d_f = p.diffusivity_multiplier * laws.oxygen_diffusivity(t_f, x_f)
         s_f = laws.heat_of_transport(t_f, x_f) / (
@@ -254,21 +262,25 @@ def _step(carry, dt, p, geom, laws, config, tol):
     n = temp_old.shape[0]
     fixed = config.oxygen_boundary == "fixed"
 
-    def residual(u):
+    def residual(u: jax.Array) -> jax.Array:
         temp, x = u[:n], u[n:]
         temp_new = _tridiag(*_heat_system(temp_old, temp, x, dt, p, geom, laws))
         x_new = _tridiag(*_oxygen_system(x_old, temp_new, x, dt, p, geom, laws, fixed))
         return jnp.concatenate([temp_new, x_new]) - u
 
-    def solve(f, u0):
-        def body(state):
+    def solve(
+        f: Callable[[jax.Array], jax.Array], u0: jax.Array
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        def body(
+            state: tuple[jax.Array, jax.Array, jax.Array],
+        ) -> tuple[jax.Array, jax.Array, jax.Array]:
             u, it, _ = state
             u_new = u + f(u)
             err = jnp.max(jnp.abs(u_new - u) / jnp.abs(u_new))
             err = jnp.where(jnp.isfinite(err), err, jnp.inf)
             return u_new, it + 1, err
 
-        def cond(state):
+        def cond(state: tuple[jax.Array, jax.Array, jax.Array]) -> jax.Array:
             _, it, err = state
             return (err > tol) & (it < config.max_picard) & jnp.isfinite(err)
 
@@ -277,7 +289,7 @@ def _step(carry, dt, p, geom, laws, config, tol):
         # Auxiliary outputs of custom_root must be floating point (they get zero tangents).
         return u, (it.astype(u0.dtype), err)
 
-    def tangent_solve(g, y):
+    def tangent_solve(g: Callable[[jax.Array], jax.Array], y: jax.Array) -> jax.Array:
         return jnp.linalg.solve(jax.jacfwd(g)(y), y)
 
     u0 = jnp.concatenate([temp_old, x_old])
@@ -387,7 +399,7 @@ def _simulate_impl(p: PelletInputs, config: SolverConfig, laws: MaterialLaws) ->
 
     prof_times = jnp.asarray(config.profile_times, dtype).reshape(-1)
 
-    def at_times(hist):
+    def at_times(hist: jax.Array) -> jax.Array:
         return jax.vmap(lambda col: jnp.interp(prof_times, times, col), in_axes=1, out_axes=1)(hist)
 
     finite = jnp.all(jnp.isfinite(temp_hist)) & jnp.all(jnp.isfinite(x_hist))
@@ -454,7 +466,7 @@ def _validate_inputs(inputs, ndim: int, config: SolverConfig, laws: MaterialLaws
     t_lo, t_hi = laws.temperature_range
     x_lo, x_hi = laws.x_range
 
-    def check(name, value, lo, hi, strict_lo):
+    def check(name: str, value: ArrayLike, lo: float, hi: float, strict_lo: bool) -> None:
         if not is_concrete(value):
             return
         v = np.asarray(value)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import blackjax
 import jax
@@ -34,6 +34,7 @@ from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoDiagonalNormal, AutoLowRankMultivariateNormal
 
 from edtjax._checks import as_array, check_choice, check_int, check_real, check_same_length
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.mcmc import (
     Adapted,
     ChainResult,
@@ -79,15 +80,20 @@ class PosteriorSamples(NamedTuple):
         gradient_evaluations: total log-density gradient evaluations in the sampling phase.
     """
 
-    samples: Any
+    samples: PyTree
     divergences: jax.Array
     acceptance_rate: jax.Array
     gradient_evaluations: jax.Array
 
 
 def bnn_log_density(
-    surrogate: Surrogate, x, y, *, prior_scale: float = 1.0, noise_variance: float = 0.01
-) -> Callable[[Any], jax.Array]:
+    surrogate: Surrogate,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    prior_scale: float = 1.0,
+    noise_variance: float = 0.01,
+) -> Callable[[PyTree], jax.Array]:
     r"""Unnormalised log posterior of a network's parameters (see the module docstring).
 
     Args:
@@ -117,7 +123,7 @@ def bnn_log_density(
     tau2 = check_real("prior_scale", prior_scale, minimum=0.0, strict_minimum=True) ** 2
     s2 = check_real("noise_variance", noise_variance, minimum=0.0, strict_minimum=True)
 
-    def logdensity(params):
+    def logdensity(params: PyTree) -> jax.Array:
         return gaussian_log_prior(params, tau2) + jnp.sum(
             gaussian_log_likelihood_terms(surrogate, params, x, y, s2)
         )
@@ -125,12 +131,12 @@ def bnn_log_density(
     return logdensity
 
 
-def _position(adapted: Adapted) -> Any:
+def _position(adapted: Adapted) -> PyTree:
     """The chain's position (the observable recorded by :func:`run_chains`)."""
     return adapted.state.position
 
 
-def _hmc_diagnostics(info: Any) -> dict[str, jax.Array]:
+def _hmc_diagnostics(info: PyTree) -> dict[str, jax.Array]:
     """The per-transition info of an HMC-family kernel that :class:`PosteriorSamples` reports."""
     return {
         "is_divergent": info.is_divergent,
@@ -139,10 +145,12 @@ def _hmc_diagnostics(info: Any) -> dict[str, jax.Array]:
     }
 
 
-def _with_diagnostics(step: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+def _with_diagnostics(
+    step: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]],
+) -> Callable[[PRNGKey, PyTree], tuple[PyTree, dict[str, jax.Array]]]:
     """``step`` reporting only :func:`_hmc_diagnostics` of its info."""
 
-    def reduced(key, state):
+    def reduced(key: PRNGKey, state: PyTree) -> tuple[PyTree, dict[str, jax.Array]]:
         state, info = step(key, state)
         return state, _hmc_diagnostics(info)
 
@@ -159,7 +167,7 @@ def _posterior_samples(chains: ChainResult, num_samples: int) -> PosteriorSample
     driver's per-chain info means times ``num_samples`` are the per-chain counts)."""
     info = chains.info
 
-    def count(mean):
+    def count(mean: jax.Array) -> jax.Array:
         return jnp.round(mean * num_samples).astype(jnp.int32)
 
     return PosteriorSamples(
@@ -172,8 +180,8 @@ def _posterior_samples(chains: ChainResult, num_samples: int) -> PosteriorSample
 
 def nuts_blackjax(
     key: jax.Array,
-    logdensity: Callable[[Any], jax.Array],
-    initial_positions: Any,
+    logdensity: Callable[[PyTree], jax.Array],
+    initial_positions: PyTree,
     *,
     num_warmup: int = 500,
     num_samples: int = 500,
@@ -242,7 +250,7 @@ def nuts_blackjax(
         )
         kernel, state = tuned.kernel, tuned.state
 
-        def observables(state):
+        def observables(state: PyTree) -> PyTree:
             return tuned.unravel(state.position)
 
     else:
@@ -260,8 +268,8 @@ def nuts_blackjax(
 
 def nuts_numpyro(
     key: jax.Array,
-    logdensity: Callable[[Any], jax.Array],
-    initial_positions: Any,
+    logdensity: Callable[[PyTree], jax.Array],
+    initial_positions: PyTree,
     *,
     num_warmup: int = 500,
     num_samples: int = 500,
@@ -327,16 +335,16 @@ class SVIResult(NamedTuple):
         losses: negative ELBO per optimisation step.
     """
 
-    mean: Any
-    variance: Any
-    samples: Any
+    mean: jax.Array
+    variance: jax.Array
+    samples: PyTree
     losses: jax.Array
 
 
 def svi_gaussian(
     key: jax.Array,
-    logdensity: Callable[[Any], jax.Array],
-    initial_position: Any,
+    logdensity: Callable[[PyTree], jax.Array],
+    initial_position: PyTree,
     *,
     family: str = "mean_field",
     rank: int = 2,
@@ -391,7 +399,7 @@ def svi_gaussian(
     if family == "low_rank":
         rank = check_int("rank", rank, minimum=1, maximum=dim)
 
-    def model():
+    def model() -> None:
         theta = numpyro.sample(
             "theta", dist.ImproperUniform(dist.constraints.real_vector, (), (dim,))
         )
@@ -414,7 +422,9 @@ def svi_gaussian(
     return SVIResult(mean, variance, jax.vmap(unravel)(draws), result.losses)
 
 
-def bnn_predictive(surrogate: Surrogate, samples: Any, x, *, noise_variance: float) -> Predictive:
+def bnn_predictive(
+    surrogate: Surrogate, samples: PyTree, x: ArrayLike, *, noise_variance: float
+) -> Predictive:
     r"""Posterior predictive from parameter draws: moments of :math:`f_\theta(x) + \varepsilon`.
 
     ``samples`` is a pytree with one or two leading axes (``(draws,)`` or ``(chains, draws)``,
@@ -516,7 +526,9 @@ class BNNState:
     noise_variance: float
 
 
-def _fit_nuts(key: jax.Array, x: Any, y: Any, options: NUTSOptions | None = None) -> BNNState:
+def _fit_nuts(
+    key: jax.Array, x: ArrayLike, y: ArrayLike, options: NUTSOptions | None = None
+) -> BNNState:
     options = check_options(options, NUTSOptions)
     k_init, k_run = jax.random.split(key)
     net, x, y, init = bnn_start(k_init, x, y, options, options.chains)
@@ -534,7 +546,7 @@ def _fit_nuts(key: jax.Array, x: Any, y: Any, options: NUTSOptions | None = None
     return BNNState(net, draws, float(options.noise_variance))
 
 
-def _predict_bnn(state: BNNState, x: Any) -> Predictive:
+def _predict_bnn(state: BNNState, x: ArrayLike) -> Predictive:
     return bnn_predictive(
         state.network, state.posterior.samples, x, noise_variance=state.noise_variance
     )
@@ -546,7 +558,9 @@ bnn_nuts = SurrogateMethod(_fit_nuts, _predict_bnn)
 its key into the initialisation key (one per chain) and the sampling key."""
 
 
-def _fit_svi(key: jax.Array, x: Any, y: Any, options: SVIOptions | None = None) -> BNNState:
+def _fit_svi(
+    key: jax.Array, x: ArrayLike, y: ArrayLike, options: SVIOptions | None = None
+) -> BNNState:
     options = check_options(options, SVIOptions)
     k_init, k_run = jax.random.split(key)
     net, x, y, init = bnn_start(k_init, x, y, options, None)

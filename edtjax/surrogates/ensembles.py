@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +14,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from edtjax._checks import as_array, check_int, check_real
 from edtjax._sharding import axis_name, device_mesh, pad_rows, padded_size, unpad_rows
+from edtjax._typing import ArrayLike, Devices, PRNGKey, PyTree
 from edtjax.surrogates.method import (
     NetworkOptions,
     NetworkState,
@@ -53,8 +54,10 @@ def _fit_members(
     members = keys.shape[0]
     rows = PartitionSpec(axis_name(mesh))
 
-    def train_block(keys, x, y, params, lr):
-        def member(k):
+    def train_block(
+        keys: PRNGKey, x: ArrayLike, y: ArrayLike, params: PyTree, lr: ArrayLike
+    ) -> PyTree:
+        def member(k: PRNGKey) -> PyTree:
             return fit(k, surrogate, x, y, learning_rate=lr, params=params, **dict(static))
 
         return jax.vmap(member)(keys)
@@ -75,11 +78,11 @@ def _fit_members(
 def fit_ensemble(
     key: jax.Array,
     surrogate: Surrogate | MLP,
-    x: Any,
-    y: Any,
+    x: ArrayLike,
+    y: ArrayLike,
     members: int = 5,
     *,
-    devices: Any = None,
+    devices: Devices = None,
     **fit_kwargs,
 ) -> TrainResult:
     r"""Train a deep ensemble: ``members`` independent runs of :func:`~edtjax.surrogates.fit`,
@@ -195,7 +198,7 @@ def _sharded_predictive(params, x, *, surrogate: Surrogate, mesh: Mesh) -> Predi
 
 
 def ensemble_predictive(
-    surrogate: Surrogate, params: Any, x: Any, *, devices: Any = None
+    surrogate: Surrogate, params: PyTree, x: ArrayLike, *, devices: Devices = None
 ) -> Predictive:
     r"""Predictive of a deep ensemble as the uniform mixture of its members.
 
@@ -238,7 +241,7 @@ def ensemble_predictive(
 
 
 def mc_dropout_predictive(
-    key: jax.Array, surrogate: Surrogate, params: Any, x: Any, samples: int = 100
+    key: jax.Array, surrogate: Surrogate, params: PyTree, x: ArrayLike, samples: int = 100
 ) -> Predictive:
     r"""Monte Carlo dropout predictive (Gal & Ghahramani 2016).
 
@@ -303,12 +306,12 @@ class EnsembleState:
     """
 
     network: MLP
-    params: Any
+    params: PyTree
     devices: int | tuple | Mesh | None
 
 
 def _fit_deep_ensemble(
-    key: jax.Array, x: Any, y: Any, options: EnsembleOptions | None = None
+    key: jax.Array, x: ArrayLike, y: ArrayLike, options: EnsembleOptions | None = None
 ) -> EnsembleState:
     options = check_options(options, EnsembleOptions)
     if not (options.devices is None or isinstance(options.devices, int | tuple | Mesh)):
@@ -323,7 +326,7 @@ def _fit_deep_ensemble(
     return EnsembleState(net, res.params, options.devices)
 
 
-def _predict_deep_ensemble(state: EnsembleState, x: Any) -> Predictive:
+def _predict_deep_ensemble(state: EnsembleState, x: ArrayLike) -> Predictive:
     return ensemble_predictive(state.network, state.params, x, devices=state.devices)
 
 
@@ -383,13 +386,13 @@ class DropoutState:
     """
 
     network: MLP
-    params: Any
+    params: PyTree
     key: jax.Array
     samples: int
 
 
 def _fit_mc_dropout(
-    key: jax.Array, x: Any, y: Any, options: DropoutOptions | None = None
+    key: jax.Array, x: ArrayLike, y: ArrayLike, options: DropoutOptions | None = None
 ) -> DropoutState:
     options = check_options(options, DropoutOptions)
     samples = check_int("samples", options.samples, minimum=2)
@@ -402,7 +405,7 @@ def _fit_mc_dropout(
     return DropoutState(net, trained.params, k_predict, samples)
 
 
-def _predict_mc_dropout(state: DropoutState, x: Any) -> Predictive:
+def _predict_mc_dropout(state: DropoutState, x: ArrayLike) -> Predictive:
     return mc_dropout_predictive(state.key, state.network, state.params, x, state.samples)
 
 
@@ -429,7 +432,7 @@ class MixtureOptions(NamedTuple):
 
 
 def _fit_mixture_density(
-    key: jax.Array, x: Any, y: Any, options: MixtureOptions | None = None
+    key: jax.Array, x: ArrayLike, y: ArrayLike, options: MixtureOptions | None = None
 ) -> NetworkState:
     options = check_options(options, MixtureOptions)
     x, y = check_xy(x, y)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +19,7 @@ import optax
 from jax.scipy.linalg import cho_solve, solve_triangular
 
 from edtjax._checks import as_array, check_choice, check_int, check_real, check_same_length
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.surrogates.method import SurrogateMethod, check_options, check_xy
 from edtjax.surrogates.predictive import Predictive
 
@@ -146,7 +147,7 @@ _factor_jit = jax.jit(_factor, static_argnums=0)
 
 
 def gp_log_marginal_likelihood(
-    params: GPParams, x, y, *, kernel: str = "rbf", jitter: float = 0.0
+    params: GPParams, x: ArrayLike, y: ArrayLike, *, kernel: str = "rbf", jitter: float = 0.0
 ) -> jax.Array:
     r"""Log evidence :math:`\log p(y\mid X,\theta) = -\tfrac12y^\top K_y^{-1}y -
     \sum_i\log L_{ii} - \tfrac n2\log2\pi`, :math:`K_y = K + (\sigma_n^2 + \text{jitter}\,s^2)I
@@ -186,7 +187,13 @@ def _predict(params, x, y, x_new, jitter, *, kind):
 
 
 def gp_predict(
-    params: GPParams, x, y, x_new, *, kernel: str = "rbf", max_jitter: float = 1e-4
+    params: GPParams,
+    x: ArrayLike,
+    y: ArrayLike,
+    x_new: ArrayLike,
+    *,
+    kernel: str = "rbf",
+    max_jitter: float = 1e-4,
 ) -> Predictive:
     r"""GP posterior predictive at ``x_new`` (jitted).
 
@@ -236,7 +243,7 @@ def _fit(params, x, y, learning_rate, jitter, *, kind, steps):
     opt = optax.adam(1.0)
     loss_fn = jax.value_and_grad(lambda p: -_lml(kind, p, x, y, jitter) / x.shape[0])
 
-    def step(carry, _):
+    def step(carry: PyTree, _: None) -> tuple[PyTree, jax.Array]:
         p, s = carry
         value, g = loss_fn(p)
         updates, s = opt.update(g, s, p)
@@ -248,8 +255,8 @@ def _fit(params, x, y, learning_rate, jitter, *, kind, steps):
 
 
 def fit_gp(
-    x,
-    y,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     kernel: str = "rbf",
     params: GPParams | None = None,
@@ -353,7 +360,7 @@ class GPState:
 
 
 def _fit_gaussian_process(
-    key: jax.Array, x: Any, y: Any, options: GPOptions | None = None
+    key: jax.Array, x: ArrayLike, y: ArrayLike, options: GPOptions | None = None
 ) -> GPState:
     del key  # evidence maximisation from the default start is deterministic
     options = check_options(options, GPOptions)
@@ -374,7 +381,7 @@ def _fit_gaussian_process(
     return GPState(tuple(params), x, y, jnp.asarray(jitters, x.dtype), options.kernel)
 
 
-def _predict_gaussian_process(state: GPState, x: Any) -> Predictive:
+def _predict_gaussian_process(state: GPState, x: ArrayLike) -> Predictive:
     x_new = jnp.asarray(x).astype(state.x.dtype)
     columns = [
         _predict(p, state.x, state.y[:, j], x_new, state.jitter[j], kind=state.kernel)

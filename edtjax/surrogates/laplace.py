@@ -19,12 +19,13 @@ fit, :math:`O(m h^2 d)` to predict (``h`` features).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_real
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.surrogates.network import MLP, Surrogate, append_bias
 from edtjax.surrogates.predictive import Predictive
 
@@ -45,8 +46,8 @@ class LastLayerLaplace(NamedTuple):
 
 def last_layer_laplace(
     surrogate: Surrogate | MLP,
-    params: Any,
-    x,
+    params: PyTree,
+    x: ArrayLike,
     *,
     prior_precision: float = 1.0,
     noise_variance: float | None = None,
@@ -107,7 +108,7 @@ def last_layer_laplace(
 
 
 def last_layer_laplace_predictive(
-    surrogate: Surrogate | MLP, params: Any, laplace: LastLayerLaplace, x
+    surrogate: Surrogate | MLP, params: PyTree, laplace: LastLayerLaplace, x: ArrayLike
 ) -> Predictive:
     r"""Linearised predictive :math:`\mathcal N(f_j(x), \tilde\phi^\top\Sigma_j\tilde\phi +
     \sigma_j^2(x))`, with ``aleatoric`` :math:`\sigma_j^2(x)`.

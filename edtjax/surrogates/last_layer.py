@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve
 
 from edtjax._checks import as_array, check_int, check_real, check_same_length, is_concrete
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.surrogates.predictive import Predictive
 
 __all__ = [
@@ -159,14 +160,14 @@ def _nig(phi, y, s, m0, k0, a0, b0):
 
 
 def nig_posterior(
-    features,
-    y,
+    features: ArrayLike,
+    y: ArrayLike,
     *,
-    prior_mean=None,
-    prior_cov=None,
+    prior_mean: ArrayLike | None = None,
+    prior_cov: ArrayLike | None = None,
     a0: float = 1.0,
     b0: float = 1.0,
-    noise_scale=None,
+    noise_scale: ArrayLike | None = None,
 ) -> NIGPosterior:
     r"""Exact Normal-inverse-gamma posterior of a univariate Bayesian last layer (jitted).
 
@@ -208,7 +209,9 @@ def nig_posterior(
     return _nig(phi, y, s, m0, k0, jnp.asarray(a0, phi.dtype), jnp.asarray(b0, phi.dtype))
 
 
-def nig_predictive(posterior: NIGPosterior, features, noise_scale=None) -> Predictive:
+def nig_predictive(
+    posterior: NIGPosterior, features: ArrayLike, noise_scale: ArrayLike | None = None
+) -> Predictive:
     r"""Student-t predictive of the univariate Bayesian last layer.
 
     :math:`y_*\mid\mathcal D \sim t_{2a_n}\!\big(m_n^\top\phi_*,\ \tfrac{b_n}{a_n}(s_*^2 +
@@ -241,7 +244,13 @@ def _mn(phi, y, s, m0, k0, noise_cov):
 
 
 def mbll_posterior(
-    features, y, noise_cov, *, prior_mean=None, prior_cov=None, noise_scale=None
+    features: ArrayLike,
+    y: ArrayLike,
+    noise_cov: ArrayLike,
+    *,
+    prior_mean: ArrayLike | None = None,
+    prior_cov: ArrayLike | None = None,
+    noise_scale: ArrayLike | None = None,
 ) -> MatrixNormalPosterior:
     r"""Matrix-normal posterior of the multivariate Bayesian last layer, known :math:`V` (jitted).
 
@@ -308,8 +317,12 @@ def _matrix_predictive(posterior, noise_cov, features, noise_scale, full_cov):
 
 
 def mbll_predictive(
-    posterior: MatrixNormalPosterior, features, noise_scale=None, *, full_cov: bool = False
-):
+    posterior: MatrixNormalPosterior,
+    features: ArrayLike,
+    noise_scale: ArrayLike | None = None,
+    *,
+    full_cov: bool = False,
+) -> Predictive | tuple[Predictive, jax.Array]:
     r"""Gaussian predictive of the multivariate Bayesian last layer with known :math:`V`.
 
     :math:`y_*\sim\mathcal N\big(W_n^\top\phi_*,\ (s_*^2 + \phi_*^\top K_n\phi_*)V\big)`;
@@ -342,14 +355,14 @@ def _mt(phi, y, s, m0, k0, nu0, psi0):
 
 
 def mbll_t_posterior(
-    features,
-    y,
+    features: ArrayLike,
+    y: ArrayLike,
     *,
     dof0: float | None = None,
-    scale0=None,
-    prior_mean=None,
-    prior_cov=None,
-    noise_scale=None,
+    scale0: ArrayLike | None = None,
+    prior_mean: ArrayLike | None = None,
+    prior_cov: ArrayLike | None = None,
+    noise_scale: ArrayLike | None = None,
 ) -> MatrixTPosterior:
     r"""Matrix-normal-inverse-Wishart posterior for an unknown noise covariance (jitted).
 
@@ -391,8 +404,12 @@ def mbll_t_posterior(
 
 
 def mbll_t_predictive(
-    posterior: MatrixTPosterior, features, noise_scale=None, *, full_cov: bool = False
-):
+    posterior: MatrixTPosterior,
+    features: ArrayLike,
+    noise_scale: ArrayLike | None = None,
+    *,
+    full_cov: bool = False,
+) -> Predictive | tuple[Predictive, jax.Array]:
     r"""Matrix-T (multivariate Student-t) predictive for an unknown noise covariance.
 
     :math:`y_*\sim t_{\nu_n-d+1}\big(W_n^\top\phi_*,\ (s_*^2+\phi_*^\top K_n\phi_*)
@@ -444,7 +461,7 @@ def _em(phi, y, s, m0, k0, v0, *, iterations, learn_prior_precision):
     phi_w, y_w = phi / s[:, None], y / s[:, None]
     k0_inv = jnp.linalg.inv(k0)
 
-    def step(carry, _):
+    def step(carry: PyTree, _: None) -> tuple[PyTree, tuple[jax.Array, jax.Array, jax.Array]]:
         v, alpha = carry
         k = k0 / alpha
         ev = _log_evidence(phi_w, y_w, m0, k, v, s)
@@ -466,15 +483,15 @@ def _em(phi, y, s, m0, k0, v0, *, iterations, learn_prior_precision):
 
 
 def mbll_em(
-    features,
-    y,
+    features: ArrayLike,
+    y: ArrayLike,
     *,
     iterations: int = 200,
-    noise_cov_init=None,
-    prior_mean=None,
-    prior_cov=None,
+    noise_cov_init: ArrayLike | None = None,
+    prior_mean: ArrayLike | None = None,
+    prior_cov: ArrayLike | None = None,
     learn_prior_precision: bool = True,
-    noise_scale=None,
+    noise_scale: ArrayLike | None = None,
 ) -> tuple[MatrixNormalPosterior, EMTrace]:
     r"""Fit the noise covariance :math:`V` and prior precision :math:`\alpha` by EM (jitted).
 

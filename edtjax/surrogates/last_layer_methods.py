@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import check_int, check_real
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.surrogates.laplace import (
     LastLayerLaplace,
     last_layer_laplace,
@@ -128,12 +129,15 @@ class LastLayerState:
     """
 
     network: MLP
-    params: Any
+    params: PyTree
     posterior: NIGPosterior | MatrixNormalPosterior | LastLayerLaplace
 
 
 def fit_last_layer(
-    network: NetworkState, x: Any, y: Any, options: NIGOptions | MBLLOptions | LaplaceOptions
+    network: NetworkState,
+    x: ArrayLike,
+    y: ArrayLike,
+    options: NIGOptions | MBLLOptions | LaplaceOptions,
 ) -> LastLayerState:
     r"""Fit a Bayesian last layer on a trained network; the kind follows the options' type.
 
@@ -207,7 +211,9 @@ def fit_last_layer(
     return LastLayerState(net, params, posterior)
 
 
-def _check_last_layer(options: NIGOptions | MBLLOptions | LaplaceOptions, y: jax.Array) -> Any:
+def _check_last_layer(
+    options: NIGOptions | MBLLOptions | LaplaceOptions, y: jax.Array
+) -> NIGOptions | MBLLOptions | LaplaceOptions:
     """Check the options of a last layer (and the columns of ``y``) before any training; a
     ``ValueError`` names the bad field."""
     options = check_options(options, type(options))
@@ -226,7 +232,12 @@ def _check_last_layer(options: NIGOptions | MBLLOptions | LaplaceOptions, y: jax
 
 
 def _fitter(kind: type):
-    def fit(key: jax.Array, x: Any, y: Any, options: Any = None) -> LastLayerState:
+    def fit(
+        key: jax.Array,
+        x: ArrayLike,
+        y: ArrayLike,
+        options: NIGOptions | MBLLOptions | LaplaceOptions | None = None,
+    ) -> LastLayerState:
         x, y = check_xy(x, y)
         options = _check_last_layer(check_options(options, kind), y)
         net = options.network.build(y.shape[1])
@@ -236,15 +247,15 @@ def _fitter(kind: type):
     return fit
 
 
-def _predict_nig(state: LastLayerState, x: Any) -> Predictive:
+def _predict_nig(state: LastLayerState, x: ArrayLike) -> Predictive:
     return nig_predictive(state.posterior, append_bias(state.network.features(state.params, x)))
 
 
-def _predict_mbll(state: LastLayerState, x: Any) -> Predictive:
+def _predict_mbll(state: LastLayerState, x: ArrayLike) -> Predictive:
     return mbll_predictive(state.posterior, append_bias(state.network.features(state.params, x)))
 
 
-def _predict_laplace(state: LastLayerState, x: Any) -> Predictive:
+def _predict_laplace(state: LastLayerState, x: ArrayLike) -> Predictive:
     return last_layer_laplace_predictive(state.network, state.params, state.posterior, x)
 
 

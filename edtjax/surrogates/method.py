@@ -55,13 +55,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_same_length
-from edtjax.surrogates.network import MLP, mlp
+from edtjax._typing import ArrayLike, PyTree
+from edtjax.surrogates.network import MDN, MLP, mlp
 from edtjax.surrogates.predictive import Predictive
 from edtjax.surrogates.training import TrainingOptions, fit
 
@@ -89,11 +90,11 @@ class SurrogateMethod(NamedTuple):
             ``jax.jit(method.predict)`` works.
     """
 
-    fit: Callable[..., Any]
-    predict: Callable[..., Predictive]
+    fit: Callable[..., PyTree]
+    predict: Callable[[PyTree, jax.Array], Predictive]
 
 
-def check_options(options: Any, kind: type) -> Any:
+def check_options(options: object, kind: type) -> PyTree:
     """Check the options of a method (for writing your own :class:`SurrogateMethod`).
 
     Returns ``options`` (``kind()`` for ``None``) after checking that it is a ``kind``, that
@@ -136,7 +137,7 @@ def check_options(options: Any, kind: type) -> Any:
     return options
 
 
-def check_xy(x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
+def check_xy(x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """Training data as arrays: ``x`` of shape ``(n, p)`` and ``y`` of shape ``(n, d)``,
     finite, with as many rows; ``ValueError`` names the bad argument.
 
@@ -197,12 +198,12 @@ class NetworkState:
         params: its parameter pytree.
     """
 
-    network: Any
-    params: Any
+    network: MLP | MDN
+    params: PyTree
 
 
 def train_network(
-    key: jax.Array, network: Any, x: Any, y: Any, training: TrainingOptions
+    key: jax.Array, network: MLP | MDN, x: ArrayLike, y: ArrayLike, training: TrainingOptions
 ) -> NetworkState:
     """Train ``network`` with :func:`~edtjax.surrogates.fit` and the options ``training``.
 
@@ -220,14 +221,14 @@ def train_network(
 
 
 def _fit_single(
-    key: jax.Array, x: Any, y: Any, options: NetworkOptions | None = None
+    key: jax.Array, x: ArrayLike, y: ArrayLike, options: NetworkOptions | None = None
 ) -> NetworkState:
     options = check_options(options, NetworkOptions)
     x, y = check_xy(x, y)
     return train_network(key, options.build(y.shape[1]), x, y, options.training)
 
 
-def _predict_single(state: NetworkState, x: Any) -> Predictive:
+def _predict_single(state: NetworkState, x: ArrayLike) -> Predictive:
     return state.network.apply(state.params, x)
 
 
@@ -253,17 +254,19 @@ class ModelState(NamedTuple):
         params: the parameters passed to ``apply`` (an empty tuple for :func:`from_predict`).
     """
 
-    params: Any
+    params: PyTree
 
 
-def _as_predictive(out: Any) -> Predictive:
+def _as_predictive(out: Predictive | tuple[ArrayLike, ArrayLike]) -> Predictive:
     if isinstance(out, Predictive):
         return out
     mean, variance = out
     return Predictive(mean=jnp.asarray(mean), variance=jnp.asarray(variance))
 
 
-def from_apply(apply: Callable[[Any, jax.Array], Any], params: Any) -> SurrogateMethod:
+def from_apply(
+    apply: Callable[[PyTree, jax.Array], Predictive | tuple[jax.Array, jax.Array]], params: PyTree
+) -> SurrogateMethod:
     r"""Wrap a trained model ``apply(params, x)`` as a :class:`SurrogateMethod`.
 
     ``apply`` is any JAX function returning a :class:`~edtjax.surrogates.Predictive` or a pair
@@ -291,10 +294,10 @@ def from_apply(apply: Callable[[Any, jax.Array], Any], params: Any) -> Surrogate
     if not callable(apply):
         raise ValueError(f"apply must be a function, got {apply!r}")
 
-    def predict(state: ModelState, x: Any) -> Predictive:
+    def predict(state: ModelState, x: ArrayLike) -> Predictive:
         return _as_predictive(apply(state.params, x))
 
-    def fit_model(key: jax.Array, x: Any, y: Any, options: None = None) -> ModelState:
+    def fit_model(key: jax.Array, x: ArrayLike, y: ArrayLike, options: None = None) -> ModelState:
         del key  # nothing to fit
         if options is not None:
             raise ValueError(f"options must be None for a given model, got {options!r}")
@@ -317,7 +320,9 @@ def from_apply(apply: Callable[[Any, jax.Array], Any], params: Any) -> Surrogate
     return SurrogateMethod(fit_model, predict)
 
 
-def from_predict(predict: Callable[[jax.Array], Any]) -> SurrogateMethod:
+def from_predict(
+    predict: Callable[[jax.Array], Predictive | tuple[jax.Array, jax.Array]],
+) -> SurrogateMethod:
     r"""Wrap a model ``predict(x)`` (no parameters) as a :class:`SurrogateMethod`.
 
     The same as ``from_apply(lambda params, x: predict(x), ())``: ``predict`` returns a

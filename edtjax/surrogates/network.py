@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import check_choice, check_int, check_real
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.surrogates.predictive import Predictive
 
 __all__ = ["MDN", "MLP", "Surrogate", "append_bias", "mdn", "mlp"]
@@ -53,7 +54,7 @@ class Surrogate(NamedTuple):
             Bayesian last layer or a last-layer Laplace approximation builds on), or ``None``.
     """
 
-    init: Callable[..., Any]
+    init: Callable[[PRNGKey, jax.Array], PyTree]
     apply: Callable[..., Predictive]
     features: Callable[..., jax.Array] | None = None
 
@@ -85,12 +86,12 @@ class _MLP(nn.Module):
     activation: str
     dropout_rate: float
 
-    def setup(self):
+    def setup(self) -> None:
         self.layers = [nn.Dense(h, name=f"hidden_{i}") for i, h in enumerate(self.hidden)]
         self.head = nn.Dense(self.outputs, name="head")
         self.dropout = nn.Dropout(self.dropout_rate)
 
-    def body(self, x, deterministic: bool = True):
+    def body(self, x: jax.Array, deterministic: bool = True) -> jax.Array:
         act = _ACTIVATIONS[self.activation]
         for layer in self.layers:
             x = act(layer(x))
@@ -134,11 +135,11 @@ class MLP:
         width = 2 * self.outputs if self.heteroscedastic else self.outputs
         return _MLP(self.hidden, width, self.activation, self.dropout_rate)
 
-    def init(self, key: jax.Array, x: Any) -> Any:
+    def init(self, key: jax.Array, x: ArrayLike) -> PyTree:
         """Parameters for inputs shaped like ``x`` (``(n, p)``)."""
         return self._module.init(key, jnp.asarray(x))["params"]
 
-    def apply(self, params: Any, x: Any, key: jax.Array | None = None) -> Predictive:
+    def apply(self, params: PyTree, x: ArrayLike, key: jax.Array | None = None) -> Predictive:
         """The prediction at ``x``; ``key`` drives dropout (``None``: deterministic)."""
         x = jnp.asarray(x)
         if key is None or self.dropout_rate == 0.0:
@@ -150,7 +151,7 @@ class MLP:
             return Predictive(mean=mean, variance=jax.nn.softplus(raw) + _MIN_VARIANCE)
         return Predictive(mean=out)
 
-    def features(self, params: Any, x: Any) -> jax.Array:
+    def features(self, params: PyTree, x: ArrayLike) -> jax.Array:
         """The last hidden layer at ``x``, shape ``(n, hidden[-1])``."""
         return self._module.apply({"params": params}, jnp.asarray(x), method=_MLP.body)
 
@@ -251,11 +252,11 @@ class MDN:
     def _module(self) -> _MDN:
         return _MDN(self.hidden, self.outputs, self.components, self.activation)
 
-    def init(self, key: jax.Array, x: Any) -> Any:
+    def init(self, key: jax.Array, x: ArrayLike) -> PyTree:
         """Parameters for inputs shaped like ``x`` (``(n, p)``)."""
         return self._module.init(key, jnp.asarray(x))["params"]
 
-    def apply(self, params: Any, x: Any, key: jax.Array | None = None) -> Predictive:
+    def apply(self, params: PyTree, x: ArrayLike, key: jax.Array | None = None) -> Predictive:
         """Mixture moments and components at ``x`` (``key`` is unused: no stochastic layer)."""
         logits, means, variances = self._module.apply({"params": params}, jnp.asarray(x))
         w = jax.nn.softmax(logits, axis=-1)[..., None]

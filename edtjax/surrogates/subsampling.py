@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -64,6 +64,7 @@ from edtjax._checks import (
     check_real,
     check_same_length,
 )
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.mcmc.kernel import Kernel
 from edtjax.surrogates._bnn_model import (
     bnn_start,
@@ -93,7 +94,7 @@ class PenaltyState(NamedTuple):
     every transition, as the penalty method requires.
     """
 
-    position: Any
+    position: PyTree
 
 
 class PenaltyInfo(NamedTuple):
@@ -116,7 +117,7 @@ class PenaltyInfo(NamedTuple):
     energy_variance: jax.Array
 
 
-def _take(data: Any, index: jax.Array) -> Any:
+def _take(data: PyTree, index: jax.Array) -> PyTree:
     return jax.tree.map(lambda a: a[index], data)
 
 
@@ -132,13 +133,15 @@ def _build_step(
         eps = jnp.asarray(step_size, flat.dtype)
         grad_batch = _take(data, jax.random.randint(k_grad, (batch_size,), 0, num_data))
 
-        def potential(q):
+        def potential(q: jax.Array) -> jax.Array:
             theta = unravel(q)
             return -log_prior(theta) - scale * jnp.sum(log_likelihood(theta, grad_batch))
 
         grad_u = jax.grad(potential)
 
-        def leapfrog(carry, _):
+        def leapfrog(
+            carry: tuple[jax.Array, jax.Array, jax.Array], _: None
+        ) -> tuple[tuple[jax.Array, jax.Array, jax.Array], None]:
             q, p, g = carry
             p = p - 0.5 * eps * g
             q = q + eps * p
@@ -173,9 +176,9 @@ def _build_step(
 
 
 def penalty_kernel(
-    log_prior: Callable[[Any], jax.Array],
-    log_likelihood: Callable[[Any, Any], jax.Array],
-    data: Any,
+    log_prior: Callable[[PyTree], jax.Array],
+    log_likelihood: Callable[[PyTree, PyTree], jax.Array],
+    data: PyTree,
     *,
     batch_size: int,
     step_size: float,
@@ -246,13 +249,15 @@ def _pbnn(
     key, positions, x, y, prior_variance, noise_variance, step_size, target_acceptance, *,
     surrogate, batch_size, num_integration_steps, num_warmup, num_samples, penalty,
 ):  # fmt: skip
-    def log_prior(params):
+    def log_prior(params: PyTree) -> jax.Array:
         return gaussian_log_prior(params, prior_variance)
 
-    def log_likelihood(params, batch):
+    def log_likelihood(params: PyTree, batch: PyTree) -> jax.Array:
         return gaussian_log_likelihood_terms(surrogate, params, *batch, noise_variance)
 
-    def build(eps):
+    def build(
+        eps: ArrayLike,
+    ) -> Callable[[PRNGKey, PenaltyState], tuple[PenaltyState, PenaltyInfo]]:
         return _build_step(
             log_prior, log_likelihood, (x, y), x.shape[0], batch_size, eps,
             num_integration_steps, penalty,
@@ -260,13 +265,13 @@ def _pbnn(
 
     da_init, da_update, da_final = dual_averaging()
 
-    def one_chain(key, position):
+    def one_chain(key: PRNGKey, position: PyTree) -> tuple[PyTree, jax.Array, jax.Array]:
         k_warm, k_run = jax.random.split(key)
         state = PenaltyState(position)
         eps = jnp.asarray(step_size, jax.tree.leaves(position)[0].dtype)
         if num_warmup > 0:
 
-            def warm(carry, k):
+            def warm(carry: PyTree, k: PRNGKey) -> tuple[PyTree, None]:
                 state, da = carry
                 state, info = build(jnp.exp(da.log_x))(k, state)
                 return (state, da_update(da, target_acceptance - info.acceptance_rate)), None
@@ -277,7 +282,9 @@ def _pbnn(
             eps = da_final(da).astype(eps.dtype)
         step = build(eps)
 
-        def sample(state, k):
+        def sample(
+            state: PyTree, k: PRNGKey
+        ) -> tuple[PenaltyState, tuple[PyTree, jax.Array, jax.Array]]:
             state, info = step(k, state)
             return state, (state.position, info.is_divergent, info.acceptance_rate)
 
@@ -293,9 +300,9 @@ def _pbnn(
 def pbnn_sample(
     key: jax.Array,
     surrogate: Surrogate | MLP,
-    x,
-    y,
-    initial_positions: Any,
+    x: ArrayLike,
+    y: ArrayLike,
+    initial_positions: PyTree,
     *,
     batch_size: int,
     prior_scale: float = 1.0,
@@ -415,7 +422,9 @@ class PenaltyOptions(NamedTuple):
     penalty: bool = True
 
 
-def _fit_penalty(key: jax.Array, x: Any, y: Any, options: PenaltyOptions | None = None) -> BNNState:
+def _fit_penalty(
+    key: jax.Array, x: ArrayLike, y: ArrayLike, options: PenaltyOptions | None = None
+) -> BNNState:
     options = check_options(options, PenaltyOptions)
     k_init, k_run = jax.random.split(key)
     net, x, y, init = bnn_start(k_init, x, y, options, options.chains)

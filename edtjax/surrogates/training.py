@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from edtjax._checks import as_array, check_int, check_real, check_same_length
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.surrogates.network import MDN, MLP, Surrogate
 
 __all__ = [
@@ -48,7 +49,7 @@ class TrainResult(NamedTuple):
         epochs_run: number of epochs run before early stopping (or ``epochs``).
     """
 
-    params: Any
+    params: PyTree
     train_loss: jax.Array
     val_loss: jax.Array
     best_epoch: jax.Array
@@ -116,7 +117,7 @@ class TrainingOptions(NamedTuple):
     report_every: int = 0
 
 
-def _loss_function(loss: Any) -> Callable[..., jax.Array]:
+def _loss_function(loss: object) -> Callable[..., jax.Array]:
     """The loss as a function: a name of the old string API is mapped to its function."""
     if isinstance(loss, str):
         if loss not in _LOSS_NAMES:
@@ -183,7 +184,7 @@ def _fit(
     opt_state = opt.init(params)
     grad_fn = jax.value_and_grad(functools.partial(_loss, surrogate, loss))
 
-    def batch_step(carry, batch):
+    def batch_step(carry: PyTree, batch: PyTree) -> tuple[PyTree, jax.Array]:
         p, s = carry
         xb, yb, kb = batch
         value, g = grad_fn(p, xb, yb, kb)
@@ -192,7 +193,7 @@ def _fit(
             updates = jax.tree.map(lambda u: -learning_rate * u, updates)
         return (optax.apply_updates(p, updates), s), value
 
-    def epoch_body(state):
+    def epoch_body(state: PyTree) -> PyTree:
         epoch, p, s, best_p, best_val, best_epoch, wait, tr_hist, val_hist = state
         k_perm, k_drop = jax.random.split(jax.random.fold_in(k_train, epoch))
         idx = jax.random.permutation(k_perm, n_tr)[: n_batches * bs].reshape(n_batches, bs)
@@ -221,7 +222,7 @@ def _fit(
             )
         return epoch + 1, p, s, best_p, best_val, best_epoch, wait, tr_hist, val_hist
 
-    def cond(state):
+    def cond(state: PyTree) -> jax.Array:
         epoch, wait = state[0], state[6]
         return (epoch < epochs) & (wait < patience)
 
@@ -250,8 +251,8 @@ _DEFAULTS = TrainingOptions()
 def fit(
     key: jax.Array,
     surrogate: Surrogate | MLP | MDN,
-    x: Any,
-    y: Any,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     loss: Callable[..., jax.Array] | str = _DEFAULTS.loss,
     epochs: int = _DEFAULTS.epochs,
@@ -260,7 +261,7 @@ def fit(
     optimizer: optax.GradientTransformation | None = _DEFAULTS.optimizer,
     validation_fraction: float = _DEFAULTS.validation_fraction,
     patience: int = _DEFAULTS.patience,
-    params: Any = None,
+    params: PyTree = None,
     report_every: int = _DEFAULTS.report_every,
 ) -> TrainResult:
     r"""Train a surrogate by minibatch gradient descent with early stopping (jitted).

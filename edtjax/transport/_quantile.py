@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax import _checks
+from edtjax._typing import PyTree
 from edtjax.transport.sinkhorn import EntropicMap
 
 
@@ -94,12 +95,12 @@ def quantile(tmap: EntropicMap, levels: jax.Array, u: jax.Array) -> jax.Array:
     tol = 64 * jnp.finfo(u.dtype).eps
     steps = jnp.asarray(_LINE_SEARCH, dtype=u.dtype)
 
-    def solve(v, y0):
-        def cond(state):
+    def solve(v: jax.Array, y0: jax.Array) -> jax.Array:
+        def cond(state: PyTree) -> jax.Array:
             _, k, done = state
             return (k < _NEWTON_STEPS) & ~done
 
-        def body(state):
+        def body(state: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array, jax.Array]:
             y, k, _ = state
             r, direction = _newton_direction(grid, tmap, y, v)
             psi0, _ = _objective(grid, tmap, y, v)

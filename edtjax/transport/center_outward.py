@@ -40,13 +40,14 @@ iteration; each evaluation at :math:`k` points is :math:`O(knd)`.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax import _checks
+from edtjax._typing import ArrayLike
 from edtjax.transport._centring import row_mean
 from edtjax.transport._quantile import check_num_points, knots, quantile, rescale
 from edtjax.transport.reference import reference_grid, sphere_directions
@@ -78,12 +79,12 @@ class CenterOutwardFit(NamedTuple):
     levels: jax.Array
 
 
-def _check_tau(tau: Any) -> Any:
+def _check_tau(tau: object) -> float | jax.Array:
     return _checks.check_real("tau", tau, minimum=0.0, maximum=1.0, strict_maximum=True)
 
 
 def center_outward_fit(
-    x: Any,
+    x: ArrayLike,
     *,
     epsilon: float | None = None,
     n_radii: int | None = None,
@@ -189,7 +190,7 @@ def _outermost_level(fit: CenterOutwardFit) -> float:
     return n / (n + 1)
 
 
-def _check_points(name: str, fit: CenterOutwardFit, y: Any) -> jax.Array:
+def _check_points(name: str, fit: CenterOutwardFit, y: ArrayLike) -> jax.Array:
     y = _checks.as_array(name, y, ndim=2)
     d = fit.transport.x.shape[1]
     if y.shape[1] != d:
@@ -197,7 +198,7 @@ def _check_points(name: str, fit: CenterOutwardFit, y: Any) -> jax.Array:
     return y.astype(fit.transport.x.dtype)
 
 
-def center_outward_distribution(fit: CenterOutwardFit, y: Any) -> jax.Array:
+def center_outward_distribution(fit: CenterOutwardFit, y: ArrayLike) -> jax.Array:
     r"""Smooth center-outward distribution function :math:`\hat{\mathbf{F}}_\pm(y)`.
 
     Args:
@@ -226,7 +227,7 @@ def center_outward_distribution(fit: CenterOutwardFit, y: Any) -> jax.Array:
     return _distribution(fit, y)
 
 
-def center_outward_quantile(fit: CenterOutwardFit, u: Any) -> jax.Array:
+def center_outward_quantile(fit: CenterOutwardFit, u: ArrayLike) -> jax.Array:
     r"""Smooth center-outward quantile function, the inverse of the distribution function.
 
     Computed as the inverse of :func:`center_outward_distribution`: the solution of
@@ -289,7 +290,7 @@ def _raise_if_unsolved(q: jax.Array, name: str) -> jax.Array:
     return q
 
 
-def monge_kantorovich_depth(fit: CenterOutwardFit, y: Any) -> jax.Array:
+def monge_kantorovich_depth(fit: CenterOutwardFit, y: ArrayLike) -> jax.Array:
     r"""Monge–Kantorovich depth :math:`D(y) = 1 - \|\hat{\mathbf{F}}_\pm(y)\|`.
 
     Args:
@@ -356,7 +357,7 @@ def quantile_contour(fit: CenterOutwardFit, tau: float, num_points: int) -> jax.
     return _raise_if_unsolved(quantile(fit.transport, fit.levels, tau * directions), "tau")
 
 
-def quantile_region(fit: CenterOutwardFit, y: Any, tau: float) -> jax.Array:
+def quantile_region(fit: CenterOutwardFit, y: ArrayLike, tau: float) -> jax.Array:
     r"""Membership of ``y`` in the center-outward quantile region of order ``tau``.
 
     :math:`y \in \mathbb{C}(\tau) \iff \|\hat{\mathbf{F}}_\pm(y)\| \le \tau`. The radius of

@@ -29,13 +29,14 @@ seen, the split-conformal argument gives, for exchangeable data, the finite-samp
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax import _checks, _conformal
+from edtjax._typing import ArrayLike
 from edtjax.transport._quantile import check_num_points, knots, quantile
 from edtjax.transport.center_outward import CenterOutwardFit, center_outward_fit
 from edtjax.transport.reference import sphere_directions
@@ -63,8 +64,8 @@ class OTConformalRegion(NamedTuple):
 
 
 def ot_conformal_calibrate(
-    residuals_fit: Any,
-    residuals_calibration: Any,
+    residuals_fit: ArrayLike,
+    residuals_calibration: ArrayLike,
     alpha: float,
     *,
     epsilon: float | None = None,
@@ -127,7 +128,7 @@ def _conformal_threshold(fit: CenterOutwardFit, residuals: jax.Array, order: int
     return _conformal.order_statistic(scores, order, 1.0)
 
 
-def _check_pair(region: OTConformalRegion, name: str, value: Any) -> jax.Array:
+def _check_pair(region: OTConformalRegion, name: str, value: ArrayLike) -> jax.Array:
     d = region.fit.transport.x.shape[1]
     arr = _checks.as_array(name, value, ndim=2)
     if arr.shape[1] != d:
@@ -135,7 +136,9 @@ def _check_pair(region: OTConformalRegion, name: str, value: Any) -> jax.Array:
     return arr.astype(region.fit.transport.x.dtype)
 
 
-def ot_conformal_contains(region: OTConformalRegion, predictions: Any, targets: Any) -> jax.Array:
+def ot_conformal_contains(
+    region: OTConformalRegion, predictions: ArrayLike, targets: ArrayLike
+) -> jax.Array:
     r"""Whether each target lies in the conformal region around its prediction.
 
     Args:
@@ -165,7 +168,7 @@ def ot_conformal_contains(region: OTConformalRegion, predictions: Any, targets: 
 
 
 def ot_conformal_boundary(
-    region: OTConformalRegion, predictions: Any, num_points: int
+    region: OTConformalRegion, predictions: ArrayLike, num_points: int
 ) -> jax.Array:
     r"""Boundary points of each region, :math:`\hat\mu(x) + \hat{\mathbf{Q}}_\pm(G(\hat t)\, S)`.
 

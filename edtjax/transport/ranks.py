@@ -28,7 +28,7 @@ to a few thousand points. The result is piecewise constant in ``x`` (not differe
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +36,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from edtjax import _checks
+from edtjax._typing import ArrayLike
 from edtjax.transport.reference import ReferenceGrid, reference_grid, reference_points
 
 __all__ = ["CenterOutwardRanks", "center_outward_ranks"]
@@ -71,7 +72,7 @@ def _assignment(x: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def center_outward_ranks(
-    x: Any, *, grid: ReferenceGrid | None = None, n_radii: int | None = None
+    x: ArrayLike, *, grid: ReferenceGrid | None = None, n_radii: int | None = None
 ) -> CenterOutwardRanks:
     r"""Exact empirical center-outward ranks and signs (Hallin et al. 2021).
 

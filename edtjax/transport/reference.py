@@ -27,7 +27,7 @@ conditions of Hallin et al. (2021) for Glivenko–Cantelli consistency. Cost :ma
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +35,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from edtjax import _checks
+from edtjax._typing import DTypeLike
 
 __all__ = [
     "ReferenceGrid",
@@ -197,7 +198,7 @@ def reference_points(n: int, d: int, *, n_radii: int | None = None) -> np.ndarra
 
 
 def reference_grid(
-    n: int, d: int, *, n_radii: int | None = None, dtype: Any = jnp.float32
+    n: int, d: int, *, n_radii: int | None = None, dtype: DTypeLike = jnp.float32
 ) -> ReferenceGrid:
     r"""Hallin's regular grid of ``n`` points discretising the spherical uniform on the ball.
 

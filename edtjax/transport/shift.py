@@ -23,13 +23,14 @@ for any :math:`n, m`. The permutations are ``vmap``-ped inside one ``jit``.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax import _checks
+from edtjax._typing import ArrayLike
 from edtjax.transport import sinkhorn as _sk
 from edtjax.transport.ranks import center_outward_ranks
 
@@ -50,7 +51,7 @@ class PermutationTest(NamedTuple):
     null_statistics: jax.Array
 
 
-def _validate(x: Any, y: Any, num_permutations: Any) -> tuple[jax.Array, int]:
+def _validate(x: ArrayLike, y: ArrayLike, num_permutations: object) -> tuple[jax.Array, int]:
     x, y = _sk._validate_clouds(x, y)
     _checks.check_int("num_permutations", num_permutations, minimum=1)
     return jnp.concatenate([x, y]), x.shape[0]
@@ -75,7 +76,7 @@ def _sinkhorn_test(key, z, epsilon, n, num_permutations, threshold, max_iteratio
     a = jnp.full((n,), 1.0 / n, dtype=z.dtype)
     b = jnp.full((total - n,), 1.0 / (total - n), dtype=z.dtype)
 
-    def stat(order):
+    def stat(order: jax.Array) -> jax.Array:
         zz = z[order]
         return _sk._divergence(zz[:n], zz[n:], a, b, epsilon, threshold, max_iterations)
 
@@ -86,8 +87,8 @@ def _sinkhorn_test(key, z, epsilon, n, num_permutations, threshold, max_iteratio
 
 def sinkhorn_shift_test(
     key: jax.Array,
-    x: Any,
-    y: Any,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
     num_permutations: int = 200,
     epsilon: float | None = None,
@@ -161,7 +162,7 @@ def _rank_energy_test(key, ranks, n, num_permutations):
 
 
 def rank_energy_shift_test(
-    key: jax.Array, x: Any, y: Any, *, num_permutations: int = 200
+    key: jax.Array, x: ArrayLike, y: ArrayLike, *, num_permutations: int = 200
 ) -> PermutationTest:
     r"""Distribution-free permutation test of :math:`P = Q` on center-outward ranks.
 

@@ -25,12 +25,13 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from edtjax import _checks
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.transport.sinkhorn import sinkhorn_divergence
 
 __all__ = ["layer_ot_distance", "layer_units", "parameter_ot_distance", "parameter_point_cloud"]
 
 
-def layer_units(kernel: Any, bias: Any = None) -> jax.Array:
+def layer_units(kernel: ArrayLike, bias: ArrayLike | None = None) -> jax.Array:
     r"""Point cloud of a dense layer's units: rows :math:`(W_{:,k}, b_k)`, shape ``(q, p[+1])``.
 
     Args:
@@ -67,11 +68,11 @@ def _cloud_divergence(
 
 
 def layer_ot_distance(
-    kernel_a: Any,
-    kernel_b: Any,
+    kernel_a: ArrayLike,
+    kernel_b: ArrayLike,
     *,
-    bias_a: Any = None,
-    bias_b: Any = None,
+    bias_a: ArrayLike | None = None,
+    bias_b: ArrayLike | None = None,
     epsilon: float | None = None,
     threshold: float = 1e-3,
     max_iterations: int = 2000,
@@ -114,7 +115,7 @@ def layer_ot_distance(
     )
 
 
-def parameter_point_cloud(params: Any) -> jax.Array:
+def parameter_point_cloud(params: PyTree) -> jax.Array:
     """Flatten a pytree of stacked parameters (leading member axis) to ``(members, P)``.
 
     Example:
@@ -141,8 +142,8 @@ def parameter_point_cloud(params: Any) -> jax.Array:
 
 
 def parameter_ot_distance(
-    params_a: Any,
-    params_b: Any,
+    params_a: PyTree,
+    params_b: PyTree,
     *,
     epsilon: float | None = None,
     threshold: float = 1e-3,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +38,7 @@ from jax.scipy.special import ndtr
 from jax.scipy.stats import norm
 
 from edtjax._checks import as_array, check_probability, check_real, is_concrete
+from edtjax._typing import ArrayLike, PyTree
 
 __all__ = ["ReweightingBias", "SurrogateBias", "reweighting_bias", "surrogate_bias"]
 
@@ -62,14 +63,14 @@ class SurrogateBias(NamedTuple):
         bias_upper: upper credible bound of the predicted bias distribution.
     """
 
-    quantities: Any
-    mean: Any
-    lower: Any
-    upper: Any
-    bias_mean: Any = None
-    bias_std: Any = None
-    bias_lower: Any = None
-    bias_upper: Any = None
+    quantities: PyTree
+    mean: PyTree
+    lower: PyTree
+    upper: PyTree
+    bias_mean: PyTree | None = None
+    bias_std: PyTree | None = None
+    bias_lower: PyTree | None = None
+    bias_upper: PyTree | None = None
 
 
 class ReweightingBias(NamedTuple):
@@ -119,17 +120,17 @@ def _mixture_quantile(centres, scale, p):
     """
     scale = jnp.broadcast_to(scale, centres.shape[1:])
 
-    def cdf(x, c, sd):
+    def cdf(x: jax.Array, c: jax.Array, sd: jax.Array) -> jax.Array:
         return jnp.mean(ndtr((x - c) / sd), axis=0)
 
-    def density(x, c, sd):
+    def density(x: jax.Array, c: jax.Array, sd: jax.Array) -> jax.Array:
         return jnp.mean(norm.pdf((x - c) / sd), axis=0) / sd
 
     c0, s0 = jax.lax.stop_gradient(centres), jax.lax.stop_gradient(scale)
     lo0 = jnp.min(c0, axis=0) - 10.0 * s0
     hi0 = jnp.max(c0, axis=0) + 10.0 * s0
 
-    def body(_, bounds):
+    def body(_: int, bounds: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         lo, hi = bounds
         mid = 0.5 * (lo + hi)
         below = cdf(mid, c0, s0) < p
@@ -221,11 +222,11 @@ def _match_reference(name, value, quantities, *, positive=False):
 
 
 def surrogate_bias(
-    downstream: Callable[[Any], Any],
-    surrogate_samples: Any,
-    reference: Any = None,
+    downstream: Callable[[PyTree], PyTree],
+    surrogate_samples: PyTree,
+    reference: PyTree | None = None,
     *,
-    reference_error: Any = None,
+    reference_error: PyTree | None = None,
     credible: float = 0.9,
 ) -> SurrogateBias:
     r"""Propagate surrogate posterior samples through a downstream estimator to a predicted bias.
@@ -341,9 +342,9 @@ def _reweight(observable, action, surrogate_action, credible, *, min_ess):
 
 
 def reweighting_bias(
-    observable: Any,
-    action: Any,
-    surrogate_action: Any,
+    observable: ArrayLike,
+    action: ArrayLike,
+    surrogate_action: ArrayLike,
     *,
     credible: float = 0.9,
     min_ess: float = 10.0,

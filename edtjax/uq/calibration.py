@@ -17,6 +17,7 @@ import numpy as np
 from jax.scipy.stats import norm
 
 from edtjax._checks import as_array, check_finite, check_ndim
+from edtjax._typing import ArrayLike
 
 __all__ = [
     "Recalibration",
@@ -126,7 +127,7 @@ def _real_host(name: str, x) -> np.ndarray:
     return arr.astype(np.float64)
 
 
-def isotonic_regression(values, weights=None) -> np.ndarray:
+def isotonic_regression(values: ArrayLike, weights: ArrayLike | None = None) -> np.ndarray:
     r"""Least-squares non-decreasing fit by the pool-adjacent-violators algorithm.
 
     Solves :math:`\min_{z_1\le\dots\le z_n}\sum_i w_i (v_i - z_i)^2` exactly in :math:`O(n)`
@@ -182,7 +183,7 @@ class Recalibration(NamedTuple):
     frequencies: jax.Array
 
 
-def fit_recalibration(pit) -> Recalibration:
+def fit_recalibration(pit: ArrayLike) -> Recalibration:
     r"""Fit the isotonic recalibration map of Kuleshov, Fenner & Ermon (2018, Algorithm 1).
 
     From calibration-set PIT values :math:`p_i = F_i(y_i)`, build the pairs

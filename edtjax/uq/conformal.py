@@ -22,6 +22,7 @@ import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_probability, is_concrete
 from edtjax._conformal import conformal_rank, order_statistic
+from edtjax._typing import ArrayLike
 
 __all__ = [
     "conformal_quantile",
@@ -36,7 +37,7 @@ def _order_statistic(scores, *, k):
     return order_statistic(scores, k, jnp.inf)
 
 
-def conformal_quantile(scores, alpha: float) -> jax.Array:
+def conformal_quantile(scores: ArrayLike, alpha: float) -> jax.Array:
     r"""The conformal threshold: the :math:`\lceil(n+1)(1-\alpha)\rceil`-th smallest score.
 
     Returns :math:`+\infty` when :math:`\lceil(n+1)(1-\alpha)\rceil > n` (too few calibration
@@ -103,7 +104,9 @@ def _prepare(alpha, calibration, test, **arrays):
     return alpha, out
 
 
-def split_conformal(y_cal, mean_cal, mean_test, alpha: float) -> tuple[jax.Array, jax.Array]:
+def split_conformal(
+    y_cal: ArrayLike, mean_cal: ArrayLike, mean_test: ArrayLike, alpha: float
+) -> tuple[jax.Array, jax.Array]:
     r"""Split conformal intervals from absolute residuals.
 
     Scores :math:`s_i = |y_i - \hat\mu(x_i)|` on the calibration set; the interval at a test
@@ -146,7 +149,12 @@ def split_conformal(y_cal, mean_cal, mean_test, alpha: float) -> tuple[jax.Array
 
 
 def normalized_conformal(
-    y_cal, mean_cal, scale_cal, mean_test, scale_test, alpha: float
+    y_cal: ArrayLike,
+    mean_cal: ArrayLike,
+    scale_cal: ArrayLike,
+    mean_test: ArrayLike,
+    scale_test: ArrayLike,
+    alpha: float,
 ) -> tuple[jax.Array, jax.Array]:
     r"""Normalised (locally weighted) split conformal intervals.
 
@@ -193,7 +201,12 @@ def normalized_conformal(
 
 
 def conformalized_quantile_regression(
-    y_cal, lower_cal, upper_cal, lower_test, upper_test, alpha: float
+    y_cal: ArrayLike,
+    lower_cal: ArrayLike,
+    upper_cal: ArrayLike,
+    lower_test: ArrayLike,
+    upper_test: ArrayLike,
+    alpha: float,
 ) -> tuple[jax.Array, jax.Array]:
     r"""Conformalised quantile regression (CQR) of Romano, Patterson & Candès (2019).
 
