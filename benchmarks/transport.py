@@ -4,23 +4,31 @@ directly; exact vs entropic F+- ranks.
 Run from the repository root:  python benchmarks/transport.py [--n 2000] [--rank-sizes 500 1000]
 
 Prints one JSON line per configuration and peer. Every solver gets the same epsilon (5% of the
-mean cost), the same tolerance and the same arrays (same dtype). Compilation happens outside
-the timed region; every timed call ends with ``block_until_ready``. POT works on a dense cost
-matrix, whose construction (``ot.dist``) is timed with it (ott-jax recomputes costs on the fly
-from the point clouds). Peers:
+mean cost) and the same arrays (same dtype), and is run to the same marginal error: ott-jax (and
+edtjax) stop when the 1-norm marginal error is below ``tol``, POT when the 2-norm error of one
+marginal is below its ``stopThr``, which is set to ``tol / sqrt(n)`` (the 1-norm of an ``n``-vector
+is at most ``sqrt(n)`` times its 2-norm); the 1-norm marginal error each solver reached is
+recorded. Compilation happens outside the timed region; every timed call ends with
+``block_until_ready``; the solvers are timed in interleaved rounds (best of ``--repeat``) and
+the load average is recorded. POT works on a dense cost matrix, whose construction
+(``ot.dist``) is timed with it. ``edtjax_s`` is ``entropic_ot(..., domain="auto")`` (kernel
+domain where safe); peers:
 
+* ``edtjax_log``: ``entropic_ot`` in its default log domain;
 * ``pot_kernel``: ``ot.sinkhorn(method="sinkhorn")``, scalings in the kernel domain (fast,
   underflows for small epsilon), and ``pot_log``: ``method="sinkhorn_log"``; both return the
   plan, whose cost ``<P, M>`` is formed;
 * ``ott_solve``: ott-jax's ``linear.solve`` on the same point cloud, log domain, returning the
   potentials (the solve inside ``entropic_ot``, without its centring and transport cost);
-* ``ott_solve_primal_cost``: the same solve followed by ott-jax's ``SinkhornOutput.primal_cost``.
+* ``ott_solve_kernel``: ott-jax's ``linear.solve(lse_mode=False)`` on a ``Geometry`` holding the
+  same precomputed kernel as edtjax's kernel domain, returning the potentials.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
@@ -32,7 +40,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import ot  # noqa: E402
 import ott  # noqa: E402
-from ott.geometry import pointcloud  # noqa: E402
+from ott.geometry import geometry, pointcloud  # noqa: E402
 from ott.solvers import linear  # noqa: E402
 
 from edtjax.transport import (  # noqa: E402
@@ -66,6 +74,12 @@ def _interleaved(fns, repeat):
     return times, outs
 
 
+def _marginal_error(plan, a, b):
+    """1-norm marginal error of a plan, both marginals (ott-jax's stopping criterion)."""
+    plan = np.asarray(plan, dtype=np.float64)
+    return float(np.abs(plan.sum(1) - a).sum() + np.abs(plan.sum(0) - b).sum())
+
+
 def bench_sinkhorn(n, d, tol, repeat, dtype):
     """One JSON record per peer for the Sinkhorn problem of size ``n`` in dimension ``d``."""
     rng = np.random.default_rng(d)
@@ -77,47 +91,67 @@ def bench_sinkhorn(n, d, tol, repeat, dtype):
     eps = 0.05 * float(np.mean(ot.dist(x[:512].astype(np.float64), y[:512].astype(np.float64))))
     xj, yj, aj = jnp.asarray(x), jnp.asarray(y), jnp.asarray(a)
     max_it = 10_000
+    pot_thr = tol / np.sqrt(n)
 
-    def run_edtjax():
-        res = entropic_ot(xj, yj, epsilon=eps, threshold=tol, max_iterations=max_it)
-        return jax.block_until_ready(res)
+    def run_edtjax(domain):
+        def run():
+            res = entropic_ot(
+                xj, yj, epsilon=eps, threshold=tol, max_iterations=max_it, domain=domain
+            )
+            return jax.block_until_ready(res)
+
+        return run
 
     @jax.jit
     def ott_solve(x, y, a):
         geom = pointcloud.PointCloud(x, y, epsilon=eps)
         return linear.solve(geom, a=a, b=a, threshold=tol, max_iterations=max_it, lse_mode=True)
 
-    def run_ott():
-        out = ott_solve(xj, yj, aj)
-        return jax.block_until_ready((out.f, out.g, out.converged))
+    @jax.jit
+    def ott_solve_kernel(x, y, a):
+        cost = pointcloud.PointCloud(x, y).cost_matrix
+        cost = cost - jnp.min(cost, axis=1, keepdims=True)
+        cost = cost - jnp.min(cost, axis=0, keepdims=True)
+        geom = geometry.Geometry(kernel_matrix=jnp.exp(-cost / eps), epsilon=eps)
+        return linear.solve(geom, a=a, b=a, threshold=tol, max_iterations=max_it, lse_mode=False)
 
-    ott_primal = jax.jit(lambda x, y, a: ott_solve(x, y, a).primal_cost)
+    def run_ott(solve):
+        def run():
+            out = solve(xj, yj, aj)
+            return jax.block_until_ready((out.f, out.g, out.converged))
 
-    def run_ott_primal():
-        return float(jax.block_until_ready(ott_primal(xj, yj, aj)))
+        return run
 
     def run_pot(method):
         def run():
             M = ot.dist(x, y)
-            plan = ot.sinkhorn(a, a, M, eps, method=method, stopThr=tol, numItermax=max_it)
-            return float(np.sum(plan * M))
+            plan = ot.sinkhorn(a, a, M, eps, method=method, stopThr=pot_thr, numItermax=max_it)
+            return float(np.sum(plan * M)), plan
 
         return run
 
     runs = {
-        "edtjax": (run_edtjax, None),
+        "edtjax": (run_edtjax("auto"), None),
+        "edtjax_log": (run_edtjax("log"), "entropic_ot(domain='log')"),
         "pot_kernel": (run_pot("sinkhorn"), "ot.sinkhorn(method='sinkhorn') incl. ot.dist"),
         "pot_log": (run_pot("sinkhorn_log"), "ot.sinkhorn(method='sinkhorn_log') incl. ot.dist"),
-        "ott_solve": (run_ott, "linear.solve (lse_mode) on PointCloud, potentials only"),
-        "ott_solve_primal_cost": (
-            run_ott_primal,
-            "linear.solve (lse_mode) on PointCloud + SinkhornOutput.primal_cost",
+        "ott_solve": (run_ott(ott_solve), "linear.solve (lse_mode) on PointCloud, potentials"),
+        "ott_solve_kernel": (
+            run_ott(ott_solve_kernel),
+            "linear.solve (lse_mode=False) on Geometry(kernel_matrix) of the reduced cost",
         ),
     }
+    load_before = os.getloadavg()[0]
     times, outs = _interleaved({label: fn for label, (fn, _) in runs.items()}, repeat)
+    load_after = os.getloadavg()[0]
     res = outs["edtjax"]
     edt_s, edt_cost = times["edtjax"], float(res.transport_cost)
-    versions = {"pot": f"POT {ot.__version__}", "ott": f"ott-jax {ott.__version__}"}
+    edt_err = _marginal_error(res.plan(), a, a)
+    versions = {
+        "pot": f"POT {ot.__version__}",
+        "ott": f"ott-jax {ott.__version__}",
+        "edtjax": "edtjax",
+    }
     records = []
     for label, (_, what) in list(runs.items())[1:]:
         peer_s, peer_out = times[label], outs[label]
@@ -132,11 +166,21 @@ def bench_sinkhorn(n, d, tol, repeat, dtype):
             "tolerance": tol,
             "edtjax_cost": edt_cost,
             "edtjax_converged": bool(res.converged),
+            "edtjax_marginal_error_l1": edt_err,
             "peer": f"{versions[label.split('_')[0]]} {what}",
+            "load_average_1min": [load_before, load_after],
         }
-        if label != "ott_solve":  # the solve alone returns potentials, not a cost
-            record["peer_cost"] = peer_out
-            record["relative_cost_difference"] = abs(edt_cost - peer_out) / abs(peer_out)
+        if label == "edtjax_log":
+            record["peer_cost"] = float(peer_out.transport_cost)
+            record["peer_marginal_error_l1"] = _marginal_error(peer_out.plan(), a, a)
+        elif label.startswith("pot"):
+            record["pot_stopThr"] = pot_thr
+            record["peer_cost"] = peer_out[0]
+            record["peer_marginal_error_l1"] = _marginal_error(peer_out[1], a, a)
+        if "peer_cost" in record:
+            record["relative_cost_difference"] = abs(edt_cost - record["peer_cost"]) / abs(
+                record["peer_cost"]
+            )
         records.append(record)
     return records
 

@@ -9,8 +9,10 @@ For empirical measures :math:`\mu = \sum_i a_i \delta_{x_i}` and
     \mathrm{OT}_\varepsilon(\mu, \nu) = \min_{P \in \Pi(a, b)}
     \langle P, C \rangle + \varepsilon\, \mathrm{KL}(P \,\|\, a b^\top),
 
-solved by ott-jax's log-domain Sinkhorn (no re-implementation here). The optimal plan is
-:math:`P_{ij} = \exp((f_i + g_j - C_{ij}) / \varepsilon)` for dual potentials :math:`f, g`.
+solved by ott-jax's log-domain Sinkhorn (no re-implementation here), or by its kernel-domain
+Sinkhorn where that is safe with ``entropic_ot(..., domain="auto")`` (see :func:`entropic_ot`).
+The optimal plan is :math:`P_{ij} = \exp((f_i + g_j - C_{ij}) / \varepsilon)` for dual
+potentials :math:`f, g`.
 When ``epsilon`` is ``None`` it is chosen from the data scale as ott-jax does:
 :math:`\varepsilon = 0.05\,\mathrm{std}(C)` (the standard deviation over all :math:`nm`
 pairs). When every cost is equal (e.g. two point masses) every coupling has the same cost and
@@ -46,13 +48,14 @@ input is computed in float32; enable x64 for float64 solves. (The exact assignme
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import lineax as lx
-from ott.geometry import costs, pointcloud
+from ott.geometry import costs, geometry, pointcloud
 from ott.solvers import linear
 from ott.solvers.linear import implicit_differentiation as ott_implicit
 from ott.tools import sinkhorn_divergence as ott_divergence
@@ -251,12 +254,13 @@ def _validate_pair(x: Any, y: Any, a: Any, b: Any, epsilon: Any):
     return x, y, a, b, epsilon
 
 
-def _validated_call(solver, x, y, a, b, epsilon, threshold, max_iterations):
-    r"""Validate the public arguments shared by every solve, then call the jitted ``solver``."""
+def _validated_call(solver, x, y, a, b, epsilon, threshold, max_iterations, **static):
+    r"""Validate the public arguments shared by every solve, then call the jitted ``solver``
+    (``static`` holds its further static options, already checked)."""
     _checks.check_real("threshold", threshold, minimum=0.0, strict_minimum=True)
     max_iterations = _checks.check_int("max_iterations", max_iterations, minimum=1)
     x, y, a, b, epsilon = _validate_pair(x, y, a, b, epsilon)
-    return solver(x, y, a, b, epsilon, float(threshold), max_iterations)
+    return solver(x, y, a, b, epsilon, float(threshold), max_iterations, **static)
 
 
 def _validate_weights(name: str, w: Any, size: int, dtype: Any) -> jax.Array:
@@ -372,16 +376,93 @@ def _solve_centred(x, y, a, b, epsilon, threshold, max_iterations):
     return _solve(x - c, y - c, a, b, epsilon, threshold, max_iterations)
 
 
-@partial(jax.jit, static_argnames=("threshold", "max_iterations"))
-def _entropic_ot(x, y, a, b, epsilon, threshold, max_iterations) -> EntropicOT:
-    out = _solve_centred(x, y, a, b, epsilon, threshold, max_iterations)
+_DOMAINS = ("log", "auto")
+
+
+@jax.tree_util.register_pytree_node_class
+class _FixedKernel(geometry.Geometry):
+    r"""ott-jax geometry holding a precomputed kernel at one fixed :math:`\varepsilon`.
+
+    :class:`ott.geometry.geometry.Geometry` raises its kernel to the power
+    :math:`\varepsilon_0/\varepsilon` on every application (for schedules of
+    :math:`\varepsilon`), an elementwise power over :math:`nm` entries per half-iteration that
+    costs more than the exponentials of a log-domain step; with one fixed :math:`\varepsilon`
+    the kernel is applied as it is, a matrix-vector product.
+    """
+
+    def apply_kernel(self, vec: jax.Array, eps: Any = None, axis: int = 0) -> jax.Array:
+        kernel = self._kernel_matrix
+        return jnp.dot(kernel if axis == 1 else kernel.T, vec)
+
+
+def _kernel_is_safe(reduced_cost: jax.Array, epsilon: jax.Array) -> jax.Array:
+    r"""Whether no entry of :math:`\exp(-\tilde C/\varepsilon)` underflows: the largest
+    reduced cost over :math:`\varepsilon` is below :math:`-\log` of the dtype's smallest
+    normal number (87.3 in float32, 708.4 in float64)."""
+    limit = -math.log(float(jnp.finfo(reduced_cost.dtype).tiny))
+    return jnp.max(reduced_cost) / epsilon < limit
+
+
+def _solve_domain(x, y, a, b, epsilon, threshold, max_iterations, domain):
+    r"""Potentials, regularised cost and convergence flag of the solve on ``x`` and ``y`` as
+    given, in the log domain or, for ``domain="auto"``, in the kernel domain when it is safe.
+
+    Kernel domain: the cost is reduced to :math:`\tilde C_{ij} = C_{ij} - \alpha_i - \beta_j`
+    with :math:`\alpha_i = \min_j C_{ij}`, :math:`\beta_j = \min_i (C_{ij} - \alpha_i)`
+    (every row and column of the kernel then holds an entry 1; the plan is unchanged and the
+    potentials shift by :math:`\alpha, \beta`), the kernel :math:`\exp(-\tilde C/\varepsilon)`
+    is formed once, and ott-jax's Sinkhorn runs on scalings. It is used only when no kernel
+    entry underflows (:func:`_kernel_is_safe`), and the log-domain solve replaces it when it
+    returns non-finite potentials or has not converged.
+    """
+    kwargs = _solver_kwargs(x.dtype, threshold, max_iterations)
+
+    def log_solve():
+        out = linear.solve(_geometry(x, y, epsilon), a=a, b=b, **kwargs)
+        return out.f, out.g, out.reg_ot_cost, out.converged
+
+    if domain == "log":
+        return log_solve()
+
+    cost = jax.lax.stop_gradient(_geometry(x, y, epsilon).cost_matrix)
+    alpha = jnp.min(cost, axis=1)
+    beta = jnp.min(cost - alpha[:, None], axis=0)
+    safe = _kernel_is_safe(cost - alpha[:, None] - beta[None, :], epsilon)
+
+    # the reduced cost is formed again where it is used rather than passed into the branches,
+    # so that the log-domain fallback only pays for the check
+    def reduced_cost():
+        return _geometry(x, y, epsilon).cost_matrix - alpha[:, None] - beta[None, :]
+
+    def kernel_solve():
+        geom = _FixedKernel(kernel_matrix=jnp.exp(-reduced_cost() / epsilon), epsilon=epsilon)
+        out = linear.solve(geom, a=a, b=b, **{**kwargs, "lse_mode": False})
+        shift = jnp.sum(a * alpha) + jnp.sum(b * beta)
+        return out.f + alpha, out.g + beta, out.reg_ot_cost + shift, out.converged
+
+    def checked_kernel_solve():
+        f, g, reg, converged = kernel_solve()
+        ok = converged & jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(g))
+        return jax.lax.cond(ok, lambda: (f, g, reg, converged), log_solve)
+
+    return jax.lax.cond(safe, checked_kernel_solve, log_solve)
+
+
+@partial(jax.jit, static_argnames=("threshold", "max_iterations", "domain"))
+def _entropic_ot(x, y, a, b, epsilon, threshold, max_iterations, domain="log") -> EntropicOT:
+    if epsilon is None:
+        epsilon = _default_epsilon(x, y)
+    epsilon = jnp.asarray(epsilon, dtype=x.dtype)
+    c = _common_centre(x, y, a, b)
+    xc, yc = x - c, y - c
+    f, g, reg, converged = _solve_domain(xc, yc, a, b, epsilon, threshold, max_iterations, domain)
     return EntropicOT(
-        transport_cost=_transport_cost(out.geom, out.f, out.g),
-        regularized_cost=out.reg_ot_cost,
-        f=out.f,
-        g=out.g,
-        epsilon=jnp.asarray(out.geom.epsilon, dtype=x.dtype),
-        converged=out.converged,
+        transport_cost=_transport_cost(_geometry(xc, yc, epsilon), f, g),
+        regularized_cost=reg,
+        f=f,
+        g=g,
+        epsilon=epsilon,
+        converged=converged,
         x=x,
         y=y,
         a=a,
@@ -398,8 +479,23 @@ def entropic_ot(
     epsilon: float | None = None,
     threshold: float = 1e-3,
     max_iterations: int = 2000,
+    domain: str = "log",
 ) -> EntropicOT:
     r"""Entropic OT between two weighted point clouds (squared Euclidean cost).
+
+    ``domain="auto"`` runs ott-jax's Sinkhorn on scalings (kernel domain) when that is safe,
+    which on CPU is several times faster per iteration than the log domain: a
+    matrix-vector product with the kernel :math:`K = \exp(-\tilde C/\varepsilon)`, formed
+    once, instead of a log-sum-exp over the :math:`nm` costs. :math:`\tilde C_{ij} = C_{ij} -
+    \alpha_i - \beta_j` is the cost reduced by its row minima :math:`\alpha` and then its
+    column minima :math:`\beta` (same plan; the potentials shift by :math:`\alpha, \beta` and
+    are returned for :math:`C`). The kernel domain is chosen when no entry of :math:`K`
+    underflows, i.e. when :math:`\max_{ij} \tilde C_{ij} / \varepsilon` is below
+    :math:`-\log` of the dtype's smallest normal number (87.3 in float32, 708.4 in float64;
+    for standard-normal clouds with :math:`\varepsilon` at 5% of the mean cost that holds in
+    float64, not in float32); otherwise, or when the kernel-domain solve ends with non-finite
+    potentials or without converging, the log-domain solve is run. Both stop on the same
+    marginal error, so the results agree within ``threshold``.
 
     Args:
         x: source points, shape ``(n, d)``.
@@ -411,6 +507,8 @@ def entropic_ot(
             if all costs are equal, 0.05 if all are zero; see the module notes).
         threshold: Sinkhorn stops when the marginal error (1-norm) is below this.
         max_iterations: Sinkhorn iteration cap (static).
+        domain: ``"log"`` (log-domain Sinkhorn) or ``"auto"`` (kernel domain when safe, see
+            above; static).
 
     Returns:
         :class:`EntropicOT` with costs, potentials, epsilon, the convergence flag and the
@@ -423,7 +521,8 @@ def entropic_ot(
         solve, :math:`O(nmd)` per iteration.
 
     Raises:
-        ValueError: on mismatched dimensions, fewer than 2 points, NaN/inf, ``epsilon <= 0``.
+        ValueError: on mismatched dimensions, fewer than 2 points, NaN/inf, ``epsilon <= 0``,
+            or a ``domain`` other than ``"log"`` and ``"auto"``.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -431,12 +530,19 @@ def entropic_ot(
         >>> res = entropic_ot(x, x + 1.0, epsilon=0.1)
         >>> bool(res.transport_cost > 1.5)
         True
+        >>> fast = entropic_ot(x, x + 1.0, epsilon=0.1, domain="auto")
+        >>> bool(abs(fast.transport_cost - res.transport_cost) < 1e-2)
+        True
 
     References:
         Cuturi, M. (2013). Sinkhorn distances: lightspeed computation of optimal transport.
         NeurIPS 26. Cuturi, M. et al. (2022). Optimal Transport Tools (OTT). arXiv:2201.12324.
     """
-    return _validated_call(_entropic_ot, x, y, a, b, epsilon, threshold, max_iterations)
+    if domain not in _DOMAINS:
+        raise ValueError(f"domain must be one of {_DOMAINS}, got {domain!r}")
+    return _validated_call(
+        _entropic_ot, x, y, a, b, epsilon, threshold, max_iterations, domain=domain
+    )
 
 
 def entropic_plan(

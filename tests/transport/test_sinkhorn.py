@@ -274,3 +274,63 @@ def test_apply_map_bad_dimension(key):
     tmap = entropic_map(x, y, epsilon=0.5)
     with pytest.raises(ValueError, match="columns"):
         apply_entropic_map(tmap, jnp.zeros((2, 2)))
+
+
+def _reduced_cost(x, y):
+    cost = np.asarray(ot.dist(np.asarray(x), np.asarray(y)))
+    cost = cost - cost.min(axis=1, keepdims=True)
+    return jnp.asarray(cost - cost.min(axis=0, keepdims=True))
+
+
+def test_kernel_domain_matches_log_domain(key, x64):
+    # At eps = 0.5 the largest reduced cost over eps is far below 708 (float64), so "auto" takes
+    # the kernel domain (checked). Both solves reach marginal error 1e-10 of the same unique
+    # plan; potentials are defined up to f + c, g - c, so they are compared after removing
+    # their a-weighted mean. Measured gaps: 5e-12 relative on the cost, 5e-10 on potentials of
+    # size ~10, 1.4e-12 on plan entries of size ~1e-3; the bounds (1e-8 relative, 1e-7, 1e-10
+    # absolute) are 70-2000x above them, well inside the solver tolerance.
+    x, y = _clouds(key)
+    eps = 0.5
+    assert bool(sk._kernel_is_safe(_reduced_cost(x, y), eps))
+    kw = dict(epsilon=eps, threshold=1e-10, max_iterations=20_000)
+    log, auto = entropic_ot(x, y, **kw), entropic_ot(x, y, domain="auto", **kw)
+    assert bool(auto.converged) and bool(log.converged)
+    assert not np.array_equal(np.asarray(auto.f), np.asarray(log.f))  # a different solve
+    np.testing.assert_allclose(float(auto.transport_cost), float(log.transport_cost), rtol=1e-8)
+    np.testing.assert_allclose(float(auto.regularized_cost), float(log.regularized_cost), rtol=1e-8)
+    for p, q, w in ((auto.f, log.f, auto.a), (auto.g, log.g, auto.b)):
+        np.testing.assert_allclose(p - jnp.dot(w, p), q - jnp.dot(w, q), atol=1e-7)
+    np.testing.assert_allclose(auto.plan(), log.plan(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_kernel_domain_gradient_matches_log_domain(key, x64):
+    # Implicit differentiation of the kernel-domain fixed point (same problem as above, kernel
+    # domain taken) gives the log-domain gradient; both are exact at the fixed point, and the
+    # measured gap at marginal error 1e-10 is 5e-12 on gradients of size ~0.1 (bound 1e-7).
+    x, y = _clouds(key)
+    kw = dict(epsilon=0.5, threshold=1e-10, max_iterations=20_000)
+
+    def grad(domain):
+        return jax.grad(lambda z: entropic_ot(z, y, domain=domain, **kw).transport_cost)(x)
+
+    np.testing.assert_allclose(grad("auto"), grad("log"), atol=1e-7)
+
+
+def test_kernel_domain_falls_back_to_log_domain(key, x64):
+    # "auto" must return the log-domain solve itself (bit for bit) when the kernel would
+    # underflow (eps = 0.01: the largest reduced cost over eps is above 708) and when the
+    # kernel-domain solve has not converged (3 iterations).
+    x, y = _clouds(key)
+    assert not bool(sk._kernel_is_safe(_reduced_cost(x, y), 0.01))
+    assert bool(sk._kernel_is_safe(_reduced_cost(x, y), 0.5))
+    for kw in (dict(epsilon=0.01, max_iterations=3), dict(epsilon=0.5, max_iterations=3)):
+        log, auto = entropic_ot(x, y, **kw), entropic_ot(x, y, domain="auto", **kw)
+        assert not bool(auto.converged)
+        for field in ("f", "g", "transport_cost", "regularized_cost"):
+            np.testing.assert_array_equal(getattr(auto, field), getattr(log, field))
+
+
+def test_bad_domain():
+    with pytest.raises(ValueError, match="domain"):
+        entropic_ot(np.zeros((5, 2)), np.ones((5, 2)), domain="kernel")
