@@ -33,13 +33,12 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
+from edtjax._typing import PyTree
 from edtjax.audit._laws import declared_laws
 from edtjax.audit._surrogates import Split, Surrogates
 from edtjax.audit.records import BiasResult, Skipped, Spread
@@ -90,7 +89,7 @@ def bias_stage(
     if surrogates.net is not None:  # the ensemble members as posterior draws
         net = surrogates.net
 
-        def downstream(member):
+        def downstream(member: PyTree) -> jax.Array:
             return jnp.mean(net.apply(member, z).mean[:, 0]) * scale + shift
 
         posterior = surrogate_bias(
@@ -150,7 +149,9 @@ def _interval(r: np.ndarray, m: int, level: float) -> tuple[float, list[float]]:
     return bias, [bias - half, bias + half]
 
 
-def _held_out_bias(split: Split, surrogates: Surrogates, m: int, level: float) -> dict[str, Any]:
+def _held_out_bias(
+    split: Split, surrogates: Surrogates, m: int, level: float
+) -> dict[str, float | int | list[float]]:
     """Mean held-out residual of the ensemble mean (first output, physical units) and its
     interval for the bias over ``m`` new inputs of the same distribution."""
     x = jnp.concatenate([split.x_cal, split.x_test])

@@ -24,6 +24,7 @@ import time
 import jax
 import numpy as np
 
+from edtjax._typing import ArrayLike
 from edtjax.audit._reliability import ReliabilityOutputs
 from edtjax.audit._surrogates import Split, Surrogates
 from edtjax.audit.records import HybridResult, Skipped
@@ -58,7 +59,7 @@ def hybrid_stage(
     x_mean, x_scale = split.x_mean, split.x_scale
     y_mean, y_scale = split.y_mean, split.y_scale
 
-    def simulate(z):  # standardised inputs and outputs, NumPy on the host
+    def simulate(z: ArrayLike) -> np.ndarray:  # standardised inputs and outputs, NumPy on the host
         x = np.asarray(z, np.float64) * x_scale + x_mean
         y = np.asarray(data.simulator(x), np.float64)
         return ((y - y_mean) / y_scale).astype(np.float32)

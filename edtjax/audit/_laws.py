@@ -12,7 +12,7 @@ by bisection of its CDF. Everything runs in float32: quantiles agree with scipy'
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +20,7 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
+from edtjax._typing import ArrayLike, PRNGKey
 from edtjax.audit.input_laws import box_input_laws, check_input_names, parse_input_laws
 from edtjax.audit.result import AuditData
 
@@ -50,7 +51,7 @@ class _CdfTruncated(dist.Distribution):
         super().__init__(batch_shape=(), event_shape=())
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
-    def support(self):
+    def support(self) -> constraints.Constraint:
         return constraints.interval(self.low, self.high)
 
     def _base_icdf(self, p):
@@ -59,7 +60,7 @@ class _CdfTruncated(dist.Distribution):
         lo = jnp.broadcast_to(self._lo, p.shape)
         hi = jnp.broadcast_to(self._hi, p.shape)
 
-        def step(_, bounds):
+        def step(_: jax.Array, bounds: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
             a, b = bounds
             mid = 0.5 * (a + b)
             below = self.base_dist.cdf(mid) < p
@@ -68,18 +69,18 @@ class _CdfTruncated(dist.Distribution):
         a, b = jax.lax.fori_loop(0, _BISECTION_STEPS, step, (lo, hi))
         return 0.5 * (a + b)
 
-    def icdf(self, u):
+    def icdf(self, u: ArrayLike) -> jax.Array:
         x = self._base_icdf(self._cdf_low + u * self._mass)
         return jnp.clip(x, self.low, self.high)
 
-    def cdf(self, x):
+    def cdf(self, x: ArrayLike) -> jax.Array:
         return jnp.clip((self.base_dist.cdf(x) - self._cdf_low) / self._mass, 0.0, 1.0)
 
-    def log_prob(self, x):
+    def log_prob(self, x: ArrayLike) -> jax.Array:
         inside = (x >= self.low) & (x <= self.high)
         return jnp.where(inside, self.base_dist.log_prob(x) - jnp.log(self._mass), -jnp.inf)
 
-    def sample(self, key, sample_shape=()):
+    def sample(self, key: PRNGKey, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         return self.icdf(jax.random.uniform(key, sample_shape))
 
 
@@ -152,7 +153,7 @@ class DeclaredLaws(NamedTuple):
     descriptions: tuple[str, ...]
     source: str
 
-    def icdf(self, u: Any) -> jax.Array:
+    def icdf(self, u: ArrayLike) -> jax.Array:
         """Map uniform points ``(k, d)`` to draws ``(k, d)`` of the laws (column by column)."""
         u = jnp.asarray(u)
         return jnp.stack([law.icdf(u[:, i]) for i, law in enumerate(self.laws)], axis=1)

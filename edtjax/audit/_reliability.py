@@ -20,12 +20,13 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.audit._surrogates import READS_SURROGATE, Split, Surrogates
 from edtjax.audit.records import (
     Attribution,
@@ -41,6 +42,7 @@ from edtjax.audit.records import (
 from edtjax.audit.sections import MapsConfig, ReliabilityConfig
 from edtjax.reliability import (
     INDICATORS,
+    Calibration,
     CombinedState,
     Indicator,
     calibrate,
@@ -60,7 +62,7 @@ def build_indicators(surrogates: Surrogates, config: ReliabilityConfig) -> dict[
     standardised). Those that read the surrogate get its epistemic variance or its features."""
     predict = surrogates.main
 
-    def epistemic(z):  # the whole predictive variance when it is not split
+    def epistemic(z: jax.Array) -> jax.Array:  # the whole predictive variance when it is not split
         pred = predict(z)
         return pred.variance if pred.aleatoric is None else pred.variance - pred.aleatoric
 
@@ -102,7 +104,7 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def exact_p_values(calibration_scores: Any, scores: Any) -> np.ndarray:
+def exact_p_values(calibration_scores: ArrayLike, scores: ArrayLike) -> np.ndarray:
     r"""Conformal p-values in float64, :math:`p(s) = (1 + \#\{i : s_i \ge s\}) / (n + 1)`.
 
     The same p-values as :func:`edtjax.reliability.conformal_p_values`, counted in NumPy and
@@ -157,9 +159,9 @@ class ReliabilityOutputs(NamedTuple):
     depth_maps: list[DepthMap]
     arrays: dict[str, np.ndarray]
     queries: QueryAnswers | None
-    outside: Callable[[Any], np.ndarray]
+    outside: Callable[[ArrayLike], np.ndarray]
     combined: Indicator
-    combined_state: Any
+    combined_state: CombinedState
 
 
 def reliability_stage(
@@ -283,7 +285,7 @@ def reliability_stage(
     combined_state = states[COMBINED]
     combined_threshold = calibrations[COMBINED].threshold
 
-    def outside(z):
+    def outside(z: ArrayLike) -> np.ndarray:
         return np.asarray(combined.score(combined_state, z) > combined_threshold)
 
     return ReliabilityOutputs(numbers, maps, arrays, answers, outside, combined, combined_state)
@@ -338,7 +340,7 @@ def _labelled(split, surrogates, mean, lower, upper, outside, combined_scores, y
     large = err_std > threshold
     hit = (y_phys >= lower) & (y_phys <= upper)
 
-    def group(mask):
+    def group(mask: np.ndarray) -> ErrorGroup:
         count = int(mask.sum())
         if count == 0:
             return ErrorGroup(count=0, mae=None, coverage=None, n_large_errors=0)
@@ -384,15 +386,15 @@ def query_answers(
     split: Split,
     surrogates: Surrogates,
     indicators: dict[str, Indicator],
-    states: dict[str, Any],
-    calibrations: dict[str, Any],
-    query_scores: dict[str, Any],
+    states: dict[str, PyTree],
+    calibrations: dict[str, Calibration],
+    query_scores: dict[str, ArrayLike],
     input_names: tuple[str, ...],
     config: ReliabilityConfig,
     *,
     queries_shifted: bool = False,
     queries_y: np.ndarray | None = None,
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+) -> tuple[QueryAnswers, dict[str, np.ndarray]]:
     r"""An answer per query: prediction, interval, p-values, verdict and what pushes it out.
 
     For query :math:`x_q` (in the user's order): the ensemble's predictive mean per output; the
@@ -507,8 +509,15 @@ def query_answers(
 
 
 def depth_maps(
-    split, indicators, states, calibrations, contour_inputs, input_names, config: MapsConfig, drawn
-):
+    split: Split,
+    indicators: dict[str, Indicator],
+    states: dict[str, PyTree],
+    calibrations: dict[str, Calibration],
+    contour_inputs: tuple[int, int],
+    input_names: tuple[str, ...],
+    config: MapsConfig,
+    drawn: tuple[str, ...],
+) -> tuple[list[DepthMap], dict[str, np.ndarray]]:
     """Scores of the indicators ``drawn`` on a ``G x G`` grid over two inputs, the others at
     the training median.
 

@@ -33,12 +33,13 @@ References:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.audit._laws import DeclaredLaws, declared_laws
 from edtjax.audit._surrogates import Split, Surrogates
 from edtjax.audit.records import (
@@ -103,8 +104,8 @@ def _stack(tree) -> np.ndarray:
     return np.stack([np.asarray(leaf, np.float64) for leaf in tree])
 
 
-def _summary(est: IndexEstimates, stacked: bool) -> dict[str, Any]:
-    def pick(tree):
+def _summary(est: IndexEstimates, stacked: bool) -> dict[str, list]:
+    def pick(tree: PyTree) -> np.ndarray:
         return _stack(tree) if stacked else np.asarray(tree, np.float64)
 
     first, total = pick(est.first_order), pick(est.total_order)
@@ -122,7 +123,9 @@ def _summary(est: IndexEstimates, stacked: bool) -> dict[str, Any]:
     }
 
 
-def given_data_summary(x: Any, y: Any, confidence: float) -> tuple[FirstOrderIndices, np.ndarray]:
+def given_data_summary(
+    x: ArrayLike, y: ArrayLike, confidence: float
+) -> tuple[FirstOrderIndices, np.ndarray]:
     """Rank-based first-order indices ``(d, o)`` of ``y`` on ``x`` with their intervals.
 
     Returns the :class:`~edtjax.audit.records.FirstOrderIndices` (intervals ``None`` below
@@ -197,7 +200,7 @@ def surrogate_sobol(
     the inputs."""
     f = _surrogate_mean(split, surrogates)
 
-    def model(v):
+    def model(v: list[jax.Array]) -> jax.Array:
         return f(jnp.stack(v)[None])[0]
 
     est = sobol_indices(
@@ -399,7 +402,7 @@ def sobol_validity(
     config: SensitivityConfig,
     reliability: ReliabilityConfig,
     *,
-    outside: Callable[[jax.Array], Any] | None = None,
+    outside: Callable[[jax.Array], ArrayLike] | None = None,
     devices: int | None = None,
 ) -> LawValidity | Skipped | None:
     """How much of the declared-law Sobol' design lies outside the validity domain.
@@ -503,7 +506,7 @@ def layer_sensitivity(
     net = surrogates.net
     x = split.x_test[: config.gsa_points]
 
-    def apply_fn(params, inputs):
+    def apply_fn(params: PyTree, inputs: jax.Array) -> jax.Array:
         return net.apply(params, inputs).mean
 
     est = parameter_sensitivity(
@@ -520,7 +523,7 @@ def layer_sensitivity(
     groups = sorted(est.first_order)
     weights = np.asarray(est.variance, np.float64)  # (P, o)
 
-    def aggregate(tree):
+    def aggregate(tree: dict[str, jax.Array]) -> list:
         per = np.stack([np.asarray(tree[g], np.float64) for g in groups])  # (g, P, o)
         return (np.sum(per * weights[None], axis=1) / np.sum(weights, axis=0)[None]).tolist()
 

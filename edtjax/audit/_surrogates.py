@@ -10,16 +10,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from edtjax._typing import ArrayLike, PyTree
 from edtjax.audit.records import SurrogateInfo, SurrogateScores
 from edtjax.audit.result import AuditData
 from edtjax.audit.sections import CalibrationConfig, SplitConfig, SurrogateConfig
-from edtjax.audit.surrogate import UserSurrogate, as_predictive
+from edtjax.audit.surrogate import UserPredictions, UserSurrogate, as_predictive
 from edtjax.reliability import INDICATORS
 from edtjax.surrogates import (
     MLP,
@@ -74,11 +75,11 @@ class Split(NamedTuple):
     raw_test: np.ndarray
     raw_shift: np.ndarray | None
 
-    def to_inputs(self, x_physical: Any) -> jax.Array:
+    def to_inputs(self, x_physical: ArrayLike) -> jax.Array:
         """Standardise physical inputs ``(k, d)`` (float32)."""
         return jnp.asarray((np.asarray(x_physical) - self.x_mean) / self.x_scale, jnp.float32)
 
-    def to_physical_inputs(self, z: Any) -> np.ndarray:
+    def to_physical_inputs(self, z: ArrayLike) -> np.ndarray:
         """Map standardised inputs back to physical units (float64 NumPy)."""
         return np.asarray(z, np.float64) * self.x_scale + self.x_mean
 
@@ -107,10 +108,10 @@ def split_data(key: jax.Array, data: AuditData, config: SplitConfig) -> Split:
             bad = [names[j] for j in np.flatnonzero(scale == 0)]
             raise ValueError(f"data has constant {name} columns on the training set: {bad}")
 
-    def zx(a):
+    def zx(a: np.ndarray) -> jax.Array:
         return jnp.asarray((a - x_mean) / x_scale, jnp.float32)
 
-    def zy(a):
+    def zy(a: np.ndarray) -> jax.Array:
         return jnp.asarray((a - y_mean) / y_scale, jnp.float32)
 
     q = None if data.queries is None else np.asarray(data.queries, np.float64)
@@ -161,7 +162,7 @@ class Surrogates(NamedTuple):
     """
 
     net: MLP | None
-    params: Any
+    params: PyTree
     predict: dict[str, Callable[[jax.Array], Predictive]]
     primary: str = ENSEMBLE
     source: str = "trained"
@@ -179,7 +180,7 @@ class Surrogates(NamedTuple):
         """Whether the surrogate can be evaluated at new inputs (not only at given rows)."""
         return self.source != "predictions"
 
-    def member(self, i: int) -> Any:
+    def member(self, i: int) -> PyTree:
         """Parameters of ensemble member ``i``."""
         return jax.tree.map(lambda p: p[i], self.params)
 
@@ -249,7 +250,9 @@ def fit_surrogates(
     return Surrogates(state.network, state.params, predict, features=features)
 
 
-def user_surrogates(split: Split, data: AuditData, surrogate: Any) -> Surrogates:
+def user_surrogates(
+    split: Split, data: AuditData, surrogate: UserSurrogate | UserPredictions
+) -> Surrogates:
     """The user's surrogate (:mod:`edtjax.audit.surrogate`) in the audit's standardised units.
 
     A :class:`~edtjax.audit.UserSurrogate` is wrapped (inputs mapped back to physical units,
@@ -265,7 +268,7 @@ def user_surrogates(split: Split, data: AuditData, surrogate: Any) -> Surrogates
     y_scale = jnp.asarray(split.y_scale, jnp.float32)
     if isinstance(surrogate, UserSurrogate):
 
-        def predict(z):
+        def predict(z: jax.Array) -> Predictive:
             raw = surrogate.predict(z * x_scale + x_mean)
             p = as_predictive(raw, z.shape[0], o, "surrogate.predict")
             var_scale = y_scale * y_scale
@@ -312,7 +315,7 @@ def user_surrogates(split: Split, data: AuditData, surrogate: Any) -> Surrogates
                 f"and {i} of the labelled runs followed by the queries)"
             )
 
-    def lookup(z):
+    def lookup(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         found = [index.get(row.tobytes(), -1) for row in np.asarray(z, np.float32)]
         if min(found, default=0) < 0:
             raise ValueError(
@@ -321,7 +324,7 @@ def user_surrogates(split: Split, data: AuditData, surrogate: Any) -> Surrogates
             )
         return mean_table[found], var_table[found]
 
-    def predict(z):
+    def predict(z: jax.Array) -> Predictive:
         shape = jax.ShapeDtypeStruct((z.shape[0], o), jnp.float32)
         mean, variance = jax.pure_callback(lookup, (shape, shape), z, vmap_method="sequential")
         return Predictive(mean=mean, variance=variance)

@@ -42,7 +42,6 @@ import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
-from typing import Any
 
 from edtjax._io import read_text
 from edtjax.audit.input_laws import input_laws_table, parse_input_laws
@@ -159,7 +158,7 @@ def audit_preset(name: str) -> AuditConfig:
     return _PRESETS[name]
 
 
-def config_to_dict(config: AuditConfig) -> dict[str, Any]:
+def config_to_dict(config: AuditConfig) -> dict[str, object]:
     """The configuration as a JSON-serialisable dict: ``seed``, ``devices``, one dict per
     section, and ``inputs`` as its table (tuples become lists); the TOML file's layout.
 
@@ -170,7 +169,7 @@ def config_to_dict(config: AuditConfig) -> dict[str, Any]:
     if not isinstance(config, AuditConfig):
         raise ValueError(f"config must be an AuditConfig, got {type(config).__name__}")
 
-    def plain(section):
+    def plain(section: Section) -> dict[str, object]:
         return {f.name: _json_value(getattr(section, f.name)) for f in dataclasses.fields(section)}
 
     return {
@@ -181,11 +180,11 @@ def config_to_dict(config: AuditConfig) -> dict[str, Any]:
     }
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
-def sectioned_config(table: Mapping[str, Any]) -> dict[str, Any]:
+def sectioned_config(table: Mapping[str, object]) -> dict[str, object]:
     """A configuration dict with every flat key of an older layout moved into its section.
 
     Older ``report.json`` files hold the configuration flat (``{"members": 5, ...}``); this
@@ -197,7 +196,7 @@ def sectioned_config(table: Mapping[str, Any]) -> dict[str, Any]:
         >>> sectioned_config({"seed": 0, "members": 3, "alpha": 0.1})
         {'seed': 0, 'surrogate': {'members': 3}, 'reliability': {'alpha': 0.1}}
     """
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for key, value in table.items():
         if key in FIELD_TABLES:
             section = out.setdefault(FIELD_TABLES[key], {})
@@ -255,7 +254,7 @@ _TOP_LEVEL = ("preset", "seed", "devices", *SECTIONS, "inputs")
 
 
 def config_from_mapping(
-    table: Mapping[str, Any], preset: str | AuditConfig = "default"
+    table: Mapping[str, object], preset: str | AuditConfig = "default"
 ) -> AuditConfig:
     """Apply a mapping of overrides (as read from TOML) to a preset or to a configuration.
 
@@ -286,7 +285,7 @@ def config_from_mapping(
             )
         if key not in _TOP_LEVEL:
             raise ValueError(f"config has unknown key {key!r}; expected among {list(_TOP_LEVEL)}")
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for key in ("seed", "devices"):
         if key in table:
             values[key] = _coerce(key, table[key], getattr(base, key))
@@ -304,7 +303,7 @@ def config_from_mapping(
     return dataclasses.replace(base, **values)
 
 
-def _section(section: Section, overrides: Any) -> Section:
+def _section(section: Section, overrides: object) -> Section:
     """``section`` with the ``overrides`` of its TOML table applied and checked."""
     table = section.table
     if not isinstance(overrides, Mapping):
@@ -326,7 +325,7 @@ def _section(section: Section, overrides: Any) -> Section:
     return dataclasses.replace(section, **values)
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
+def _coerce(key: str, value: object, default: object) -> object:
     if isinstance(default, tuple):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"config key {key!r} must be an array, got {value!r}")
@@ -335,7 +334,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return _scalar(key, value, type(default))
 
 
-def _scalar(key: str, value: Any, kind: type) -> Any:
+def _scalar(key: str, value: object, kind: type) -> object:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if type(value) is not kind:

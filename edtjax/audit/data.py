@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +117,7 @@ def _read_csv(path: Path) -> _Table:
             )
     data = rows[1:]
 
-    def converter(j: int):
+    def converter(j: int) -> Callable[[], np.ndarray]:
         def convert() -> np.ndarray:
             cells = [fields[j] for _, fields in data]
             try:  # one conversion in C; on failure, find the offending cell for the message

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
 
 INPUT_LAWS: dict[str, tuple[str, ...]] = {
     "Beta": ("concentration1", "concentration0"),
@@ -67,13 +66,13 @@ _PARAMETER_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
 }
 
 
-def _law_number(where: str, value: Any) -> float:
+def _law_number(where: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"config key {where!r} must be a number, got {value!r}")
     return float(value)
 
 
-def _parse_law(name: str, entry: Any) -> tuple[str, str, tuple[tuple[str, float], ...]]:
+def _parse_law(name: str, entry: object) -> tuple[str, str, tuple[tuple[str, float], ...]]:
     """One input's law: checked, with its parameters in the canonical order."""
     where = f"inputs.{name}"
     if isinstance(entry, tuple) and len(entry) == 3:  # canonical form
@@ -125,7 +124,7 @@ def _parse_law(name: str, entry: Any) -> tuple[str, str, tuple[tuple[str, float]
     return (name, law, tuple(params))
 
 
-def parse_input_laws(table: Any) -> tuple[tuple[str, str, tuple[tuple[str, float], ...]], ...]:
+def parse_input_laws(table: object) -> tuple[tuple[str, str, tuple[tuple[str, float], ...]], ...]:
     """Check a table of input laws and return it in the canonical (hashable) form.
 
     Args:
@@ -165,7 +164,9 @@ def parse_input_laws(table: Any) -> tuple[tuple[str, str, tuple[tuple[str, float
     return tuple(out)
 
 
-def input_laws_table(inputs: tuple) -> dict[str, dict[str, Any]]:
+def input_laws_table(
+    inputs: tuple[tuple[str, str, tuple[tuple[str, float], ...]], ...],
+) -> dict[str, dict[str, str | float]]:
     """The canonical input laws as the TOML/JSON table ``{name: {"law": ..., **parameters}}``.
 
     Example:

@@ -56,6 +56,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import jax
@@ -143,7 +144,7 @@ class _Stages:
         self.bar = tqdm(total=len(STAGES), disable=not progress, file=sys.stderr, unit="stage")
 
     @contextmanager
-    def stage(self, name: str, what: str):
+    def stage(self, name: str, what: str) -> Iterator[None]:
         self.bar.set_description(f"audit: {what}")
         start = time.perf_counter()
         yield
@@ -151,7 +152,7 @@ class _Stages:
         self.bar.set_postfix_str(f"{name} {self.timings[name]:.1f} s")
         self.bar.update(1)
 
-    def close(self, clear: bool = False):
+    def close(self, clear: bool = False) -> None:
         """Close the bar; ``clear`` removes it (an interrupted or failed run)."""
         if clear:
             self.bar.leave = False

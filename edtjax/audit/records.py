@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import types
 import typing
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 
@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-def to_json(value: Any) -> Any:
+def to_json(value: object) -> object:
     """``value`` as JSON: records as objects, NumPy scalars and arrays as Python values."""
     if isinstance(value, (Record, Skipped)):
         return value.to_json()
@@ -67,7 +67,7 @@ def to_json(value: Any) -> Any:
     return value
 
 
-def read_json(hint: Any, value: Any, path: str) -> Any:
+def read_json(hint: object, value: object, path: str) -> object:
     """``value`` (JSON) read as the type ``hint`` (records, ``X | None``, ``X | Skipped``,
     ``dict[str, X]``, ``list[X]``; other values as they are); ``path`` names it in errors."""
     origin = typing.get_origin(hint)
@@ -103,12 +103,12 @@ class Record:
         {'mean': 0.1, 'interval': [0.0, 0.2]}
     """
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """This record as the JSON object of ``report.json`` (keys in field order)."""
         return {f.name: to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
-    def from_json(cls, value: Any, path: str = "numbers") -> Record:
+    def from_json(cls, value: object, path: str = "numbers") -> Record:
         """Read the record from its JSON object; ``ValueError`` names a missing or extra key
         (``path`` names the object in the message). Cost: linear in the size of ``value``.
 
@@ -133,7 +133,7 @@ class Record:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: type) -> dict[str, object]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
@@ -199,13 +199,13 @@ class CaseInfo(Record):
     n_queries_shifted: int
     queries_shifted_by_construction: bool
     seed: int
-    config: dict[str, Any]
+    config: dict[str, object]
     edtjax_version: str
     has_simulator: bool
     surrogate: SurrogateInfo
 
     @classmethod
-    def from_json(cls, value: Any, path: str = "numbers") -> CaseInfo:
+    def from_json(cls, value: object, path: str = "numbers") -> CaseInfo:
         """As ``Record.from_json``; a flat ``config`` (a report of an earlier version) is read
         into its sections (``edtjax.audit.config.sectioned_config``)."""
         case = super().from_json(value, path)

@@ -141,7 +141,7 @@ from __future__ import annotations
 import math
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -195,7 +195,7 @@ class AuditData(NamedTuple):
     queries_y: np.ndarray | None
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
-    simulator: Callable[[Any], Any] | None
+    simulator: Callable[[np.ndarray], np.ndarray] | None
     box: Mapping[str, tuple[float, float]] | None
     queries_shifted: bool = False
 
@@ -235,13 +235,13 @@ class AuditResult(NamedTuple):
     hybrid: HybridResult | Skipped | None = None
 
     @property
-    def numbers(self) -> dict[str, Any]:
+    def numbers(self) -> dict[str, object]:
         """Every reported number as the nested JSON dict of ``report.json["numbers"]``."""
         return {name: to_json(getattr(self, name)) for name in _NUMBERS}
 
     @classmethod
     def from_json(
-        cls, numbers: Mapping[str, Any], arrays: dict[str, np.ndarray], timings: dict[str, float]
+        cls, numbers: Mapping[str, object], arrays: dict[str, np.ndarray], timings: dict[str, float]
     ) -> AuditResult:
         """Read a result back from its ``numbers`` (e.g. ``report.json["numbers"]``).
 
@@ -294,7 +294,7 @@ _NUMBERS = (
 _OPTIONAL = ("queries", "hybrid")
 
 
-def _check_json(path: str, value: Any) -> None:
+def _check_json(path: str, value: object) -> None:
     if value is None or isinstance(value, (bool, str)):
         return
     if isinstance(value, (int, float)):

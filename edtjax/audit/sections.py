@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from edtjax.reliability import INDICATORS
 
@@ -298,7 +298,7 @@ def _power_of_two(v):
     return _positive_int(v) and v >= 2 and (v & (v - 1)) == 0
 
 
-_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+_RULES: dict[str, tuple[Callable[[object], bool], str]] = {
     "seed": (
         lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**63 - 2,
         "an int in [0, 2**63 - 2] (seed and seed + 1 key 64-bit PRNG streams)",
@@ -376,7 +376,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def check_field(name: str, value: Any) -> None:
+def check_field(name: str, value: object) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``value`` passes its rule in ``_RULES``."""
     rule, expectation = _RULES[name]
     try:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from edtjax.audit.records import (
     BiasResult,
+    FirstOrderIndices,
     HybridResult,
+    IndexTable,
     LawValidity,
     QueryAnswers,
     ReliabilityResult,
@@ -20,7 +21,7 @@ from edtjax.audit.result import AuditResult, check_audit_result
 __all__ = ["format_summary"]
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def _fmt(value: object, digits: int = 3) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -30,11 +31,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
     cells = [[str(h) for h in header]] + [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
 
-    def line(r):
+    def line(r: Sequence[str]) -> str:
         return "  ".join(
             c.ljust(w) if j == 0 else c.rjust(w)
             for j, (c, w) in enumerate(zip(r, widths, strict=True))
@@ -44,7 +45,13 @@ def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     return [title, rule, line(cells[0]), rule, *(line(r) for r in cells[1:]), ""]
 
 
-def _top(indices: Any, names: Sequence[str], j: int, k: int = 3, index: str = "total") -> str:
+def _top(
+    indices: IndexTable | FirstOrderIndices | None,
+    names: Sequence[str],
+    j: int,
+    k: int = 3,
+    index: str = "total",
+) -> str:
     values = None if indices is None else getattr(indices, index)
     if values is None:
         return "-"

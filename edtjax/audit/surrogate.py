@@ -31,12 +31,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from edtjax._typing import ArrayLike
 from edtjax.surrogates import Predictive
 
 __all__ = ["UserPredictions", "UserSurrogate", "load_predictions", "load_surrogate"]
@@ -95,14 +96,14 @@ class UserPredictions(NamedTuple):
         'user predictions'
     """
 
-    mean: Any
-    std: Any
-    queries_mean: Any = None
-    queries_std: Any = None
+    mean: ArrayLike
+    std: ArrayLike
+    queries_mean: ArrayLike | None = None
+    queries_std: ArrayLike | None = None
     name: str = "user predictions"
 
 
-def check_user_surrogate(surrogate: Any, n_rows: int, n_queries: int, n_outputs: int) -> None:
+def check_user_surrogate(surrogate: object, n_rows: int, n_queries: int, n_outputs: int) -> None:
     """Raise ``ValueError`` when ``surrogate`` is neither ``None`` nor a well-formed user
     surrogate for ``n_rows`` labelled runs, ``n_queries`` queries and ``n_outputs`` outputs."""
     if surrogate is None:
@@ -284,7 +285,7 @@ def _takes_no_argument(fn: Callable) -> bool:
     ) and not any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
-def as_predictive(value: Any, k: int, o: int, where: str) -> Predictive:
+def as_predictive(value: object, k: int, o: int, where: str) -> Predictive:
     """The user's prediction as a :class:`Predictive` with ``variance`` set; ``ValueError``
     naming ``where`` when it is not one of shape ``(k, o)`` with a variance or samples."""
     if not isinstance(value, Predictive):

@@ -26,7 +26,7 @@ References:
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import jax
 import numpy as np
@@ -88,7 +88,9 @@ class _Simulator:
         return self.run(x)[0]
 
 
-def pellet_simulator(config: AuditConfig, names: tuple[str, ...] | None = None):
+def pellet_simulator(
+    config: AuditConfig, names: tuple[str, ...] | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
     """The batched exact model of the built-in case, ``f(x) -> y`` on ``(k, d)`` arrays.
 
     Columns of ``x`` follow ``names`` (default: the keys of ``DEFAULT_INPUT_BOX``); ``y`` is

@@ -28,6 +28,8 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 from edtjax.cli._args import (
     UserError,
@@ -221,7 +223,7 @@ def _interrupts():
         yield seen
         return
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> NoReturn:
         seen.append(signum)
         raise KeyboardInterrupt
 

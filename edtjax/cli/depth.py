@@ -227,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
                 "be standardised; drop them with --columns or pass --no-standardize"
             )
 
-    def standardise(values):
+    def standardise(values: np.ndarray) -> np.ndarray:
         return ((values - centre) / scale).astype(np.float32)
 
     indicator = _indicator(args.method, args.neighbors, args.directions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import edtjax
 from edtjax.cli._args import (
@@ -15,6 +15,10 @@ from edtjax.cli._args import (
     prepare_out,
     seed,
 )
+
+if TYPE_CHECKING:
+    from edtjax.lattice import IsingSample, Phi4Result
+    from edtjax.mcmc import GammaResult
 
 _EXAMPLES_SAMPLE = """\
 examples:
@@ -119,7 +123,7 @@ def _check_sizes(args: argparse.Namespace, dim: int, steps: int, steps_flag: str
     check_elements(f"{steps_flag} + --burn-in steps", steps + burn_in, steps_flag)
 
 
-def _summary_rows(summary: dict[str, Any]) -> list[dict[str, float | str]]:
+def _summary_rows(summary: dict[str, GammaResult]) -> list[dict[str, float | str]]:
     return [
         {
             "observable": name,
@@ -143,7 +147,12 @@ def _print_table(title: str, rows: list[dict[str, float | str]]) -> None:
     print("  (errors and tau_int by the Gamma method, Wolff 2004; tau_int in recorded samples)")
 
 
-def _report(args: argparse.Namespace, title: str, result: Any, model: dict[str, Any]) -> int:
+def _report(
+    args: argparse.Namespace,
+    title: str,
+    result: IsingSample | Phi4Result,
+    model: dict[str, str | float],
+) -> int:
     """Print the summary table and, with ``--out``, save traces and metadata."""
     rows = _summary_rows(result.summary)
     _print_table(title, rows)

@@ -16,7 +16,7 @@ import functools
 import io
 import math
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -30,6 +30,11 @@ from edtjax.cli._args import (
     prepare_out,
     seed,
 )
+
+if TYPE_CHECKING:
+    import jax
+
+    from edtjax.sensitivity import IndexEstimates, Interval
 
 _MODELS = ("ishigami", "sobol_g", "borehole", "friedman1", "pellet")
 _G_COEFFICIENTS = "0,1,4.5,9,99,99,99,99"
@@ -59,7 +64,7 @@ class _Analysis(NamedTuple):
     second: np.ndarray | None
     second_stderr: np.ndarray | None
     second_ci: np.ndarray | None
-    estimates: Any
+    estimates: IndexEstimates
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -219,13 +224,13 @@ def _analytic_model(args: argparse.Namespace):
     return names, simulators.borehole_factors(), _stacked_model("borehole"), None
 
 
-def _pack(estimates, bootstrap: bool) -> _Analysis:
+def _pack(estimates: IndexEstimates, bootstrap: bool) -> _Analysis:
     """NumPy arrays of the indices over factors (a list of scalars or a ``(d,)`` array)."""
 
-    def flat(x):
+    def flat(x: object) -> np.ndarray | None:
         return np.asarray([float(v) for v in np.asarray(x).reshape(-1)]) if x is not None else x
 
-    def interval(ci):
+    def interval(ci: Interval) -> np.ndarray:
         return np.stack([flat(ci.low), flat(ci.high)], axis=1)
 
     first_ci = estimates.first_order_bootstrap if bootstrap else estimates.first_order_interval
@@ -266,7 +271,7 @@ def _pellet_model(output: str, cells: int, time_steps: int):
     config = SolverConfig(n_cells=cells, n_steps=time_steps)
     column = PELLET_OUTPUT_NAMES.index(output)
 
-    def model(x):
+    def model(x: jax.Array) -> jax.Array:
         inputs = design_to_inputs(x, names)
         inputs = type(inputs)(*(jnp.asarray(v, dtype=jnp.float64) for v in inputs))
         try:
@@ -329,10 +334,10 @@ def _write_outputs(out: Path, force: bool, record: dict, names, analysis: _Analy
     from edtjax.report import plot_sobol_indices
     from edtjax.sensitivity import Interval
 
-    def by_name(values):
+    def by_name(values: np.ndarray) -> dict[str, float]:
         return {name: float(v) for name, v in zip(names, values, strict=True)}
 
-    def ci(bounds):
+    def ci(bounds: np.ndarray) -> Interval:
         return Interval(by_name(bounds[:, 0]), by_name(bounds[:, 1]))
 
     plotted = analysis.estimates._replace(

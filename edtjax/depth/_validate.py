@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 
 from edtjax._checks import as_array, check_int, check_real
+from edtjax._typing import ArrayLike, DTypeLike
 
 
 def query_and_reference(
-    x_query: Any, x_ref: Any, *, min_ref: int = 1, dim: int | None = None
+    x_query: ArrayLike, x_ref: ArrayLike, *, min_ref: int = 1, dim: int | None = None
 ) -> tuple[jax.Array, jax.Array]:
     """Validate a query set ``(m, d)`` and a reference set ``(n, d)``.
 
@@ -35,7 +34,7 @@ def query_and_reference(
     return x_query, x_ref
 
 
-def reference(x_ref: Any, *, min_ref: int = 1) -> jax.Array:
+def reference(x_ref: ArrayLike, *, min_ref: int = 1) -> jax.Array:
     """Validate a reference set ``(n, d)`` alone."""
     x_ref = as_array("x_ref", x_ref, ndim=2)
     if not jax.numpy.issubdtype(x_ref.dtype, jax.numpy.floating):
@@ -45,7 +44,7 @@ def reference(x_ref: Any, *, min_ref: int = 1) -> jax.Array:
     return x_ref
 
 
-def query_for(x_query: Any, dim: int, dtype: Any) -> jax.Array:
+def query_for(x_query: ArrayLike, dim: int, dtype: DTypeLike) -> jax.Array:
     """Validate a query set against a fitted reference of dimension ``dim``."""
     x_query = as_array("x_query", x_query, ndim=2)
     if x_query.shape[1] != dim:
@@ -55,11 +54,11 @@ def query_for(x_query: Any, dim: int, dtype: Any) -> jax.Array:
     return x_query.astype(dtype)
 
 
-def positive_int(name: str, value: Any, minimum: int = 1) -> int:
+def positive_int(name: str, value: object, minimum: int = 1) -> int:
     """An integer ``>= minimum``."""
     return check_int(name, value, minimum=minimum)
 
 
-def positive_real(name: str, value: Any) -> Any:
+def positive_real(name: str, value: object) -> float | jax.Array:
     """A real ``> 0``."""
     return check_real(name, value, minimum=0.0, strict_minimum=True)

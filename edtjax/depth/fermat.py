@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +51,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from edtjax._checks import check_int, check_real
+from edtjax._typing import ArrayLike
 from edtjax.depth import _validate
 from edtjax.depth._centring import coarse_centre
 
@@ -163,16 +163,16 @@ def _all_pairs_relaxation(nbr: jax.Array, sq: jax.Array, alpha: jax.Array) -> ja
     )
     dist = jnp.full((n, n), jnp.inf, dtype=sq.dtype).at[jnp.arange(n), jnp.arange(n)].set(0.0)
 
-    def sweep(dist):
-        def relax(col, dist):
+    def sweep(dist: jax.Array) -> jax.Array:
+        def relax(col: jax.Array, dist: jax.Array) -> jax.Array:
             return jnp.minimum(dist, dist[nbr[:, col], :] + w[:, col, None])
 
         return jax.lax.fori_loop(0, width, relax, dist)
 
-    def cond(carry):
+    def cond(carry: tuple[jax.Array, jax.Array]) -> jax.Array:
         return carry[1]
 
-    def body(carry):
+    def body(carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
         dist, _ = carry
         new = sweep(dist)
         return new, jnp.any(new < dist)
@@ -186,7 +186,7 @@ def _platform(x: jax.Array) -> str:
     return next(iter(x.devices())).platform
 
 
-def fermat_fit(x_ref: Any, *, alpha: float = 2.0, n_neighbors: int = 10) -> FermatGraph:
+def fermat_fit(x_ref: ArrayLike, *, alpha: float = 2.0, n_neighbors: int = 10) -> FermatGraph:
     """All-pairs sample Fermat distances on the symmetrised kNN graph of a reference sample.
 
     Args:
@@ -250,7 +250,7 @@ def _to_reference(graph: FermatGraph, x_query: jax.Array) -> jax.Array:
     )
 
 
-def fermat_distance_to_reference(graph: FermatGraph, x_query: Any) -> jax.Array:
+def fermat_distance_to_reference(graph: FermatGraph, x_query: ArrayLike) -> jax.Array:
     """Sample Fermat distances from queries to every reference point, one min-plus step.
 
     ``D(z, x_j) = min_{i ∈ N(z)} ‖z - x_i‖^α + D(x_i, x_j)``: the query joins the graph
@@ -285,7 +285,7 @@ def fermat_distance_to_reference(graph: FermatGraph, x_query: Any) -> jax.Array:
 
 
 def fermat_distance(
-    x_query: Any, x_ref: Any, *, alpha: float = 2.0, n_neighbors: int = 10
+    x_query: ArrayLike, x_ref: ArrayLike, *, alpha: float = 2.0, n_neighbors: int = 10
 ) -> jax.Array:
     """Sample Fermat distances ``(m, n)`` from queries to a reference sample.
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, is_concrete
+from edtjax._typing import ArrayLike
 from edtjax.depth import _validate
 
 __all__ = [
@@ -61,7 +61,7 @@ def _weighted_from_distances(
     return counts / total
 
 
-def _check_distances(d_query_ref: Any, d_ref_ref: Any) -> tuple[jax.Array, jax.Array]:
+def _check_distances(d_query_ref: ArrayLike, d_ref_ref: ArrayLike) -> tuple[jax.Array, jax.Array]:
     # +inf is a distance (points in different components of a graph); NaN is not
     d_ref_ref = as_array("d_ref_ref", d_ref_ref, ndim=2, finite=False)
     d_query_ref = as_array("d_query_ref", d_query_ref, ndim=2, finite=False)
@@ -82,7 +82,7 @@ def _check_distances(d_query_ref: Any, d_ref_ref: Any) -> tuple[jax.Array, jax.A
     return d_query_ref.astype(dtype), d_ref_ref.astype(dtype)
 
 
-def lens_depth_from_distances(d_query_ref: Any, d_ref_ref: Any) -> jax.Array:
+def lens_depth_from_distances(d_query_ref: ArrayLike, d_ref_ref: ArrayLike) -> jax.Array:
     """Lens depth from a query-to-reference and a reference-to-reference distance matrix.
 
     ``LD(z) = C(n, 2)⁻¹ Σ_{i<j} 1{max(δ(z, x_i), δ(z, x_j)) <= δ(x_i, x_j)}``: the fraction of
@@ -114,7 +114,9 @@ def lens_depth_from_distances(d_query_ref: Any, d_ref_ref: Any) -> jax.Array:
     return _weighted_from_distances(d_query_ref, d_ref_ref, jnp.ones_like(d_ref_ref))
 
 
-def lens_depth(x_query: Any, x_ref: Any, *, distance: Distance = euclidean_distances) -> jax.Array:
+def lens_depth(
+    x_query: ArrayLike, x_ref: ArrayLike, *, distance: Distance = euclidean_distances
+) -> jax.Array:
     """Lens depth of queries in a reference sample under a distance (Euclidean by default).
 
     See :func:`lens_depth_from_distances` for the definition. In ``d = 1`` with the absolute
@@ -151,7 +153,7 @@ def _lens(x_query: jax.Array, x_ref: jax.Array, distance: Distance) -> jax.Array
 
 
 def weighted_lens_depth_from_distances(
-    d_query_ref: Any, d_ref_ref: Any, *, bandwidth: float
+    d_query_ref: ArrayLike, d_ref_ref: ArrayLike, *, bandwidth: float
 ) -> jax.Array:
     """Weighted lens depth from distance matrices.
 
@@ -189,7 +191,11 @@ def weighted_lens_depth_from_distances(
 
 
 def weighted_lens_depth(
-    x_query: Any, x_ref: Any, *, bandwidth: float, distance: Distance = euclidean_distances
+    x_query: ArrayLike,
+    x_ref: ArrayLike,
+    *,
+    bandwidth: float,
+    distance: Distance = euclidean_distances,
 ) -> jax.Array:
     """Weighted lens depth of queries in a reference sample under a distance.
 

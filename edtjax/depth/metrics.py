@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_real
+from edtjax._typing import ArrayLike
 
 __all__ = ["aupr", "auroc", "fpr_at_tpr"]
 
 
-def _scores(scores_in: Any, scores_out: Any) -> tuple[jax.Array, jax.Array]:
+def _scores(scores_in: ArrayLike, scores_out: ArrayLike) -> tuple[jax.Array, jax.Array]:
     scores_in = as_array("scores_in", scores_in, ndim=1)
     scores_out = as_array("scores_out", scores_out, ndim=1)
     if scores_in.shape[0] == 0:
@@ -33,7 +33,7 @@ def _auroc(scores_in: jax.Array, scores_out: jax.Array) -> jax.Array:
     return jnp.mean((below + 0.5 * ties) / s.shape[0])
 
 
-def auroc(scores_in: Any, scores_out: Any) -> jax.Array:
+def auroc(scores_in: ArrayLike, scores_out: ArrayLike) -> jax.Array:
     """Area under the ROC curve, ``P(S_out > S_in) + P(S_out = S_in) / 2``.
 
     The Mann-Whitney ``U`` statistic divided by ``n_in n_out``, computed by sorting the
@@ -69,7 +69,7 @@ def _aupr(scores_in: jax.Array, scores_out: jax.Array) -> jax.Array:
     return jnp.mean(tp / (tp + fp))
 
 
-def aupr(scores_in: Any, scores_out: Any) -> jax.Array:
+def aupr(scores_in: ArrayLike, scores_out: ArrayLike) -> jax.Array:
     """Area under the precision-recall curve (average precision), OOD as positives.
 
     ``AP = (1 / n_out) Σ_{OOD points j} precision(s_j)`` with ``precision(t) = TP(t) / (TP(t) +
@@ -102,7 +102,7 @@ def _fpr(scores_in: jax.Array, scores_out: jax.Array, rank: int) -> jax.Array:
     return jnp.mean((scores_in >= threshold).astype(scores_in.dtype))
 
 
-def fpr_at_tpr(scores_in: Any, scores_out: Any, *, tpr: float = 0.95) -> jax.Array:
+def fpr_at_tpr(scores_in: ArrayLike, scores_out: ArrayLike, *, tpr: float = 0.95) -> jax.Array:
     """False-positive rate at the largest threshold whose true-positive rate is ``>= tpr``.
 
     With OOD as positives and the rule ``S >= t``, the threshold is the

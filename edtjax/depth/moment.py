@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import check_real, is_concrete
+from edtjax._typing import ArrayLike, DTypeLike
 from edtjax.depth import _validate
 from edtjax.depth._centring import coarse_centre, column_mean
 
@@ -46,7 +47,7 @@ class MahalanobisFit(NamedTuple):
     location_correction: jax.Array
 
 
-def _condition_limit(d: int, dtype: Any) -> float:
+def _condition_limit(d: int, dtype: DTypeLike) -> float:
     """Smallest accepted ratio ``σ_min / σ_max`` of the standardised sample's singular values.
 
     Below ``200 √d ε`` the smallest singular value of a matrix computed in precision ``ε`` is
@@ -57,7 +58,7 @@ def _condition_limit(d: int, dtype: Any) -> float:
 
 
 def _whitening_parts(
-    x_ref: jax.Array, shrinkage: Any, shrunk: bool
+    x_ref: jax.Array, shrinkage: ArrayLike, shrunk: bool
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]:
     """``(hi, lo, scale, sigma, v)``: the mean ``hi + lo``, the column scales ``D`` and the
     singular values and right vectors of the standardised covariance, ``D⁻¹ S_λ D⁻¹ = V Σ² Vᵀ``.
@@ -85,7 +86,9 @@ def _whitening_parts(
 
 
 @functools.partial(jax.jit, static_argnames=("shrunk",))
-def _fit(x_ref: jax.Array, shrinkage: Any, shrunk: bool) -> tuple[MahalanobisFit, Any]:
+def _fit(
+    x_ref: jax.Array, shrinkage: ArrayLike, shrunk: bool
+) -> tuple[MahalanobisFit, tuple[jax.Array, jax.Array, jax.Array, jax.Array]]:
     hi, lo, scale, sigma, v = _whitening_parts(x_ref, shrinkage, shrunk)
     constant = jnp.all(x_ref == x_ref[:1], axis=0)
     # no masking: a singular covariance gives inf/NaN here, which mahalanobis_fit refuses
@@ -95,7 +98,13 @@ def _fit(x_ref: jax.Array, shrinkage: Any, shrunk: bool) -> tuple[MahalanobisFit
 
 
 def _check_conditioning(
-    name: str, constant: Any, scale: Any, sigma: Any, v: Any, dtype: Any, shrunk: bool
+    name: str,
+    constant: ArrayLike,
+    scale: ArrayLike,
+    sigma: ArrayLike,
+    v: ArrayLike,
+    dtype: DTypeLike,
+    shrunk: bool,
 ) -> None:
     """Raise, naming the columns, when the (shrunk) covariance is singular to working precision."""
     sigma, v = np.asarray(sigma), np.asarray(v)
@@ -149,7 +158,7 @@ def _mahalanobis(fit: MahalanobisFit, x_query: jax.Array) -> jax.Array:
     return 1.0 / (1.0 + _squared_radius(fit, x_query))
 
 
-def mahalanobis_fit(x_ref: Any, *, shrinkage: float = 0.0) -> MahalanobisFit:
+def mahalanobis_fit(x_ref: ArrayLike, *, shrinkage: float = 0.0) -> MahalanobisFit:
     """Moment estimates of location and scatter for :func:`mahalanobis_depth_from_fit`.
 
     The scatter is the unbiased sample covariance ``S`` shrunk towards a scaled identity,
@@ -213,7 +222,7 @@ def mahalanobis_fit(x_ref: Any, *, shrinkage: float = 0.0) -> MahalanobisFit:
     return fit
 
 
-def mahalanobis_depth_from_fit(fit: MahalanobisFit, x_query: Any) -> jax.Array:
+def mahalanobis_depth_from_fit(fit: MahalanobisFit, x_query: ArrayLike) -> jax.Array:
     """Mahalanobis depth of queries with respect to a fitted reference (higher = inside).
 
     Fit once with :func:`mahalanobis_fit`, then evaluate many query sets; equal to
@@ -237,7 +246,7 @@ def mahalanobis_depth_from_fit(fit: MahalanobisFit, x_query: Any) -> jax.Array:
     return _mahalanobis(fit, x_query)
 
 
-def mahalanobis_depth(x_query: Any, x_ref: Any, *, shrinkage: float = 0.0) -> jax.Array:
+def mahalanobis_depth(x_query: ArrayLike, x_ref: ArrayLike, *, shrinkage: float = 0.0) -> jax.Array:
     """Mahalanobis depth ``D(z) = 1 / (1 + (z - μ̂)ᵀ Σ̂⁻¹ (z - μ̂))``.
 
     With moment estimates ``μ̂, Σ̂`` of the reference sample (see :func:`mahalanobis_fit` for
@@ -288,7 +297,7 @@ def _spatial(x_query: jax.Array, x_ref: jax.Array) -> jax.Array:
 @jax.jit
 def _spatial_whitened(fit: MahalanobisFit, x_query: jax.Array, x_ref: jax.Array) -> jax.Array:
     # W (x - μ̂) for both sets: a rotation of Σ̂^{-1/2} (x - μ̂), which the depth ignores
-    def whiten(x):
+    def whiten(x: jax.Array) -> jax.Array:
         diff = (x - fit.location) - fit.location_correction
         return jnp.matmul(diff, fit.whitening.T, precision=jax.lax.Precision.HIGHEST)
 
@@ -296,7 +305,7 @@ def _spatial_whitened(fit: MahalanobisFit, x_query: jax.Array, x_ref: jax.Array)
     return jax.lax.map(lambda z: _spatial_one(z, x_ref), whiten(x_query), batch_size=_BATCH)
 
 
-def spatial_depth(x_query: Any, x_ref: Any, *, whiten: bool = False) -> jax.Array:
+def spatial_depth(x_query: ArrayLike, x_ref: ArrayLike, *, whiten: bool = False) -> jax.Array:
     """Spatial depth ``D(z) = 1 - ‖(1/n) Σ_i u(z - x_i)‖``, ``u(v) = v / ‖v‖`` (``u(0) = 0``).
 
     One minus the norm of the spatial (multivariate) rank of ``z``. It is 1 at the spatial

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from edtjax._typing import ArrayLike
 from edtjax.depth import _validate
 from edtjax.depth.fermat import FermatGraph, fermat_distance_to_reference
 from edtjax.depth.lens import lens_depth_from_distances
@@ -20,7 +20,7 @@ _BLOCK_ENTRIES = 2**22  # ... and at most this many query-reference distances pe
 _SPARE = 8  # candidate chunks beyond k
 
 
-def lens_depth_fermat(graph: FermatGraph, x_query: Any) -> jax.Array:
+def lens_depth_fermat(graph: FermatGraph, x_query: ArrayLike) -> jax.Array:
     """LD-Fermat: lens depth of queries under the sample Fermat distance of the reference set.
 
     ``LD(z) = C(n, 2)⁻¹ Σ_{i<j} 1{max(D(z, x_i), D(z, x_j)) <= D(x_i, x_j)}`` with ``D`` the
@@ -110,7 +110,7 @@ def _knn_score(x_query: jax.Array, x_ref: jax.Array, k: int) -> jax.Array:
     return jax.lax.map(one_block, padded.reshape(blocks, block, d)).reshape(-1)[:m]
 
 
-def knn_distance_score(x_query: Any, x_ref: Any, *, n_neighbors: int = 1) -> jax.Array:
+def knn_distance_score(x_query: ArrayLike, x_ref: ArrayLike, *, n_neighbors: int = 1) -> jax.Array:
     """Distance from each query to its ``k``-th nearest reference point (higher = more OOD).
 
     The non-parametric baseline of Sun, Ming, Zhu & Li (2022). Exact brute force, blocked:

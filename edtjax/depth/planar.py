@@ -9,11 +9,10 @@ key, so a point on a line through ``z`` is counted on the side it lies on.
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
+from edtjax._typing import ArrayLike
 from edtjax.depth import _validate
 
 __all__ = ["halfspace_depth_planar", "simplicial_depth_planar"]
@@ -114,7 +113,7 @@ def _simplicial(x_query: jax.Array, x_ref: jax.Array, total: jax.Array) -> jax.A
     return (total - missing) / total
 
 
-def halfspace_depth_planar(x_query: Any, x_ref: Any) -> jax.Array:
+def halfspace_depth_planar(x_query: ArrayLike, x_ref: ArrayLike) -> jax.Array:
     """Exact Tukey halfspace depth in ``d = 2`` by angular sweep.
 
     ``D(z) = min over closed half-planes H ∋ z of #{i : x_i ∈ H} / n``. With ``θ_i`` the angles
@@ -144,7 +143,7 @@ def halfspace_depth_planar(x_query: Any, x_ref: Any) -> jax.Array:
     return _halfspace(x_query, x_ref, jnp.full(x_query.shape[0], x_ref.shape[0], x_ref.dtype))
 
 
-def simplicial_depth_planar(x_query: Any, x_ref: Any) -> jax.Array:
+def simplicial_depth_planar(x_query: ArrayLike, x_ref: ArrayLike) -> jax.Array:
     """Exact simplicial depth in ``d = 2``: the fraction of the ``C(n, 3)`` closed triangles
     with vertices in the reference sample that contain ``z``.
 

@@ -14,12 +14,13 @@ float32) into every comparison.
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import is_concrete
+from edtjax._typing import ArrayLike, DTypeLike, PRNGKey
 from edtjax.depth import _validate
 from edtjax.depth._centring import coarse_centre
 
@@ -36,7 +37,9 @@ __all__ = [
 ]
 
 
-def random_directions(key: jax.Array, n_directions: int, dim: int, dtype: Any = float) -> jax.Array:
+def random_directions(
+    key: PRNGKey, n_directions: int, dim: int, dtype: DTypeLike = float
+) -> jax.Array:
     """``(n_directions, dim)`` directions drawn uniformly on the unit sphere (normalised normals).
 
     Example:
@@ -101,7 +104,7 @@ def _projection(fit: ProjectionFit, x_query: jax.Array) -> jax.Array:
     return 1.0 / (1.0 + _outlyingness(fit, x_query))
 
 
-def projection_fit(key: jax.Array, x_ref: Any, *, n_directions: int = 1000) -> ProjectionFit:
+def projection_fit(key: PRNGKey, x_ref: ArrayLike, *, n_directions: int = 1000) -> ProjectionFit:
     """Draw ``K`` directions and store the median and MAD of the projected reference sample.
 
     Args:
@@ -131,7 +134,7 @@ def projection_fit(key: jax.Array, x_ref: Any, *, n_directions: int = 1000) -> P
     return fit
 
 
-def projection_depth_from_fit(fit: ProjectionFit, x_query: Any) -> jax.Array:
+def projection_depth_from_fit(fit: ProjectionFit, x_query: ArrayLike) -> jax.Array:
     """Projection depth of queries for a fitted reference (see :func:`projection_depth`).
 
     Args:
@@ -153,7 +156,7 @@ def projection_depth_from_fit(fit: ProjectionFit, x_query: Any) -> jax.Array:
 
 
 def projection_depth(
-    key: jax.Array, x_query: Any, x_ref: Any, *, n_directions: int = 1000
+    key: PRNGKey, x_query: ArrayLike, x_ref: ArrayLike, *, n_directions: int = 1000
 ) -> jax.Array:
     """Projection depth ``D(z) = 1 / (1 + O(z))``, ``O(z) = sup_u |uᵀz - med(uᵀX)| / MAD(uᵀX)``.
 
@@ -212,7 +215,7 @@ def _halfspace(fit: HalfspaceFit, x_query: jax.Array) -> jax.Array:
     return jnp.min(counts, axis=1).astype(x_query.dtype) / n
 
 
-def halfspace_fit(key: jax.Array, x_ref: Any, *, n_directions: int = 1000) -> HalfspaceFit:
+def halfspace_fit(key: PRNGKey, x_ref: ArrayLike, *, n_directions: int = 1000) -> HalfspaceFit:
     """Draw ``K`` directions and sort the projected reference sample along each.
 
     Args:
@@ -228,7 +231,7 @@ def halfspace_fit(key: jax.Array, x_ref: Any, *, n_directions: int = 1000) -> Ha
     return _halfspace_fit(key, x_ref, n_directions)
 
 
-def halfspace_depth_from_fit(fit: HalfspaceFit, x_query: Any) -> jax.Array:
+def halfspace_depth_from_fit(fit: HalfspaceFit, x_query: ArrayLike) -> jax.Array:
     """Halfspace depth of queries for a fitted reference (see :func:`halfspace_depth`).
 
     Args:
@@ -251,7 +254,7 @@ def halfspace_depth_from_fit(fit: HalfspaceFit, x_query: Any) -> jax.Array:
 
 
 def halfspace_depth(
-    key: jax.Array, x_query: Any, x_ref: Any, *, n_directions: int = 1000
+    key: PRNGKey, x_query: ArrayLike, x_ref: ArrayLike, *, n_directions: int = 1000
 ) -> jax.Array:
     """Tukey halfspace depth ``D(z) = min_u (1/n) #{i : uᵀ x_i >= uᵀ z}``, random directions.
 

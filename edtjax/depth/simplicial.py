@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from edtjax._typing import ArrayLike, PRNGKey
 from edtjax.depth import _validate
 
 __all__ = ["SimplicialFit", "simplicial_depth", "simplicial_depth_from_fit", "simplicial_fit"]
@@ -62,7 +63,7 @@ def _simplicial(fit: SimplicialFit, x_query: jax.Array) -> jax.Array:
     return jax.lax.map(lambda z: _inside(z, fit), x_query, batch_size=_BATCH)
 
 
-def simplicial_fit(key: jax.Array, x_ref: Any, *, n_simplices: int = 1000) -> SimplicialFit:
+def simplicial_fit(key: PRNGKey, x_ref: ArrayLike, *, n_simplices: int = 1000) -> SimplicialFit:
     """Draw ``K`` simplices, each from ``d + 1`` distinct reference points.
 
     Args:
@@ -81,7 +82,7 @@ def simplicial_fit(key: jax.Array, x_ref: Any, *, n_simplices: int = 1000) -> Si
     return _fit(key, x_ref, n_simplices)
 
 
-def simplicial_depth_from_fit(fit: SimplicialFit, x_query: Any) -> jax.Array:
+def simplicial_depth_from_fit(fit: SimplicialFit, x_query: ArrayLike) -> jax.Array:
     """Simplicial depth of queries for a fitted reference (see :func:`simplicial_depth`).
 
     Args:
@@ -104,7 +105,7 @@ def simplicial_depth_from_fit(fit: SimplicialFit, x_query: Any) -> jax.Array:
 
 
 def simplicial_depth(
-    key: jax.Array, x_query: Any, x_ref: Any, *, n_simplices: int = 1000
+    key: PRNGKey, x_query: ArrayLike, x_ref: ArrayLike, *, n_simplices: int = 1000
 ) -> jax.Array:
     """Simplicial depth estimated from ``K`` random simplices.
 

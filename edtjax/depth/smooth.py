@@ -9,11 +9,11 @@ depth usable as a differentiable penalty or for adversarial search of low-depth 
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from edtjax._typing import ArrayLike
 from edtjax.depth import _validate
 from edtjax.depth.lens import Distance, euclidean_distances
 from edtjax.depth.projection import HalfspaceFit, ProjectionFit
@@ -48,8 +48,8 @@ def _smooth_lens(
 
 
 def smooth_lens_depth(
-    x_query: Any,
-    x_ref: Any,
+    x_query: ArrayLike,
+    x_ref: ArrayLike,
     *,
     temperature: float,
     distance: Distance = euclidean_distances,
@@ -97,7 +97,7 @@ def _smooth_halfspace(fit: HalfspaceFit, x_query: jax.Array, temperature: jax.Ar
 
 
 def smooth_halfspace_depth_from_fit(
-    fit: HalfspaceFit, x_query: Any, *, temperature: float
+    fit: HalfspaceFit, x_query: ArrayLike, *, temperature: float
 ) -> jax.Array:
     """Halfspace depth with the counts relaxed by logistic gates, for fitted directions.
 
@@ -141,7 +141,7 @@ def _smooth_projection(fit: ProjectionFit, x_query: jax.Array, temperature: jax.
 
 
 def smooth_projection_depth_from_fit(
-    fit: ProjectionFit, x_query: Any, *, temperature: float
+    fit: ProjectionFit, x_query: ArrayLike, *, temperature: float
 ) -> jax.Array:
     """Projection depth with the supremum over directions relaxed to a log-mean-exp.
 

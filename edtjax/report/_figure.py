@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -27,7 +26,9 @@ def color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def array(name: str, x: Any, ndim: int, *, shape: tuple[int | None, ...] | None = None):
+def array(
+    name: str, x: object, ndim: int, *, shape: tuple[int | None, ...] | None = None
+) -> np.ndarray:
     """``x`` as a finite float NumPy array of rank ``ndim`` (and ``shape``), else ValueError."""
     try:
         arr = np.asarray(x, dtype=float)
@@ -42,12 +43,12 @@ def array(name: str, x: Any, ndim: int, *, shape: tuple[int | None, ...] | None 
     return arr
 
 
-def points(name: str, x: Any) -> np.ndarray | None:
+def points(name: str, x: object) -> np.ndarray | None:
     """Optional ``(n, 2)`` points to overlay (``None`` stays ``None``)."""
     return None if x is None else array(name, x, 2, shape=(None, 2))
 
 
-def names(name: str, value: Any, length: int | None = None) -> list[str]:
+def names(name: str, value: object, length: int | None = None) -> list[str]:
     """A list of strings (of ``length`` when given), else ValueError."""
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{name} must be a sequence of strings, got {value!r}")
@@ -57,7 +58,7 @@ def names(name: str, value: Any, length: int | None = None) -> list[str]:
     return value
 
 
-def nonempty(name: str, mapping: Mapping[str, Any]) -> dict[str, Any]:
+def nonempty(name: str, mapping: object) -> dict[str, object]:
     """A non-empty mapping with string keys, else ValueError."""
     if not isinstance(mapping, Mapping) or not mapping:
         raise ValueError(f"{name} must be a non-empty mapping of name -> values")

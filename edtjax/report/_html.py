@@ -6,7 +6,6 @@ import base64
 import json
 from collections.abc import Sequence
 from html import escape
-from typing import Any
 
 from edtjax.audit.records import (
     FirstOrderIndices,
@@ -45,12 +44,12 @@ pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; 
 _STATUS = {"ok": ("good", "ok"), "caution": ("warn", "caution"), "problem": ("bad", "problem")}
 
 
-def _e(value: Any) -> str:
+def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1) -> str:
-    def cell(tag: str, i: int, v: Any) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], left: int = 1) -> str:
+    def cell(tag: str, i: int, v: object) -> str:
         cls = ' class="l"' if i < left else ""
         text = v if isinstance(v, str) else format_number(v)
         return f"<{tag}{cls}>{_e(text)}</{tag}>"
@@ -285,7 +284,7 @@ def _reliability(result: AuditResult) -> str:
     )
 
 
-def _pct(x: Any) -> str:
+def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100.0 * x:.1f}%"
 
 

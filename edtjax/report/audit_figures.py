@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -52,7 +52,7 @@ def _array(arrays: Mapping[str, np.ndarray], name: str, what: str) -> np.ndarray
     return arrays[name]
 
 
-def _columns(input_names: list[str], chosen: Any, what: str) -> list[int]:
+def _columns(input_names: list[str], chosen: object, what: str) -> list[int]:
     if not isinstance(chosen, list) or len(chosen) != 2 or not set(chosen) <= set(input_names):
         raise ValueError(f"{what} must name two of the inputs {input_names}, got {chosen!r}")
     return [input_names.index(c) for c in chosen]

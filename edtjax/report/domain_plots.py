@@ -4,13 +4,13 @@ boundary, and center-outward quantile contours of the training inputs."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from edtjax._checks import check_real
+from edtjax._typing import ArrayLike
 from edtjax.report._figure import array, names, new_figure, points
 
 __all__ = ["plot_depth_map", "plot_quantile_contours"]
@@ -45,16 +45,16 @@ def _overlay(ax, train, first, second, labels=("in-domain queries", "shifted que
 
 
 def plot_depth_map(
-    grid_x: Any,
-    grid_y: Any,
-    score: Any,
+    grid_x: ArrayLike,
+    grid_y: ArrayLike,
+    score: ArrayLike,
     threshold: float,
     *,
     input_names: Sequence[str],
     indicator: str = "score",
-    train: Any = None,
-    queries_inside: Any = None,
-    queries_outside: Any = None,
+    train: ArrayLike | None = None,
+    queries_inside: ArrayLike | None = None,
+    queries_outside: ArrayLike | None = None,
     fixed: Mapping[str, float] | None = None,
 ) -> Figure:
     r"""Filled contours of a reliability score over a 2-D input slice, with the validity boundary.
@@ -150,11 +150,11 @@ def plot_depth_map(
 
 
 def plot_quantile_contours(
-    contours: Mapping[float, Any],
-    train: Any,
+    contours: Mapping[float, ArrayLike],
+    train: ArrayLike,
     *,
     input_names: Sequence[str],
-    queries: Any = None,
+    queries: ArrayLike | None = None,
     queries_label: str = "queries",
 ) -> Figure:
     r"""Center-outward quantile contours of the training inputs in two coordinates.

@@ -7,10 +7,10 @@ import io
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
+from edtjax._typing import ArrayLike
 from edtjax.audit.records import CaseInfo, QueryAnswers, Skipped, SurrogateInfo
 from edtjax.audit.result import AuditResult, check_audit_result
 
@@ -64,7 +64,7 @@ def _array(arrays: Mapping[str, np.ndarray], name: str, shape: tuple[int, ...]) 
     return a
 
 
-def _number(value: Any) -> Any:
+def _number(value: ArrayLike) -> float | bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -72,7 +72,9 @@ def _number(value: Any) -> Any:
     return float(value)
 
 
-def query_table(result: AuditResult) -> tuple[list[str], list[dict[str, Any]]]:
+def query_table(
+    result: AuditResult,
+) -> tuple[list[str], list[dict[str, str | float | bool | None]]]:
     r"""One row per query, in the user's order, from an audit result.
 
     Columns, in order (``<input>``, ``<output>`` and ``<indicator>`` are names of the case):
@@ -151,7 +153,7 @@ def query_table(result: AuditResult) -> tuple[list[str], list[dict[str, Any]]]:
 
     rows = []
     for q in range(m):
-        row: dict[str, Any] = {"query": q}
+        row: dict[str, str | float | bool | None] = {"query": q}
         row.update((c, _number(x[q, i])) for i, c in enumerate(input_columns))
         for j, y in enumerate(outputs):
             for k in ("mean", "lower", "upper"):
@@ -174,7 +176,7 @@ def query_table(result: AuditResult) -> tuple[list[str], list[dict[str, Any]]]:
     return columns, rows
 
 
-def _cell(value: Any) -> str:
+def _cell(value: str | float | bool | None) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -5,14 +5,16 @@ time-series output."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import jax
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from edtjax._typing import ArrayLike
 from edtjax.report._figure import array, color, names, new_figure
+from edtjax.sensitivity.estimators import IndexEstimates
+from edtjax.sensitivity.functional import IndexTrajectories
 
 __all__ = [
     "plot_index_trajectories",
@@ -39,7 +41,7 @@ def _flatten(tree):
     return labels, np.asarray(values)
 
 
-def plot_sobol_indices(result, *, title: str | None = None) -> Figure:
+def plot_sobol_indices(result: IndexEstimates, *, title: str | None = None) -> Figure:
     """Grouped bars of first-order and total indices with their confidence intervals.
 
     Uses the bootstrap intervals when present, the asymptotic ones otherwise. Works with the
@@ -106,7 +108,7 @@ def plot_sobol_indices(result, *, title: str | None = None) -> Figure:
     return fig
 
 
-def _indices(name: str, s: Mapping[str, Any], d: int, o: int) -> dict[str, np.ndarray]:
+def _indices(name: str, s: Mapping[str, ArrayLike | None], d: int, o: int) -> dict[str, np.ndarray]:
     if not isinstance(s, Mapping):
         raise ValueError(f"{name} must be a mapping with first, first_ci, total, total_ci")
     out = {}
@@ -124,8 +126,8 @@ def _indices(name: str, s: Mapping[str, Any], d: int, o: int) -> dict[str, np.nd
 
 
 def plot_sobol_comparison(
-    surrogate: Mapping[str, Any],
-    simulator: Mapping[str, Any] | None = None,
+    surrogate: Mapping[str, ArrayLike | None],
+    simulator: Mapping[str, ArrayLike | None] | None = None,
     *,
     input_names: Sequence[str],
     output_names: Sequence[str],
@@ -220,8 +222,8 @@ def _annotated_heatmap(ax, values: np.ndarray, rows: list[str], cols: list[str],
 
 def plot_parameter_gsa(
     groups: Sequence[str],
-    first: Any,
-    total: Any = None,
+    first: ArrayLike,
+    total: ArrayLike | None = None,
     *,
     output_names: Sequence[str],
     label: str = "Sobol' index",
@@ -286,7 +288,7 @@ def plot_parameter_gsa(
 
 
 def plot_index_trajectories(
-    trajectories,
+    trajectories: IndexTrajectories,
     *,
     input_names: Sequence[str] | None = None,
     log_time: bool = False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from edtjax.audit.records import (
     FirstOrderIndices,
@@ -67,7 +67,7 @@ class Verdict(NamedTuple):
     topic: str
 
 
-def verdict_records(verdicts: Sequence[Verdict]) -> list[dict[str, Any]]:
+def verdict_records(verdicts: Sequence[Verdict]) -> list[dict[str, str | list[str]]]:
     """The verdicts as JSON records (``report.json["verdicts"]``), in order.
 
     Example:
@@ -107,7 +107,7 @@ def reaches_level(verdicts: Sequence[Verdict], level: str) -> list[Verdict]:
     return [v for v in verdicts if v.level in LEVELS and LEVELS.index(v.level) >= rank]
 
 
-def format_number(value: Any, digits: int = 3) -> str:
+def format_number(value: object, digits: int = 3) -> str:
     """A number for a table: ``digits`` significant figures, ``—`` for ``None``.
 
     Example:
@@ -127,7 +127,7 @@ def format_number(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def unavailable_reason(value: Any, section: str) -> str | None:
+def unavailable_reason(value: object, section: str) -> str | None:
     """Why the ``section`` of a result (its record ``value``) holds nothing (``None`` when
     it does).
 
@@ -360,11 +360,11 @@ def _agreement(result: AuditResult) -> Verdict:
     return Verdict(q, text + law + valid_text, level, tuple(reasons), "agreement")
 
 
-def _pcts(values: Any) -> str:
+def _pcts(values: Sequence[float] | None) -> str:
     return ", ".join(_pct(v) for v in values) if values else "—"
 
 
-def _list(values: Any) -> str:
+def _list(values: Sequence[object] | None) -> str:
     return ", ".join(format_number(v) for v in values) if values else "—"
 
 

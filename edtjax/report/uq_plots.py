@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from edtjax._typing import ArrayLike
 from edtjax.report._figure import array, color, new_figure, nonempty
 
 __all__ = ["plot_calibration_curve", "plot_coverage"]
 
 
-def plot_calibration_curve(expected: Any, observed: Mapping[str, Any]) -> Figure:
+def plot_calibration_curve(expected: ArrayLike, observed: Mapping[str, ArrayLike]) -> Figure:
     r"""Calibration curve: observed vs expected frequency of the probability integral transform.
 
     For each level :math:`p` the observed frequency is :math:`\hat F(p) = \frac1m\sum_k
@@ -66,9 +66,9 @@ def plot_calibration_curve(expected: Any, observed: Mapping[str, Any]) -> Figure
 
 
 def plot_coverage(
-    nominal: Any,
-    raw: Mapping[str, Any],
-    conformal: Mapping[str, Any] | None = None,
+    nominal: ArrayLike,
+    raw: Mapping[str, ArrayLike],
+    conformal: Mapping[str, ArrayLike] | None = None,
 ) -> Figure:
     r"""Empirical vs nominal coverage of central predictive intervals, raw and conformal.
 

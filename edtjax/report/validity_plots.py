@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from edtjax._checks import check_probability, check_real
+from edtjax._typing import ArrayLike
 from edtjax.report._figure import array, color, new_figure, nonempty
 
 __all__ = ["plot_indicator_scores", "plot_shift_tests", "plot_stage_timings"]
@@ -34,7 +34,7 @@ def _grid(fig: Figure, count: int):
 
 
 def plot_shift_tests(
-    nulls: Mapping[str, Any],
+    nulls: Mapping[str, ArrayLike],
     statistics: Mapping[str, float],
     p_values: Mapping[str, float],
 ) -> Figure:
@@ -97,8 +97,8 @@ def plot_shift_tests(
 
 
 def plot_indicator_scores(
-    scores_in: Mapping[str, Any],
-    scores_shifted: Mapping[str, Any],
+    scores_in: Mapping[str, ArrayLike],
+    scores_shifted: Mapping[str, ArrayLike],
     thresholds: Mapping[str, float],
     *,
     labels: tuple[str, str] = ("in-domain", "shifted"),

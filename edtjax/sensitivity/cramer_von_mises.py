@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_int, check_probability, is_concrete
+from edtjax._typing import ArrayLike, PRNGKey
 from edtjax.sensitivity.estimators import Interval
 
 __all__ = ["CramerVonMisesIndices", "cramer_von_mises_indices"]
@@ -73,7 +74,7 @@ def _cvm_core(key, y, y_frozen, confidence, *, num_bootstrap):
     if not num_bootstrap:
         return values, None, None
 
-    def replicate(k):
+    def replicate(k: PRNGKey) -> jax.Array:
         rows = jax.random.randint(k, (n,), 0, n)
         return _indices(stats, jnp.zeros((n,), y.dtype).at[rows].add(1.0) / n)
 
@@ -84,7 +85,12 @@ def _cvm_core(key, y, y_frozen, confidence, *, num_bootstrap):
 
 
 def cramer_von_mises_indices(
-    key, y, y_frozen, *, num_bootstrap: int = 0, confidence: float = 0.95
+    key: PRNGKey,
+    y: ArrayLike,
+    y_frozen: ArrayLike,
+    *,
+    num_bootstrap: int = 0,
+    confidence: float = 0.95,
 ) -> CramerVonMisesIndices:
     """First-order Cramer-von Mises indices from pick-freeze outputs.
 
@@ -166,7 +172,7 @@ def cramer_von_mises_indices(
         key, y2, z2, jnp.asarray(confidence, y2.dtype), num_bootstrap=num_bootstrap
     )
 
-    def shape(v):
+    def shape(v: jax.Array) -> jax.Array:
         return v.reshape(g, *out_shape)
 
     if interval is None:

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from edtjax._checks import check_choice, check_int
+from edtjax._typing import ArrayLike, DTypeLike, PRNGKey
 
 __all__ = [
     "SaltelliDesign",
@@ -121,11 +122,11 @@ def _sobol_sampler(key, num_dims: int, dtype):
 def _mc_sampler(key, num_dims: int, dtype):
     """Return ``points(index)``: i.i.d. uniform rows, row ``n`` from ``fold_in(key, n)``."""
 
-    def point(n):
+    def point(n: jax.Array) -> jax.Array:
         bits = jax.random.bits(jax.random.fold_in(key, n), (num_dims,), jnp.uint32)
         return _to_unit_interval(bits, dtype)
 
-    def points(index):
+    def points(index: jax.Array) -> jax.Array:
         flat = jax.vmap(point)(index.reshape(-1).astype(jnp.uint32))
         return flat.reshape(*index.shape, num_dims)
 
@@ -159,7 +160,14 @@ def _check_saltelli_sobol(num_dims: int, num_samples: int, message) -> None:
         )
 
 
-def sobol_sequence(key, num_points: int, num_dims: int, *, offset: int = 0, dtype=None):
+def sobol_sequence(
+    key: PRNGKey,
+    num_points: int,
+    num_dims: int,
+    *,
+    offset: int = 0,
+    dtype: DTypeLike | None = None,
+) -> jax.Array:
     """Points of the (optionally scrambled) Sobol' sequence on the open unit cube.
 
     Point ``n`` is ``x_n = XOR_k g_k(n) V_k`` where ``g(n) = n ^ (n >> 1)`` is the Gray code of
@@ -204,7 +212,9 @@ def sobol_sequence(key, num_points: int, num_dims: int, *, offset: int = 0, dtyp
     return points(jnp.arange(num_points, dtype=jnp.uint32) + jnp.uint32(offset))
 
 
-def uniform_sample(key, num_points: int, num_dims: int, *, dtype=None):
+def uniform_sample(
+    key: PRNGKey, num_points: int, num_dims: int, *, dtype: DTypeLike | None = None
+) -> jax.Array:
     """I.i.d. uniform points on the open unit cube (cell centres of a ``2^-b`` grid).
 
     Row ``n`` is drawn from ``jax.random.fold_in(key, n)``, so any subset of rows can be
@@ -271,7 +281,7 @@ def _unit_rows(key, sampler: str, num_dims: int, dtype):
     make = _sobol_sampler if sampler == "sobol" else _mc_sampler
     points = make(key, 2 * num_dims, dtype)
 
-    def rows(index):
+    def rows(index: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = points(index)
         return x[..., :num_dims], x[..., num_dims:]
 
@@ -285,14 +295,14 @@ def _cross(a, b, mask):
 
 
 def saltelli_design(
-    key,
+    key: PRNGKey,
     num_samples: int,
     num_dims: int,
     *,
     sampler: str = "sobol",
-    groups=None,
+    groups: ArrayLike | None = None,
     second_order: bool = False,
-    dtype=None,
+    dtype: DTypeLike | None = None,
 ) -> SaltelliDesign:
     """Saltelli pick-freeze design on the unit cube.
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpyro.distributions as dist
 
 from edtjax._checks import check_int, is_concrete
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.sensitivity.designs import uniform_sample
 from edtjax.sensitivity.factors import Factors
 
@@ -26,9 +28,9 @@ class DGSMResult(NamedTuple):
         variance: output variance ``V`` (scalar).
     """
 
-    nu: Any
-    nu_stderr: Any
-    total_order_bound: Any
+    nu: PyTree
+    nu_stderr: PyTree
+    total_order_bound: PyTree
     variance: jax.Array
 
 
@@ -53,7 +55,9 @@ def _dgsm_core(key, leaves, *, model, treedef, num_samples):
     return DGSMResult(nu, se, bound, variance), jnp.sum(~jnp.isfinite(y))
 
 
-def dgsm_indices(key, model, factors, num_samples: int) -> DGSMResult:
+def dgsm_indices(
+    key: PRNGKey, model: Callable[[PyTree], ArrayLike], factors: PyTree, num_samples: int
+) -> DGSMResult:
     """Derivative-based sensitivity measures ``nu_i = E[(df/dx_i)^2]`` and Poincare bounds.
 
     Gradients come from ``jax.grad`` at ``num_samples`` Monte Carlo points drawn through each

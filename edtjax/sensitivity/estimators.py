@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_choice, check_int, check_probability
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 
 __all__ = [
     "Estimate",
@@ -127,7 +128,7 @@ class IndexEstimates(NamedTuple):
             self.second_order_bootstrap,
         )
 
-    def map_groups(self, fn: Callable[[jax.Array], Any]) -> IndexEstimates:
+    def map_groups(self, fn: Callable[[jax.Array], PyTree]) -> IndexEstimates:
         """Apply ``fn`` to the leading factor (or group) axis of every per-factor field.
 
         ``fn`` maps an array ``(g, ...)`` to, e.g., a pytree like the factors
@@ -144,7 +145,7 @@ class IndexEstimates(NamedTuple):
             ['x']
         """
 
-        def tree(x):
+        def tree(x: PyTree) -> PyTree:
             if x is None:
                 return None
             if isinstance(x, Interval):
@@ -227,7 +228,7 @@ def _bootstrap(key, z, estimator, weights, num_bootstrap, confidence):
     n = jax.tree.leaves(z)[0].shape[0]
     flat = jax.tree.map(lambda v: v.reshape(n, -1), z)
 
-    def replicate(k):
+    def replicate(k: PRNGKey) -> dict[str, jax.Array]:
         rows = jax.random.randint(k, (n,), 0, n)
         counts = jnp.zeros((n,), flat["a"].dtype).at[rows].add(1.0) / n
         means = jax.tree.map(lambda v, full: (counts @ v).reshape(full.shape[1:]), flat, z)
@@ -285,7 +286,7 @@ def _estimate(key, y_a, y_b, y_ab, y_ba, estimator, num_bootstrap, confidence):
         _standardisation(jnp.concatenate(pooled, axis=0))
     )
 
-    def standardise(y):
+    def standardise(y: jax.Array | None) -> jax.Array | None:
         return None if y is None else ((y - mid) / half - centre) / spread
 
     z = _row_statistics(*map(standardise, (y_a, y_b, y_ab, y_ba)), estimator)
@@ -312,10 +313,12 @@ def _assemble(values, stderr, boot, confidence, out_shape):
     """Reshape flat ``p`` axes to ``out_shape`` and pack an :class:`IndexEstimates`."""
     zq = statistics.NormalDist().inv_cdf(0.5 + 0.5 * confidence)
 
-    def shape(x):
+    def shape(x: jax.Array) -> jax.Array:
         return x.reshape(*x.shape[:-1], *out_shape)
 
-    def field(name):
+    def field(
+        name: str,
+    ) -> tuple[jax.Array | None, jax.Array | None, Interval | None, Interval | None]:
         if name not in values:
             return None, None, None, None
         v, s = shape(values[name]), shape(stderr[name])
@@ -378,11 +381,11 @@ def _factors_first(name: str, y: jax.Array, a_shape: tuple[int, ...], factor_axi
 
 
 def sobol_indices_from_outputs(
-    key,
-    y_a,
-    y_b,
-    y_ab,
-    y_ba=None,
+    key: PRNGKey,
+    y_a: ArrayLike,
+    y_b: ArrayLike,
+    y_ab: ArrayLike,
+    y_ba: ArrayLike | None = None,
     *,
     factor_axis: int = 0,
     estimator: str = "janon2014",
@@ -481,7 +484,7 @@ def sobol_indices_from_outputs(
     for s in out_shape:
         p *= s
 
-    def flat(y):
+    def flat(y: jax.Array | None) -> jax.Array | None:
         return None if y is None else jnp.moveaxis(y.reshape(g, n, p), 0, 1)
 
     values, stderr, boot, _ = _estimate_jit(

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from numpyro.distributions import Distribution
 
+from edtjax._typing import PyTree
+
 __all__ = ["Factors"]
 
 
-def _is_distribution(x: Any) -> bool:
+def _is_distribution(x: object) -> bool:
     return isinstance(x, Distribution)
 
 
@@ -42,10 +44,10 @@ class Factors(NamedTuple):
     """
 
     leaves: tuple[Distribution, ...]
-    treedef: Any
+    treedef: jax.tree_util.PyTreeDef
 
     @classmethod
-    def from_tree(cls, factors: Any) -> Factors:
+    def from_tree(cls, factors: PyTree) -> Factors:
         """Flatten ``factors``; each leaf must be a univariate distribution with an ``icdf``.
 
         Raises:
@@ -88,7 +90,7 @@ class Factors(NamedTuple):
         """``d``, the number of scalar factors (design columns)."""
         return sum(self.sizes)
 
-    def values(self, u: jax.Array) -> Any:
+    def values(self, u: jax.Array) -> PyTree:
         """Map unit rows ``u`` ``(m, d)`` to a pytree of factor values with leading axis ``m``
         (``icdf`` of each distribution, cast to ``u``'s dtype). Cost ``O(m d)``."""
         values, start = [], 0
@@ -98,7 +100,7 @@ class Factors(NamedTuple):
             start += size
         return jax.tree.unflatten(self.treedef, values)
 
-    def group_ids(self, groups: Any = None) -> tuple[tuple[int, ...], list | None]:
+    def group_ids(self, groups: PyTree = None) -> tuple[tuple[int, ...], list | None]:
         """Column group ids ``(d,)`` and the sorted group labels.
 
         Args:
@@ -125,7 +127,7 @@ class Factors(NamedTuple):
             ids += [names.index(label)] * size
         return tuple(ids), names
 
-    def split(self, x: jax.Array, names: list | None = None) -> Any:
+    def split(self, x: jax.Array, names: list | None = None) -> PyTree:
         """Split the leading factor axis of ``x`` into a pytree like the factors (leaves
         ``(*batch_shape, *rest)``), or, with group ``names``, into a dict by label."""
         if names is not None:

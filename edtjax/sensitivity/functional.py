@@ -4,12 +4,13 @@ indices aggregated over a time window."""
 from __future__ import annotations
 
 from statistics import NormalDist
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_probability
+from edtjax._typing import ArrayLike, PRNGKey
 from edtjax.sensitivity.estimators import Interval, sobol_indices_from_outputs
 from edtjax.sensitivity.given_data import given_data_first_order
 
@@ -66,13 +67,13 @@ def _symmetric(value, stderr, confidence):
 
 
 def index_trajectories(
-    key,
-    y,
+    key: PRNGKey,
+    y: ArrayLike,
     *,
-    x: Any = None,
-    y_b: Any = None,
-    y_ab: Any = None,
-    times: Any = None,
+    x: ArrayLike | None = None,
+    y_b: ArrayLike | None = None,
+    y_ab: ArrayLike | None = None,
+    times: ArrayLike | None = None,
     window: tuple[float, float] | None = None,
     estimator: str = "janon2014",
     num_bootstrap: int = 0,

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_int, check_probability, is_concrete
+from edtjax._typing import ArrayLike
 from edtjax.sensitivity.estimators import Interval
 
 __all__ = ["GivenDataIndices", "given_data_first_order"]
@@ -75,7 +76,7 @@ def _given_data(x, y):
     var = jnp.mean(centred**2, axis=0)  # (p,)
     rank_y = jnp.argsort(jnp.argsort(y, axis=0), axis=0).astype(y.dtype) + 1.0  # (n, p)
 
-    def one(col):
+    def one(col: jax.Array) -> tuple[jax.Array, jax.Array]:
         order = jnp.argsort(col)
         ys = centred[order]
         nxt = jnp.roll(ys, -1, axis=0)  # right neighbour in x order (cyclic)
@@ -100,7 +101,7 @@ def _batch_stderr(x, y, which=0):
 
 
 def given_data_first_order(
-    x, y, *, confidence: float = 0.95, num_batches: int | None = None
+    x: ArrayLike, y: ArrayLike, *, confidence: float = 0.95, num_batches: int | None = None
 ) -> GivenDataIndices:
     """First-order Sobol' indices of every input from one i.i.d. sample ``(x, y)``.
 

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from edtjax._checks import as_array, check_int, check_real, is_concrete
+from edtjax._typing import ArrayLike, PRNGKey
 
 __all__ = [
     "HSICResult",
@@ -80,7 +81,7 @@ def _hsic_core(key, x, y, *, num_permutations):
     hyy = jnp.sum(ly * ly) / n**2
     r2 = hsic / jnp.sqrt(hxx * hyy)
 
-    def permuted(k):
+    def permuted(k: PRNGKey) -> jax.Array:
         perm = jax.random.permutation(k, n)
         return jnp.einsum("dij,ij->d", grams, ly[perm][:, perm]) / n**2
 
@@ -102,7 +103,9 @@ def _check_xy(x, y, y_ndim):
     return x, y
 
 
-def hsic_indices(key, x, y, *, num_permutations: int = 199) -> HSICResult:
+def hsic_indices(
+    key: PRNGKey, x: ArrayLike, y: ArrayLike, *, num_permutations: int = 199
+) -> HSICResult:
     """HSIC sensitivity indices with Gaussian kernels and two independence tests.
 
     ``HSIC(X_i, Y) = tr(K_i H L H) / n^2`` (V-statistic) with Gaussian kernels
@@ -178,7 +181,13 @@ def _check_target(x, y, threshold, smoothness):
 
 
 def target_hsic_indices(
-    key, x, y, threshold, *, smoothness: float = 0.0, num_permutations: int = 199
+    key: PRNGKey,
+    x: ArrayLike,
+    y: ArrayLike,
+    threshold: ArrayLike,
+    *,
+    smoothness: float = 0.0,
+    num_permutations: int = 199,
 ) -> HSICResult:
     """Target HSIC: which inputs drive the output into the critical region ``{Y > threshold}``.
 
@@ -245,7 +254,7 @@ def _conditional_core(key, x, y, w, *, num_permutations):
     hyy = _weighted_hsic(ly, ly, p)
     r2 = hsic / jnp.sqrt(hxx * hyy)
 
-    def permuted(k):
+    def permuted(k: PRNGKey) -> jax.Array:
         perm = jax.random.permutation(k, n)
         return per_factor(grams, ly[perm][:, perm], p[perm])
 
@@ -255,7 +264,13 @@ def _conditional_core(key, x, y, w, *, num_permutations):
 
 
 def conditional_hsic_indices(
-    key, x, y, threshold, *, smoothness: float = 0.0, num_permutations: int = 199
+    key: PRNGKey,
+    x: ArrayLike,
+    y: ArrayLike,
+    threshold: ArrayLike,
+    *,
+    smoothness: float = 0.0,
+    num_permutations: int = 199,
 ) -> HSICResult:
     """Conditional HSIC: dependence of ``Y`` on each input within the critical region.
 

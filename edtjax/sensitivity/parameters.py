@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +12,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 from edtjax._checks import as_array, check_choice, check_int, check_real
+from edtjax._typing import ArrayLike, Devices, PRNGKey, PyTree
 from edtjax.sensitivity.cramer_von_mises import CramerVonMisesIndices, cramer_von_mises_indices
 from edtjax.sensitivity.estimators import IndexEstimates
 from edtjax.sensitivity.factors import Factors
@@ -112,7 +112,7 @@ def _by_group(x, names, groups):
     """Group axis -> dict by layer name (``unit``: arrays over units) or by custom id."""
     if groups != "unit":
         return {name: x[i] for i, name in enumerate(names)}
-    out: dict[str, Any] = {}
+    out: dict[str, list[jax.Array]] = {}
     for i, (layer, _) in enumerate(names):
         out.setdefault(layer, []).append(x[i])
     return {layer: jnp.stack(rows) for layer, rows in out.items()}
@@ -145,10 +145,10 @@ def _group_outputs(
     draw = jax.random.uniform if model.perturbation == "mask" else jax.random.normal
     dtype = args[3].dtype
 
-    def output(xi):  # (G,) -> one output
+    def output(xi: jax.Array) -> jax.Array:  # (G,) -> one output
         return model(jax.tree.unflatten(treedef, [xi[i] for i in ids]), args)
 
-    def outputs(rows):  # (m, G) -> (m, *out)
+    def outputs(rows: jax.Array) -> jax.Array:  # (m, G) -> (m, *out)
         return jax.lax.map(output, rows, batch_size=min(batch_size, rows.shape[0]))
 
     k_b, k_a = jax.random.split(key)
@@ -192,22 +192,22 @@ def _one_sample_indices(key, method, model, args, params, group_ids, num_samples
 
 
 def parameter_sensitivity(
-    key,
-    apply_fn: Callable,
-    params,
-    x,
+    key: PRNGKey,
+    apply_fn: Callable[[PyTree, PyTree], PyTree],
+    params: PyTree,
+    x: PyTree,
     *,
     perturbation: str = "multiplicative",
     scale: float = 0.1,
-    groups: Any = "layer",
+    groups: str | PyTree = "layer",
     num_samples: int = 1024,
-    output_fn: Callable | None = None,
+    output_fn: Callable[[PyTree], ArrayLike] | None = None,
     num_bootstrap: int = 0,
     confidence: float = 0.95,
     estimator: str = "janon2014",
     sampler: str = "mc",
     batch_size: int = 65536,
-    devices: Any = None,
+    devices: Devices = None,
     method: str = "sobol",
 ) -> IndexEstimates | HSICResult | CramerVonMisesIndices | GivenDataIndices:
     """Sensitivity indices (Sobol' by default) of a network's output to random perturbations of
@@ -367,11 +367,11 @@ def parameter_sensitivity(
         )
     if groups == "weight":
 
-        def regroup(v):
+        def regroup(v: jax.Array) -> PyTree:
             return _by_weight(v, params)
     else:
 
-        def regroup(v):
+        def regroup(v: jax.Array) -> dict:
             return _by_group(v, names, groups)
 
     if method != "sobol":

@@ -7,6 +7,7 @@ import functools
 import itertools
 import math
 import statistics
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -16,6 +17,7 @@ import numpyro.distributions as dist
 import scipy.stats
 
 from edtjax._checks import as_array, check_int, check_probability, is_concrete
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.sensitivity.estimators import Interval
 
 __all__ = [
@@ -103,7 +105,7 @@ def _shapley_core(key, model, mean, cov, masks, coef, z, *, num_outer, num_inner
     variance = jnp.var(y, ddof=1)
     var_of_variance = (jnp.mean((y - y.mean()) ** 4) - variance**2) / num_variance
 
-    def cost(args):
+    def cost(args: tuple[PRNGKey, jax.Array]) -> jax.Array:
         k, mask = args
         return _subset_cost(k, model, mean, precision, chol, mask, num_outer, num_inner)
 
@@ -121,10 +123,10 @@ def _shapley_core(key, model, mean, cov, masks, coef, z, *, num_outer, num_inner
 
 
 def shapley_effects(
-    key,
-    model,
-    mean,
-    cov,
+    key: PRNGKey,
+    model: Callable[[jax.Array], jax.Array],
+    mean: ArrayLike,
+    cov: ArrayLike,
     *,
     num_outer: int = 2000,
     num_inner: int = 3,
@@ -232,7 +234,7 @@ def _neighbour_costs(z, y, masks, num_neighbours):
     n = z.shape[0]
     diagonal = jnp.eye(n, dtype=bool)
 
-    def one(mask):
+    def one(mask: jax.Array) -> jax.Array:
         zk = z * (1.0 - mask)
         sq = jnp.sum(zk * zk, axis=1)
         dist2 = jnp.where(diagonal, -jnp.inf, sq[:, None] + sq[None, :] - 2.0 * zk @ zk.T)
@@ -289,9 +291,9 @@ def _factor_columns(x):
 
 
 def given_data_shapley_effects(
-    key,
-    x,
-    y,
+    key: PRNGKey,
+    x: PyTree,
+    y: ArrayLike,
     *,
     num_neighbours: int = 3,
     num_batches: int = 10,
@@ -413,7 +415,7 @@ def given_data_shapley_effects(
     )
     out = y.shape[1:]
 
-    def per_factor(v):
+    def per_factor(v: jax.Array) -> PyTree:
         v = v.reshape(d, *out)
         return v if treedef is None else jax.tree.unflatten(treedef, list(v))
 
@@ -426,9 +428,9 @@ def given_data_shapley_effects(
 
 
 def shapley_effects_from_distribution(
-    key,
-    model,
-    law,
+    key: PRNGKey,
+    model: Callable[[jax.Array], jax.Array],
+    law: dist.Distribution,
     num_samples: int,
     *,
     num_neighbours: int = 3,

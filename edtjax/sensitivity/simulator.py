@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from edtjax._checks import check_int
+from edtjax._typing import ArrayLike, DTypeLike, PRNGKey
 from edtjax.sensitivity.designs import saltelli_design
 from edtjax.sensitivity.estimators import IndexEstimates, sobol_indices_from_outputs
 
@@ -19,17 +19,17 @@ __all__ = ["simulator_sobol_indices"]
 
 
 def simulator_sobol_indices(
-    key: jax.Array,
-    simulator: Callable[[np.ndarray], Any],
+    key: PRNGKey,
+    simulator: Callable[[np.ndarray], ArrayLike],
     num_dims: int,
     num_samples: int,
     *,
-    to_inputs: Callable[[jax.Array], Any] | None = None,
+    to_inputs: Callable[[jax.Array], ArrayLike] | None = None,
     second_order: bool = False,
     estimator: str = "janon2014",
     num_bootstrap: int = 0,
     confidence: float = 0.95,
-    dtype: Any = None,
+    dtype: DTypeLike | None = None,
     batch_size: int | None = None,
     progress: bool = False,
 ) -> IndexEstimates:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
+from numpyro.distributions import Distribution
 
 from edtjax._checks import check_choice, check_int, check_memory, is_concrete
 from edtjax._sharding import axis_name, device_mesh
+from edtjax._typing import ArrayLike, Devices, PRNGKey, PyTree
 from edtjax.sensitivity.designs import _check_saltelli_sobol, _unit_rows
 from edtjax.sensitivity.estimators import (
     IndexEstimates,
@@ -74,15 +75,21 @@ def _evaluate(
     num_chunks = -(-num_samples // chunk_rows)
     gid = jnp.asarray(np.asarray(group_ids, dtype=np.int32))
 
-    def evaluate(key, leaves, model_args, offset, width):
+    def evaluate(
+        key: PRNGKey,
+        leaves: tuple[Distribution, ...],
+        model_args: PyTree,
+        offset: jax.Array,
+        width: int,
+    ) -> jax.Array:
         rows = _unit_rows(key, sampler, num_dims, dtype)
         factors = Factors(tuple(leaves), treedef)
 
-        def chunk(c):
+        def chunk(c: jax.Array) -> jax.Array:
             index = c * chunk_rows + offset + jnp.arange(width, dtype=jnp.uint32)
             a, b = rows(index)
 
-            def block(j):
+            def block(j: jax.Array) -> jax.Array:
                 matrices = j * matrix_block + jnp.arange(matrix_block, dtype=jnp.int32)
                 u = _matrix_rows(a, b, gid, matrices, num_groups)
                 x = factors.values(u.reshape(matrix_block * width, num_dims))
@@ -105,7 +112,7 @@ def _evaluate(
         axis = axis_name(mesh)
         width = chunk_rows // mesh.devices.size
 
-        def block(key, leaves, model_args):
+        def block(key: PRNGKey, leaves: tuple[Distribution, ...], model_args: PyTree) -> jax.Array:
             offset = jax.lax.axis_index(axis).astype(jnp.uint32) * jnp.uint32(width)
             return evaluate(key, leaves, model_args, offset, width)
 
@@ -388,19 +395,19 @@ def _analyse(
 
 
 def sobol_indices(
-    key,
-    model,
-    factors,
+    key: PRNGKey,
+    model: Callable[[PyTree], ArrayLike],
+    factors: PyTree,
     num_samples: int,
     *,
     second_order: bool = False,
     num_bootstrap: int = 0,
     confidence: float = 0.95,
-    groups: Any = None,
+    groups: PyTree = None,
     estimator: str = "janon2014",
     sampler: str = "sobol",
     batch_size: int = 65536,
-    devices: Any = None,
+    devices: Devices = None,
 ) -> IndexEstimates:
     """Variance-based sensitivity indices of ``model`` over a pytree of random factors.
 
@@ -506,20 +513,20 @@ def sobol_indices(
 
 
 def pick_freeze_indices(
-    key: jax.Array,
+    key: PRNGKey,
     model: Callable[..., jax.Array],
     factors: Factors,
     num_samples: int,
     *,
     group_ids: tuple[int, ...] | None = None,
-    model_args: Any = None,
+    model_args: PyTree = None,
     second_order: bool = False,
     num_bootstrap: int = 0,
     confidence: float = 0.95,
     estimator: str = "janon2014",
     sampler: str = "sobol",
     batch_size: int = 65536,
-    devices: Any = None,
+    devices: Devices = None,
 ) -> IndexEstimates:
     """Sobol' indices over column groups of a :class:`Factors`, with a leading group axis.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +16,7 @@ from edtjax._checks import (
     check_real,
     is_concrete,
 )
+from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.sensitivity.estimators import Interval
 from edtjax.transport.sinkhorn import entropic_ot
 
@@ -39,9 +40,9 @@ class WassersteinIndices(NamedTuple):
         num_bins: the number of equal-count bins ``B`` per input.
     """
 
-    first_order: Any
-    mean_part: Any
-    first_order_stderr: Any = None
+    first_order: PyTree
+    mean_part: PyTree
+    first_order_stderr: PyTree = None
     first_order_bootstrap: Interval | None = None
     num_bins: int = 0
 
@@ -92,7 +93,7 @@ def _statistics(x, y, num_bins, rows_per_bin, method, epsilon, threshold, max_it
         dist = jax.vmap(jax.vmap(lambda m, c: _bures_squared(m, c, 0.0, root, 1.0)))(means, covs)
     else:
 
-        def regularised(a, b):
+        def regularised(a: jax.Array, b: jax.Array) -> jax.Array:
             out = entropic_ot(
                 a, b, epsilon=epsilon, threshold=threshold, max_iterations=max_iterations
             )
@@ -147,7 +148,7 @@ def _wasserstein_core(
         return value, mean_part, None, None
     n = x.shape[0]
 
-    def replicate(k):
+    def replicate(k: PRNGKey) -> jax.Array:
         rows = jax.random.randint(k, (n,), 0, n)
         return stats(x[rows], y[rows])[0]
 
@@ -179,7 +180,7 @@ def _input_columns(x):
     cols = jnp.concatenate([leaf.reshape(n, -1).astype(dtype) for leaf in leaves], axis=1)
     splits = [sum(sizes[: j + 1]) for j in range(len(sizes) - 1)]
 
-    def back(v):
+    def back(v: jax.Array) -> PyTree:
         parts = jnp.split(v, splits)
         return treedef.unflatten([p.reshape(s) for p, s in zip(parts, shapes, strict=True)])
 
@@ -187,9 +188,9 @@ def _input_columns(x):
 
 
 def wasserstein_indices(
-    key,
-    x,
-    y,
+    key: PRNGKey,
+    x: PyTree,
+    y: ArrayLike,
     *,
     num_bins: int | None = None,
     method: str = "bures",
