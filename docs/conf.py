@@ -77,7 +77,10 @@ nitpick_ignore = [
     ("py:class", "Mesh"),  # jax.sharding.Mesh in annotations
     ("py:class", "Distribution"),  # numpyro.distributions.Distribution in annotations
     # the annotation aliases of edtjax._typing: PyTree = any pytree (typing.Any), PRNGKey =
-    # jax.Array made by jax.random.key, Devices = the devices= argument (None, int, devices, Mesh)
+    # jax.Array made by jax.random.key, Devices = the devices= argument (None, int, devices, Mesh),
+    # ArrayLike and DTypeLike = jax.typing's
+    ("py:class", "ArrayLike"),
+    ("py:class", "DTypeLike"),
     ("py:class", "PyTree"),
     ("py:class", "PRNGKey"),
     ("py:class", "Devices"),
