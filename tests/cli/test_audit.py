@@ -41,6 +41,7 @@ def quick(tmp_path_factory):
     return rc, folder
 
 
+@pytest.mark.slow  # the quick audit end to end (a minute): the slow selection runs it
 def test_quick_audit_writes_a_complete_report(quick, capsys):
     rc, folder = quick
     assert rc == 0
@@ -69,6 +70,7 @@ def test_quick_audit_writes_a_complete_report(quick, capsys):
     assert len(rows) == 1 + numbers["case"]["n_queries"]
 
 
+@pytest.mark.slow  # needs the quick audit's report folder
 def test_rerun_without_force_refuses_fast_and_touches_nothing(quick, capsys):
     _, folder = quick
     before = _digest(folder)

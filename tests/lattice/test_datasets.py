@@ -153,6 +153,7 @@ def _phi4_small(key, couplings, **kwargs):
     return phi4_observable_dataset(key, 4, couplings, 64, **settings)
 
 
+@pytest.mark.slow
 def test_phi4_free_field_agrees_with_exact(key, x64):
     kappas = np.array([0.08, 0.15, 0.2])
     design = HoppingCouplings(kappa=kappas, lam=np.zeros(3))

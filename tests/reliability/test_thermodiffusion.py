@@ -163,6 +163,7 @@ def _check(results, u_far):
     assert bool(jnp.all(res.inside))
 
 
+@pytest.mark.slow
 def test_thermodiffusion_indicators_small(key, x64):
     """128 training simulations at a coarse solver resolution (8 cells, 40 steps)."""
     results, u_far = _run(key, 128, SolverConfig(n_cells=8, n_steps=40), 128, 6)
