@@ -37,6 +37,7 @@ def _small_ising(key, **kwargs):
     return ising_configuration_dataset(key, 4, [0.2, 0.5], 8, **settings)
 
 
+@pytest.mark.slow
 def test_ising_labels_are_those_of_the_configurations(key):
     ds = _small_ising(key)
     assert ds.inputs.dtype == np.int8 and ds.inputs.shape == (16, 16)

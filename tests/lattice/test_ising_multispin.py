@@ -197,6 +197,7 @@ def test_spin_flip_symmetry_is_exact(key):
     assert 0.1 < abs(float(ising_packed_magnetisation(plain))) < 1.0
 
 
+@pytest.mark.slow
 def test_pallas_kernel_equals_xla_kernel_bit_for_bit(key):
     # L = 128 holds two words per row (carries between words) and block_rows = 32 four Pallas
     # programs per colour (rows wrapping between blocks); two vmapped chains, three sweeps.

@@ -89,6 +89,7 @@ def test_small_lattice_matches_enumeration(x64, key, algorithm):
     check_small_lattice(jax.random.fold_in(key, 7), algorithm, 0.35, h=0.2)
 
 
+@pytest.mark.slow
 def test_multispin_matches_kaufman(x64, key):
     # The default counter-based random words; above T_c the magnetisation is also checked
     # against its symmetric value 0 (tau_int of m is a few sweeps at beta = 0.3).

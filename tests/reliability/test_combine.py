@@ -91,6 +91,7 @@ def test_bad_arguments_raise(key):
         combine(knn_indicator()).fit(key, jnp.zeros((1, 2)))
 
 
+@pytest.mark.slow
 def test_two_moons_combination_against_its_members(key):
     """Members and combinations fitted on the same 200 points; near shift = mirrored moons."""
     k = jax.random.split(key, 6)

@@ -81,6 +81,7 @@ def test_bad_report_arguments_raise(key):
         spearman_correlation(jnp.ones(3), jnp.ones(4))
 
 
+@pytest.mark.slow
 def test_scores_track_the_surrogate_error(key):
     """Rank correlation of each score with the actual error of a Bayesian RFF regression."""
     k = jax.random.split(key, 4)

@@ -127,6 +127,7 @@ def test_gradient_matches_finite_differences(x64):
     assert bool(jnp.all(jnp.isfinite(grad(jnp.zeros(2)))))
 
 
+@pytest.mark.slow
 def test_walk_back_lands_inside(x64):
     """Outlying queries at radius 3.5 and 4.5 (8 directions) walk back below the calibrated
     threshold along the score gradient, towards the bulk of the data."""

@@ -12,6 +12,7 @@ def _box(lows, highs):
     return lambda u: lows + np.asarray(u) * (highs - lows)
 
 
+@pytest.mark.slow
 def test_batches_give_the_same_indices_and_match_ishigami(x64):
     lows, highs = np.full(3, -np.pi), np.full(3, np.pi)
     key = jax.random.key(5)
