@@ -1,5 +1,6 @@
 """Reading user tables (.csv, .npz) and building AuditData from them; every bad-input case."""
 
+import chex
 import numpy as np
 import pytest
 
@@ -21,7 +22,7 @@ def test_csv_with_comments_blank_lines_quotes_and_spaces(tmp_path):
     )
     values, names = read_table(path)
     assert names == ("a", "b", "c")
-    assert values.dtype == np.float64
+    chex.assert_type(values, np.float64)
     np.testing.assert_array_equal(values, [[1, 2.5, -300], [4, 5, 6], [7, 8, 9]])
     values, names = read_table(path, ["c", "a"])
     assert names == ("c", "a")
@@ -211,7 +212,8 @@ def test_load_user_data_with_queries_with_and_without_outputs(tmp_path):
     path, _, _ = _runs(tmp_path)
     _write(tmp_path / "q.csv", "w,extra,u\n0.1,9,0.2\n")
     data = load_user_data(path, ["u", "w"], "y2", tmp_path / "q.csv")
-    assert data.x.shape == (8, 2) and data.y.shape == (8, 1)
+    chex.assert_shape(data.x, (8, 2))
+    chex.assert_shape(data.y, (8, 1))
     np.testing.assert_array_equal(data.queries, [[0.2, 0.1]])
     assert data.queries_y is None
     save_arrays(tmp_path / "q.npz", {"u": [0.5, 0.6], "w": [1.0, 2.0], "y2": [3.0, 4.0]})
@@ -243,7 +245,7 @@ def test_load_user_data_needs_enough_rows(tmp_path):
     path, _, _ = _runs(tmp_path, n=4)
     with pytest.raises(ValueError, match=r"4 data row\(s\), need at least 5"):
         load_user_data(path, None, ["y1", "y2"])  # d = 3 inputs need d + 2 = 5 rows
-    assert load_user_data(path, None, ["y1", "y2"], min_rows=4).x.shape == (4, 3)
+    chex.assert_shape(load_user_data(path, None, ["y1", "y2"], min_rows=4).x, (4, 3))
     with pytest.raises(ValueError, match="min_rows must be an integer >= 2"):
         load_user_data(path, None, ["y1"], min_rows=1)
 

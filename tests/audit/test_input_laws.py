@@ -5,6 +5,7 @@ draws outside the validity domain."""
 import dataclasses
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -201,9 +202,11 @@ def test_declared_laws_give_the_linear_model_indices_through_the_stage():
             )
             assert ok, (who, kind, info)
     assert numbers["agreement"]["same_ranking"]
-    assert numbers["ranking_inputs"] == ["x2", "x1", "x3"] and ranking.shape == (3,)
+    assert numbers["ranking_inputs"] == ["x2", "x1", "x3"]
+    chex.assert_shape(ranking, (3,))
     # the law sample kept for the validity check: i.i.d. draws of the laws, simulated
-    assert sample.x.shape == (1024, 3) and sample.simulator_y.shape == (1024, 1)
+    chex.assert_shape(sample.x, (1024, 3))
+    chex.assert_shape(sample.simulator_y, (1024, 1))
     assert stats.kstest(sample.x[:, 1], stats.gumbel_r(0, 1).cdf).pvalue > 1e-4
 
 
@@ -348,7 +351,8 @@ def test_bias_sample_uses_the_sobol_laws_or_the_empirical_law():
     data = AuditData("t", x, np.zeros((10, 1)), None, None, NAMES, ("y",), _linear, None)
     cfg = BiasConfig(bias_samples=4000)
     draws, law = downstream_inputs(jax.random.key(0), data, cfg, ())
-    assert "empirical law" in law and draws.shape == (4000, 3)
+    assert "empirical law" in law
+    chex.assert_shape(draws, (4000, 3))
     rows = {tuple(r) for r in x}
     assert all(tuple(r) in rows for r in draws)  # every draw is a labelled input
     # each of the 10 rows with probability 1/10: counts within 5 binomial standard errors

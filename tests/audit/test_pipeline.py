@@ -6,6 +6,7 @@ checks (which fail before any computation) run in the default selection.
 
 import math
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -60,9 +61,11 @@ def test_quick_result_follows_the_contract(quick_result, quick_data):
     assert set(n["surrogates"]) == {"deep_ensemble", QUICK.surrogate.bayesian_method}
     for method, m in n["surrogates"].items():
         assert len(m["rmse"]) == o
-        assert a[f"calibration/{method}"].shape == (QUICK.calibration.calibration_levels,)
-        assert a[f"coverage/{method}"].shape == (len(QUICK.calibration.coverage_levels),)
-        assert a[f"coverage/{method}/conformal"].shape == (len(QUICK.calibration.coverage_levels),)
+        chex.assert_shape(a[f"calibration/{method}"], (QUICK.calibration.calibration_levels,))
+        chex.assert_shape(
+            [a[f"coverage/{method}"], a[f"coverage/{method}/conformal"]],
+            (len(QUICK.calibration.coverage_levels),),
+        )
     for who in ("simulator", "surrogate"):
         s = n["sobol"][who]
         assert np.shape(s["first"]) == (d, o) and np.shape(s["total_ci"]) == (d, o, 2)
@@ -71,25 +74,26 @@ def test_quick_result_follows_the_contract(quick_result, quick_data):
     assert np.shape(g["first"]) == (3, o) and np.shape(g["total"]) == (3, o)
     assert len(n["transport"]["contour_inputs"]) == 2
     for k in range(len(QUICK.transport.contour_levels)):
-        assert a[f"contour/{k}"].shape == (QUICK.transport.contour_points, 2)
+        chex.assert_shape(a[f"contour/{k}"], (QUICK.transport.contour_points, 2))
     for entry in n["depth_maps"]:
         key = entry["key"]
-        assert a[f"{key}/score"].shape == (QUICK.maps.grid_size, QUICK.maps.grid_size)
-        assert a[f"{key}/grid_x"].shape == (QUICK.maps.grid_size,)
+        chex.assert_shape(a[f"{key}/score"], (QUICK.maps.grid_size, QUICK.maps.grid_size))
+        chex.assert_shape(a[f"{key}/grid_x"], (QUICK.maps.grid_size,))
         assert len(entry["fixed"]) == d - 2
     expected = set(QUICK.reliability.indicators) | {"combined"}
     assert set(n["reliability"]["indicators"]) == expected
     for name in expected:
-        assert a[f"reliability/{name}/scores_in"].shape == (case["n_test"],)
-        assert a[f"reliability/{name}/scores_shifted"].shape == (case["n_queries_shifted"],)
+        chex.assert_shape(a[f"reliability/{name}/scores_in"], (case["n_test"],))
+        chex.assert_shape(a[f"reliability/{name}/scores_shifted"], (case["n_queries_shifted"],))
     for test in n["transport"]["shift_tests"]:
-        assert a[f"shift/{test}/null"].shape == (QUICK.transport.permutations,)
-    assert a["inputs/train"].shape == (case["n_train"], d)
+        chex.assert_shape(a[f"shift/{test}/null"], (QUICK.transport.permutations,))
+    chex.assert_shape(a["inputs/train"], (case["n_train"], d))
     m = quick_data.queries.shape[0]
     np.testing.assert_array_equal(a["inputs/queries"], quick_data.queries)
     q = n["queries"]
     assert q["count"] == m and q["n_inside"] + q["n_outside"] == m
-    assert a["queries/mean"].shape == (m, o) and a["queries/outside"].shape == (m,)
+    chex.assert_shape(a["queries/mean"], (m, o))
+    chex.assert_shape(a["queries/outside"], (m,))
     assert q["n_outside"] == round(n["reliability"]["indicators"]["combined"]["detection_rate"] * m)
     summary = format_summary(quick_result)
     for word in ("deep_ensemble", "Sobol", "sinkhorn_shifted", "combined", "Bias", "total"):

@@ -7,6 +7,7 @@ a few seconds; the end-to-end rate check trains the quick ensemble and is marked
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -105,7 +106,7 @@ def test_one_answer_per_query_in_the_users_order(stage):
     assert answers["count"] == m == answers["n_inside"] + answers["n_outside"]
     np.testing.assert_array_equal(arrays["inputs/queries"], data.queries)
     for name in ("queries/mean", "queries/lower", "queries/upper", "queries/y"):
-        assert arrays[name].shape == (m, 1)
+        chex.assert_shape(arrays[name], (m, 1))
     np.testing.assert_allclose(arrays["queries/y"], data.queries_y)
     # the prediction is the surrogate's, in physical units
     np.testing.assert_allclose(

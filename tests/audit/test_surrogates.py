@@ -2,6 +2,7 @@
 
 import math
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ def data():
 def test_split_sizes_and_standardisation(data):
     split = split_data(jax.random.key(0), data, CONFIG.split)
     n = data.x.shape[0]
-    assert split.x_train.shape == (int(CONFIG.split.train_fraction * n), 2)
+    chex.assert_shape(split.x_train, (int(CONFIG.split.train_fraction * n), 2))
     assert split.x_cal.shape[0] == int(CONFIG.split.calibration_fraction * n)
     assert split.x_train.shape[0] + split.x_cal.shape[0] + split.x_test.shape[0] == n
     np.testing.assert_allclose(np.mean(split.x_train, 0), 0.0, atol=1e-5)
@@ -56,7 +57,7 @@ def test_metrics_of_both_bayesian_methods(data, method):
         se = math.sqrt(0.09 / m + 0.09 / n_cal)
         assert metrics.conformal_coverage_90 >= 0.9 - 5 * se, name
         assert metrics.width_90 > 0 and metrics.conformal_width_90 > 0
-        assert arrays[f"coverage/{name}"].shape == (len(config.calibration.coverage_levels),)
+        chex.assert_shape(arrays[f"coverage/{name}"], (len(config.calibration.coverage_levels),))
         conformal = arrays[f"coverage/{name}/conformal"]
         assert np.all(np.diff(conformal) >= 0)  # nested intervals: coverage grows with level
     # The network learned the function: RMSE of u below its spread.

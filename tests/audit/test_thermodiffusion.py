@@ -1,5 +1,6 @@
 """The built-in thermodiffusion audit case: shapes, the shifted queries and the simulator."""
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ def test_shapes_names_and_box(case):
     n, d = case.x.shape
     assert d == len(DEFAULT_INPUT_BOX) and case.input_names == tuple(DEFAULT_INPUT_BOX)
     assert case.output_names == ("centre_temperature", "centre_x")
-    assert case.y.shape == (n, 2) and case.queries_y.shape == (case.queries.shape[0], 2)
+    chex.assert_shape(case.y, (n, 2))
+    chex.assert_shape(case.queries_y, (case.queries.shape[0], 2))
     # Non-converged runs are dropped, and there are few of them inside the box.
     assert CASE.n_design - 4 <= n <= CASE.n_design
     assert CASE.n_queries - 8 <= case.queries.shape[0] <= CASE.n_queries
@@ -56,7 +58,7 @@ def test_shifted_queries_lie_outside_the_box(case):
 def test_simulator_is_batched_and_reproduces_the_data(case):
     rows = np.concatenate([case.x[:3], case.queries[:2]])
     y = case.simulator(rows)
-    assert y.shape == (5, 2)
+    chex.assert_shape(y, (5, 2))
     np.testing.assert_allclose(y, np.concatenate([case.y[:3], case.queries_y[:2]]), rtol=1e-6)
     with pytest.raises(ValueError, match="x must have shape"):
         case.simulator(np.zeros((2, 3)))

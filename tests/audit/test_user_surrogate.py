@@ -1,6 +1,7 @@
 """The audit of a user's own surrogate: as a function and as predictions, on an analytic model
 that is not part of the package, with declared non-uniform input laws and closed-form indices."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -238,7 +239,8 @@ def test_load_predictions_and_surrogate_from_files(tmp_path):
     rows = "\n".join(f"{i},{0.1 * (i + 1)},{-i},{0.2}" for i in range(5))
     (tmp_path / "p.csv").write_text("y1_mean,y1_std,y2_mean,y2_std\n" + rows + "\n")
     p = load_predictions(tmp_path / "p.csv", OUTPUTS, 3, 2)
-    assert p.mean.shape == (3, 2) and p.queries_std.shape == (2, 2)
+    chex.assert_shape(p.mean, (3, 2))
+    chex.assert_shape(p.queries_std, (2, 2))
     np.testing.assert_array_equal(p.mean[:, 1], [0, -1, -2])
     with pytest.raises(ValueError, match="expected 6"):
         load_predictions(tmp_path / "p.csv", OUTPUTS, 4, 2)
@@ -251,7 +253,7 @@ def test_load_predictions_and_surrogate_from_files(tmp_path):
     )
     for name in ("predict", "factory"):
         sur = load_surrogate(f"{tmp_path / 'mine.py'}:{name}")
-        assert sur.predict(jnp.ones((4, 3))).mean.shape == (4, 2)
+        chex.assert_shape(sur.predict(jnp.ones((4, 3))).mean, (4, 2))
     for bad, match in (
         ("nocolon", "module:function"),
         (f"{tmp_path / 'absent.py'}:f", "no such file"),

@@ -1,5 +1,6 @@
 """Sample Fermat distance: Euclidean limit, Dijkstra peer, arc length on a circle, gradients."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -34,7 +35,7 @@ def test_distance_matrix_is_exactly_symmetric(key, x64, dtype):
     # most pairs differed in the last bit (and a lens count over ordered pairs saw halves).
     x = jax.random.normal(key, (150, 2), dtype=dtype) * jnp.array([3.0, 0.5], dtype)
     graph = fermat_fit(x, alpha=2.0, n_neighbors=8)
-    assert graph.distances.dtype == dtype
+    chex.assert_type(graph.distances, dtype)
     np.testing.assert_array_equal(graph.distances, graph.distances.T)
     idx, sq = fermat._knn(x, 8)
     nbr, w = fermat._symmetric_neighbours(np.asarray(idx), np.asarray(sq))
@@ -69,7 +70,7 @@ def test_dijkstra_fit_equals_relaxation_on_a_random_graph(key, x64):
     nbr, w = fermat._symmetric_neighbours(np.asarray(idx), np.asarray(sq))
     old = fermat._all_pairs_relaxation(jnp.asarray(nbr), jnp.asarray(w), jnp.asarray(alpha))
     dist = np.asarray(graph.distances)
-    assert graph.distances.dtype == jnp.float64
+    chex.assert_type(graph.distances, jnp.float64)
     assert np.all(np.isinf(dist[:90, 90:150])) and np.all(np.isfinite(dist[:90, :90]))
     assert dist[0, 150] == 0.0
     np.testing.assert_allclose(dist, np.asarray(old), rtol=1e-12)
@@ -80,7 +81,7 @@ def test_float32_fit_matches_float64_dijkstra(key):
     # the same float32 sample (the float32 kNN distances carry ~1e-7 relative error).
     x = jax.random.normal(key, (300, 2))
     graph = fermat_fit(x, alpha=2.0, n_neighbors=10)
-    assert graph.distances.dtype == jnp.float32
+    chex.assert_type(graph.distances, jnp.float32)
     d = np.linalg.norm(
         np.asarray(x, np.float64)[:, None] - np.asarray(x, np.float64)[None], axis=-1
     )

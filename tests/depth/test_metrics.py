@@ -1,5 +1,6 @@
 """OOD metrics against a direct Mann-Whitney count, scikit-learn and a threshold scan."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,7 +40,7 @@ def test_float64_aupr_is_exact(x64):
     # ranking 2 (OOD), 1, 0.5 (OOD), 0: precisions 1 and 2/3, AP = 5/6. In float64 the result
     # is within rounding of 5/6 (a float32 detour is off by ~1e-8).
     ap = aupr(jnp.array([0.0, 1.0]), jnp.array([2.0, 0.5]))
-    assert ap.dtype == jnp.float64
+    chex.assert_type(ap, jnp.float64)
     assert abs(float(ap) - 5 / 6) <= 1e-15
 
 

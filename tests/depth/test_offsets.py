@@ -27,6 +27,7 @@ bitwise with float32 at offset 0 on the held points (float32 and float64 may res
 collinearity of grid points differently, which is not an offset effect).
 """
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -93,7 +94,7 @@ def test_float32_at_offset_matches_float64_at_zero(x64, name):
         x32, x_held = _held(x, offset)
         z32, z_held = _held(z, offset)
         got = np.asarray(f(jnp.asarray(z32), jnp.asarray(x32)))
-        assert got.dtype == np.float32
+        chex.assert_type(got, np.float32)
         want = np.asarray(f(z_held, x_held))
         np.testing.assert_allclose(got, want, atol=atol, rtol=rtol, err_msg=f"offset {offset}")
 
@@ -167,8 +168,8 @@ def test_fermat_graph_stores_the_centre_and_centres_queries(x64):
     x, _ = _sample()
     x32, _ = _held(x, 1e6)
     graph = depth.fermat_fit(jnp.asarray(x32), n_neighbors=8)
-    assert graph.centre.shape == (2,)
-    assert graph.centre.dtype == jnp.float32
+    chex.assert_shape(graph.centre, (2,))
+    chex.assert_type(graph.centre, jnp.float32)
     # the centre is the offset here (mean rounded to a power of two at the data's scale)
     np.testing.assert_array_equal(graph.centre, [1e6, 1e6])
     np.testing.assert_array_equal(graph.x_ref, x32)  # the reference is kept as given

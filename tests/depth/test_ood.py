@@ -1,5 +1,6 @@
 """OOD scores: LD-Fermat against an independent oracle, Mahalanobis and kNN (moons, ring)."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,7 +64,7 @@ def test_ld_fermat_beats_mahalanobis_on_non_convex_data(key, name, generator, lo
     k1, k2, k3 = jax.random.split(key, 3)
     ref, x_in = generator(k1, 500), generator(k2, 300)
     x_out = _far_from(k3, generator, low, high, 0.3, 300)
-    assert x_out.shape == (300, 2)
+    chex.assert_shape(x_out, (300, 2))
     graph = fermat_fit(ref, alpha=2.0, n_neighbors=10)
     ld = auroc(-lens_depth_fermat(graph, x_in), -lens_depth_fermat(graph, x_out))
     fit = mahalanobis_fit(ref)
@@ -219,6 +220,20 @@ def test_knn_distance_gradient_is_the_unit_vector_from_the_kth_neighbour(key, x6
     nearest4 = np.asarray(x)[np.argsort(d)[3]]
     unit = (np.asarray(z) - nearest4) / np.linalg.norm(np.asarray(z) - nearest4)
     np.testing.assert_allclose(grad, unit, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "k"), [(300, 2), (50, 3)])
+def test_knn_distance_agrees_jitted_and_not_jitted(key, n, k):
+    # the docstring promises jit; both selection paths (candidate chunks for n = 300, all
+    # candidates for n = 50) with queries and reference traced. XLA may fuse and reorder the
+    # jitted float32 arithmetic by a few ulps: relative 1e-5 (~80 ulps), absolute 1e-6 near 0.
+    k1, k2 = jax.random.split(key)
+    x, z = jax.random.normal(k1, (n, 3)), 1.5 * jax.random.normal(k2, (11, 3))
+    eager = knn_distance_score(z, x, n_neighbors=k)
+    jitted = jax.jit(lambda q, ref: knn_distance_score(q, ref, n_neighbors=k))(z, x)
+    chex.assert_shape(eager, (11,))
+    chex.assert_trees_all_equal_shapes_and_dtypes(jitted, eager)
+    chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-6)
 
 
 def test_scores_do_not_retrace(key):

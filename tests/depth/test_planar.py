@@ -3,6 +3,7 @@
 import itertools
 from fractions import Fraction
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,7 +70,7 @@ def test_float64_depths_are_exact_rationals(key, x64):
     # triangle, whose closed half-planes hold at least 1 of its 3 vertices.
     tri = [[1, 0], [-1, 1], [-1, -1]]
     third = halfspace_depth_planar(jnp.zeros((1, 2)), tri)
-    assert third.dtype == jnp.float64
+    chex.assert_type(third, jnp.float64)
     assert abs(float(third[0]) - 1 / 3) <= 1e-15
     k1, k2 = jax.random.split(key)
     x = np.asarray(jax.random.normal(k1, (13, 2), dtype=jnp.float64))

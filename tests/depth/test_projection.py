@@ -2,6 +2,7 @@
 
 from fractions import Fraction
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,7 +48,7 @@ def test_float64_halfspace_is_an_exact_rational(key, x64):
     z = np.asarray(jax.random.uniform(k2, (20, 1), dtype=jnp.float64))
     counts = np.minimum(np.sum(x[:, 0] <= z, axis=1), np.sum(x[:, 0] >= z, axis=1))
     depth = halfspace_depth(k2, z, x, n_directions=8)
-    assert depth.dtype == jnp.float64
+    chex.assert_type(depth, jnp.float64)
     assert len(set(counts.tolist())) > 2
     np.testing.assert_array_equal(depth, [float(Fraction(int(c), 7)) for c in counts])
 
@@ -143,7 +144,7 @@ def test_depths_do_not_retrace(key):
     before = projection._projection_fit._cache_size()
     projection_fit(k1, jax.random.normal(k3, (50, 3)), n_directions=30)
     assert projection._projection_fit._cache_size() == before
-    assert pfit.median.shape == (30,)
+    chex.assert_shape(pfit.median, (30,))
 
 
 def test_bad_input(key):

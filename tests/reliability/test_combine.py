@@ -1,5 +1,6 @@
 """Tests for edtjax.reliability.combine: closed forms against scipy, the two-moons comparison."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -74,8 +75,22 @@ def test_member_p_values_and_explicit_calibration_set(key):
 def test_split_uses_calibration_fraction(key):
     ind = combine(knn_indicator(n_neighbors=1), calibration_fraction=0.25)
     state = ind.fit(key, jax.random.normal(key, (40, 2)))
-    assert state.states[0].shape == (30, 2)
-    assert state.calibration_scores[0].shape == (10,)
+    chex.assert_shape(state.states[0], (30, 2))
+    chex.assert_shape(state.calibration_scores[0], (10,))
+
+
+@pytest.mark.parametrize("how", ["bonferroni", "fisher", "min_p"])
+def test_combined_score_agrees_jitted_and_not_jitted(key, how):
+    # score is a pure function of the state (traced here) and the queries; XLA may reorder the
+    # jitted float32 arithmetic by a few ulps: relative 1e-5 (~80 ulps), absolute 1e-6 near 0
+    ind = combine(mahalanobis_indicator(), knn_indicator(n_neighbors=2), how=how)
+    state = ind.fit(key, jax.random.normal(key, (120, 2)))
+    q = 2.0 * jax.random.normal(jax.random.key(2), (9, 2))
+    eager = ind.score(state, q)
+    jitted = jax.jit(ind.score)(state, q)
+    chex.assert_shape(eager, (9,))
+    chex.assert_trees_all_equal_shapes_and_dtypes(jitted, eager)
+    chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-6)
 
 
 def test_bad_arguments_raise(key):

@@ -3,6 +3,7 @@ audit's config read the same names."""
 
 import inspect
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,7 +36,8 @@ def test_every_entry_builds_scores_and_keeps_its_differentiability_promise(name)
     ind = make_indicator(name, **SURROGATE_OPTIONS.get(name, {}))
     state = ind.fit(jax.random.key(1), X)
     s = np.asarray(ind.score(state, Q))
-    assert s.shape == (3,) and np.all(np.isfinite(s))
+    chex.assert_shape(s, (3,))
+    chex.assert_tree_all_finite(s)
     assert s[2] > s[0]  # far from the data scores higher
     if entry.differentiable:
         g = jax.grad(lambda q: ind.score(state, q[None])[0])(Q[1])

@@ -1,5 +1,6 @@
 """Indicators and calibration under offset, degenerate, oversized and non-real input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,7 +58,7 @@ def test_float32_scores_at_offset_match_float64_at_zero(x64, key, name):
         x32, x_held = _held(x, offset)
         z32, z_held = _held(z, offset)
         got = ind.score(ind.fit(key, jnp.asarray(x32)), jnp.asarray(z32))
-        assert got.dtype == jnp.float32
+        chex.assert_type(got, jnp.float32)
         want = ind.score(ind.fit(key, x_held), z_held)
         np.testing.assert_allclose(got, want, atol=atol, rtol=1e-5, err_msg=f"offset {offset}")
 

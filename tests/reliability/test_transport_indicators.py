@@ -2,6 +2,7 @@
 
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -67,7 +68,7 @@ def test_false_alarm_rate_over_repeated_calibrations(gaussian_fit):
         cal = calibrate(kk, ind, state, jax.random.normal(kc, (n, 2)), alpha)
         queries = jax.random.normal(kq, (m, 2))
         rates.append(float(jnp.mean(score(state, queries) > cal.threshold)))
-        assert cal.scores.shape == (n,)
+        chex.assert_shape(cal.scores, (n,))
     mean_rate = float(np.mean(rates))
     se = np.sqrt(alpha * (1 - alpha) * (1 / (n + 2) + 1 / m) / repeats)
     print(f"MK indicator: mean false-alarm rate {mean_rate:.4f} (alpha = {alpha}, se {se:.4f})")
@@ -109,7 +110,7 @@ def test_gradient_matches_finite_differences(x64):
     ind = monge_kantorovich_indicator()
     x_train = jax.random.normal(jax.random.key(41), (150, 2), dtype=jnp.float64)
     state = ind.fit(None, x_train)
-    assert state.transport.x.dtype == jnp.float64
+    chex.assert_type(state.transport.x, jnp.float64)
 
     @jax.jit
     def f(v):
@@ -156,7 +157,7 @@ def test_jit_and_vmap(gaussian_fit):
 
 def test_respects_float32(gaussian_fit):
     ind, state = gaussian_fit
-    assert ind.score(state, jnp.zeros((2, 2), jnp.float32)).dtype == jnp.float32
+    chex.assert_type(ind.score(state, jnp.zeros((2, 2), jnp.float32)), jnp.float32)
 
 
 def test_bad_input(gaussian_fit):

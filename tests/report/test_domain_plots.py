@@ -1,5 +1,6 @@
 """Depth maps draw the validity boundary at the threshold; quantile contours are closed."""
 
+import chex
 import numpy as np
 import pytest
 
@@ -59,7 +60,7 @@ def test_quantile_contours_are_closed_and_ordered():
     lines = fig.axes[0].lines
     assert [line.get_label() for line in lines] == ["τ = 0.50", "τ = 0.90"]
     xy = lines[1].get_xydata()
-    assert xy.shape == (17, 2)
+    chex.assert_shape(xy, (17, 2))
     np.testing.assert_allclose(xy[0], xy[-1])
 
 

@@ -1,5 +1,6 @@
 """Smooth center-outward functions: spherical closed forms, inversion, gradients, bad input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -157,7 +158,7 @@ def test_contour_and_region_of_gaussian(key):
     # content tau: 5 binomial standard errors plus the mean error budget of F+-
     se = np.sqrt(tau * (1 - tau) / len(fresh))
     assert abs(inside.mean() - tau) < 5 * se + _error_budget(fit, n, 2, tau)
-    assert quantile_contour(fit, 0.0, 3).shape == (3, 2)
+    chex.assert_shape(quantile_contour(fit, 0.0, 3), (3, 2))
 
 
 @pytest.mark.slow
@@ -188,9 +189,34 @@ def test_fit_does_not_retrace_and_respects_dtype(key):
     before = sk._fit_map_jit._cache_size()
     fit2 = center_outward_fit(2.0 * x + 1.0)
     assert sk._fit_map_jit._cache_size() == before
-    assert fit2.transport.f.dtype == jnp.float32
+    chex.assert_type(fit2.transport.f, jnp.float32)
     out = jax.jit(center_outward_distribution)(fit, x[:4])
-    assert out.dtype == jnp.float32 and out.shape == (4, 2)
+    chex.assert_type(out, jnp.float32)
+    chex.assert_shape(out, (4, 2))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        center_outward_distribution,
+        # the quantile function's inversion is the costliest compile: slow selection
+        pytest.param(center_outward_quantile, marks=pytest.mark.slow),
+        monge_kantorovich_depth,
+    ],
+    ids=lambda fn: fn.__name__,
+)
+def test_fit_crosses_jit_and_results_agree(small_fit, fn):
+    # The fit is a pytree that passes through jit: the functions of it give the same numbers
+    # with the fit traced. XLA may fuse and reorder float32 arithmetic by a few ulps: relative
+    # 1e-5 (~80 ulps) and absolute 1e-6 near 0. Points inside the unit ball serve as ranks for
+    # the quantile function and as data points for the others.
+    y = jax.random.normal(jax.random.key(3), (7, 2))
+    z = 0.9 * y / (1.0 + jnp.linalg.norm(y, axis=1, keepdims=True))
+    eager = fn(small_fit, z)
+    jitted = jax.jit(fn)(small_fit, z)
+    chex.assert_trees_all_equal_shapes_and_dtypes(jitted, eager)
+    chex.assert_tree_all_finite(eager)
+    chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

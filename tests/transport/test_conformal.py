@@ -1,5 +1,6 @@
 """OT conformal regions: finite-sample coverage over repeated splits, shape, bad input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,7 +49,7 @@ def test_boundary_points_lie_on_the_region_edge(key):
     region = ot_conformal_calibrate((y - pred)[:200], (y - pred)[200:], 0.2)
     centres = jnp.array([[0.0, 0.0], [1.0, -2.0]])
     boundary = ot_conformal_boundary(region, centres, 24)
-    assert boundary.shape == (2, 24, 2)
+    chex.assert_shape(boundary, (2, 24, 2))
     # translation equivariance: both regions have the same shape
     np.testing.assert_allclose(boundary[1] - centres[1], boundary[0] - centres[0], atol=1e-5)
     # points pulled towards the residual median Q(0) are inside, pushed away are outside

@@ -1,5 +1,6 @@
 """Hallin reference grid: factorisation, radii, directions."""
 
+import chex
 import numpy as np
 import pytest
 
@@ -40,13 +41,13 @@ def test_grid_is_product_of_radii_and_directions():
 def test_reference_points_are_the_grid_in_float64(x64, n, d, n_radii):
     grid = reference_grid(n, d, n_radii=n_radii, dtype=np.float64)
     points = reference_points(n, d, n_radii=n_radii)
-    assert points.dtype == np.float64
+    chex.assert_type(points, np.float64)
     np.testing.assert_array_equal(points, np.asarray(grid.points))
 
 
 def test_reference_points_stay_float64_when_jax_runs_in_float32():
     points = reference_points(103, 2)
-    assert points.dtype == np.float64
+    chex.assert_type(points, np.float64)
     # the radii j / (n_R + 1) exactly as float64 computes them, not rounded to float32
     radii = np.linalg.norm(points[:100].reshape(10, 10, 2), axis=2)
     np.testing.assert_allclose(radii, np.arange(1, 11)[:, None] / 11 * np.ones(10), rtol=1e-15)

@@ -1,5 +1,6 @@
 """Permutation shift tests: validity (size), power, retracing, bad input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,7 +22,7 @@ def test_detects_a_mean_shift(key, test):
     res = test(k3, x, y, num_permutations=49)
     # a 1.5 sd shift with 40 + 40 points: no relabelling reaches the observed statistic
     assert float(res.p_value) == pytest.approx(1 / 50)
-    assert res.null_statistics.shape == (49,)
+    chex.assert_shape(res.null_statistics, (49,))
     assert float(res.statistic) > float(res.null_statistics.max())
 
 

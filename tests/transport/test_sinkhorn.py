@@ -1,5 +1,6 @@
 """Entropic OT wrappers: agreement with POT, closed forms, gradients, retracing, bad input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,7 +63,7 @@ def test_transport_cost_equals_ott_primal_cost(key, request, dtype):
         x, y, res.a, res.b, res.epsilon, threshold=tol, max_iterations=2000
     )
     np.testing.assert_array_equal(res.f, out.f)  # the same solve
-    assert res.transport_cost.dtype == jnp.dtype(dtype)
+    chex.assert_type(res.transport_cost, dtype)
     eps = float(jnp.finfo(dtype).eps)
     np.testing.assert_allclose(float(res.transport_cost), float(out.primal_cost), rtol=64 * eps)
     np.testing.assert_allclose(float(res.regularized_cost), float(out.reg_ot_cost), rtol=0)
@@ -194,6 +195,21 @@ def test_entropic_map_is_stable_far_from_the_data(key):
     np.testing.assert_allclose(out[1], y[jnp.argmin(y[:, 1])], atol=1e-4)
 
 
+@pytest.mark.parametrize("forward", [True, False])
+def test_entropic_map_apply_agrees_jitted_and_not_jitted(key, forward):
+    # EntropicMap.apply promises to run inside jit as it is, with the map (a pytree) traced.
+    # XLA may fuse and reorder the jitted float32 arithmetic by a few ulps: relative 1e-5
+    # (~80 ulps) and absolute 1e-6 for coordinates near 0.
+    x, y = _clouds(key, dtype=jnp.float32)
+    tmap = entropic_map(x, y, epsilon=0.5)
+    z = 2.0 * jax.random.normal(jax.random.key(3), (7, 3))
+    eager = tmap.apply(z, forward)
+    jitted = jax.jit(lambda m, q: m.apply(q, forward))(tmap, z)
+    chex.assert_shape(eager, (7, 3))
+    chex.assert_trees_all_equal_shapes_and_dtypes(jitted, eager)
+    chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_gradients_match_finite_differences(key, x64):
     x, y = _clouds(key, n=20, m=25, d=2)
@@ -224,7 +240,8 @@ def test_jit_and_vmap_compose(key):
     x, y = _clouds(key, dtype=jnp.float32)
     shifts = jnp.linspace(0.0, 1.0, 3)[:, None] * jnp.ones((1, 3))
     divs = jax.jit(jax.vmap(lambda s: sinkhorn_divergence(x, y + s, epsilon=0.5)))(shifts)
-    assert divs.shape == (3,) and divs.dtype == jnp.float32
+    chex.assert_shape(divs, (3,))
+    chex.assert_type(divs, jnp.float32)
     assert bool(jnp.all(jnp.isfinite(divs)))
 
 
@@ -232,7 +249,7 @@ def test_jit_and_vmap_compose(key):
 def test_respects_float32(key):
     x, y = _clouds(key, dtype=jnp.float32)
     res = entropic_ot(x, y, epsilon=0.5)
-    assert res.f.dtype == jnp.float32 and res.transport_cost.dtype == jnp.float32
+    chex.assert_type([res.f, res.transport_cost], jnp.float32)
 
 
 def test_no_retrace_on_new_data(key):

@@ -1,5 +1,6 @@
 """Weight-space OT: permutation invariance, translation closed form, pytrees, bad input."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -35,7 +36,8 @@ def test_layer_distance_differentiable_and_widths_may_differ(key):
     wa = jax.random.normal(k1, (4, 10))
     wb = jax.random.normal(k2, (4, 15))
     g = jax.grad(lambda w: layer_ot_distance(w, wb, epsilon=0.5))(wa)
-    assert g.shape == wa.shape and bool(jnp.all(jnp.isfinite(g)))
+    chex.assert_equal_shape([g, wa])
+    chex.assert_tree_all_finite(g)
 
 
 @pytest.mark.slow
@@ -44,7 +46,7 @@ def test_parameter_distance_of_translated_ensemble(key, x64):
     ens = {"dense": {"w": jax.random.normal(k1, (12, 3, 2)), "b": jax.random.normal(k2, (12, 2))}}
     moved = jax.tree_util.tree_map(lambda leaf: leaf + 0.25, ens)
     cloud = parameter_point_cloud(ens)
-    assert cloud.shape == (12, 8)
+    chex.assert_shape(cloud, (12, 8))
     # costs here are ~16 (8 coordinates of variance 1 each); epsilon of that order lets
     # Sinkhorn reach the 1e-10 tolerance within the iteration cap, so only round-off remains
     kw = dict(epsilon=4.0, threshold=1e-10, max_iterations=20_000)
