@@ -8,6 +8,7 @@ differently; 1e-5 relative is ~100 ulps).
 
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -223,12 +224,9 @@ def test_method_equals_building_blocks_and_jits(name):
     state = _fitted(name)
     pred = method.predict(state, XQ)
     expected = reference()
-    assert jax.tree.structure(pred) == jax.tree.structure(expected)
-    for got, want in zip(jax.tree.leaves(pred), jax.tree.leaves(expected), strict=True):
-        np.testing.assert_array_equal(got, want)
+    chex.assert_trees_all_equal(pred, expected)
     jitted = jax.jit(method.predict)(state, XQ)
-    for got, want in zip(jax.tree.leaves(jitted), jax.tree.leaves(pred), strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(jitted, pred, rtol=1e-5, atol=1e-6)
 
 
 def test_from_predict_accepts_mean_variance_pairs():
@@ -305,8 +303,7 @@ def test_last_layer_on_an_ensemble_member_equals_direct_calls():
     params = jax.tree.map(lambda p: p[0], state.params)
     mb = fit_last_layer(first, X, Y2, MBLLOptions(iterations=10))
     post, _ = mbll_em(append_bias(state.network.features(params, X)), Y2, iterations=10)
-    for got, want in zip(jax.tree.leaves(mb.posterior), jax.tree.leaves(post), strict=True):
-        np.testing.assert_array_equal(got, want)
+    chex.assert_trees_all_equal(mb.posterior, post)
     la = fit_last_layer(first, X, Y2, LaplaceOptions(prior_precision=3.0))
     want = last_layer_laplace(state.network, params, X, prior_precision=3.0)
     np.testing.assert_array_equal(la.posterior.covariance, want.covariance)
