@@ -31,20 +31,21 @@ References:
 
 from __future__ import annotations
 
-import inspect
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import blackjax
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from jax.flatten_util import ravel_pytree
 
 from edtjax._checks import check_int, check_real
 from edtjax._typing import ArrayLike, PRNGKey, PyTree
-from edtjax.mcmc.kernel import Kernel
+from edtjax.mcmc.kernel import Kernel, _join_arrays, _split_arrays
 
 __all__ = [
     "Adapted",
@@ -270,8 +271,11 @@ def adapted_kernel(build: Callable[..., Kernel]) -> Kernel:
             **p)``).
 
     Returns:
-        An :class:`~edtjax.mcmc.Kernel`. A new closure on every call: build it once and reuse
-        it to reuse :func:`~edtjax.mcmc.run_chains`' compilation.
+        An :class:`~edtjax.mcmc.Kernel` whose ``step`` is a ``jax.tree_util.Partial`` over
+        ``build``. With ``build`` itself a ``Partial`` of a module-level function (data and
+        constants as its array arguments), kernels built anew for arrays of the same shapes
+        reuse :func:`~edtjax.mcmc.run_chains`' compilation; a closure ``build`` is compared by
+        identity: build the kernel once and reuse it.
 
     Example:
         >>> import blackjax, jax, jax.numpy as jnp
@@ -282,12 +286,19 @@ def adapted_kernel(build: Callable[..., Kernel]) -> Kernel:
         ...                 {"step_size": jnp.asarray(0.5)})
         >>> state, info = kernel.step(jax.random.key(0), state)
     """
+    return Kernel(init=_unchanged, step=jax.tree_util.Partial(_adapted_step, build))
 
-    def step(key: PRNGKey, adapted: Adapted) -> tuple[Adapted, PyTree]:
-        state, info = build(**adapted.parameters).step(key, adapted.state)
-        return adapted._replace(state=state), info
 
-    return Kernel(init=lambda adapted: adapted, step=step)
+def _unchanged(adapted: Adapted) -> Adapted:
+    return adapted
+
+
+def _adapted_step(
+    build: Callable[..., Kernel], key: PRNGKey, adapted: Adapted
+) -> tuple[Adapted, PyTree]:
+    """One transition of :func:`adapted_kernel`'s kernel."""
+    state, info = build(**adapted.parameters).step(key, adapted.state)
+    return adapted._replace(state=state), info
 
 
 class ChEESAdaptation(NamedTuple):
@@ -343,9 +354,14 @@ def chees_adaptation(
     work per chain. The kernel returned is ``blackjax.dynamic_hmc(logdensity, **parameters)``,
     valid for :func:`~edtjax.mcmc.run_chains` with the returned ``state``. Positions are
     flattened to vectors (blackjax's criterion averages ``(num_chains, D)`` arrays), so the
-    kernel and states work on flat positions; ``unravel`` maps one back. Runs eagerly (the
-    adaptation loop is one compiled ``lax.scan``); not traceable because the kernel is built
-    from the tuned values.
+    kernel and states work on flat positions; ``unravel`` maps one back. The warm-up is one
+    compiled program per shapes, dtypes and options; the arrays among ``logdensity``'s pytree
+    leaves are its traced arguments, so a ``logdensity`` written as a pytree (a
+    ``jax.tree_util.Partial`` of a module-level function over the data, or a registered
+    dataclass) runs on new data of the same shapes without compiling again, and the kernel's
+    ``step`` (a ``jax.tree_util.Partial`` over the tuned values) reuses
+    :func:`~edtjax.mcmc.run_chains`' compilation too. A closure ``logdensity`` is compared by
+    identity. Not traceable (the tuned kernel is built outside the compiled warm-up).
 
     Args:
         key: a PRNG key from :func:`jax.random.key`.
@@ -368,9 +384,8 @@ def chees_adaptation(
         A :class:`ChEESAdaptation`.
 
     Raises:
-        ValueError: fewer than 2 chains, non-positive sizes or rates, a target outside
-            ``(0, 1)``, or ``mass_matrix=True`` with a blackjax whose ``chees_adaptation`` has
-            no ``mass_matrix_estimation``.
+        ValueError: fewer than 2 chains, non-positive sizes or rates, or a target outside
+            ``(0, 1)``.
 
     Cost: ``num_chains * num_steps * L`` gradient evaluations, ``L`` the mean number of
     leapfrog steps, plus ``O(num_chains * D)`` per step for the criterion.
@@ -399,24 +414,82 @@ def chees_adaptation(
     num_chains = _num_chains(positions)
     if num_chains < 2:
         raise ValueError(f"positions must hold at least 2 chains for ChEES, got {num_chains}")
-    extra = {}
-    if mass_matrix:
-        if "mass_matrix_estimation" not in inspect.signature(blackjax.chees_adaptation).parameters:
-            raise ValueError(
-                "mass_matrix=True needs a blackjax whose chees_adaptation estimates a mass "
-                f"matrix (mass_matrix_estimation); blackjax {blackjax.__version__} has none: "
-                "pass mass_matrix=False"
-            )
-        extra["mass_matrix_estimation"] = "diagonal"
     flat = jax.vmap(lambda p: ravel_pytree(p)[0])(positions)
+    # jax's unravel compares by value: equal for positions of equal structure and shapes
     unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], positions))[1]
-
-    def flat_logdensity(z: jax.Array) -> jax.Array:
-        return logdensity(unravel(z))
-
-    warmup = blackjax.chees_adaptation(
+    flat_logdensity = jax.tree_util.Partial(_flat_logdensity, logdensity, unravel)
+    static, arrays = _split_arrays(flat_logdensity)
+    state, step_size, inverse_mass_matrix, num_leapfrog_steps = _chees_warmup(
+        key,
+        flat,
+        arrays,
+        logdensity=static,
+        initial_step_size=float(initial_step_size),
+        learning_rate=float(learning_rate),
+        target_acceptance_rate=float(target_acceptance_rate),
+        num_steps=num_steps,
+        max_sampling_steps=max_sampling_steps,
+        mass_matrix_estimation="diagonal" if mass_matrix else None,
+    )
+    parameters = (
         flat_logdensity,
-        num_chains,
+        step_size,
+        inverse_mass_matrix,
+        num_leapfrog_steps,
+        _halton_bits(num_steps, max_sampling_steps),
+    )
+    return ChEESAdaptation(
+        Kernel(
+            init=jax.tree_util.Partial(_jittered_init, parameters),
+            step=jax.tree_util.Partial(_jittered_step, parameters),
+        ),
+        state,
+        step_size,
+        inverse_mass_matrix,
+        unravel,
+    )
+
+
+def _flat_logdensity(
+    logdensity: Callable[[PyTree], jax.Array],
+    unravel: Callable[[jax.Array], PyTree],
+    z: jax.Array,
+) -> jax.Array:
+    return logdensity(unravel(z))
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "logdensity",
+        "initial_step_size",
+        "learning_rate",
+        "target_acceptance_rate",
+        "num_steps",
+        "max_sampling_steps",
+        "mass_matrix_estimation",
+    ),
+)
+def _chees_warmup(
+    key: jax.Array,
+    flat: jax.Array,
+    arrays: list[jax.Array],
+    *,
+    logdensity: Any,
+    initial_step_size: float,
+    learning_rate: float,
+    target_acceptance_rate: float,
+    num_steps: int,
+    max_sampling_steps: int,
+    mass_matrix_estimation: str | None,
+) -> tuple[PyTree, jax.Array, jax.Array, jax.Array]:
+    """blackjax's ChEES warm-up of the chains at ``flat``, compiled once per static options
+    and shapes (the log density split by :func:`~edtjax.mcmc.kernel._split_arrays`): the
+    chains' states, step size, inverse mass matrix and mean number of leapfrog steps."""
+    extra = {} if mass_matrix_estimation is None else {"mass_matrix_estimation": "diagonal"}
+    warmup = blackjax.chees_adaptation(
+        _join_arrays(logdensity, arrays),
+        flat.shape[0],
         target_acceptance_rate=target_acceptance_rate,
         adaptation_info_fn=lambda *args: None,  # keep no per-step adaptation record
         **extra,
@@ -429,11 +502,57 @@ def chees_adaptation(
         num_steps,
         max_sampling_steps=max_sampling_steps,
     )
-    hmc = blackjax.dynamic_hmc(flat_logdensity, **parameters)
-    return ChEESAdaptation(
-        Kernel(init=hmc.init, step=hmc.step),
+    (num_leapfrog_steps,) = parameters["integration_steps_params"]
+    return (
         state,
         jnp.asarray(parameters["step_size"]),
         jnp.asarray(parameters["inverse_mass_matrix"]),
-        unravel,
+        jnp.asarray(num_leapfrog_steps),
     )
+
+
+def _halton_bits(num_steps: int, max_sampling_steps: int) -> int:
+    """Bits of the Halton sequence that ``blackjax.chees_adaptation`` jitters with: enough for
+    the ``num_steps + max_sampling_steps`` transitions of warm-up and sampling."""
+    return int(np.ceil(np.log2(num_steps + max_sampling_steps)))
+
+
+def _next_random_arg(index: jax.Array) -> jax.Array:
+    return index + 1
+
+
+def _halton_integration_steps(
+    max_bits: int, index: jax.Array, num_leapfrog_steps: jax.Array
+) -> jax.Array:
+    r"""Leapfrog steps of transition ``index``: :math:`\lceil u_t L\rceil` with :math:`u_t` the
+    Halton jitter and :math:`L` the tuned mean (``blackjax.chees_adaptation``'s kernel)."""
+    jitter = blackjax.mcmc.dynamic_hmc.halton_sequence(index, max_bits)
+    return jnp.asarray(jnp.ceil(jitter * num_leapfrog_steps), dtype=int)
+
+
+def _jittered_hmc(
+    logdensity: Callable[[jax.Array], jax.Array],
+    step_size: jax.Array,
+    inverse_mass_matrix: jax.Array,
+    num_leapfrog_steps: jax.Array,
+    max_bits: int,
+) -> Kernel:
+    """``blackjax.dynamic_hmc`` with the parameters of a ChEES warm-up."""
+    return blackjax.dynamic_hmc(
+        logdensity,
+        step_size,
+        inverse_mass_matrix,
+        next_random_arg_fn=_next_random_arg,
+        integration_steps_fn=functools.partial(_halton_integration_steps, max_bits),
+        integration_steps_params=(num_leapfrog_steps,),
+    )
+
+
+def _jittered_init(
+    parameters: tuple, position: jax.Array, rng_key: PRNGKey | None = None
+) -> PyTree:
+    return _jittered_hmc(*parameters).init(position, rng_key)
+
+
+def _jittered_step(parameters: tuple, key: PRNGKey, state: PyTree) -> tuple[PyTree, PyTree]:
+    return _jittered_hmc(*parameters).step(key, state)

@@ -32,7 +32,7 @@ from edtjax._sharding import (
 )
 from edtjax._typing import Devices, PRNGKey, PyTree
 from edtjax.mcmc._fingerprint import fingerprint
-from edtjax.mcmc.kernel import Kernel
+from edtjax.mcmc.kernel import Kernel, _join_arrays, _split_arrays
 
 __all__ = ["ChainResult", "run_chains"]
 
@@ -142,48 +142,67 @@ def _run_segment(
     traces: PyTree,
     info_sum: PyTree,
     start: jax.Array,
+    step_arrays: list[jax.Array],
+    observables_arrays: list[jax.Array],
     *,
-    step_fn: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]],
-    observables: Callable[[PyTree], PyTree],
+    step_fn: Any,
+    observables: Any,
     length: int,
     thin: int,
     burn_in: int,
     mesh: Mesh | None,
     num_chains: int,
 ) -> tuple[PyTree, PyTree, PyTree]:
-    """One compiled segment; with a ``mesh`` the (padded) chains are split over its devices."""
-    scan = functools.partial(
-        _scan_segment,
-        step_fn=step_fn,
-        observables=observables,
-        length=length,
-        thin=thin,
-        burn_in=burn_in,
-        num_chains=num_chains,
-        axis=None if mesh is None else axis_name(mesh),
-    )
+    """One compiled segment; with a ``mesh`` the (padded) chains are split over its devices.
+
+    ``step_fn`` and ``observables`` are the static parts of the functions and ``step_arrays``,
+    ``observables_arrays`` their traced arrays (:func:`~edtjax.mcmc.kernel._split_arrays`).
+    """
+
+    def scan(key, state, traces, info_sum, start, step_arrays, observables_arrays):
+        return _scan_segment(
+            key,
+            state,
+            traces,
+            info_sum,
+            start,
+            step_fn=_join_arrays(step_fn, step_arrays),
+            observables=_join_arrays(observables, observables_arrays),
+            length=length,
+            thin=thin,
+            burn_in=burn_in,
+            num_chains=num_chains,
+            axis=None if mesh is None else axis_name(mesh),
+        )
+
+    args = (key, state, traces, info_sum, start, step_arrays, observables_arrays)
     if mesh is None:
-        return scan(key, state, traces, info_sum, start)
-    rows = PartitionSpec(axis_name(mesh))
+        return scan(*args)
+    rows, replicated = PartitionSpec(axis_name(mesh)), PartitionSpec()
     return jax.shard_map(
         scan,
         mesh=mesh,
-        in_specs=(PartitionSpec(), rows, rows, rows, PartitionSpec()),
+        in_specs=(replicated, rows, rows, rows, replicated, replicated, replicated),
         out_specs=(rows, rows, rows),
-    )(key, state, traces, info_sum, start)
+    )(*args)
 
 
 @functools.partial(jax.jit, static_argnames=("step_fn", "observables", "num_kept"))
 def _allocate(
     key: jax.Array,
     state: PyTree,
+    step_arrays: list[jax.Array],
+    observables_arrays: list[jax.Array],
     *,
-    step_fn: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]],
-    observables: Callable[[PyTree], PyTree],
+    step_fn: Any,
+    observables: Any,
     num_kept: int,
 ) -> tuple[PyTree, PyTree]:
-    """Zero trace buffers ``(num_chains, num_kept, ...)`` and zero sums of the kernel info."""
+    """Zero trace buffers ``(num_chains, num_kept, ...)`` and zero sums of the kernel info
+    (functions split as in :func:`_run_segment`)."""
     num_chains = jax.tree_util.tree_leaves(state)[0].shape[0]
+    step_fn = _join_arrays(step_fn, step_arrays)
+    observables = _join_arrays(observables, observables_arrays)
 
     def one_step(key: PRNGKey, state: PyTree) -> tuple[PyTree, PyTree, PyTree]:
         new_state, info = jax.vmap(step_fn)(jax.random.split(key, num_chains), state)
@@ -370,9 +389,12 @@ def run_chains(
     Args:
         key: a PRNG key from :func:`jax.random.key`.
         kernel: an :class:`edtjax.mcmc.Kernel` or any object with ``step(key, state) ->
-            (state, info)`` for one chain, e.g. a blackjax ``SamplingAlgorithm``. ``kernel.step``
-            is a static argument of the compiled segment: reuse the same kernel object to avoid
-            recompiling.
+            (state, info)`` for one chain, e.g. a blackjax ``SamplingAlgorithm``. The arrays
+            among ``kernel.step``'s pytree leaves (a ``jax.tree_util.Partial`` of a
+            module-level function over data or tuned parameters) are traced arguments of the
+            compiled segment and the rest is static, compared by value: such a step reuses the
+            compilation for new arrays of the same shapes and dtypes. A plain closure is static
+            as a whole: reuse the same kernel object to avoid recompiling.
         initial_state: the kernel state of all chains stacked on a leading axis of size
             ``num_chains``, e.g. ``jax.vmap(kernel.init)(positions)``.
         num_steps: total transitions per chain, burn-in included (``1 <= num_steps < 2**31``).
@@ -382,8 +404,8 @@ def run_chains(
             burn_in``).
         burn_in: number of initial transitions not recorded (``0 <= burn_in < num_steps``).
         observables: ``observables(state) -> pytree`` for one chain; default: the state's
-            ``position`` (or the state itself if it has none). Static: pass the same function
-            object on every call to reuse the compilation.
+            ``position`` (or the state itself if it has none). Split as ``kernel.step`` is:
+            pass the same function object, or an equal pytree, to reuse the compilation.
         checkpoint_path: file to checkpoint to (``.npz``), or ``None``.
         checkpoint_every: steps between checkpoints (``>= 1``); requires ``checkpoint_path``.
         resume: continue from ``checkpoint_path`` if it exists.
@@ -449,8 +471,16 @@ def run_chains(
     state = jax.tree_util.tree_map(jnp.asarray, initial_state)
 
     num_kept = (num_steps - burn_in) // thin
+    step_static, step_arrays = _split_arrays(step_fn)
+    observables_static, observables_arrays = _split_arrays(observables)
     traces, info_sum = _allocate(
-        key, state, step_fn=step_fn, observables=observables, num_kept=num_kept
+        key,
+        state,
+        step_arrays,
+        observables_arrays,
+        step_fn=step_static,
+        observables=observables_static,
+        num_kept=num_kept,
     )
 
     start = 0
@@ -490,8 +520,10 @@ def run_chains(
                 traces,
                 info_sum,
                 jnp.asarray(start, jnp.int32),
-                step_fn=step_fn,
-                observables=observables,
+                step_arrays,
+                observables_arrays,
+                step_fn=step_static,
+                observables=observables_static,
                 length=length,
                 thin=thin,
                 burn_in=burn_in,

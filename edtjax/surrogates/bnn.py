@@ -44,6 +44,7 @@ from edtjax.mcmc import (
     run_chains,
     window_adaptation,
 )
+from edtjax.mcmc.kernel import _join_arrays, _split_arrays
 from edtjax.surrogates._bnn_model import (
     bnn_start,
     gaussian_log_likelihood_terms,
@@ -104,7 +105,10 @@ def bnn_log_density(
         noise_variance: :math:`\sigma^2 > 0`.
 
     Returns:
-        ``logdensity(params) -> scalar``, pure, differentiable, jit/vmap-compatible.
+        ``logdensity(params) -> scalar``, pure, differentiable, jit/vmap-compatible: a
+        ``jax.tree_util.Partial`` whose array leaves are ``x`` and ``y``, so the samplers
+        (:func:`nuts_blackjax`) trace the data instead of compiling it in and run on new data
+        of the same shapes and dtypes without compiling again.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -123,12 +127,21 @@ def bnn_log_density(
     tau2 = check_real("prior_scale", prior_scale, minimum=0.0, strict_minimum=True) ** 2
     s2 = check_real("noise_variance", noise_variance, minimum=0.0, strict_minimum=True)
 
-    def logdensity(params: PyTree) -> jax.Array:
-        return gaussian_log_prior(params, tau2) + jnp.sum(
-            gaussian_log_likelihood_terms(surrogate, params, x, y, s2)
-        )
+    return jax.tree_util.Partial(_log_posterior, surrogate, x, y, tau2, s2)
 
-    return logdensity
+
+def _log_posterior(
+    surrogate: Surrogate,
+    x: jax.Array,
+    y: jax.Array,
+    prior_variance: float,
+    noise_variance: float,
+    params: PyTree,
+) -> jax.Array:
+    """:func:`bnn_log_density` at ``params``."""
+    return gaussian_log_prior(params, prior_variance) + jnp.sum(
+        gaussian_log_likelihood_terms(surrogate, params, x, y, noise_variance)
+    )
 
 
 def _position(adapted: Adapted) -> PyTree:
@@ -136,29 +149,33 @@ def _position(adapted: Adapted) -> PyTree:
     return adapted.state.position
 
 
-def _hmc_diagnostics(info: PyTree) -> dict[str, jax.Array]:
-    """The per-transition info of an HMC-family kernel that :class:`PosteriorSamples` reports."""
-    return {
+def _unravelled_position(unravel: Callable[[jax.Array], PyTree], state: PyTree) -> PyTree:
+    """The position pytree of a chain that samples flattened positions (ChEES)."""
+    return unravel(state.position)
+
+
+def _nuts(logdensity: Callable[[PyTree], jax.Array], **parameters: jax.Array) -> Kernel:
+    return blackjax.nuts(logdensity, **parameters)
+
+
+def _with_diagnostics(
+    step: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]], key: PRNGKey, state: PyTree
+) -> tuple[PyTree, dict[str, jax.Array]]:
+    """A transition of the HMC-family ``step`` reporting only the info that
+    :class:`PosteriorSamples` keeps."""
+    state, info = step(key, state)
+    return state, {
         "is_divergent": info.is_divergent,
         "acceptance_rate": info.acceptance_rate,
         "num_integration_steps": info.num_integration_steps,
     }
 
 
-def _with_diagnostics(
-    step: Callable[[PRNGKey, PyTree], tuple[PyTree, PyTree]],
-) -> Callable[[PRNGKey, PyTree], tuple[PyTree, dict[str, jax.Array]]]:
-    """``step`` reporting only :func:`_hmc_diagnostics` of its info."""
-
-    def reduced(key: PRNGKey, state: PyTree) -> tuple[PyTree, dict[str, jax.Array]]:
-        state, info = step(key, state)
-        return state, _hmc_diagnostics(info)
-
-    return reduced
-
-
 @functools.partial(jax.jit, static_argnames=("logdensity", "num_warmup"))
-def _nuts_warmup(key, positions, *, logdensity, num_warmup):
+def _nuts_warmup(key, positions, arrays, *, logdensity, num_warmup):
+    """Window adaptation of NUTS for every chain, the log density split by
+    :func:`~edtjax.mcmc.kernel._split_arrays` (one compilation per shapes and options)."""
+    logdensity = _join_arrays(logdensity, arrays)
     return window_adaptation(key, blackjax.nuts, logdensity, positions, num_warmup)
 
 
@@ -197,8 +214,11 @@ def nuts_blackjax(
     with the same number of leapfrog steps in every chain at each transition, so the ``vmap``
     over chains does no wasted work; built for many chains (tens to hundreds, at least 2).
     Sampling runs through :func:`edtjax.mcmc.run_chains` with ``key``'s second half (the
-    first drives the warm-up). Divergent transitions are counted per chain. Pass the same
-    ``logdensity`` object to reuse the warm-up compilation.
+    first drives the warm-up). Divergent transitions are counted per chain. Warm-up and
+    sampling compile once per shapes, dtypes and options: the arrays among ``logdensity``'s
+    pytree leaves (the data of :func:`bnn_log_density`) are traced, so a new key or new data
+    of the same shapes reuses the compilation; a closure ``logdensity`` is compared by
+    identity (pass the same object to reuse it).
 
     Args:
         key: PRNG key.
@@ -249,17 +269,15 @@ def nuts_blackjax(
             k_warm, logdensity, initial_positions, num_warmup, max_sampling_steps=num_samples
         )
         kernel, state = tuned.kernel, tuned.state
-
-        def observables(state: PyTree) -> PyTree:
-            return tuned.unravel(state.position)
-
+        observables = jax.tree_util.Partial(_unravelled_position, tuned.unravel)
     else:
+        static, arrays = _split_arrays(logdensity)
         state = _nuts_warmup(
-            k_warm, initial_positions, logdensity=logdensity, num_warmup=num_warmup
+            k_warm, initial_positions, arrays, logdensity=static, num_warmup=num_warmup
         )
-        kernel = adapted_kernel(lambda **p: blackjax.nuts(logdensity, **p))
+        kernel = adapted_kernel(jax.tree_util.Partial(_nuts, logdensity))
         observables = _position
-    kernel = Kernel(init=kernel.init, step=_with_diagnostics(kernel.step))
+    kernel = Kernel(init=kernel.init, step=jax.tree_util.Partial(_with_diagnostics, kernel.step))
     chains_run = run_chains(
         k_run, kernel, state, num_samples, num_chains=chains, observables=observables
     )

@@ -13,6 +13,7 @@ from edtjax.lattice import (
     sample_phi4,
     susceptibility,
 )
+from tests.compiles import backend_compiles
 
 # Every statistical comparison below allows 5 estimated standard errors: for a Gaussian
 # estimator the false-failure rate is ~6e-7 per comparison (the Gamma-method error itself has a
@@ -157,26 +158,14 @@ def test_summary_names_and_susceptibility_convention(key):
 def test_second_call_with_new_couplings_does_not_recompile(key):
     """New couplings, key and initial fields of the same shapes reuse every compiled piece
     (warm-up, chain driver, error analysis): no backend compilation happens on the second call."""
-    compiles = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(duration)
-
     sample_phi4(key, 8, HoppingCouplings(0.2, 0.3), **METROPOLIS_RUN)
     new_key, new_fields = jax.random.key(7), jnp.ones((4, 8, 8))
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        sample_phi4(
-            new_key,
-            8,
-            HoppingCouplings(0.21, 0.4),
-            initial_field=new_fields,
-            **METROPOLIS_RUN,
+    again = backend_compiles(
+        lambda: sample_phi4(
+            new_key, 8, HoppingCouplings(0.21, 0.4), initial_field=new_fields, **METROPOLIS_RUN
         )
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    assert compiles == []
+    )
+    assert again == []
 
 
 @pytest.mark.slow

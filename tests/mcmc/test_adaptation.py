@@ -4,6 +4,7 @@ import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from numpyro.diagnostics import effective_sample_size
 
@@ -15,6 +16,7 @@ from edtjax.mcmc import (
     step_size_adaptation,
     window_adaptation,
 )
+from edtjax.mcmc import adaptation as adaptation_module
 
 SD = jnp.array([1.0, 2.0, 0.5])
 
@@ -157,6 +159,44 @@ def test_chees_runs_equal_trajectories_and_samples_the_target(key):
 
 def _logp_tree(position):
     return _logp(position["z"])
+
+
+@pytest.mark.slow
+def test_chees_warmup_and_kernel_are_blackjax(key, x64):
+    """The compiled warm-up gives blackjax's tuned values (the same computation run op by op:
+    equal to float64 rounding, amplified over 20 transitions), and the kernel's jitter is
+    blackjax's: the same leapfrog counts at every transition of warm-up and sampling, and the
+    same random-argument update."""
+    start = {"z": jax.random.normal(key, (8, 3))}
+    tuned = chees_adaptation(key, _logp_tree, start, 20, max_sampling_steps=6)
+    warmup = blackjax.chees_adaptation(
+        lambda z: _logp_tree(tuned.unravel(z)),
+        8,
+        target_acceptance_rate=0.651,
+        adaptation_info_fn=lambda *args: None,
+        mass_matrix_estimation="diagonal",
+    )
+    (state, params), _ = warmup.run(
+        key, start["z"], 0.1, optax.adam(0.025), 20, max_sampling_steps=6
+    )
+    assert tuned.state.position.dtype == jnp.float64
+    np.testing.assert_allclose(tuned.step_size, params["step_size"], rtol=1e-10)
+    np.testing.assert_allclose(tuned.inverse_mass_matrix, params["inverse_mass_matrix"], rtol=1e-10)
+    np.testing.assert_allclose(tuned.state.position, state.position, rtol=1e-10, atol=1e-12)
+    index = jnp.arange(26)
+    (mean_steps,) = params["integration_steps_params"]
+    ours = jax.vmap(
+        lambda i: adaptation_module._halton_integration_steps(
+            adaptation_module._halton_bits(20, 6), i, mean_steps
+        )
+    )(index)
+    np.testing.assert_array_equal(
+        ours, jax.vmap(lambda i: params["integration_steps_fn"](i, mean_steps))(index)
+    )
+    assert len(set(np.asarray(ours).tolist())) > 1  # the jitter varies the counts
+    np.testing.assert_array_equal(
+        adaptation_module._next_random_arg(index), params["next_random_arg_fn"](index)
+    )
 
 
 def test_bad_input(key):

@@ -420,6 +420,45 @@ def test_resume_refuses_a_checkpoint_of_another_kernel_or_observables(key, tmp_p
     _assert_same(ref, resumed)
 
 
+def _ar1_transition(rho, key, x):
+    """The step of :func:`_ar1_kernel` with the coefficient as an argument."""
+    return rho * x + jnp.sqrt(1.0 - rho**2) * jax.random.normal(key, x.shape, x.dtype), {}
+
+
+def _ar1_pytree_kernel(rho):
+    """An AR(1) kernel whose coefficient is an array leaf of its step (a ``Partial``)."""
+    return Kernel(init=lambda x: x, step=jax.tree_util.Partial(_ar1_transition, jnp.asarray(rho)))
+
+
+def test_pytree_step_traces_its_arrays_and_checkpoints_them(key, tmp_path, monkeypatch):
+    """A step written as a pytree: its arrays are traced (a new coefficient reuses the compiled
+    segment and gives the closure kernel's draws bit for bit), and they are part of the
+    checkpoint's kernel fingerprint (another coefficient cannot resume the run)."""
+    x0 = jnp.zeros((2, 3))
+    run_chains(key, _ar1_pytree_kernel(0.6), x0, 40, num_chains=2)
+    sizes = driver_module._run_segment._cache_size(), driver_module._allocate._cache_size()
+    res = run_chains(key, _ar1_pytree_kernel(0.5), x0, 40, num_chains=2)
+    assert (driver_module._run_segment._cache_size(), driver_module._allocate._cache_size()) == (
+        sizes
+    )
+    _assert_same(res, run_chains(key, _ar1_kernel(0.5), x0, 40, num_chains=2))
+    kw = {"num_chains": 2, "checkpoint_path": tmp_path / "run.npz", "checkpoint_every": 20}
+    save = driver_module._save_checkpoint
+
+    def crashing_save(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt("simulated crash after the first checkpoint")
+
+    monkeypatch.setattr(driver_module, "_save_checkpoint", crashing_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_chains(key, _ar1_pytree_kernel(0.6), x0, 40, **kw)
+    monkeypatch.setattr(driver_module, "_save_checkpoint", save)
+    with pytest.raises(ValueError, match=r"different kernel\.step "):
+        run_chains(key, _ar1_pytree_kernel(0.5), x0, 40, resume=True, **kw)
+    resumed = run_chains(key, _ar1_pytree_kernel(0.6), x0, 40, resume=True, **kw)
+    _assert_same(resumed, run_chains(key, _ar1_kernel(0.6), x0, 40, num_chains=2))
+
+
 def test_fingerprint_is_stable_and_tells_kernels_apart():
     from edtjax.mcmc._fingerprint import fingerprint as fp
 

@@ -8,15 +8,18 @@ import pytest
 from numpyro.diagnostics import effective_sample_size
 
 from edtjax.surrogates import (
+    NUTSOptions,
     Predictive,
     Surrogate,
     bnn_log_density,
+    bnn_nuts,
     bnn_predictive,
     mlp,
     nuts_blackjax,
     nuts_numpyro,
     svi_gaussian,
 )
+from tests.compiles import backend_compiles
 
 P, TAU, S2 = 2, 1.0, 0.25
 
@@ -123,6 +126,20 @@ def test_divergences_are_counted_not_hidden():
     )
     chex.assert_shape(out.divergences, (2,))
     assert int(jnp.sum(out.divergences)) > 0
+
+
+@pytest.mark.parametrize("sampler", [pytest.param("nuts", marks=pytest.mark.slow), "chees"])
+def test_refit_with_new_key_and_data_compiles_nothing(sampler):
+    """A second fit with a new key and new data of the same shapes reuses every compiled piece
+    (warm-up, chain driver): the data are traced, not compiled into the sampling loop. NUTS
+    (its first compilation takes tens of seconds on two cores) is in the slow selection."""
+    options = NUTSOptions((3,), chains=4, num_warmup=4, num_samples=3, sampler=sampler)
+    x = jnp.linspace(-1.0, 1.0, 12)[:, None]
+    bnn_nuts.fit(jax.random.key(0), x, jnp.sin(3 * x), options)
+    new_key, new_x, new_y = jax.random.key(1), 0.5 * x, jnp.cos(x)
+    again = backend_compiles(lambda: bnn_nuts.fit(new_key, new_x, new_y, options).posterior)
+    assert again == []
+    assert len(backend_compiles(lambda: jax.jit(lambda a: a - 1.0)(x))) == 1  # it counts
 
 
 def test_predictive_moments(key):

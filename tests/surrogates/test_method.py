@@ -69,6 +69,7 @@ from edtjax.surrogates import (
     svi_gaussian,
 )
 from edtjax.surrogates import training as training_module
+from tests.compiles import backend_compiles
 
 X = jnp.linspace(-1.0, 1.0, 32, dtype=jnp.float32)[:, None]
 Y1 = jnp.sin(3.0 * X)
@@ -211,7 +212,7 @@ def _fitted(name):
     return method.fit(KEY, X, y, options)
 
 
-# NUTS and SVI compile their samplers for each new log-density: slow on a CPU.
+# NUTS and SVI take tens of seconds to compile their samplers on a CPU.
 SLOW_CASES = ("bnn_nuts", "bnn_svi")
 
 
@@ -266,35 +267,19 @@ def test_options_hashable_by_value(options):
     assert rebuilt == options and hash(rebuilt) == hash(options)
 
 
-def _compiles(thunk):
-    """Number of XLA backend compilations while running ``thunk``."""
-    events = []
-
-    def listener(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        jax.block_until_ready(thunk())
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
-    return len(events)
-
-
 def test_fitting_twice_compiles_once():
     """Options and networks rebuilt with equal values hit the compilation caches."""
     _fitted("deep_ensemble")  # compiled here (or earlier)
     key, y = jax.random.key(7), 2.0 * Y2
     again = EnsembleOptions(NetworkOptions((8,), training=TrainingOptions(epochs=3, batch_size=8)))
     again = again._replace(members=2)
-    assert _compiles(lambda: deep_ensemble.fit(key, X, y, again).params) == 0
+    assert backend_compiles(lambda: deep_ensemble.fit(key, X, y, again).params) == []
     _fitted("single_network")
     size = training_module._fit._cache_size()
     state = single_network.fit(key, X, y[:, :1], NetworkOptions((8,), training=TRAIN))
     assert training_module._fit._cache_size() == size
     assert state.network == _fitted("single_network").network
-    assert _compiles(lambda: jax.jit(lambda a: a + 1.0)(X)) == 1  # the counter counts
+    assert len(backend_compiles(lambda: jax.jit(lambda a: a + 1.0)(X))) == 1  # it counts
 
 
 def test_last_layer_on_an_ensemble_member_equals_direct_calls():
