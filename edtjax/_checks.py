@@ -32,6 +32,7 @@ __all__ = [
     "check_same_length",
     "check_seed",
     "check_shape",
+    "constant_columns",
     "device_memory_bytes",
     "is_concrete",
 ]
@@ -153,6 +154,19 @@ def check_shape(name: str, x: ArrayLike, shape: Sequence[int | None]) -> None:
     ):
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{name} must have shape {want}, got {got}")
+
+
+def constant_columns(x: ArrayLike) -> int:
+    """How many columns of a concrete ``(n, k)`` array hold a single value (0 for a tracer).
+
+    Computed in NumPy on the concrete values, so that it also works on a concrete array closed
+    over inside ``jit`` (where ``jnp`` reductions would return tracers). Exact: a column counts
+    only when all its entries are equal, whatever their rounding.
+    """
+    if not is_concrete(x):
+        return 0
+    arr = np.asarray(x)
+    return int(np.sum(np.all(arr == arr[:1], axis=0)))
 
 
 def check_finite(name: str, x: ArrayLike) -> None:

@@ -239,3 +239,14 @@ def test_written_files_follow_the_umask_like_open(tmp_path, umask):
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert modes == dict.fromkeys(["a.npz", "b.json", "c.txt"], 0o666 & ~umask)  # before: 0o600
+
+
+def test_constant_columns_is_exact_and_skips_tracers():
+    x = np.array([[0.1, 1.0, 2.0], [0.1, 1.0, 2.0 + 1e-15], [0.1, 1.0, 2.0]])
+    assert _checks.constant_columns(x) == 2  # 2 + 1e-15 differs from 2 in float64
+    assert _checks.constant_columns(np.ones((1, 4))) == 4
+    assert _checks.constant_columns(jnp.arange(6.0).reshape(3, 2)) == 0
+    # float32 std of a constant column of 0.1 is not 0 (rounding of the mean); the count is exact
+    col = jnp.full((1000, 1), 0.1, jnp.float32)
+    assert _checks.constant_columns(col) == 1
+    assert jax.jit(lambda z: jnp.asarray(_checks.constant_columns(z)))(col) == 0

@@ -166,3 +166,42 @@ def test_field_shapes_of_estimates(key):
     chex.assert_shape([est.first_order, est.total_order, est.first_order_stderr], (3,))
     gamma = gamma_method(np.asarray(_normal(key, (4, 200))))
     chex.assert_shape([gamma.mean, gamma.error, gamma.tau_int, gamma.variance], ())
+
+
+def _closure_cases():
+    # Public functions whose input checks read concrete values: inside a user's jit, closed-over
+    # concrete data stay concrete, but jnp reductions of them are traced, so the checks must
+    # work on the values themselves (they once raised ConcretizationTypeError here).
+    from edtjax.depth import lens_depth_from_distances
+    from edtjax.sensitivity import (
+        conditional_hsic_indices,
+        cramer_von_mises_indices,
+        given_data_first_order,
+        given_data_shapley_effects,
+        target_hsic_indices,
+        wasserstein_indices,
+    )
+
+    x = jax.random.uniform(jax.random.key(0), (256, 3))
+    y = x[:, 0] + 0.5 * x[:, 1] ** 2
+    k = jax.random.key(1)
+    d = jnp.abs(x[:, :1] - x[:, 0])
+    return {
+        "target_hsic": lambda: target_hsic_indices(k, x, y, 0.6, num_permutations=9),
+        "conditional_hsic": lambda: conditional_hsic_indices(k, x, y, 0.6, num_permutations=9),
+        "hsic": lambda: hsic_indices(k, x, y, num_permutations=9),
+        "cramer_von_mises": lambda: cramer_von_mises_indices(k, y[:128], jnp.stack([y[128:]] * 3)),
+        "given_data_first_order": lambda: given_data_first_order(x, y, num_batches=5),
+        "given_data_shapley": lambda: given_data_shapley_effects(k, x, y, num_batches=5),
+        "wasserstein": lambda: wasserstein_indices(k, x, y),
+        "lens_from_distances": lambda: lens_depth_from_distances(d[:5], d),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_closure_cases()))
+def test_checks_pass_on_concrete_data_closed_over_inside_jit(name):
+    fn = _closure_cases()[name]
+    eager = jax.tree.map(jnp.asarray, fn())  # Python numbers in a result leave jit as arrays
+    jitted = jax.jit(fn)()
+    chex.assert_trees_all_equal_shapes_and_dtypes(jitted, eager)
+    chex.assert_trees_all_close(jitted, eager, rtol=_RTOL, atol=_ATOL)

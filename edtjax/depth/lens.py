@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from edtjax._checks import as_array, is_concrete
 from edtjax._typing import ArrayLike
@@ -66,7 +67,7 @@ def _check_distances(d_query_ref: ArrayLike, d_ref_ref: ArrayLike) -> tuple[jax.
     d_ref_ref = as_array("d_ref_ref", d_ref_ref, ndim=2, finite=False)
     d_query_ref = as_array("d_query_ref", d_query_ref, ndim=2, finite=False)
     for name, d in (("d_ref_ref", d_ref_ref), ("d_query_ref", d_query_ref)):
-        if is_concrete(d) and bool(jnp.any(jnp.isnan(d))):
+        if is_concrete(d) and bool(np.isnan(np.asarray(d)).any()):
             raise ValueError(f"{name} must not contain NaN (+inf marks unreachable points)")
     n = d_ref_ref.shape[0]
     if d_ref_ref.shape != (n, n):

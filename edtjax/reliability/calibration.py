@@ -185,15 +185,14 @@ def _check_scores(scores: jax.Array, n: int) -> None:
     """Raise if the indicator returned NaN or infinite calibration scores (a degenerate state)."""
     if not is_concrete(scores):
         return
-    bad = int(jnp.sum(~jnp.isfinite(scores)))
-    if bad:
-        rows = np.flatnonzero(~np.isfinite(np.asarray(scores)))[:5].tolist()
+    bad = np.flatnonzero(~np.isfinite(np.asarray(scores)))
+    if bad.size:
         raise ValueError(
-            f"the indicator returned {bad} non-finite (NaN or inf) scores on the {n} rows of "
-            f"x_calibration (first at rows {rows}): the indicator is degenerate for these data "
-            "(its fitted state or its score breaks down on them, e.g. a singular covariance or "
-            "a constant feature), so no threshold can be calibrated; fix the training inputs "
-            "or choose another indicator"
+            f"the indicator returned {bad.size} non-finite (NaN or inf) scores on the {n} rows "
+            f"of x_calibration (first at rows {bad[:5].tolist()}): the indicator is degenerate "
+            "for these data (its fitted state or its score breaks down on them, e.g. a "
+            "singular covariance or a constant feature), so no threshold can be calibrated; "
+            "fix the training inputs or choose another indicator"
         )
 
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from edtjax._checks import as_array, check_int, check_probability, is_concrete
+from edtjax._checks import as_array, check_int, check_probability, constant_columns
 from edtjax._typing import ArrayLike, PRNGKey
 from edtjax.sensitivity.estimators import Interval
 
@@ -166,7 +166,7 @@ def cramer_von_mises_indices(
     n, out_shape, g = y.shape[0], y.shape[1:], y_frozen.shape[0]
     y2 = y.reshape(n, -1)
     z2 = y_frozen.reshape(g, n, -1)
-    if is_concrete(y2) and float(jnp.min(jnp.max(y2, 0) - jnp.min(y2, 0))) == 0.0:
+    if constant_columns(y2):
         raise ValueError("y has a constant component; Cramer-von Mises indices are undefined")
     values, stderr, interval = _cvm_core(
         key, y2, z2, jnp.asarray(confidence, y2.dtype), num_bootstrap=num_bootstrap

@@ -16,7 +16,7 @@ import numpy as np
 import numpyro.distributions as dist
 import scipy.stats
 
-from edtjax._checks import as_array, check_int, check_probability, is_concrete
+from edtjax._checks import as_array, check_int, check_probability, constant_columns, is_concrete
 from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.sensitivity.estimators import Interval
 
@@ -397,9 +397,9 @@ def given_data_shapley_effects(
         raise ValueError(f"y must have shape ({n}, ...) like x's rows, got {y.shape}")
     dtype = jnp.result_type(matrix.dtype, y.dtype, float)
     matrix, y2 = matrix.astype(dtype), y.reshape(n, -1).astype(dtype)
-    if is_concrete(matrix) and float(jnp.min(jnp.std(matrix, axis=0))) == 0.0:
+    if constant_columns(matrix):
         raise ValueError("x has a constant column; its neighbours are undefined")
-    if is_concrete(y2) and float(jnp.min(jnp.var(y2, axis=0))) == 0.0:
+    if constant_columns(y2):
         raise ValueError("y has a constant component; Shapley effects are undefined")
     masks, coef = _subset_weights(d)
     r = _given_data_core(

@@ -14,7 +14,7 @@ from edtjax._checks import (
     check_int,
     check_probability,
     check_real,
-    is_concrete,
+    constant_columns,
 )
 from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.sensitivity.estimators import Interval
@@ -342,7 +342,7 @@ def wasserstein_indices(
         )
     dtype = jnp.result_type(y.dtype, float)
     y = y.astype(dtype)
-    if is_concrete(y) and float(jnp.sum(jnp.var(y, axis=0))) == 0.0:
+    if constant_columns(y) == y.shape[1]:
         raise ValueError("y is constant; Wasserstein indices are undefined")
     value, mean_part, stderr, interval = _wasserstein_core(
         key,
