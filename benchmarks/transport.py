@@ -12,7 +12,7 @@ recorded. Compilation happens outside the timed region; every timed call ends wi
 ``block_until_ready``; the solvers are timed in interleaved rounds (best of ``--repeat``) and
 the load average is recorded. POT works on a dense cost matrix, whose construction
 (``ot.dist``) is timed with it. ``edtjax_s`` is ``entropic_ot(..., domain="auto")`` (kernel
-domain where safe); peers:
+domain where its result is certified); peers:
 
 * ``edtjax_log``: ``entropic_ot`` in its default log domain;
 * ``pot_kernel``: ``ot.sinkhorn(method="sinkhorn")``, scalings in the kernel domain (fast,
@@ -22,6 +22,11 @@ domain where safe); peers:
   potentials (the solve inside ``entropic_ot``, without its centring and transport cost);
 * ``ott_solve_kernel``: ott-jax's ``linear.solve(lse_mode=False)`` on a ``Geometry`` holding the
   same precomputed kernel as edtjax's kernel domain, returning the potentials.
+
+``sinkhorn_fallback_*`` times ``domain="auto"`` against ``domain="log"`` where the kernel domain
+must fail (float32, epsilon at ``--fallback-scale`` of the mean cost: the scalings leave float32's
+range), so ``auto`` returns the log-domain result after a failed kernel attempt; ``overhead`` is
+the attempt's cost relative to the log-domain solve.
 """
 
 from __future__ import annotations
@@ -185,6 +190,44 @@ def bench_sinkhorn(n, d, tol, repeat, dtype):
     return records
 
 
+def bench_fallback(n, d, tol, repeat, scale):
+    """The cost of a failed kernel-domain attempt: ``domain="auto"`` vs ``"log"`` in float32 with
+    epsilon at ``scale`` times the mean cost, where the kernel domain cannot hold the scalings."""
+    rng = np.random.default_rng(d)
+    x = jnp.asarray(rng.standard_normal((n, d)), jnp.float32)
+    y = jnp.asarray(rng.standard_normal((n, d)) * 1.2 + 0.3, jnp.float32)
+    sample = np.asarray(x[:512], np.float64), np.asarray(y[:512], np.float64)
+    eps = scale * float(np.mean(ot.dist(*sample)))
+
+    def run(domain):
+        kw = dict(epsilon=eps, threshold=tol, max_iterations=10_000, domain=domain)
+        return lambda: jax.block_until_ready(entropic_ot(x, y, **kw))
+
+    load_before = os.getloadavg()[0]
+    times, outs = _interleaved({"auto": run("auto"), "log": run("log")}, repeat)
+    load_after = os.getloadavg()[0]
+    same = all(
+        np.array_equal(np.asarray(getattr(outs["auto"], k)), np.asarray(getattr(outs["log"], k)))
+        for k in ("f", "g", "transport_cost")
+    )
+    return {
+        "name": f"sinkhorn_fallback_n{n}_d{d}_float32_vs_edtjax_log",
+        "edtjax_s": times["auto"],
+        "peer_s": times["log"],
+        "ratio": times["log"] / times["auto"],
+        "overhead": times["auto"] / times["log"] - 1.0,
+        "n": n,
+        "d": d,
+        "epsilon": eps,
+        "epsilon_scale": scale,
+        "tolerance": tol,
+        "auto_returned_the_log_result": same,
+        "converged": bool(outs["auto"].converged),
+        "peer": "entropic_ot(domain='log')",
+        "load_average_1min": [load_before, load_after],
+    }
+
+
 def bench_ranks(n, d, repeat):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal((n, d)) @ np.array([[1.0, 0.5], [0.0, 0.7]]))
@@ -221,6 +264,7 @@ def main():
     parser.add_argument("--tol", type=float, default=1e-4)
     parser.add_argument("--rank-sizes", type=int, nargs="*", default=[500, 1000, 2000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--fallback-scale", type=float, nargs="*", default=[0.01])
     args = parser.parse_args()
     meta = {
         "jax": jax.__version__,
@@ -232,6 +276,9 @@ def main():
         for dtype in (jnp.float64, jnp.float32):
             for record in bench_sinkhorn(args.n, d, args.tol, args.repeat, dtype):
                 print(json.dumps({**record, **meta}), flush=True)
+    for scale in args.fallback_scale:
+        record = bench_fallback(args.n, 2, args.tol, args.repeat, scale)
+        print(json.dumps({**record, **meta}), flush=True)
     for n in args.rank_sizes:
         print(json.dumps({**bench_ranks(n, 2, args.repeat), **meta}), flush=True)
 

@@ -10,7 +10,8 @@ For empirical measures :math:`\mu = \sum_i a_i \delta_{x_i}` and
     \langle P, C \rangle + \varepsilon\, \mathrm{KL}(P \,\|\, a b^\top),
 
 solved by ott-jax's log-domain Sinkhorn (no re-implementation here), or by its kernel-domain
-Sinkhorn where that is safe with ``entropic_ot(..., domain="auto")`` (see :func:`entropic_ot`).
+Sinkhorn where its result is certified with ``entropic_ot(..., domain="auto")`` (see
+:func:`entropic_ot`).
 The optimal plan is :math:`P_{ij} = \exp((f_i + g_j - C_{ij}) / \varepsilon)` for dual
 potentials :math:`f, g`.
 When ``epsilon`` is ``None`` it is chosen from the data scale as ott-jax does:
@@ -394,6 +395,18 @@ class _FixedKernel(geometry.Geometry):
         kernel = self._kernel_matrix
         return jnp.dot(kernel if axis == 1 else kernel.T, vec)
 
+    def update_scaling(
+        self, scaling: jax.Array, marginal: jax.Array, iteration: Any = None, axis: int = 0
+    ) -> jax.Array:
+        r"""The scaling update :math:`\text{marginal} / (K^\top \text{scaling})` (or
+        :math:`K \text{scaling}`) without ott-jax's guard, which divides by 1 where the product
+        is zero: every row and column of the reduced kernel holds an entry 1, so a product that
+        is zero or infinite means that a scaling has left the dtype's range. The update is then
+        NaN, which reaches the marginal error within ``inner_iterations`` iterations, where
+        ott-jax's divergence check (a non-finite error) stops the loop."""
+        product = self.apply_kernel(scaling, axis=axis)
+        return marginal / jnp.where((product > 0) & (product < jnp.inf), product, jnp.nan)
+
 
 def _kernel_is_safe(reduced_cost: jax.Array, epsilon: jax.Array) -> jax.Array:
     r"""Whether no entry of :math:`\exp(-\tilde C/\varepsilon)` underflows: the largest
@@ -403,17 +416,62 @@ def _kernel_is_safe(reduced_cost: jax.Array, epsilon: jax.Array) -> jax.Array:
     return jnp.max(reduced_cost) / epsilon < limit
 
 
+def _subnormal_mass(reduced_cost, epsilon, log_u, log_v) -> tuple[jax.Array, jax.Array]:
+    r"""Plan mass on the entries that the kernel-domain arithmetic holds below the dtype's
+    smallest normal number :math:`t`, and the limit it must stay under: ``(mass, limit)``.
+
+    The plan is :math:`P_{ij} = u_i K_{ij} v_j` with :math:`u = e^{\text{log\_u}}`,
+    :math:`v = e^{\text{log\_v}}`, :math:`K_{ij} = e^{-r_{ij}}`, :math:`r = \tilde
+    C/\varepsilon`. An entry is *flagged* when :math:`K_{ij}`, :math:`K_{ij} v_j` or
+    :math:`u_i K_{ij}` is below :math:`t`, i.e. :math:`r_{ij} - \min(0, \log u_i, \log v_j) >
+    -\log t` (every entry of a row or column whose scaling is itself below :math:`t` is).
+    Elsewhere every kernel entry, scaling and product is a normal number, rounded relatively
+    as in the log domain. A flagged entry, flushed to zero or held as a subnormal, is off by at
+    most its own value, so the marginals that the solver measured differ from those of the
+    plan :math:`\exp((f_i + g_j - C_{ij})/\varepsilon)` read from its potentials by at most
+    the flagged mass :math:`D` each. A flagged entry is below :math:`u_i v_j t` (a kernel
+    entry; only where some entry underflows, see :func:`_kernel_is_safe`), :math:`u_i t` or
+    :math:`v_j t` (a product), so :math:`D < t\,(\sum u \sum v + m \sum u + n \sum v)`:
+    this :math:`O(n + m)` bound (in logs) is returned when it is below ``limit``, else the
+    exact mass, one pass over the :math:`nm` entries. ``limit`` is half the dtype's resolution
+    (the plan's total mass is 1). ``reduced_cost`` is a function returning :math:`\tilde C`,
+    formed where it is used (fused passes) rather than held in memory next to the kernel.
+    """
+    dtype = log_u.dtype
+    log_tiny = math.log(float(jnp.finfo(dtype).tiny))
+    limit = jnp.asarray(0.5 * float(jnp.finfo(dtype).eps), dtype)
+    n, m = log_u.shape[0], log_v.shape[0]
+    underflow = ~_kernel_is_safe(reduced_cost(), epsilon)
+    lse = jax.scipy.special.logsumexp
+    sum_u, sum_v = lse(log_u), lse(log_v)
+    terms = jnp.stack(
+        [jnp.where(underflow, sum_u + sum_v, -jnp.inf), math.log(m) + sum_u, math.log(n) + sum_v]
+    )
+    bound = jnp.exp(log_tiny + lse(terms))
+
+    def exact():
+        r = reduced_cost() / epsilon
+        floor = jnp.minimum(0.0, jnp.minimum(log_u[:, None], log_v[None, :]))
+        flagged = r - floor > -log_tiny
+        return jnp.sum(jnp.where(flagged, jnp.exp(log_u[:, None] + log_v[None, :] - r), 0.0))
+
+    return jax.lax.cond(bound <= limit, lambda: bound, exact), limit
+
+
 def _solve_domain(x, y, a, b, epsilon, threshold, max_iterations, domain):
     r"""Potentials, regularised cost and convergence flag of the solve on ``x`` and ``y`` as
-    given, in the log domain or, for ``domain="auto"``, in the kernel domain when it is safe.
+    given, in the log domain or, for ``domain="auto"``, in the kernel domain where its result
+    is certified.
 
     Kernel domain: the cost is reduced to :math:`\tilde C_{ij} = C_{ij} - \alpha_i - \beta_j`
     with :math:`\alpha_i = \min_j C_{ij}`, :math:`\beta_j = \min_i (C_{ij} - \alpha_i)`
-    (every row and column of the kernel then holds an entry 1; the plan is unchanged and the
-    potentials shift by :math:`\alpha, \beta`), the kernel :math:`\exp(-\tilde C/\varepsilon)`
-    is formed once, and ott-jax's Sinkhorn runs on scalings. It is used only when no kernel
-    entry underflows (:func:`_kernel_is_safe`), and the log-domain solve replaces it when it
-    returns non-finite potentials or has not converged.
+    (every row and column of the kernel then holds an entry 1, so no row or column of it
+    vanishes; the plan is unchanged and the potentials shift by :math:`\alpha, \beta`), the
+    kernel :math:`\exp(-\tilde C/\varepsilon)` is formed once, and ott-jax's Sinkhorn runs on
+    scalings, stopping early if a scaling leaves the dtype's range (:class:`_FixedKernel`).
+    Its result is kept when it has converged, its potentials are finite and the plan mass that
+    its arithmetic held below the smallest normal number is below half the dtype's resolution
+    (:func:`_subnormal_mass`); otherwise the log-domain solve replaces it.
     """
     kwargs = _solver_kwargs(x.dtype, threshold, max_iterations)
 
@@ -423,29 +481,32 @@ def _solve_domain(x, y, a, b, epsilon, threshold, max_iterations, domain):
 
     if domain == "log":
         return log_solve()
+    f, g, reg, converged, kept = _kernel_solve(x, y, a, b, epsilon, kwargs)
+    return jax.lax.cond(kept, lambda: (f, g, reg, converged), log_solve)
 
+
+def _kernel_solve(x, y, a, b, epsilon, kwargs):
+    r"""The kernel-domain solve of :func:`_solve_domain` and whether its result is kept:
+    ``(f, g, regularized_cost, converged, kept)``, potentials for the unreduced cost."""
     cost = jax.lax.stop_gradient(_geometry(x, y, epsilon).cost_matrix)
     alpha = jnp.min(cost, axis=1)
     beta = jnp.min(cost - alpha[:, None], axis=0)
-    safe = _kernel_is_safe(cost - alpha[:, None] - beta[None, :], epsilon)
 
-    # the reduced cost is formed again where it is used rather than passed into the branches,
-    # so that the log-domain fallback only pays for the check
+    # the reduced cost is formed again where it is used rather than kept, so that only the
+    # kernel is held in memory
     def reduced_cost():
         return _geometry(x, y, epsilon).cost_matrix - alpha[:, None] - beta[None, :]
 
-    def kernel_solve():
-        geom = _FixedKernel(kernel_matrix=jnp.exp(-reduced_cost() / epsilon), epsilon=epsilon)
-        out = linear.solve(geom, a=a, b=b, **{**kwargs, "lse_mode": False})
-        shift = jnp.sum(a * alpha) + jnp.sum(b * beta)
-        return out.f + alpha, out.g + beta, out.reg_ot_cost + shift, out.converged
-
-    def checked_kernel_solve():
-        f, g, reg, converged = kernel_solve()
-        ok = converged & jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(g))
-        return jax.lax.cond(ok, lambda: (f, g, reg, converged), log_solve)
-
-    return jax.lax.cond(safe, checked_kernel_solve, log_solve)
+    geom = _FixedKernel(kernel_matrix=jnp.exp(-reduced_cost() / epsilon), epsilon=epsilon)
+    out = linear.solve(geom, a=a, b=b, **{**kwargs, "lse_mode": False})
+    finite = jnp.all(jnp.isfinite(out.f)) & jnp.all(jnp.isfinite(out.g))
+    log_u, log_v = jax.lax.stop_gradient((out.f / epsilon, out.g / epsilon))
+    mass, limit = _subnormal_mass(
+        lambda: jax.lax.stop_gradient(reduced_cost()), epsilon, log_u, log_v
+    )
+    kept = out.converged & finite & (mass <= limit)
+    shift = jnp.sum(a * alpha) + jnp.sum(b * beta)
+    return out.f + alpha, out.g + beta, out.reg_ot_cost + shift, out.converged, kept
 
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations", "domain"))
@@ -483,19 +544,25 @@ def entropic_ot(
 ) -> EntropicOT:
     r"""Entropic OT between two weighted point clouds (squared Euclidean cost).
 
-    ``domain="auto"`` runs ott-jax's Sinkhorn on scalings (kernel domain) when that is safe,
-    which on CPU is several times faster per iteration than the log domain: a
-    matrix-vector product with the kernel :math:`K = \exp(-\tilde C/\varepsilon)`, formed
-    once, instead of a log-sum-exp over the :math:`nm` costs. :math:`\tilde C_{ij} = C_{ij} -
-    \alpha_i - \beta_j` is the cost reduced by its row minima :math:`\alpha` and then its
-    column minima :math:`\beta` (same plan; the potentials shift by :math:`\alpha, \beta` and
-    are returned for :math:`C`). The kernel domain is chosen when no entry of :math:`K`
-    underflows, i.e. when :math:`\max_{ij} \tilde C_{ij} / \varepsilon` is below
-    :math:`-\log` of the dtype's smallest normal number (87.3 in float32, 708.4 in float64;
-    for standard-normal clouds with :math:`\varepsilon` at 5% of the mean cost that holds in
-    float64, not in float32); otherwise, or when the kernel-domain solve ends with non-finite
-    potentials or without converging, the log-domain solve is run. Both stop on the same
-    marginal error, so the results agree within ``threshold``.
+    ``domain="auto"`` runs ott-jax's Sinkhorn on scalings (kernel domain), which on CPU is
+    several times faster per iteration than the log domain: a matrix-vector product with the
+    kernel :math:`K = \exp(-\tilde C/\varepsilon)`, formed once, instead of a log-sum-exp over
+    the :math:`nm` costs. :math:`\tilde C_{ij} = C_{ij} - \alpha_i - \beta_j` is the cost
+    reduced by its row minima :math:`\alpha` and then its column minima :math:`\beta` (same
+    plan; the potentials shift by :math:`\alpha, \beta` and are returned for :math:`C`), so
+    every row and column of :math:`K` holds an entry 1. Kernel entries may underflow: what
+    breaks the kernel domain is scalings :math:`u = e^{f/\varepsilon}`,
+    :math:`v = e^{g/\varepsilon}` outside the dtype's range, which stops the kernel-domain
+    iterations early (a zero or infinite kernel product makes the marginal error NaN,
+    ott-jax's divergence test), or plan mass carried by numbers below the dtype's smallest
+    normal number. The kernel-domain result is returned when it has converged with finite
+    potentials and that mass, bounded from the scalings in :math:`O(n + m)` or else summed
+    in one pass, is below half the dtype's resolution, so it changes the marginals by less
+    than rounding; otherwise the log-domain solve is run, from the start, and its result
+    returned (a failed kernel attempt costs its iterations; for standard-normal clouds with
+    :math:`\varepsilon` at 5% of the mean cost the kernel domain is kept in float32 and
+    float64, at 1% in float32 it fails). Both stop on the same marginal error, so the results
+    agree within ``threshold``.
 
     Args:
         x: source points, shape ``(n, d)``.
@@ -507,8 +574,8 @@ def entropic_ot(
             if all costs are equal, 0.05 if all are zero; see the module notes).
         threshold: Sinkhorn stops when the marginal error (1-norm) is below this.
         max_iterations: Sinkhorn iteration cap (static).
-        domain: ``"log"`` (log-domain Sinkhorn) or ``"auto"`` (kernel domain when safe, see
-            above; static).
+        domain: ``"log"`` (log-domain Sinkhorn) or ``"auto"`` (kernel domain where its
+            result is certified, see above; static).
 
     Returns:
         :class:`EntropicOT` with costs, potentials, epsilon, the convergence flag and the

@@ -335,9 +335,9 @@ def test_kernel_domain_gradient_matches_log_domain(key, x64):
 
 
 def test_kernel_domain_falls_back_to_log_domain(key, x64):
-    # "auto" must return the log-domain solve itself (bit for bit) when the kernel would
-    # underflow (eps = 0.01: the largest reduced cost over eps is above 708) and when the
-    # kernel-domain solve has not converged (3 iterations).
+    # "auto" must return the log-domain solve itself (bit for bit) when the kernel-domain
+    # solve has not converged (3 iterations), whether some kernel entries underflow (eps = 0.01:
+    # the largest reduced cost over eps is above 708) or none does (eps = 0.5).
     x, y = _clouds(key)
     assert not bool(sk._kernel_is_safe(_reduced_cost(x, y), 0.01))
     assert bool(sk._kernel_is_safe(_reduced_cost(x, y), 0.5))
