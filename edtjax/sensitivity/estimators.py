@@ -175,7 +175,8 @@ def _row_statistics(y_a, y_b, y_ab, y_ba, estimator):
     """Per-row statistics, leading axis ``n``; ``y_a``: (n, p), ``y_ab``/``y_ba``: (n, g, p)."""
     ya, yb = y_a[:, None, :], y_b[:, None, :]
     z = {"a": y_a, "b": y_b, "a2": y_a**2, "b2": y_b**2, "jansen": 0.5 * (ya - y_ab) ** 2}
-    z["saltelli"] = yb * (y_ab - ya)
+    if estimator == "saltelli2010" or y_ba is not None:
+        z["saltelli"] = yb * (y_ab - ya)
     if estimator == "janon2014":
         z["janon_prod"] = yb * y_ab
         z["janon_mean"] = 0.5 * (yb + y_ab)
@@ -223,8 +224,24 @@ def _delta_stderr(z, estimator, weights):
     return values, stderr
 
 
+# numbers (counts and re-weighted means) that one batch of bootstrap replicates may hold
+# beyond those of 16 replicates
+_BOOTSTRAP_ENTRIES = 2**20
+
+
+def _bootstrap_batch(num_bootstrap: int, n: int, k: int) -> int:
+    """Replicates re-weighted together, for ``n`` rows of ``k`` statistics: all of them when
+    their counts ``(batch, n)`` and means ``(batch, k)`` hold at most ``2^20`` numbers, else
+    as many as fit, and at least 16."""
+    return min(num_bootstrap, max(16, _BOOTSTRAP_ENTRIES // (n + k)))
+
+
 def _bootstrap(key, z, estimator, weights, num_bootstrap, confidence):
-    """Percentile bootstrap intervals from multinomially re-weighted means."""
+    """Percentile bootstrap intervals from multinomially re-weighted means.
+
+    Replicates are re-weighted :func:`_bootstrap_batch` at a time: each statistic's means
+    for a batch are one matrix product of the batch's counts with the statistic's rows.
+    """
     n = jax.tree.leaves(z)[0].shape[0]
     flat = jax.tree.map(lambda v: v.reshape(n, -1), z)
 
@@ -235,7 +252,8 @@ def _bootstrap(key, z, estimator, weights, num_bootstrap, confidence):
         return _indices_from_means(means, estimator, weights)
 
     keys = jax.random.split(key, num_bootstrap)
-    reps = jax.lax.map(replicate, keys, batch_size=min(num_bootstrap, 16))
+    k = sum(v.shape[1] for v in jax.tree.leaves(flat))
+    reps = jax.lax.map(replicate, keys, batch_size=_bootstrap_batch(num_bootstrap, n, k))
     alpha = 0.5 * (1.0 - confidence)
     return jax.tree.map(
         lambda r: Interval(jnp.quantile(r, alpha, axis=0), jnp.quantile(r, 1.0 - alpha, axis=0)),

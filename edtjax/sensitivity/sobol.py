@@ -17,6 +17,7 @@ from edtjax._sharding import axis_name, device_mesh
 from edtjax._typing import ArrayLike, Devices, PRNGKey, PyTree
 from edtjax.sensitivity.designs import _check_saltelli_sobol, _unit_rows
 from edtjax.sensitivity.estimators import (
+    _BOOTSTRAP_ENTRIES,
     IndexEstimates,
     _assemble,
     _estimate,
@@ -283,14 +284,17 @@ def _chunking(num_samples, num_dims, evaluations, batch_size, num_devices):
     """``(chunk_rows, matrix_block)``: base rows and matrices per vectorised chunk.
 
     A chunk holds at most ``batch_size`` evaluations and ``2^24`` design entries per device
-    (64 MiB in float32). All ``e`` matrices of a row go in one chunk when they fit; otherwise
+    (64 MiB in float32), and the rows are split into chunks of equal size (at most one row of
+    padding per chunk). All ``e`` matrices of a row go in one chunk when they fit; otherwise
     (many factors, e.g. one group per network weight) a chunk is one row per device times a
     block of matrices.
     """
     per_row = min(batch_size // evaluations, _DESIGN_ENTRIES // (evaluations * num_dims))
     if per_row >= 1:
-        rows = max(1, min(-(-num_samples // num_devices), per_row))
-        return num_devices * rows, evaluations
+        per_device = -(-num_samples // num_devices)
+        chunks = -(-per_device // per_row)
+        # chunks of equal size, so the last one is not mostly padding
+        return num_devices * -(-per_device // chunks), evaluations
     block = max(1, min(batch_size, _DESIGN_ENTRIES // num_dims, evaluations))
     return num_devices, block
 
@@ -311,18 +315,19 @@ def _memory_bytes(
 
     The outputs ``(e, n, p)`` and the estimators' per-row statistics and influence values
     (about ``4 g`` further ``(n, p)`` arrays, ``4 g^2`` with second order), the bootstrap's
-    re-weighting counts (16 replicates at a time) and three copies of one chunk's design rows
-    and outputs. Calibrated
-    against XLA's compiled memory analysis (tests/sensitivity/test_robustness.py), which it
-    bounds from above.
+    re-weighting counts (a batch of replicates, at least 16) and three copies of one chunk's
+    design rows and outputs. Calibrated against XLA's compiled memory analysis
+    (tests/sensitivity/test_robustness.py), which it bounds from above.
     """
     e = 2 * num_groups + 2 if second_order else num_groups + 2
     n = num_samples
     rows = n * num_out * (2 * e + 4 * num_groups + (4 * num_groups**2 if second_order else 0))
     rows += n * 4 * num_groups  # aggregated influence values
     if num_bootstrap:
-        # counts and resampled rows of 16 replicates at a time, and the flattened statistics
-        rows += n * (8 * min(num_bootstrap, 16) + 2 * num_out * (2 * num_groups + 2))
+        # counts and resampled rows of a batch of replicates (at least 16, more while they
+        # take at most _BOOTSTRAP_ENTRIES numbers), and the flattened statistics
+        counts = max(min(num_bootstrap, 16) * n, min(num_bootstrap * n, _BOOTSTRAP_ENTRIES))
+        rows += 8 * counts + n * 2 * num_out * (2 * num_groups + 2)
     design = 3 * chunk_rows * matrix_block * (num_dims + num_out)
     return itemsize * (rows + design)
 
