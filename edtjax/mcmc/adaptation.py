@@ -44,8 +44,9 @@ from blackjax.adaptation.step_size import dual_averaging_adaptation
 from jax.flatten_util import ravel_pytree
 
 from edtjax._checks import check_int, check_real
+from edtjax._static import join_arrays, split_arrays
 from edtjax._typing import ArrayLike, PRNGKey, PyTree
-from edtjax.mcmc.kernel import Kernel, _join_arrays, _split_arrays
+from edtjax.mcmc.kernel import Kernel
 
 __all__ = [
     "Adapted",
@@ -418,7 +419,7 @@ def chees_adaptation(
     # jax's unravel compares by value: equal for positions of equal structure and shapes
     unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], positions))[1]
     flat_logdensity = jax.tree_util.Partial(_flat_logdensity, logdensity, unravel)
-    static, arrays = _split_arrays(flat_logdensity)
+    static, arrays = split_arrays(flat_logdensity)
     state, step_size, inverse_mass_matrix, num_leapfrog_steps = _chees_warmup(
         key,
         flat,
@@ -484,11 +485,11 @@ def _chees_warmup(
     mass_matrix_estimation: str | None,
 ) -> tuple[PyTree, jax.Array, jax.Array, jax.Array]:
     """blackjax's ChEES warm-up of the chains at ``flat``, compiled once per static options
-    and shapes (the log density split by :func:`~edtjax.mcmc.kernel._split_arrays`): the
+    and shapes (the log density split by ``edtjax._static.split_arrays``): the
     chains' states, step size, inverse mass matrix and mean number of leapfrog steps."""
     extra = {} if mass_matrix_estimation is None else {"mass_matrix_estimation": "diagonal"}
     warmup = blackjax.chees_adaptation(
-        _join_arrays(logdensity, arrays),
+        join_arrays(logdensity, arrays),
         flat.shape[0],
         target_acceptance_rate=target_acceptance_rate,
         adaptation_info_fn=lambda *args: None,  # keep no per-step adaptation record

@@ -30,9 +30,10 @@ from edtjax._sharding import (
     to_host,
     unpad_rows,
 )
+from edtjax._static import join_arrays, split_arrays
 from edtjax._typing import Devices, PRNGKey, PyTree
 from edtjax.mcmc._fingerprint import fingerprint
-from edtjax.mcmc.kernel import Kernel, _join_arrays, _split_arrays
+from edtjax.mcmc.kernel import Kernel
 
 __all__ = ["ChainResult", "run_chains"]
 
@@ -156,7 +157,7 @@ def _run_segment(
     """One compiled segment; with a ``mesh`` the (padded) chains are split over its devices.
 
     ``step_fn`` and ``observables`` are the static parts of the functions and ``step_arrays``,
-    ``observables_arrays`` their traced arrays (:func:`~edtjax.mcmc.kernel._split_arrays`).
+    ``observables_arrays`` their traced arrays (``edtjax._static.split_arrays``).
     """
 
     def scan(key, state, traces, info_sum, start, step_arrays, observables_arrays):
@@ -166,8 +167,8 @@ def _run_segment(
             traces,
             info_sum,
             start,
-            step_fn=_join_arrays(step_fn, step_arrays),
-            observables=_join_arrays(observables, observables_arrays),
+            step_fn=join_arrays(step_fn, step_arrays),
+            observables=join_arrays(observables, observables_arrays),
             length=length,
             thin=thin,
             burn_in=burn_in,
@@ -201,8 +202,8 @@ def _allocate(
     """Zero trace buffers ``(num_chains, num_kept, ...)`` and zero sums of the kernel info
     (functions split as in :func:`_run_segment`)."""
     num_chains = jax.tree_util.tree_leaves(state)[0].shape[0]
-    step_fn = _join_arrays(step_fn, step_arrays)
-    observables = _join_arrays(observables, observables_arrays)
+    step_fn = join_arrays(step_fn, step_arrays)
+    observables = join_arrays(observables, observables_arrays)
 
     def one_step(key: PRNGKey, state: PyTree) -> tuple[PyTree, PyTree, PyTree]:
         new_state, info = jax.vmap(step_fn)(jax.random.split(key, num_chains), state)
@@ -471,8 +472,8 @@ def run_chains(
     state = jax.tree_util.tree_map(jnp.asarray, initial_state)
 
     num_kept = (num_steps - burn_in) // thin
-    step_static, step_arrays = _split_arrays(step_fn)
-    observables_static, observables_arrays = _split_arrays(observables)
+    step_static, step_arrays = split_arrays(step_fn)
+    observables_static, observables_arrays = split_arrays(observables)
     traces, info_sum = _allocate(
         key,
         state,

@@ -34,6 +34,7 @@ from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoDiagonalNormal, AutoLowRankMultivariateNormal
 
 from edtjax._checks import as_array, check_choice, check_int, check_real, check_same_length
+from edtjax._static import join_arrays, split_arrays
 from edtjax._typing import ArrayLike, PRNGKey, PyTree
 from edtjax.mcmc import (
     Adapted,
@@ -44,7 +45,6 @@ from edtjax.mcmc import (
     run_chains,
     window_adaptation,
 )
-from edtjax.mcmc.kernel import _join_arrays, _split_arrays
 from edtjax.surrogates._bnn_model import (
     bnn_start,
     gaussian_log_likelihood_terms,
@@ -174,8 +174,8 @@ def _with_diagnostics(
 @functools.partial(jax.jit, static_argnames=("logdensity", "num_warmup"))
 def _nuts_warmup(key, positions, arrays, *, logdensity, num_warmup):
     """Window adaptation of NUTS for every chain, the log density split by
-    :func:`~edtjax.mcmc.kernel._split_arrays` (one compilation per shapes and options)."""
-    logdensity = _join_arrays(logdensity, arrays)
+    ``edtjax._static.split_arrays`` (one compilation per shapes and options)."""
+    logdensity = join_arrays(logdensity, arrays)
     return window_adaptation(key, blackjax.nuts, logdensity, positions, num_warmup)
 
 
@@ -271,7 +271,7 @@ def nuts_blackjax(
         kernel, state = tuned.kernel, tuned.state
         observables = jax.tree_util.Partial(_unravelled_position, tuned.unravel)
     else:
-        static, arrays = _split_arrays(logdensity)
+        static, arrays = split_arrays(logdensity)
         state = _nuts_warmup(
             k_warm, initial_positions, arrays, logdensity=static, num_warmup=num_warmup
         )
