@@ -169,12 +169,10 @@ JIT_CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(JIT_CASES))
-def test_scores_agree_jitted_and_not_jitted(key, name):
-    # The module promises ``jit`` through ``score`` with the fitted state traced. XLA may fuse
-    # and reorder the jitted float32 arithmetic: a few ulps, so relative 1e-5 (~80 ulps) and
-    # absolute 1e-6 for scores near 0.
-    ind = JIT_CASES[name]()
+def assert_score_agrees_jitted_and_not_jitted(key, ind):
+    """``ind.score`` with the fitted state traced equals its eager value. XLA may fuse and
+    reorder the jitted float32 arithmetic: a few ulps, so relative 1e-5 (~80 ulps) and
+    absolute 1e-6 for scores near 0."""
     state = ind.fit(key, jax.random.normal(key, (120, 2)))
     q = 2.0 * jax.random.normal(jax.random.key(2), (9, 2))
     eager = ind.score(state, q)
@@ -182,6 +180,12 @@ def test_scores_agree_jitted_and_not_jitted(key, name):
     chex.assert_shape(eager, (9,))
     chex.assert_trees_all_equal_shapes_and_dtypes(jitted, eager)
     chex.assert_trees_all_close(jitted, eager, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(JIT_CASES))
+def test_scores_agree_jitted_and_not_jitted(key, name):
+    # The module promises ``jit`` through ``score`` with the fitted state traced.
+    assert_score_agrees_jitted_and_not_jitted(key, JIT_CASES[name]())
 
 
 def test_indicator_is_namedtuple_of_functions():
