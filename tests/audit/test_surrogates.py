@@ -39,7 +39,7 @@ def test_split_sizes_and_standardisation(data):
     assert split.x_shift is None and split.raw_shift is None
 
 
-@pytest.mark.parametrize("method", ["mbll", "laplace"])
+@pytest.mark.parametrize("method", [pytest.param("mbll", marks=pytest.mark.slow), "laplace"])
 def test_metrics_of_both_bayesian_methods(data, method):
     config = config_from_mapping({"surrogate": {"bayesian_method": method}}, CONFIG)
     split = split_data(jax.random.key(0), data, config.split)

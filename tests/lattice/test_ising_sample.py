@@ -97,6 +97,7 @@ def test_multispin_matches_kaufman(x64, key):
     assert_within(summary, "magnetisation", 0.0, "L=64 multispin beta=0.3000")
 
 
+@pytest.mark.slow
 def test_swendsen_wang_decorrelates_faster_than_metropolis(x64, key):
     taus = {}
     for algorithm in ("metropolis", "swendsen_wang"):

@@ -213,6 +213,7 @@ def _finite_difference_jacobian(vec):
     return fd
 
 
+@pytest.mark.slow
 def test_jacfwd_matches_finite_differences(x64):
     """d(centre T, centre x at end)/d(inputs) by jacfwd vs central differences."""
     vec = jnp.stack(list(_inputs()))
