@@ -120,6 +120,55 @@ def test_agrees_with_data_depth(key, x64):
     np.testing.assert_allclose(simplicial_depth_planar(z, x), model.simplicial(zn), atol=1e-10)
 
 
+def _brute_simplicial_pairs(z, x):
+    # in general position k_i = #{j : (x_i - z) × (x_j - z) > 0}, O(n^2) per query
+    v = x - z
+    k = np.sum(np.outer(v[:, 0], v[:, 1]) - np.outer(v[:, 1], v[:, 0]) > 0, axis=1)
+    n = len(x)
+    return 1 - np.sum(k * (k - 1) / 2) / (n * (n - 1) * (n - 2) / 6)
+
+
+@pytest.mark.slow
+def test_large_sample_sorted_by_xla_against_brute_force(key, x64):
+    # above _NETWORK_MAX the keys go through XLA's sort instead of the network
+    k1, k2 = jax.random.split(key)
+    x = np.asarray(jax.random.normal(k1, (planar._NETWORK_MAX + 5, 2), dtype=jnp.float64))
+    z = np.asarray(jax.random.normal(k2, (3, 2), dtype=jnp.float64)) * [0.5, 2.0]
+    simp = [_brute_simplicial_pairs(q, x) for q in z]
+    half = [_brute_halfspace(q, x) for q in z]
+    assert len(set(half)) > 2
+    np.testing.assert_allclose(simplicial_depth_planar(z, x), simp, atol=1e-12)
+    np.testing.assert_allclose(halfspace_depth_planar(z, x), half, atol=1e-12)
+
+
+def test_network_sort_matches_numpy(key, x64):
+    # powers of two from 1 to 256 (the depth tests at n = 1000 sort 1024 keys), few distinct
+    # values (many ties), the padding key, and 64-bit keys differing only above bit 32
+    sort = jax.jit(planar._network_sort)
+    for size in (1, 2, 8, 256):
+        key, sub = jax.random.split(key)
+        small = jax.random.randint(sub, (size, 3), 0, size // 2 + 2).astype(jnp.uint32)
+        keys = small.at[0].set(jnp.iinfo(jnp.uint32).max)
+        np.testing.assert_array_equal(sort(keys), np.sort(keys, axis=0))
+        wide = (small.astype(jnp.uint64) << 33) + 1
+        np.testing.assert_array_equal(sort(wide), np.sort(wide, axis=0))
+
+
+def test_query_blocks_match_single_queries(key, monkeypatch):
+    # one query more than a block holds: two blocks, the second padded when m is odd. The depth
+    # is an integer count over n, so it does not depend on the blocks.
+    monkeypatch.setattr(planar, "_BLOCK", 2**10)
+    n = 100
+    m = planar._BLOCK // n + 1
+    k1, k2 = jax.random.split(key)
+    x = jax.random.normal(k1, (n, 2))
+    z = jax.random.normal(k2, (m, 2))
+    depth = halfspace_depth_planar(z, x)
+    half = -(-m // 2)
+    for i in (0, half - 1, half, m - 1):
+        assert depth[i] == halfspace_depth_planar(z[i : i + 1], x)[0]
+
+
 def test_points_on_the_sample_and_the_centre():
     square = jnp.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
     assert float(halfspace_depth_planar(jnp.zeros((1, 2)), square)[0]) == 0.5
