@@ -14,7 +14,8 @@ The building blocks stay public: networks (:func:`mlp`, :func:`mdn`, hashable by
 training loop :func:`fit`, :func:`fit_ensemble`, :func:`fit_gp`, :func:`nig_posterior`,
 :func:`mbll_em`, :func:`last_layer_laplace`, :func:`nuts_blackjax`, :func:`svi_gaussian`,
 :func:`pbnn_sample` and their predictives; each method is built from them and gives
-the same numbers.
+the same numbers. :func:`canonical_mlp_params` maps a tanh network's weights to one
+representative of their sign-flip and permutation symmetries.
 """
 
 from edtjax.surrogates.bnn import (
@@ -31,6 +32,7 @@ from edtjax.surrogates.bnn import (
     nuts_numpyro,
     svi_gaussian,
 )
+from edtjax.surrogates.bnn_symmetry import canonical_mlp_params
 from edtjax.surrogates.ensembles import (
     DropoutOptions,
     DropoutState,
@@ -158,6 +160,7 @@ __all__ = [
     "bnn_penalty",
     "bnn_predictive",
     "bnn_svi",
+    "canonical_mlp_params",
     "check_options",
     "check_xy",
     "deep_ensemble",
