@@ -21,7 +21,8 @@ domain where its result is certified); peers:
 * ``ott_solve``: ott-jax's ``linear.solve`` on the same point cloud, log domain, returning the
   potentials (the solve inside ``entropic_ot``, without its centring and transport cost);
 * ``ott_solve_kernel``: ott-jax's ``linear.solve(lse_mode=False)`` on a ``Geometry`` holding the
-  same precomputed kernel as edtjax's kernel domain, returning the potentials.
+  same precomputed kernel as edtjax's kernel domain, returning the potentials (edtjax runs the
+  same iterations in its own loop, differentiated by ott-jax's implicit differentiation).
 
 ``sinkhorn_fallback_*`` times ``domain="auto"`` against ``domain="log"`` where the kernel domain
 must fail (float32, epsilon at ``--fallback-scale`` of the mean cost: the scalings leave float32's

@@ -9,9 +9,9 @@ For empirical measures :math:`\mu = \sum_i a_i \delta_{x_i}` and
     \mathrm{OT}_\varepsilon(\mu, \nu) = \min_{P \in \Pi(a, b)}
     \langle P, C \rangle + \varepsilon\, \mathrm{KL}(P \,\|\, a b^\top),
 
-solved by ott-jax's log-domain Sinkhorn (no re-implementation here), or by its kernel-domain
-Sinkhorn where its result is certified with ``entropic_ot(..., domain="auto")`` (see
-:func:`entropic_ot`).
+solved by ott-jax's log-domain Sinkhorn (no re-implementation here), or, where its result is
+certified, by a kernel-domain Sinkhorn loop differentiated by ott-jax's implicit
+differentiation, with ``entropic_ot(..., domain="auto")`` (see :func:`entropic_ot`).
 The optimal plan is :math:`P_{ij} = \exp((f_i + g_j - C_{ij}) / \varepsilon)` for dual
 potentials :math:`f, g`.
 When ``epsilon`` is ``None`` it is chosen from the data scale as ott-jax does:
@@ -57,11 +57,14 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 from ott.geometry import costs, geometry, pointcloud
+from ott.problems.linear import linear_problem
 from ott.solvers import linear
 from ott.solvers.linear import implicit_differentiation as ott_implicit
+from ott.solvers.linear import sinkhorn as ott_sinkhorn
 from ott.tools import sinkhorn_divergence as ott_divergence
 
 from edtjax import _checks
+from edtjax.transport import _scaling
 from edtjax.transport._centring import row_mean, weighted_row_mean
 
 __all__ = [
@@ -388,24 +391,14 @@ class _FixedKernel(geometry.Geometry):
     :math:`\varepsilon_0/\varepsilon` on every application (for schedules of
     :math:`\varepsilon`), an elementwise power over :math:`nm` entries per half-iteration that
     costs more than the exponentials of a log-domain step; with one fixed :math:`\varepsilon`
-    the kernel is applied as it is, a matrix-vector product.
+    the kernel is applied as it is, a matrix-vector product. The kernel-domain iterations run
+    in :func:`edtjax.transport._scaling.iterate`; this geometry serves ott-jax's implicit
+    differentiation of their fixed point and its regularised cost.
     """
 
     def apply_kernel(self, vec: jax.Array, eps: Any = None, axis: int = 0) -> jax.Array:
         kernel = self._kernel_matrix
         return jnp.dot(kernel if axis == 1 else kernel.T, vec)
-
-    def update_scaling(
-        self, scaling: jax.Array, marginal: jax.Array, iteration: Any = None, axis: int = 0
-    ) -> jax.Array:
-        r"""The scaling update :math:`\text{marginal} / (K^\top \text{scaling})` (or
-        :math:`K \text{scaling}`) without ott-jax's guard, which divides by 1 where the product
-        is zero: every row and column of the reduced kernel holds an entry 1, so a product that
-        is zero or infinite means that a scaling has left the dtype's range. The update is then
-        NaN, which reaches the marginal error within ``inner_iterations`` iterations, where
-        ott-jax's divergence check (a non-finite error) stops the loop."""
-        product = self.apply_kernel(scaling, axis=axis)
-        return marginal / jnp.where((product > 0) & (product < jnp.inf), product, jnp.nan)
 
 
 def _kernel_is_safe(reduced_cost: jax.Array, epsilon: jax.Array) -> jax.Array:
@@ -467,8 +460,9 @@ def _solve_domain(x, y, a, b, epsilon, threshold, max_iterations, domain):
     with :math:`\alpha_i = \min_j C_{ij}`, :math:`\beta_j = \min_i (C_{ij} - \alpha_i)`
     (every row and column of the kernel then holds an entry 1, so no row or column of it
     vanishes; the plan is unchanged and the potentials shift by :math:`\alpha, \beta`), the
-    kernel :math:`\exp(-\tilde C/\varepsilon)` is formed once, and ott-jax's Sinkhorn runs on
-    scalings, stopping early if a scaling leaves the dtype's range (:class:`_FixedKernel`).
+    kernel :math:`\exp(-\tilde C/\varepsilon)` is formed once, and Sinkhorn runs on scalings
+    (:func:`edtjax.transport._scaling.solve`), stopping early if a scaling leaves the dtype's
+    range.
     Its result is kept when it has converged, its potentials are finite and the plan mass that
     its arithmetic held below the smallest normal number is below half the dtype's resolution
     (:func:`_subnormal_mass`); otherwise the log-domain solve replaces it.
@@ -498,15 +492,22 @@ def _kernel_solve(x, y, a, b, epsilon, kwargs):
         return _geometry(x, y, epsilon).cost_matrix - alpha[:, None] - beta[None, :]
 
     geom = _FixedKernel(kernel_matrix=jnp.exp(-reduced_cost() / epsilon), epsilon=epsilon)
-    out = linear.solve(geom, a=a, b=b, **{**kwargs, "lse_mode": False})
-    finite = jnp.all(jnp.isfinite(out.f)) & jnp.all(jnp.isfinite(out.g))
-    log_u, log_v = jax.lax.stop_gradient((out.f / epsilon, out.g / epsilon))
+    prob = linear_problem.LinearProblem(geom, a=a, b=b)
+    options = kwargs["threshold"], kwargs["max_iterations"], kwargs["implicit_diff"]
+    f, g, error = _scaling.solve(prob, *options)
+    converged = error < kwargs["threshold"]
+    finite = jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(g))
+    log_u, log_v = jax.lax.stop_gradient((f / epsilon, g / epsilon))
     mass, limit = _subnormal_mass(
         lambda: jax.lax.stop_gradient(reduced_cost()), epsilon, log_u, log_v
     )
-    kept = out.converged & finite & (mass <= limit)
+    kept = converged & finite & (mass <= limit)
+    # ott-jax's regularised cost of a solve, its potentials frozen (Danskin), as in its output
+    reg = ott_sinkhorn.compute_kl_reg_cost(
+        jax.lax.stop_gradient(f), jax.lax.stop_gradient(g), prob, lse_mode=False
+    )
     shift = jnp.sum(a * alpha) + jnp.sum(b * beta)
-    return out.f + alpha, out.g + beta, out.reg_ot_cost + shift, out.converged, kept
+    return f + alpha, g + beta, reg + shift, converged, kept
 
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations", "domain"))
@@ -544,17 +545,23 @@ def entropic_ot(
 ) -> EntropicOT:
     r"""Entropic OT between two weighted point clouds (squared Euclidean cost).
 
-    ``domain="auto"`` runs ott-jax's Sinkhorn on scalings (kernel domain), which on CPU is
-    several times faster per iteration than the log domain: a matrix-vector product with the
-    kernel :math:`K = \exp(-\tilde C/\varepsilon)`, formed once, instead of a log-sum-exp over
-    the :math:`nm` costs. :math:`\tilde C_{ij} = C_{ij} - \alpha_i - \beta_j` is the cost
+    ``domain="auto"`` runs Sinkhorn on scalings (kernel domain), which on CPU is several times
+    faster per iteration than the log domain: a matrix-vector product with the kernel
+    :math:`K = \exp(-\tilde C/\varepsilon)`, formed once, instead of a log-sum-exp over the
+    :math:`nm` costs. The iterations are ott-jax's (:math:`v = b / K^\top u`,
+    :math:`u = a / K v` from :math:`u = 1`, the same stopping rule) in a loop that reads the
+    marginal error after every iteration from the product the next update uses (ott-jax
+    computes it every 10 iterations with one more product) and forms :math:`K^\top u` as
+    :math:`u^\top K`, which XLA's CPU backend runs several times faster than a product with
+    the transposed kernel; gradients are ott-jax's implicit differentiation of its fixed
+    point. :math:`\tilde C_{ij} = C_{ij} - \alpha_i - \beta_j` is the cost
     reduced by its row minima :math:`\alpha` and then its column minima :math:`\beta` (same
     plan; the potentials shift by :math:`\alpha, \beta` and are returned for :math:`C`), so
     every row and column of :math:`K` holds an entry 1. Kernel entries may underflow: what
     breaks the kernel domain is scalings :math:`u = e^{f/\varepsilon}`,
     :math:`v = e^{g/\varepsilon}` outside the dtype's range, which stops the kernel-domain
-    iterations early (a zero or infinite kernel product makes the marginal error NaN,
-    ott-jax's divergence test), or plan mass carried by numbers below the dtype's smallest
+    iterations early (a zero or infinite kernel product makes the marginal error NaN, which
+    ends the loop), or plan mass carried by numbers below the dtype's smallest
     normal number. The kernel-domain result is returned when it has converged with finite
     potentials and that mass, bounded from the scalings in :math:`O(n + m)` or else summed
     in one pass, is below half the dtype's resolution, so it changes the marginals by less

@@ -303,9 +303,9 @@ def test_kernel_domain_matches_log_domain(key, x64):
     # At eps = 0.5 the largest reduced cost over eps is far below 708 (float64), so "auto" takes
     # the kernel domain (checked). Both solves reach marginal error 1e-10 of the same unique
     # plan; potentials are defined up to f + c, g - c, so they are compared after removing
-    # their a-weighted mean. Measured gaps: 5e-12 relative on the cost, 5e-10 on potentials of
-    # size ~10, 1.4e-12 on plan entries of size ~1e-3; the bounds (1e-8 relative, 1e-7, 1e-10
-    # absolute) are 70-2000x above them, well inside the solver tolerance.
+    # their a-weighted mean. Measured gaps: 2.1e-11 relative on the cost, 2.3e-9 on potentials
+    # of size ~10, 6.1e-12 on plan entries of size ~1e-3; the bounds (1e-8 relative, 1e-7, 1e-10
+    # absolute) are 16-500x above them, well inside the solver tolerance.
     x, y = _clouds(key)
     eps = 0.5
     assert bool(sk._kernel_is_safe(_reduced_cost(x, y), eps))
@@ -324,7 +324,7 @@ def test_kernel_domain_matches_log_domain(key, x64):
 def test_kernel_domain_gradient_matches_log_domain(key, x64):
     # Implicit differentiation of the kernel-domain fixed point (same problem as above, kernel
     # domain taken) gives the log-domain gradient; both are exact at the fixed point, and the
-    # measured gap at marginal error 1e-10 is 5e-12 on gradients of size ~0.1 (bound 1e-7).
+    # measured gap at marginal error 1e-10 is 2.1e-11 on gradients of size ~0.1 (bound 1e-7).
     x, y = _clouds(key)
     kw = dict(epsilon=0.5, threshold=1e-10, max_iterations=20_000)
 
