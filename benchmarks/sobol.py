@@ -10,7 +10,10 @@ it every line says ``"jaxgsa": "absent"`` and gives no jaxgsa figures.
 
 ``--outputs T ...`` adds a many-output case: an Ishigami function whose coefficients vary over
 ``T`` "time points", ``y_t = ishigami(x; a_t, b_t)``, so every component has exact indices;
-SALib analyses one output at a time (a loop over the components, as its users do).
+SALib analyses one output at a time (a loop over the components, as its users do). edtjax runs
+with its default first-order estimator (``janon2014``) and with ``saltelli2010``, the pairing
+of jaxgsa's default (Saltelli first order, Jansen total): ``edtjax_saltelli2010_s`` and
+``jaxgsa_ratio_saltelli2010``.
 
 ``--accuracy-seeds K`` adds an accuracy study: root-mean-square and median absolute errors
 against the exact Ishigami indices (first, total and second order) over ``K`` seeds at
@@ -209,14 +212,26 @@ def _many_outputs(num_outputs, exponent, resamples, repeats, peers) -> None:
     bounds = [[-np.pi, np.pi]] * 3
     factors = dist.Uniform(-jnp.pi * jnp.ones(3), jnp.pi)
     model, first, total = _time_varying_ishigami(num_outputs)
-    _edtjax(jax.random.key(100), model, factors, n, resamples)  # compile
-    runs = {"edtjax": lambda rep: _edtjax(jax.random.key(rep), model, factors, n, resamples)}
+    runs = {}
+    for estimator in ("janon2014", "saltelli2010"):
+        _edtjax(jax.random.key(100), model, factors, n, resamples, estimator=estimator)  # compile
+        name = "edtjax" if estimator == "janon2014" else f"edtjax_{estimator}"
+        runs[name] = functools.partial(
+            lambda rep, e: _edtjax(jax.random.key(rep), model, factors, n, resamples, estimator=e),
+            e=estimator,
+        )
     runs |= _peer_runs(peers, 3, bounds, model, n, resamples)
     times, results = _interleaved(runs, repeats)
+    # saltelli2010 first order with Jansen total: the pairing of jaxgsa's default estimator
+    salt_s = times["edtjax_saltelli2010"]
+    salt = {"edtjax_saltelli2010_s": round(salt_s, 4)}
+    if "jaxgsa" in times:
+        salt["jaxgsa_ratio_saltelli2010"] = round(times["jaxgsa"] / salt_s, 2)
     _print(
         {
             "name": f"sobol_indices/ishigami_{num_outputs}_outputs/N=2^{exponent}",
             **_comparison(times, results, first, total),
+            **salt,
             "peer": "SALib sobol.sample + sobol.analyze per output component; jaxgsa "
             "sobol.sample + jitted model + sobol.analyze on all components",
             "outputs": num_outputs,

@@ -97,18 +97,28 @@ def _scrambled_directions(key, num_dims: int) -> jax.Array:
     return jnp.sum(jnp.left_shift(mixed, shifts), axis=-1, dtype=jnp.uint32)
 
 
-def _sobol_points(directions, shift, index, dtype) -> jax.Array:
-    """Sobol' points with integer ``index`` (any shape) from prepared direction numbers."""
+def _sobol_points(directions, shift, index, dtype, num_bits=_BITS) -> jax.Array:
+    """Sobol' points with integer ``index`` (any shape) from prepared direction numbers.
+
+    ``index`` must be below ``2^num_bits``: the Gray code's higher bits are zero and select
+    no direction number, so they are skipped.
+    """
     gray = jnp.bitwise_xor(index, jnp.right_shift(index, jnp.uint32(1))).astype(jnp.uint32)
     acc = jnp.broadcast_to(shift, (*gray.shape, directions.shape[0])).astype(jnp.uint32)
-    for k in range(_BITS):
+    for k in range(num_bits):
         on = (jnp.right_shift(gray, jnp.uint32(k)) & jnp.uint32(1)).astype(bool)
         acc = jnp.bitwise_xor(acc, jnp.where(on[..., None], directions[:, k], jnp.uint32(0)))
     return _to_unit_interval(acc, dtype)
 
 
-def _sobol_sampler(key, num_dims: int, dtype):
-    """Return ``points(index) -> (*index.shape, num_dims)`` for a (scrambled) Sobol' sequence."""
+def _index_bits(num_points: int | None) -> int:
+    """Bits that hold every index below ``num_points`` (all 32 when unknown)."""
+    return _BITS if num_points is None else max(1, (num_points - 1).bit_length())
+
+
+def _sobol_sampler(key, num_dims: int, dtype, num_points: int | None = None):
+    """Return ``points(index) -> (*index.shape, num_dims)`` for a (scrambled) Sobol' sequence;
+    with ``num_points``, for indices below it only."""
     if key is None:
         directions = _scrambled_directions(None, num_dims)
         shift = jnp.zeros((num_dims,), jnp.uint32)
@@ -116,11 +126,13 @@ def _sobol_sampler(key, num_dims: int, dtype):
         k_scramble, k_shift = jax.random.split(key)
         directions = _scrambled_directions(k_scramble, num_dims)
         shift = jax.random.bits(k_shift, (num_dims,), jnp.uint32)
-    return lambda index: _sobol_points(directions, shift, index.astype(jnp.uint32), dtype)
+    bits = _index_bits(num_points)
+    return lambda index: _sobol_points(directions, shift, index.astype(jnp.uint32), dtype, bits)
 
 
-def _mc_sampler(key, num_dims: int, dtype):
-    """Return ``points(index)``: i.i.d. uniform rows, row ``n`` from ``fold_in(key, n)``."""
+def _mc_sampler(key, num_dims: int, dtype, num_points: int | None = None):
+    """Return ``points(index)``: i.i.d. uniform rows, row ``n`` from ``fold_in(key, n)``
+    (``num_points`` is not needed)."""
 
     def point(n: jax.Array) -> jax.Array:
         bits = jax.random.bits(jax.random.fold_in(key, n), (num_dims,), jnp.uint32)
@@ -208,7 +220,7 @@ def sobol_sequence(
     if num_points + offset > 2**_BITS:
         raise ValueError(f"offset + num_points must be <= 2^{_BITS}, got {offset + num_points}")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    points = _sobol_sampler(key, num_dims, dtype)
+    points = _sobol_sampler(key, num_dims, dtype, num_points + offset)
     return points(jnp.arange(num_points, dtype=jnp.uint32) + jnp.uint32(offset))
 
 
@@ -276,10 +288,11 @@ def _group_mask(groups, num_dims: int) -> np.ndarray:
     return ids[None, :] == np.arange(num_groups)[:, None]
 
 
-def _unit_rows(key, sampler: str, num_dims: int, dtype):
-    """``rows(index) -> (a, b)`` uniform rows of ``A`` and ``B`` (each ``(*index.shape, d)``)."""
+def _unit_rows(key, sampler: str, num_dims: int, dtype, num_points: int | None = None):
+    """``rows(index) -> (a, b)`` uniform rows of ``A`` and ``B`` (each ``(*index.shape, d)``),
+    for indices below ``num_points`` (any ``uint32`` when ``None``)."""
     make = _sobol_sampler if sampler == "sobol" else _mc_sampler
-    points = make(key, 2 * num_dims, dtype)
+    points = make(key, 2 * num_dims, dtype, num_points)
 
     def rows(index: jax.Array) -> tuple[jax.Array, jax.Array]:
         x = points(index)
@@ -348,6 +361,7 @@ def saltelli_design(
         )
     mask = _group_mask(groups, num_dims)
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.zeros(()).dtype
-    a, b = _unit_rows(key, sampler, num_dims, dtype)(jnp.arange(num_samples, dtype=jnp.uint32))
+    rows = _unit_rows(key, sampler, num_dims, dtype, num_samples)
+    a, b = rows(jnp.arange(num_samples, dtype=jnp.uint32))
     ab, ba = _cross(a, b, mask)
     return SaltelliDesign(a, b, ab, ba if second_order else None)

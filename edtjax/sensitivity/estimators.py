@@ -1,8 +1,9 @@
 """Sobol' index estimators from pick-freeze model outputs, with asymptotic and bootstrap intervals.
 
 Every estimator is a smooth function ``h`` of sample means of per-row statistics ``z_n``, so
-(i) its asymptotic standard error follows from the delta method, computed exactly with
-``jax.linearize``: ``se = sd_n(Dh(m) [z_n - m]) / sqrt(n)``; and (ii) a bootstrap replicate is
+(i) its asymptotic standard error follows from the delta method,
+``se = sd_n(Dh(m) [z_n - m]) / sqrt(n)``, with the exact derivative of each ratio of
+numerator and denominator; and (ii) a bootstrap replicate is
 ``h`` of the means re-weighted by multinomial counts, a matrix product that never copies the
 outputs. Aggregated (generalised) indices of Gamboa et al. (2014) for vector outputs are ratios
 of the per-component numerators and denominators summed over components, so they get both
@@ -11,6 +12,7 @@ intervals by the same route.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable
 from typing import NamedTuple
@@ -172,9 +174,14 @@ _PER_GROUP_FIELDS = (
 
 
 def _row_statistics(y_a, y_b, y_ab, y_ba, estimator):
-    """Per-row statistics, leading axis ``n``; ``y_a``: (n, p), ``y_ab``/``y_ba``: (n, g, p)."""
+    """Per-row statistics, leading axis ``n``; ``y_a``: (n, p), ``y_ab``/``y_ba``: (n, g, p).
+
+    Only those the requested indices read: the pooled ``A``/``B`` sums for the variance, and
+    per group the Jansen, the first-order estimator's and (with ``y_ba``) the closed
+    second-order statistics.
+    """
     ya, yb = y_a[:, None, :], y_b[:, None, :]
-    z = {"a": y_a, "b": y_b, "a2": y_a**2, "b2": y_b**2, "jansen": 0.5 * (ya - y_ab) ** 2}
+    z = {"ab": y_a + y_b, "ab2": y_a**2 + y_b**2, "jansen": 0.5 * (ya - y_ab) ** 2}
     if estimator == "saltelli2010" or y_ba is not None:
         z["saltelli"] = yb * (y_ab - ya)
     if estimator == "janon2014":
@@ -186,26 +193,60 @@ def _row_statistics(y_a, y_b, y_ab, y_ba, estimator):
     return z
 
 
+def _second_numerator(closed, saltelli):
+    """Saltelli (2002) second-order numerators ``(..., g, g, p)``: ``closed_ij - saltelli_i -
+    saltelli_j`` for ``i < j``, mirrored to ``j < i``, zero on the diagonal (linear in both)."""
+    g = closed.shape[-2]
+    num = closed - saltelli[..., :, None, :] - saltelli[..., None, :, :]
+    upper = jnp.triu(jnp.ones((g, g), bool), 1)[:, :, None]
+    num = jnp.where(upper, num, jnp.swapaxes(num, -3, -2))
+    return jnp.where(jnp.eye(g, dtype=bool)[:, :, None], 0.0, num)
+
+
+def _spread(variance, like):
+    """``variance`` ``(..., p)`` with unit axes that broadcast it against ``like``
+    ``(..., g[, g], p)`` (never materialised at that shape)."""
+    extra = (1,) * (like.ndim - variance.ndim)
+    return variance.reshape(*variance.shape[:-1], *extra, -1)
+
+
+def _ratios(m, estimator, tangent=None):
+    """``(variance, {index: (numerator, denominator)})`` from a dict of means ``m``.
+
+    With ``tangent`` (per-row statistics minus ``m``, leading axis ``n``) it returns instead
+    their derivatives in that direction, row by row: the influence values of the variance and
+    of every numerator and denominator (each is at most quadratic in the means).
+    """
+    if tangent is None:
+        lin = m
+        variance = 0.5 * m["ab2"] - (0.5 * m["ab"]) ** 2  # (p,)
+    else:
+        lin = tangent
+        variance = 0.5 * tangent["ab2"] - 0.5 * m["ab"] * tangent["ab"]
+    parts = {"total_order": (lin["jansen"], _spread(variance, lin["jansen"]))}
+    if estimator == "janon2014":
+        mean = m["janon_mean"]
+        if tangent is None:
+            square = mean**2
+            parts["first_order"] = (m["janon_prod"] - square, m["janon_sq"] - square)
+        else:
+            square = 2.0 * mean * tangent["janon_mean"]
+            parts["first_order"] = (tangent["janon_prod"] - square, tangent["janon_sq"] - square)
+    else:
+        parts["first_order"] = (lin["saltelli"], _spread(variance, lin["saltelli"]))
+    if "closed" in m:
+        num = _second_numerator(lin["closed"], lin["saltelli"])
+        parts["second_order"] = (num, _spread(variance, num))
+    return variance, parts
+
+
 def _indices_from_means(m, estimator, weights):
     """Index values (per component and aggregated) from a dict of means.
 
     ``weights`` ``(p,)`` are the squared output scales, so that aggregated indices weight each
     component by its variance in the original units (Gamboa et al. 2014).
     """
-    variance = 0.5 * (m["a2"] + m["b2"]) - (0.5 * (m["a"] + m["b"])) ** 2  # (p,)
-    parts = {"total_order": (m["jansen"], jnp.broadcast_to(variance, m["jansen"].shape))}
-    if estimator == "janon2014":
-        mean2 = m["janon_mean"] ** 2
-        parts["first_order"] = (m["janon_prod"] - mean2, m["janon_sq"] - mean2)
-    else:
-        parts["first_order"] = (m["saltelli"], jnp.broadcast_to(variance, m["saltelli"].shape))
-    if "closed" in m:
-        g = m["closed"].shape[0]
-        num = m["closed"] - m["saltelli"][:, None, :] - m["saltelli"][None, :, :]
-        upper = jnp.triu(jnp.ones((g, g), bool), 1)[:, :, None]
-        num = jnp.where(upper, num, jnp.swapaxes(num, 0, 1))
-        num = jnp.where(jnp.eye(g, dtype=bool)[:, :, None], 0.0, num)
-        parts["second_order"] = (num, jnp.broadcast_to(variance, num.shape))
+    variance, parts = _ratios(m, estimator)
     out = {"variance": variance}
     for name, (num, den) in parts.items():
         out[name] = num / den
@@ -214,13 +255,31 @@ def _indices_from_means(m, estimator, weights):
 
 
 def _delta_stderr(z, estimator, weights):
-    """Delta-method standard errors of every index, ``sd_n(Dh(m)[z_n - m]) / sqrt(n)``."""
+    """Index values and their delta-method standard errors, ``sd_n(Dh(m)[z_n - m]) / sqrt(n)``.
+
+    The influence value of a ratio ``h = N / D`` of smooth functions of the means is
+    ``(DN[z_n - m] - h DD[z_n - m]) / D`` (for an aggregated index, ``N`` and ``D`` are
+    weighted sums over components); the derivatives come from :func:`_ratios`, one fused
+    pass over the rows.
+    """
     n = jax.tree.leaves(z)[0].shape[0]
     means = jax.tree.map(lambda v: jnp.mean(v, axis=0), z)
-    values, linear = jax.linearize(lambda m: _indices_from_means(m, estimator, weights), means)
-    centred = jax.tree.map(lambda v, mu: v - mu, z, means)
-    influence = jax.vmap(linear)(centred)
-    stderr = jax.tree.map(lambda v: jnp.std(v, axis=0, ddof=1) / jnp.sqrt(n), influence)
+    variance, parts = _ratios(means, estimator)
+    d_variance, d_parts = _ratios(means, estimator, jax.tree.map(lambda v, mu: v - mu, z, means))
+    values, influence = {"variance": variance}, {"variance": d_variance}
+    for name, (num, den) in parts.items():
+        d_num, d_den = d_parts[name]
+        values[name] = value = num / den
+        influence[name] = (d_num - value * d_den) / den
+        total_den = jnp.sum(den * weights, -1)
+        values["aggregated_" + name] = agg = jnp.sum(num * weights, -1) / total_den
+        influence["aggregated_" + name] = (
+            jnp.sum(d_num * weights, -1) - agg * jnp.sum(d_den * weights, -1)
+        ) / total_den
+    # influence values have mean zero (they are linear in centred statistics): one pass
+    stderr = jax.tree.map(
+        lambda v: jnp.sqrt(jnp.sum(v * v, axis=0) / (float(n - 1) * n)), influence
+    )
     return values, stderr
 
 
@@ -232,22 +291,43 @@ _BOOTSTRAP_ENTRIES = 2**20
 def _bootstrap_batch(num_bootstrap: int, n: int, k: int) -> int:
     """Replicates re-weighted together, for ``n`` rows of ``k`` statistics: all of them when
     their counts ``(batch, n)`` and means ``(batch, k)`` hold at most ``2^20`` numbers, else
-    as many as fit, and at least 16."""
-    return min(num_bootstrap, max(16, _BOOTSTRAP_ENTRIES // (n + k)))
+    as many as fit (at least 16), then evened out over the batches, so that the last one is
+    not mostly padding."""
+    largest = min(num_bootstrap, max(16, _BOOTSTRAP_ENTRIES // (n + k)))
+    return -(-num_bootstrap // -(-num_bootstrap // largest))
+
+
+def _resampled_rows(key, n):
+    """``n`` row indices drawn uniformly with replacement from ``range(n)``, from one key.
+
+    For ``n = 2^b`` every index is ``b`` bits of a 32-bit threefry word, ``32 // b`` indices
+    per word: exactly uniform, at ``b / 64`` of the random words of ``jax.random.randint``
+    (which takes two words an index). Other ``n`` use ``jax.random.randint``.
+    """
+    b = n.bit_length() - 1
+    if n != 1 << b:
+        return jax.random.randint(key, (n,), 0, n)
+    per_word = 32 // b
+    words = jax.random.bits(key, (-(-n // per_word),), jnp.uint32)
+    shifts = jnp.arange(per_word, dtype=jnp.uint32) * jnp.uint32(b)
+    fields = jnp.right_shift(words[:, None], shifts) & jnp.uint32(n - 1)
+    return fields.reshape(-1)[:n].astype(jnp.int32)
 
 
 def _bootstrap(key, z, estimator, weights, num_bootstrap, confidence):
     """Percentile bootstrap intervals from multinomially re-weighted means.
 
-    Replicates are re-weighted :func:`_bootstrap_batch` at a time: each statistic's means
-    for a batch are one matrix product of the batch's counts with the statistic's rows.
+    Replicate ``r`` draws its rows from the ``r``-th key of ``split(key, num_bootstrap)``
+    (:func:`_resampled_rows`), so it does not depend on how replicates are batched. A batch
+    of :func:`_bootstrap_batch` replicates re-weights each statistic in one matrix product,
+    counts ``(batch, n)`` times statistics ``(n, k)``; only the means are mapped to indices.
     """
     n = jax.tree.leaves(z)[0].shape[0]
     flat = jax.tree.map(lambda v: v.reshape(n, -1), z)
 
-    def replicate(k: PRNGKey) -> dict[str, jax.Array]:
-        rows = jax.random.randint(k, (n,), 0, n)
-        counts = jnp.zeros((n,), flat["a"].dtype).at[rows].add(1.0) / n
+    def replicate(key: PRNGKey) -> dict[str, jax.Array]:
+        rows = _resampled_rows(key, n)
+        counts = jnp.zeros((n,), flat["ab"].dtype).at[rows].add(1.0) / n
         means = jax.tree.map(lambda v, full: (counts @ v).reshape(full.shape[1:]), flat, z)
         return _indices_from_means(means, estimator, weights)
 
@@ -255,14 +335,16 @@ def _bootstrap(key, z, estimator, weights, num_bootstrap, confidence):
     k = sum(v.shape[1] for v in jax.tree.leaves(flat))
     reps = jax.lax.map(replicate, keys, batch_size=_bootstrap_batch(num_bootstrap, n, k))
     alpha = 0.5 * (1.0 - confidence)
+    levels = jnp.asarray([alpha, 1.0 - alpha])
+    # both levels from one sort, along the last (contiguous) axis: faster on a CPU
     return jax.tree.map(
-        lambda r: Interval(jnp.quantile(r, alpha, axis=0), jnp.quantile(r, 1.0 - alpha, axis=0)),
-        reps,
+        lambda r: Interval(*jnp.quantile(jnp.moveaxis(r, 0, -1), levels, axis=-1)), reps
     )
 
 
-def _standardisation(pooled):
-    """Per-component centre and scale of ``pooled`` ``(m, p)`` outputs, safe in any float range.
+def _standardisation(pieces):
+    """Per-component centre and scale of the outputs in ``pieces``, arrays ``(..., p)`` pooled
+    over all their leading axes (never concatenated), safe in any float range.
 
     A first pass maps the outputs into ``[-1, 1]`` with the mid-range and half-range (no
     squares, so no overflow at ``1e20`` or underflow at ``1e-20`` in float32, and an offset is
@@ -272,21 +354,27 @@ def _standardisation(pooled):
     original units is ``half * spread``, and ``relative`` is the half-range over the largest
     magnitude (0 for outputs that are equal to the last bit).
     """
-    hi, lo = jnp.max(pooled, axis=0), jnp.min(pooled, axis=0)
+
+    def pooled(reduce, values):
+        return [reduce(v, axis=tuple(range(v.ndim - 1))) for v in values]
+
+    hi = functools.reduce(jnp.maximum, pooled(jnp.max, pieces))
+    lo = functools.reduce(jnp.minimum, pooled(jnp.min, pieces))
+    count = sum(v.size // v.shape[-1] for v in pieces)
     mid = 0.5 * hi + 0.5 * lo
     width = hi - lo
     half = jnp.where(jnp.isfinite(width), 0.5 * width, 0.5 * hi - 0.5 * lo)
     magnitude = jnp.maximum(jnp.abs(hi), jnp.abs(lo))
     relative = jnp.where(magnitude > 0, half / jnp.where(magnitude > 0, magnitude, 1), 0)
     half = jnp.where(half > 0, half, jnp.ones_like(half))
-    unit = (pooled - mid) / half
-    centre = jnp.mean(unit, axis=0)
-    spread = jnp.sqrt(jnp.mean((unit - centre) ** 2, axis=0))
+    centre = sum(pooled(jnp.sum, [(v - mid) / half for v in pieces])) / count
+    deviation = [((v - mid) / half - centre) ** 2 for v in pieces]
+    spread = jnp.sqrt(sum(pooled(jnp.sum, deviation)) / count)
     spread = jnp.where(spread > 0, spread, jnp.ones_like(spread))
     return mid, half, centre, spread, relative
 
 
-def _estimate(key, y_a, y_b, y_ab, y_ba, estimator, num_bootstrap, confidence):
+def _estimate(key, y_a, y_b, y_ab, y_ba, estimator, num_bootstrap, confidence, pooled=None):
     """Unvalidated core: outputs already flattened to ``(n, p)`` and ``(n, g, p)``.
 
     Outputs are standardised per component before any sum (:func:`_standardisation`), so
@@ -294,18 +382,20 @@ def _estimate(key, y_a, y_b, y_ab, y_ba, estimator, num_bootstrap, confidence):
     mathematically, and float32 handles outputs of any magnitude it can represent. Returns
     ``(values, stderr, boot, relative)``, ``relative`` ``(p,)`` the outputs' half-range over
     their magnitude (:func:`_standardisation`), 0 where the ``A`` and ``B`` outputs do not
-    vary.
+    vary. ``pooled``: the same outputs as arrays ``(..., p)`` in any arrangement (e.g. all
+    of them in one array, which the pooled sums then read without slicing it), or ``None``.
     """
-    pooled = [y_a, y_b, y_ab.reshape(-1, y_a.shape[-1])]
-    if y_ba is not None:
-        pooled.append(y_ba.reshape(-1, y_a.shape[-1]))
+    if pooled is None:
+        pooled = [y_a, y_b, y_ab] if y_ba is None else [y_a, y_b, y_ab, y_ba]
     # indices are exactly invariant to the standardisation, so it is a constant for gradients
-    mid, half, centre, spread, relative = jax.lax.stop_gradient(
-        _standardisation(jnp.concatenate(pooled, axis=0))
-    )
+    mid, half, centre, spread, relative = jax.lax.stop_gradient(_standardisation(pooled))
+
+    # one multiplication per output instead of two divisions: half * spread is the output's
+    # standard deviation, representable wherever the outputs are
+    inverse, shift = 1.0 / (half * spread), centre / spread
 
     def standardise(y: jax.Array | None) -> jax.Array | None:
-        return None if y is None else ((y - mid) / half - centre) / spread
+        return None if y is None else (y - mid) * inverse - shift
 
     z = _row_statistics(*map(standardise, (y_a, y_b, y_ab, y_ba)), estimator)
     # aggregated indices weight components by their variance; only ratios matter, so the
@@ -424,7 +514,10 @@ def sobol_indices_from_outputs(
 
     Aggregated indices (Gamboa et al. 2014) replace each ratio by the ratio of sums over output
     components. Standard errors come from the delta method (exact for i.i.d. rows, conservative
-    for scrambled Sobol' rows); bootstrap intervals resample rows ``num_bootstrap`` times.
+    for scrambled Sobol' rows); bootstrap intervals resample rows ``num_bootstrap`` times,
+    replicate ``r`` from the ``r``-th key of ``jax.random.split(key, num_bootstrap)``: for ``n``
+    a power of two ``2^b`` its rows are ``b``-bit fields of threefry words (``32 // b`` rows
+    a word, exactly uniform and independent), else ``jax.random.randint`` draws.
     Cost ``O(n g p)`` (``O(n g^2 p)`` with second order) plus ``O(num_bootstrap n g p)``.
     Differentiable in the outputs. Each output component is standardised (mid-range and
     half-range, then mean and standard deviation) before any sum, so the indices do not depend

@@ -23,6 +23,16 @@ def test_offset_continues_the_sequence(x64):
     np.testing.assert_array_equal(full[32:], tail)
 
 
+def test_points_use_only_the_index_bits_they_need(key):
+    # Point n only reads the Gray-code bits of n, so a sequence of 1005 points (10 bits), one
+    # of 5 points from offset 1000, and the first 5 points (3 bits) all agree with the full
+    # 32-bit evaluation of the same indices, bitwise.
+    full = sobol_sequence(key, 2048, 4)
+    np.testing.assert_array_equal(sobol_sequence(key, 1005, 4), full[:1005])
+    np.testing.assert_array_equal(sobol_sequence(key, 5, 4, offset=1000), full[1000:1005])
+    np.testing.assert_array_equal(sobol_sequence(key, 5, 4), full[:5])
+
+
 def test_scrambled_points_form_a_net(key):
     # A scrambled (0, m, 1)-net: each of the 2^m dyadic cells of every coordinate holds one point,
     # and the first two coordinates form a (0, 10, 2)-net (one point per 2^-5 x 2^-5 box).
