@@ -81,6 +81,7 @@ def test_ising_labels_agree_with_exact_enumeration(key, x64):
             assert float(est.tau_int) < 1.5, (beta, name)
 
 
+@pytest.mark.slow
 def test_ising_is_deterministic_given_the_key(key):
     a = _small_ising(key)
     b = _small_ising(key)

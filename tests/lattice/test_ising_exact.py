@@ -234,6 +234,7 @@ def test_kaufman_approaches_onsager(x64):
     assert critical_energy_gap[-1] < critical_energy_gap[-2] / 3.5 < critical_energy_gap[0] / 12
 
 
+@pytest.mark.slow
 def test_kaufman_grad_matches_finite_differences(x64):
     def energy(b):
         return ising_exact(4, b).energy

@@ -59,6 +59,7 @@ def test_true_ising_bias_inside_predicted_interval(key, x64):
     np.testing.assert_allclose(res.bias_lower, lo - exact, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_bias_interval_frequentist_coverage(key, x64):
     # Over 200 independent noisy fits the 90% bias interval must contain 0 (the exact answer lies
     # inside the predicted spread) in ~90% of cases. With the conjugate posterior, a monotone
