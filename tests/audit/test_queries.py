@@ -160,6 +160,7 @@ def test_labelled_queries_compare_accepted_and_flagged_errors(stage):
     assert lab["outside"]["coverage"][0] == pytest.approx(hits[outside].mean())
 
 
+@pytest.mark.slow
 def test_shifted_by_construction_adds_detection_and_auroc():
     data, _far = _case(queries_shifted=True, labelled=False)
     _, rel, arrays, answers = _stage(data)

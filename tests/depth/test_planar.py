@@ -141,6 +141,7 @@ def test_large_sample_sorted_by_xla_against_brute_force(key, x64):
     np.testing.assert_allclose(halfspace_depth_planar(z, x), half, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_network_sort_matches_numpy(key, x64):
     # powers of two from 1 to 256 (the depth tests at n = 1000 sort 1024 keys), few distinct
     # values (many ties), the padding key, and 64-bit keys differing only above bit 32

@@ -188,6 +188,7 @@ def test_phi4_free_field_agrees_with_exact(key, x64):
     assert ds.converged.all()
 
 
+@pytest.mark.slow
 def test_phi4_mass_couplings_and_deterministic(key):
     design = MassCouplings(mass_squared=np.array([0.5, 1.0]), g=np.array([0.0, 1.0]))
     a = _phi4_small(key, design)

@@ -95,6 +95,7 @@ def test_one_output_layout(key):
     assert bool(jnp.all(v >= 0)) and bool(jnp.all(jnp.diff(v) <= 0))
 
 
+@pytest.mark.slow
 def test_jit_vmap_and_derivative(key):
     net = NETS[1]
     batch = jax.vmap(lambda k: _random_params(k, net))(jax.random.split(key, 5))

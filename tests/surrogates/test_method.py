@@ -212,8 +212,9 @@ def _fitted(name):
     return method.fit(KEY, X, y, options)
 
 
-# NUTS and SVI take tens of seconds to compile their samplers on a CPU.
-SLOW_CASES = ("bnn_nuts", "bnn_svi")
+# NUTS and SVI take tens of seconds to compile their samplers on a CPU; the penalty sampler
+# several seconds.
+SLOW_CASES = ("bnn_nuts", "bnn_penalty", "bnn_svi")
 
 
 @pytest.mark.parametrize(
