@@ -155,6 +155,17 @@ def test_network_sort_matches_numpy(key, x64):
         np.testing.assert_array_equal(sort(wide), np.sort(wide, axis=0))
 
 
+def test_grouped_scan_matches_numpy(key):
+    # one row, one padded group, two groups (the second padded), many groups of 8 rows
+    scans = jax.jit(lambda x: (planar._scan(jnp.add, x), planar._scan(jnp.maximum, x)))
+    for size in (1, 5, 13, 64):
+        key, sub = jax.random.split(key)
+        x = jax.random.randint(sub, (size, 3), 0, 9, dtype=jnp.int32)
+        total, running_max = scans(x)
+        np.testing.assert_array_equal(total, np.cumsum(x, axis=0))
+        np.testing.assert_array_equal(running_max, np.maximum.accumulate(x, axis=0))
+
+
 def test_query_blocks_match_single_queries(key, monkeypatch):
     # one query more than a block holds: two blocks, the second padded when m is odd. The depth
     # is an integer count over n, so it does not depend on the blocks.
