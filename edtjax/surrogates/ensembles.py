@@ -108,7 +108,14 @@ def fit_ensemble(
     recompile.
 
     Cost: ``members`` times that of :func:`~edtjax.surrogates.fit`, in one pass, divided
-    among ``k`` devices as ``ceil(members / k)`` members each.
+    among ``k`` devices as ``ceil(members / k)`` members each. On a CPU the member axis makes
+    every matrix product, sort and gather of the loop a batched operation that XLA's CPU
+    backend runs one member at a time, at about the cost of that member's own operation: the
+    one program saves only the fixed cost of launching each operation, so it is little faster
+    than a Python loop calling :func:`~edtjax.surrogates.fit` once per key. Measured on a
+    2-core CPU (process CPU time, n = 512, minibatch 32, 50 epochs, best of 5): 1.04x such a
+    loop with 5 members and 1.17x with 10 for a 2x50 tanh network, 1.0x to 1.5x for 2x8 to
+    2x50 networks with 5 to 20 members (``benchmarks/ensembles.py --sweep``).
 
     Args:
         key: PRNG key, split into one key per member.

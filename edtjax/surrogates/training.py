@@ -23,6 +23,7 @@ import optax
 from edtjax._checks import as_array, check_int, check_real, check_same_length
 from edtjax._typing import ArrayLike, PyTree
 from edtjax.surrogates.network import MDN, MLP, Surrogate
+from edtjax.surrogates.predictive import Predictive
 
 __all__ = [
     "TrainResult",
@@ -277,8 +278,10 @@ def fit(
     The whole loop is one compiled program with the network, the loss and the optimizer as
     static arguments: calling again with new data of the same shape does not recompile, nor
     does a network built again with the same arguments (:class:`MLP` compares by value; pass
-    the same ``optimizer`` object and loss function). ``jax.vmap`` over ``key`` trains an
-    ensemble in parallel.
+    the same ``optimizer`` object and loss function). The argument checks trace the network
+    once per network and input layout and remember the shapes they read, so a repeated call
+    costs little more than the compiled loop. ``jax.vmap`` over ``key`` trains an ensemble in
+    parallel.
 
     Cost: :math:`O(\text{epochs} \cdot n \cdot C)` with :math:`C` the per-example cost of the
     network's forward and backward pass.
@@ -331,6 +334,21 @@ def fit(
     return _fit(key, *args, **static)
 
 
+@functools.lru_cache(maxsize=64)
+def _prediction_shapes(surrogate, features: tuple[int, ...], dtype) -> Predictive:
+    """Shapes of ``surrogate``'s prediction at one input row of shape ``(1, *features)``.
+
+    Traced once per network and input layout and then remembered: tracing a flax network's
+    ``init`` and ``apply`` costs milliseconds, as much as a short training run, on every call of
+    :func:`fit` otherwise. ``init`` builds the parameters from the shape of its input alone
+    (the :class:`~edtjax.surrogates.Surrogate` contract), so the shapes do not depend on values.
+    """
+    row = jax.ShapeDtypeStruct((1, *features), dtype)
+    return jax.eval_shape(
+        lambda k, r: surrogate.apply(surrogate.init(k, r), r), jax.random.key(0), row
+    )
+
+
 def _fit_arguments(surrogate, x, y, options: TrainingOptions, params):
     """Validate the arguments of :func:`fit`; return ``(x, y, params, learning_rate)`` and the
     static keyword arguments of the compiled loop ``_fit``."""
@@ -358,9 +376,7 @@ def _fit_arguments(surrogate, x, y, options: TrainingOptions, params):
         raise ValueError(
             f"validation_fraction={validation_fraction} leaves no validation row for n={n}"
         )
-    probe = jax.eval_shape(
-        lambda k: surrogate.apply(surrogate.init(k, x[:1]), x[:1]), jax.random.key(0)
-    )
+    probe = _prediction_shapes(surrogate, x.shape[1:], x.dtype)
     if probe.mean.shape[-1] != y.shape[1]:
         raise ValueError(f"y must have {probe.mean.shape[-1]} columns, got {y.shape[1]}")
     if loss is gaussian_nll_loss and probe.variance is None:
