@@ -58,6 +58,7 @@ def test_ising_labels_are_those_of_the_configurations(key):
         assert thin == max(1, math.ceil(2.0 * max(tau.values())))
 
 
+@pytest.mark.slow
 def test_ising_labels_agree_with_exact_enumeration(key, x64):
     betas = [0.2, 0.44, 0.7]
     num_chains, num_per_beta = 4, 2000

@@ -35,7 +35,8 @@ METROPOLIS_RUN = dict(num_steps=4000, num_chains=4, algorithm="metropolis", burn
     "run",
     [
         HMC_RUN,
-        METROPOLIS_RUN,
+        # the same Metropolis kernel is checked on the free field in test_phi4_metropolis.py
+        pytest.param(METROPOLIS_RUN, marks=pytest.mark.slow),
         pytest.param(
             dict(num_steps=800, num_chains=4, algorithm="nuts", burn_in=300), marks=pytest.mark.slow
         ),
