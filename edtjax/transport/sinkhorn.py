@@ -37,10 +37,12 @@ Results carry their inputs, as ott-jax's outputs do: :meth:`EntropicOT.plan` and
 :meth:`EntropicOT.map` read the plan and the entropic map from a solve, and
 :meth:`EntropicMap.apply` evaluates a map, without solving again.
 
-Cost: each Sinkhorn iteration is :math:`O(nmd)` time and :math:`O(nm)` memory (ott-jax's
-point-cloud geometry without batching forms the cost matrix); the default :math:`\varepsilon`
-and the transport cost :math:`\langle P, C\rangle` each form it once more. The number of
-iterations grows like :math:`1/\varepsilon`.
+Cost: each log-domain Sinkhorn iteration is :math:`O(nmd)` time and :math:`O(nm)` memory
+(ott-jax's point-cloud geometry without batching forms the cost matrix); the default
+:math:`\varepsilon` and the transport cost :math:`\langle P, C\rangle` each form it once
+more. A kernel-domain iteration (``domain="auto"``) is two matrix-vector products with the
+kernel, :math:`O(nm)`; the cost matrix and the kernel are formed once and held, and the
+transport cost is read from them. The number of iterations grows like :math:`1/\varepsilon`.
 
 Precision: the solves run in JAX and follow its dtype rules, so with x64 off a float64 NumPy
 input is computed in float32; enable x64 for float64 solves. (The exact assignments of
@@ -347,6 +349,19 @@ def _geometry(x, y, epsilon) -> pointcloud.PointCloud:
     return pointcloud.PointCloud(x, y, cost_fn=costs.SqEuclidean(), epsilon=epsilon)
 
 
+def _cost_matrix(x: jax.Array, y: jax.Array) -> jax.Array:
+    r"""The squared Euclidean costs :math:`\|x_i - y_j\|^2`, shape ``(n, m)``, as ott-jax's
+    point cloud expands them, :math:`\|x_i\|^2 + \|y_j\|^2 - 2\langle x_i, y_j\rangle`
+    (callers centre the clouds first), but in one matrix product of the clouds augmented by
+    two columns, :math:`[x, \|x\|^2, 1]\,[-2y, 1, \|y\|^2]^\top`, which writes the matrix in
+    one pass instead of a product followed by an elementwise pass."""
+    x_sq = jnp.sum(x * x, axis=1, keepdims=True)
+    y_sq = jnp.sum(y * y, axis=1, keepdims=True)
+    x_aug = jnp.concatenate([x, x_sq, jnp.ones_like(x_sq)], axis=1)
+    y_aug = jnp.concatenate([-2.0 * y, jnp.ones_like(y_sq), y_sq], axis=1)
+    return jnp.matmul(x_aug, y_aug.T, precision=jax.lax.Precision.HIGHEST)
+
+
 def _plan(geom: pointcloud.PointCloud, f: jax.Array, g: jax.Array) -> jax.Array:
     r"""ott-jax's plan :math:`\exp((f_i + g_j - C_{ij})/\varepsilon)` on ``geom``, ``(n, m)``."""
     return geom.transport_from_potentials(f, g)
@@ -398,18 +413,23 @@ class _FixedKernel(geometry.Geometry):
 
     def apply_kernel(self, vec: jax.Array, eps: Any = None, axis: int = 0) -> jax.Array:
         kernel = self._kernel_matrix
-        return jnp.dot(kernel if axis == 1 else kernel.T, vec)
+        if axis == 1:
+            return jnp.dot(kernel, vec)
+        # K^T vec contracted over the kernel's rows as it lies in memory (no transposed copy)
+        return jnp.moveaxis(jnp.tensordot(vec, kernel, axes=(0, 0)), -1, 0)
 
 
-def _kernel_is_safe(reduced_cost: jax.Array, epsilon: jax.Array) -> jax.Array:
-    r"""Whether no entry of :math:`\exp(-\tilde C/\varepsilon)` underflows: the largest
-    reduced cost over :math:`\varepsilon` is below :math:`-\log` of the dtype's smallest
-    normal number (87.3 in float32, 708.4 in float64)."""
-    limit = -math.log(float(jnp.finfo(reduced_cost.dtype).tiny))
-    return jnp.max(reduced_cost) / epsilon < limit
+def _kernel_is_safe(kernel: jax.Array) -> jax.Array:
+    r"""Whether no entry of the kernel :math:`\exp(-\tilde C/\varepsilon)` has underflowed:
+    its smallest entry is at least the dtype's smallest normal number (the largest reduced
+    cost over :math:`\varepsilon` is below 87.3 in float32, 708.4 in float64). Read from the
+    kernel as computed, so entries flushed to zero count as underflowed."""
+    return jnp.min(kernel) >= jnp.finfo(kernel.dtype).tiny
 
 
-def _subnormal_mass(reduced_cost, epsilon, log_u, log_v) -> tuple[jax.Array, jax.Array]:
+def _subnormal_mass(
+    reduced_cost, epsilon, log_u, log_v, kernel_is_safe
+) -> tuple[jax.Array, jax.Array]:
     r"""Plan mass on the entries that the kernel-domain arithmetic holds below the dtype's
     smallest normal number :math:`t`, and the limit it must stay under: ``(mass, limit)``.
 
@@ -424,23 +444,24 @@ def _subnormal_mass(reduced_cost, epsilon, log_u, log_v) -> tuple[jax.Array, jax
     plan :math:`\exp((f_i + g_j - C_{ij})/\varepsilon)` read from its potentials by at most
     the flagged mass :math:`D` each. A flagged entry is below :math:`u_i v_j t` (a kernel
     entry; only where some entry underflows, see :func:`_kernel_is_safe`), :math:`u_i t` or
-    :math:`v_j t` (a product), so :math:`D < t\,(\sum u \sum v + m \sum u + n \sum v)`:
-    this :math:`O(n + m)` bound (in logs) is returned when it is below ``limit``, else the
-    exact mass, one pass over the :math:`nm` entries. ``limit`` is half the dtype's resolution
-    (the plan's total mass is 1). ``reduced_cost`` is a function returning :math:`\tilde C`,
-    formed where it is used (fused passes) rather than held in memory next to the kernel.
+    :math:`v_j t` (a product), so :math:`D < t\,(\sum u \sum v + m \sum u + n \sum v)`,
+    without the first term where no kernel entry underflows. These :math:`O(n + m)` bounds (in
+    logs) are tried in turn: the one with all three terms, then, where the kernel is safe, the
+    one without the first; the first below ``limit`` is returned, else the exact mass, one pass
+    over the :math:`nm` entries. ``limit`` is half the dtype's resolution (the plan's total mass
+    is 1). ``reduced_cost`` (returning :math:`\tilde C`) and ``kernel_is_safe`` (returning
+    :func:`_kernel_is_safe` of the kernel, a pass over it) are functions, called only where
+    their answer is needed, so the usual case costs no pass over :math:`nm` entries.
     """
     dtype = log_u.dtype
     log_tiny = math.log(float(jnp.finfo(dtype).tiny))
     limit = jnp.asarray(0.5 * float(jnp.finfo(dtype).eps), dtype)
     n, m = log_u.shape[0], log_v.shape[0]
-    underflow = ~_kernel_is_safe(reduced_cost(), epsilon)
     lse = jax.scipy.special.logsumexp
     sum_u, sum_v = lse(log_u), lse(log_v)
-    terms = jnp.stack(
-        [jnp.where(underflow, sum_u + sum_v, -jnp.inf), math.log(m) + sum_u, math.log(n) + sum_v]
-    )
-    bound = jnp.exp(log_tiny + lse(terms))
+    products = lse(jnp.stack([math.log(m) + sum_u, math.log(n) + sum_v]))
+    bound_all = jnp.exp(log_tiny + jnp.logaddexp(sum_u + sum_v, products))
+    bound_products = jnp.exp(log_tiny + products)
 
     def exact():
         r = reduced_cost() / epsilon
@@ -448,13 +469,17 @@ def _subnormal_mass(reduced_cost, epsilon, log_u, log_v) -> tuple[jax.Array, jax
         flagged = r - floor > -log_tiny
         return jnp.sum(jnp.where(flagged, jnp.exp(log_u[:, None] + log_v[None, :] - r), 0.0))
 
-    return jax.lax.cond(bound <= limit, lambda: bound, exact), limit
+    def without_kernel_term():
+        safe = kernel_is_safe() & (bound_products <= limit)
+        return jax.lax.cond(safe, lambda: bound_products, exact)
+
+    return jax.lax.cond(bound_all <= limit, lambda: bound_all, without_kernel_term), limit
 
 
 def _solve_domain(x, y, a, b, epsilon, threshold, max_iterations, domain):
-    r"""Potentials, regularised cost and convergence flag of the solve on ``x`` and ``y`` as
-    given, in the log domain or, for ``domain="auto"``, in the kernel domain where its result
-    is certified.
+    r"""Potentials, regularised cost, transport cost and convergence flag of the solve on
+    ``x`` and ``y`` as given, in the log domain or, for ``domain="auto"``, in the kernel domain
+    where its result is certified.
 
     Kernel domain: the cost is reduced to :math:`\tilde C_{ij} = C_{ij} - \alpha_i - \beta_j`
     with :math:`\alpha_i = \min_j C_{ij}`, :math:`\beta_j = \min_i (C_{ij} - \alpha_i)`
@@ -471,35 +496,47 @@ def _solve_domain(x, y, a, b, epsilon, threshold, max_iterations, domain):
 
     def log_solve():
         out = linear.solve(_geometry(x, y, epsilon), a=a, b=b, **kwargs)
-        return out.f, out.g, out.reg_ot_cost, out.converged
+        cost = _transport_cost(_geometry(x, y, epsilon), out.f, out.g)
+        return out.f, out.g, out.reg_ot_cost, cost, out.converged
 
     if domain == "log":
         return log_solve()
-    f, g, reg, converged, kept = _kernel_solve(x, y, a, b, epsilon, kwargs)
-    return jax.lax.cond(kept, lambda: (f, g, reg, converged), log_solve)
+    *kernel_result, kept = _kernel_solve(x, y, a, b, epsilon, kwargs)
+    return jax.lax.cond(kept, lambda: tuple(kernel_result), log_solve)
 
 
 def _kernel_solve(x, y, a, b, epsilon, kwargs):
     r"""The kernel-domain solve of :func:`_solve_domain` and whether its result is kept:
-    ``(f, g, regularized_cost, converged, kept)``, potentials for the unreduced cost."""
-    cost = jax.lax.stop_gradient(_geometry(x, y, epsilon).cost_matrix)
-    alpha = jnp.min(cost, axis=1)
-    beta = jnp.min(cost - alpha[:, None], axis=0)
+    ``(f, g, regularized_cost, transport_cost, converged, kept)``, potentials for the
+    unreduced cost.
 
-    # the reduced cost is formed again where it is used rather than kept, so that only the
-    # kernel is held in memory
+    The cost matrix and the kernel are each formed once and held: the transport cost
+    :math:`\sum_{ij} u_i K_{ij} v_j C_{ij}` is read from them, without a second pass of
+    exponentials (:math:`u_i K_{ij} v_j = \exp((f_i + g_j - C_{ij})/\varepsilon)`, the plan of
+    :func:`_transport_cost`, to rounding; the result is kept only where the plan mass below the
+    smallest normal number is negligible). Memory: two :math:`n \times m` arrays.
+    """
+    cost = _cost_matrix(x, y)
+    frozen = jax.lax.stop_gradient(cost)
+    alpha = jnp.min(frozen, axis=1)
+    beta = jnp.min(frozen - alpha[:, None], axis=0)
+
     def reduced_cost():
-        return _geometry(x, y, epsilon).cost_matrix - alpha[:, None] - beta[None, :]
+        return cost - alpha[:, None] - beta[None, :]
 
-    geom = _FixedKernel(kernel_matrix=jnp.exp(-reduced_cost() / epsilon), epsilon=epsilon)
-    prob = linear_problem.LinearProblem(geom, a=a, b=b)
+    kernel = jnp.exp(-reduced_cost() / epsilon)
+    prob = linear_problem.LinearProblem(_FixedKernel(kernel_matrix=kernel, epsilon=epsilon), a, b)
     options = kwargs["threshold"], kwargs["max_iterations"], kwargs["implicit_diff"]
     f, g, error = _scaling.solve(prob, *options)
     converged = error < kwargs["threshold"]
     finite = jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(g))
     log_u, log_v = jax.lax.stop_gradient((f / epsilon, g / epsilon))
     mass, limit = _subnormal_mass(
-        lambda: jax.lax.stop_gradient(reduced_cost()), epsilon, log_u, log_v
+        lambda: jax.lax.stop_gradient(reduced_cost()),
+        epsilon,
+        log_u,
+        log_v,
+        lambda: _kernel_is_safe(jax.lax.stop_gradient(kernel)),
     )
     kept = converged & finite & (mass <= limit)
     # ott-jax's regularised cost of a solve, its potentials frozen (Danskin), as in its output
@@ -507,7 +544,9 @@ def _kernel_solve(x, y, a, b, epsilon, kwargs):
         jax.lax.stop_gradient(f), jax.lax.stop_gradient(g), prob, lse_mode=False
     )
     shift = jnp.sum(a * alpha) + jnp.sum(b * beta)
-    return f + alpha, g + beta, reg + shift, converged, kept
+    u, v = jnp.exp(f / epsilon), jnp.exp(g / epsilon)
+    transport_cost = jnp.sum(u[:, None] * kernel * v[None, :] * cost)
+    return f + alpha, g + beta, reg + shift, transport_cost, converged, kept
 
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations", "domain"))
@@ -517,9 +556,11 @@ def _entropic_ot(x, y, a, b, epsilon, threshold, max_iterations, domain="log") -
     epsilon = jnp.asarray(epsilon, dtype=x.dtype)
     c = _common_centre(x, y, a, b)
     xc, yc = x - c, y - c
-    f, g, reg, converged = _solve_domain(xc, yc, a, b, epsilon, threshold, max_iterations, domain)
+    f, g, reg, cost, converged = _solve_domain(
+        xc, yc, a, b, epsilon, threshold, max_iterations, domain
+    )
     return EntropicOT(
-        transport_cost=_transport_cost(_geometry(xc, yc, epsilon), f, g),
+        transport_cost=cost,
         regularized_cost=reg,
         f=f,
         g=g,
@@ -569,7 +610,10 @@ def entropic_ot(
     returned (a failed kernel attempt costs its iterations; for standard-normal clouds with
     :math:`\varepsilon` at 5% of the mean cost the kernel domain is kept in float32 and
     float64, at 1% in float32 it fails). Both stop on the same marginal error, so the results
-    agree within ``threshold``.
+    agree within ``threshold``. Under ``jax.vmap`` the choice is made per member by a select,
+    so both solves run for every member (JAX evaluates both branches of a batched
+    ``lax.cond``): a batched ``"auto"`` costs a kernel-domain plus a log-domain solve; use
+    ``"log"`` there, or map over the members unbatched (e.g. ``jax.lax.map``).
 
     Args:
         x: source points, shape ``(n, d)``.
@@ -591,8 +635,9 @@ def entropic_ot(
         differentiation of the fixed point). The clouds are translated by a common centre
         before the costs are formed, so a large common offset costs no accuracy (see the
         module notes). The transport cost is read from the potentials in one pass over the
-        cost matrix (about the time of one Sinkhorn iteration), so the whole call costs the
-        solve, :math:`O(nmd)` per iteration.
+        cost matrix (about the time of one Sinkhorn iteration; in the kernel domain from the
+        held cost matrix and kernel, without exponentials), so the whole call costs the
+        solve, :math:`O(nmd)` per log-domain iteration, :math:`O(nm)` per kernel-domain one.
 
     Raises:
         ValueError: on mismatched dimensions, fewer than 2 points, NaN/inf, ``epsilon <= 0``,

@@ -33,7 +33,8 @@ def _reduced_cost(x, y):
 
 @partial(jax.jit, static_argnames=("threshold", "max_iterations"))
 def _kernel_attempt(x, y, eps, threshold, max_iterations=20_000):
-    """(f, g, regularized_cost, converged, kept) of the kernel-domain attempt of "auto"."""
+    """(f, g, regularized_cost, transport_cost, converged, kept) of the kernel-domain attempt of
+    "auto"."""
     a = jnp.full(x.shape[0], 1.0 / x.shape[0], x.dtype)
     b = jnp.full(y.shape[0], 1.0 / y.shape[0], y.dtype)
     c = sk._common_centre(x, y, a, b)
@@ -42,7 +43,8 @@ def _kernel_attempt(x, y, eps, threshold, max_iterations=20_000):
 
 
 def _underflows(x, y, eps):
-    return not bool(sk._kernel_is_safe(jnp.asarray(_reduced_cost(x, y), x.dtype), eps))
+    kernel = jnp.exp(-jnp.asarray(_reduced_cost(x, y) / eps, x.dtype))
+    return not bool(sk._kernel_is_safe(kernel))
 
 
 def _marginal_error(res):
@@ -68,7 +70,7 @@ def test_kernel_domain_kept_with_underflowing_entries_float64(x64):
     x, y = _clouds(jnp.float64)
     eps, threshold = 0.065, 1e-9
     assert _underflows(x, y, eps)
-    assert bool(_kernel_attempt(x, y, eps, threshold)[4])
+    assert bool(_kernel_attempt(x, y, eps, threshold)[-1])
     kw = dict(epsilon=eps, threshold=threshold, max_iterations=20_000)
     log, auto = entropic_ot(x, y, **kw), entropic_ot(x, y, domain="auto", **kw)
     assert bool(auto.converged) and bool(log.converged)
@@ -90,7 +92,7 @@ def test_kernel_domain_kept_with_underflowing_entries_float32():
     x, y = _clouds(jnp.float32)
     eps, delta = 0.065, 1e-5
     assert _underflows(x, y, eps)
-    assert bool(_kernel_attempt(x, y, eps, delta)[4])
+    assert bool(_kernel_attempt(x, y, eps, delta)[-1])
     kw = dict(epsilon=eps, threshold=delta, max_iterations=20_000)
     log, auto = entropic_ot(x, y, **kw), entropic_ot(x, y, domain="auto", **kw)
     assert bool(auto.converged) and bool(log.converged)
@@ -117,7 +119,7 @@ def test_kernel_domain_falls_back_when_scalings_leave_the_range():
     iterations, _, _, error = _scaling.iterate(kernel, a, b, 1e-5, 1000)
     assert int(iterations) <= 200 and math.isnan(float(error))
     for eps, attempt_converged in ((0.02, False), (0.03, True)):
-        _, _, _, converged, kept = _kernel_attempt(x, y, eps, 1e-5)
+        *_, converged, kept = _kernel_attempt(x, y, eps, 1e-5)
         assert bool(converged) == attempt_converged and not bool(kept)
         kw = dict(epsilon=eps, threshold=1e-5, max_iterations=20_000)
         log, auto = entropic_ot(x, y, **kw), entropic_ot(x, y, domain="auto", **kw)
@@ -144,12 +146,16 @@ def test_subnormal_mass_bound_and_exact_mass():
         flagged = reduced - floor > -log_tiny
         return np.where(flagged, np.exp(log_u[:, None] + log_v[None, :] - reduced), 0.0).sum()
 
+    kernel = jnp.exp(-jnp.asarray(reduced, jnp.float32))
+    assert not bool(sk._kernel_is_safe(kernel))  # reduced costs up to 150 > 87.3
+
     def certificate(log_u, log_v):
         return sk._subnormal_mass(
             lambda: jnp.asarray(reduced, jnp.float32),
             jnp.asarray(1.0, jnp.float32),
             jnp.asarray(log_u, jnp.float32),
             jnp.asarray(log_v, jnp.float32),
+            lambda: sk._kernel_is_safe(kernel),
         )
 
     small = rng.uniform(-5.0, 0.0, 30), rng.uniform(-5.0, 0.0, 20)
@@ -159,6 +165,20 @@ def test_subnormal_mass_bound_and_exact_mass():
     mass, limit = certificate(*large)
     assert float(mass) > float(limit)
     np.testing.assert_allclose(float(mass), enumerated(*large), rtol=1e-4)
+    # A safe kernel (reduced costs below 87.3) with scalings near e^33: the bound with the
+    # kernel term (t e^76) is above the limit, the one without it (t e^41) below; it is returned
+    # (positive, so not the exact mass, which is 0: no entry is flagged).
+    safe = jnp.exp(-jnp.asarray(reduced * (50.0 / 150.0), jnp.float32))
+    assert bool(sk._kernel_is_safe(safe))
+    mid = rng.uniform(30.0, 35.0, 30), rng.uniform(30.0, 35.0, 20)
+    bound, limit = sk._subnormal_mass(
+        lambda: jnp.asarray(reduced * (50.0 / 150.0), jnp.float32),
+        jnp.asarray(1.0, jnp.float32),
+        jnp.asarray(mid[0], jnp.float32),
+        jnp.asarray(mid[1], jnp.float32),
+        lambda: sk._kernel_is_safe(safe),
+    )
+    assert 0.0 < float(bound) <= float(limit)
 
 
 def _small_problem(n=40, m=30):
@@ -203,7 +223,7 @@ def test_kernel_domain_two_point_closed_form(x64):
     # exact); bounds 1e-12 on entries, 1e-11 relative on the cost.
     x = jnp.array([[0.0], [1.0]])
     eps = 0.5
-    assert bool(_kernel_attempt(x, x, eps, 1e-13)[4])
+    assert bool(_kernel_attempt(x, x, eps, 1e-13)[-1])
     res = entropic_ot(x, x, epsilon=eps, threshold=1e-13, domain="auto")
     r = math.exp(1.0 / eps)
     p = r / (2.0 * (1.0 + r))
@@ -225,3 +245,59 @@ def test_kernel_domain_jit_vmap(x64):
 
     batched = jax.jit(jax.vmap(lambda s: cost(x, s)))(shifts)
     np.testing.assert_allclose(batched, [float(cost(x, s)) for s in shifts], rtol=1e-8)
+
+
+def test_cost_matrix_float32_rounding(x64):
+    # The kernel domain's cost matrix (one product of the clouds augmented by their squared
+    # norms) in float32 against the direct form in float64, for centred clouds in d = 10. Each
+    # entry is a sum of d + 2 products of float32 numbers (the inputs, their squared norms), so
+    # it is off by at most (d + 4) eps_32 (|x_i| + |y_j|)^2 (the standard dot-product rounding
+    # bound, plus the rounding of the norms): a deterministic bound, checked entrywise (the
+    # largest error measured is 7% of it).
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((64, 10)), 1.2 * rng.standard_normal((48, 10)) + 0.3
+    x32, y32 = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+    x, y = np.asarray(x32, np.float64), np.asarray(y32, np.float64)  # the float32 inputs
+    direct = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    cost = np.asarray(sk._cost_matrix(x32, y32), np.float64)
+    norms = np.linalg.norm(x, axis=1)[:, None] + np.linalg.norm(y, axis=1)[None, :]
+    bound = (10 + 4) * float(jnp.finfo(jnp.float32).eps) * norms**2
+    assert np.all(np.abs(cost - direct) <= bound)
+
+
+def test_fixed_kernel_transposed_product(x64):
+    # apply_kernel(w, axis=0) is K^T w, formed as w^T K (the kernel's layout); axis=1 is K w.
+    # Both are the same sums as the products with K^T and K, so they agree to rounding (bound
+    # 1e-14 on entries of size ~1).
+    rng = np.random.default_rng(3)
+    kernel = jnp.asarray(rng.uniform(size=(5, 4)))
+    geom = sk._FixedKernel(kernel_matrix=kernel, epsilon=1.0)
+    for vec in (jnp.asarray(rng.uniform(size=5)), jnp.asarray(rng.uniform(size=(5, 3)))):
+        out = geom.apply_kernel(vec, axis=0)
+        assert out.shape == (4, *vec.shape[1:])
+        np.testing.assert_allclose(out, kernel.T @ vec, rtol=0, atol=1e-14)
+    vec = jnp.asarray(rng.uniform(size=4))
+    np.testing.assert_allclose(geom.apply_kernel(vec, axis=1), kernel @ vec, rtol=0, atol=1e-14)
+
+
+@pytest.mark.slow
+def test_kernel_domain_gradients_match_log_domain_small(x64):
+    # Gradients of both costs in x and y, "auto" (kernel domain kept, checked) against "log"
+    # (test_sinkhorn's slow gradient test covers the transport cost in x on a larger problem):
+    # both are ott-jax's implicit differentiation of the same fixed point, exact there; at
+    # marginal error 1e-12 the measured gaps are below 5e-13 on gradients of size ~0.6 (bound
+    # 1e-9).
+    x, y = _small_problem(12, 10)
+    eps, threshold = 0.5, 1e-12
+    assert bool(_kernel_attempt(x, y, eps, threshold)[-1])
+    kw = dict(epsilon=eps, threshold=threshold, max_iterations=5000)
+
+    def grads(domain):
+        def costs(x, y):
+            res = entropic_ot(x, y, domain=domain, **kw)
+            return jnp.stack([res.transport_cost, res.regularized_cost])
+
+        return jax.jacrev(costs, argnums=(0, 1))(x, y)
+
+    for auto, log in zip(grads("auto"), grads("log"), strict=True):
+        np.testing.assert_allclose(auto, log, rtol=0, atol=1e-9)

@@ -299,6 +299,10 @@ def _reduced_cost(x, y):
     return jnp.asarray(cost - cost.min(axis=0, keepdims=True))
 
 
+def _kernel_is_safe(x, y, eps):
+    return bool(sk._kernel_is_safe(jnp.exp(-_reduced_cost(x, y) / eps)))
+
+
 def test_kernel_domain_matches_log_domain(key, x64):
     # At eps = 0.5 the largest reduced cost over eps is far below 708 (float64), so "auto" takes
     # the kernel domain (checked). Both solves reach marginal error 1e-10 of the same unique
@@ -308,7 +312,7 @@ def test_kernel_domain_matches_log_domain(key, x64):
     # absolute) are 16-500x above them, well inside the solver tolerance.
     x, y = _clouds(key)
     eps = 0.5
-    assert bool(sk._kernel_is_safe(_reduced_cost(x, y), eps))
+    assert _kernel_is_safe(x, y, eps)
     kw = dict(epsilon=eps, threshold=1e-10, max_iterations=20_000)
     log, auto = entropic_ot(x, y, **kw), entropic_ot(x, y, domain="auto", **kw)
     assert bool(auto.converged) and bool(log.converged)
@@ -339,8 +343,8 @@ def test_kernel_domain_falls_back_to_log_domain(key, x64):
     # solve has not converged (3 iterations), whether some kernel entries underflow (eps = 0.01:
     # the largest reduced cost over eps is above 708) or none does (eps = 0.5).
     x, y = _clouds(key)
-    assert not bool(sk._kernel_is_safe(_reduced_cost(x, y), 0.01))
-    assert bool(sk._kernel_is_safe(_reduced_cost(x, y), 0.5))
+    assert not _kernel_is_safe(x, y, 0.01)
+    assert _kernel_is_safe(x, y, 0.5)
     for kw in (dict(epsilon=0.01, max_iterations=3), dict(epsilon=0.5, max_iterations=3)):
         log, auto = entropic_ot(x, y, **kw), entropic_ot(x, y, domain="auto", **kw)
         assert not bool(auto.converged)
