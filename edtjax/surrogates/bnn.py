@@ -171,12 +171,19 @@ def _with_diagnostics(
     }
 
 
-@functools.partial(jax.jit, static_argnames=("logdensity", "num_warmup"))
-def _nuts_warmup(key, positions, arrays, *, logdensity, num_warmup):
+@functools.partial(jax.jit, static_argnames=("logdensity", "num_warmup", "target_acceptance_rate"))
+def _nuts_warmup(key, positions, arrays, *, logdensity, num_warmup, target_acceptance_rate):
     """Window adaptation of NUTS for every chain, the log density split by
     ``edtjax._static.split_arrays`` (one compilation per shapes and options)."""
     logdensity = join_arrays(logdensity, arrays)
-    return window_adaptation(key, blackjax.nuts, logdensity, positions, num_warmup)
+    return window_adaptation(
+        key,
+        blackjax.nuts,
+        logdensity,
+        positions,
+        num_warmup,
+        target_acceptance_rate=target_acceptance_rate,
+    )
 
 
 def _posterior_samples(chains: ChainResult, num_samples: int) -> PosteriorSamples:
@@ -203,6 +210,7 @@ def nuts_blackjax(
     num_warmup: int = 500,
     num_samples: int = 500,
     sampler: str = "nuts",
+    target_acceptance_rate: float | None = None,
 ) -> PosteriorSamples:
     r"""Run many blackjax chains in parallel: NUTS per chain, or ChEES-tuned HMC across chains.
 
@@ -227,13 +235,18 @@ def nuts_blackjax(
         num_warmup: adaptation steps per chain.
         num_samples: retained draws per chain.
         sampler: ``"nuts"`` or ``"chees"``.
+        target_acceptance_rate: the acceptance rate the step-size adaptation aims at, in
+            ``(0, 1)``: for ``"nuts"`` the mean over each chain's transitions (``None``: 0.8,
+            Stan's default), for ``"chees"`` the harmonic mean over the chains at each
+            transition (``None``: 0.651, optimal for HMC; the harmonic mean follows the chains
+            that accept least, so the mean acceptance rate lies above it).
 
     Returns:
         A :class:`PosteriorSamples`.
 
     Raises:
-        ValueError: non-positive step counts, an unknown ``sampler``, or ``"chees"`` with one
-            chain.
+        ValueError: non-positive step counts, an unknown ``sampler``, ``"chees"`` with one
+            chain, or a target acceptance rate outside ``(0, 1)``.
 
     Cost: ``chains * (num_warmup + num_samples) * L`` gradient evaluations, with ``L`` the
     mean trajectory length (per transition, NUTS's ``vmap`` costs the longest trajectory of
@@ -262,18 +275,36 @@ def nuts_blackjax(
     num_warmup = check_int("num_warmup", num_warmup, minimum=1)
     num_samples = check_int("num_samples", num_samples, minimum=1)
     check_choice("sampler", sampler, ("chees", "nuts"))
+    if target_acceptance_rate is None:
+        target_acceptance_rate = 0.651 if sampler == "chees" else 0.8
+    target_acceptance_rate = float(
+        check_real(
+            "target_acceptance_rate", target_acceptance_rate, minimum=0.0, maximum=1.0,
+            strict_minimum=True, strict_maximum=True,
+        )
+    )  # fmt: skip
     chains = jax.tree.leaves(initial_positions)[0].shape[0]
     k_warm, k_run = jax.random.split(key)
     if sampler == "chees":
         tuned = chees_adaptation(
-            k_warm, logdensity, initial_positions, num_warmup, max_sampling_steps=num_samples
+            k_warm,
+            logdensity,
+            initial_positions,
+            num_warmup,
+            target_acceptance_rate=target_acceptance_rate,
+            max_sampling_steps=num_samples,
         )
         kernel, state = tuned.kernel, tuned.state
         observables = jax.tree_util.Partial(_unravelled_position, tuned.unravel)
     else:
         static, arrays = split_arrays(logdensity)
         state = _nuts_warmup(
-            k_warm, initial_positions, arrays, logdensity=static, num_warmup=num_warmup
+            k_warm,
+            initial_positions,
+            arrays,
+            logdensity=static,
+            num_warmup=num_warmup,
+            target_acceptance_rate=target_acceptance_rate,
         )
         kernel = adapted_kernel(jax.tree_util.Partial(_nuts, logdensity))
         observables = _position
@@ -483,6 +514,8 @@ class NUTSOptions(NamedTuple):
         sampler: ``"nuts"`` (per-chain window adaptation and NUTS) or ``"chees"``
             (ChEES-tuned jittered HMC shared by all chains, for many chains); see
             :func:`nuts_blackjax`.
+        target_acceptance_rate: the step-size adaptation's target in ``(0, 1)``, or ``None``
+            for the sampler's default (see :func:`nuts_blackjax`).
     """
 
     hidden: tuple[int, ...] = (16,)
@@ -493,6 +526,7 @@ class NUTSOptions(NamedTuple):
     prior_scale: float = 1.0
     noise_variance: float = 0.01
     sampler: str = "nuts"
+    target_acceptance_rate: float | None = None
 
 
 class SVIOptions(NamedTuple):
@@ -560,6 +594,7 @@ def _fit_nuts(
         num_warmup=options.num_warmup,
         num_samples=options.num_samples,
         sampler=options.sampler,
+        target_acceptance_rate=options.target_acceptance_rate,
     )
     return BNNState(net, draws, float(options.noise_variance))
 

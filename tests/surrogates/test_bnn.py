@@ -128,6 +128,28 @@ def test_divergences_are_counted_not_hidden():
     assert int(jnp.sum(out.divergences)) > 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["nuts", "chees"])
+def test_target_acceptance_rate_steers_the_adaptation(sampler):
+    """A higher target gives a smaller step size and a higher acceptance rate in sampling, on a
+    3-d standard normal. Measured (seeds 0, 1): ChEES 0.795, 0.787 at target 0.5 and 0.916,
+    0.925 at 0.9; NUTS 0.685, 0.668 and 0.932, 0.945. The mean over chains of 200 transitions
+    has a standard error near 0.01, so a gap of 0.05 fails only if the adaptation ignores the
+    target."""
+
+    def logp(z):
+        return -0.5 * jnp.sum(z**2)
+
+    start = jnp.ones((16 if sampler == "chees" else 2, 3))
+
+    def acceptance(target):
+        out = nuts_blackjax(jax.random.key(0), logp, start, num_warmup=200, num_samples=200,
+                            sampler=sampler, target_acceptance_rate=target)  # fmt: skip
+        return float(jnp.mean(out.acceptance_rate))
+
+    assert acceptance(0.9) > acceptance(0.5) + 0.05
+
+
 @pytest.mark.parametrize("sampler", [pytest.param("nuts", marks=pytest.mark.slow), "chees"])
 def test_refit_with_new_key_and_data_compiles_nothing(sampler):
     """A second fit with a new key and new data of the same shapes reuses every compiled piece
@@ -185,3 +207,9 @@ def test_bad_input(key):
         nuts_blackjax(key, lambda z: -jnp.sum(z**2), jnp.zeros((2, 2)), sampler="hmc")
     with pytest.raises(ValueError, match="at least 2 chains"):
         nuts_blackjax(key, lambda z: -jnp.sum(z**2), jnp.zeros((1, 2)), sampler="chees")
+    for sampler, target in (("nuts", 1.0), ("chees", 0.0), ("chees", float("nan"))):
+        with pytest.raises(ValueError, match="target_acceptance_rate"):
+            nuts_blackjax(key, lambda z: -jnp.sum(z**2), jnp.zeros((2, 2)), sampler=sampler,
+                          target_acceptance_rate=target)  # fmt: skip
+    with pytest.raises(ValueError, match="target_acceptance_rate"):
+        bnn_nuts.fit(key, x, x, NUTSOptions((2,), chains=2, target_acceptance_rate=1.5))
