@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from edtjax._checks import as_array, check_choice, check_int, check_probability
 from edtjax._typing import ArrayLike, PRNGKey, PyTree
@@ -260,13 +261,13 @@ def _delta_stderr(z, estimator, weights):
     The influence value of a ratio ``h = N / D`` of smooth functions of the means is
     ``(DN[z_n - m] - h DD[z_n - m]) / D`` (for an aggregated index, ``N`` and ``D`` are
     weighted sums over components); the derivatives come from :func:`_ratios`, one fused
-    pass over the rows.
+    pass over the rows. The variance gets a value but no standard error (none is reported).
     """
     n = jax.tree.leaves(z)[0].shape[0]
     means = jax.tree.map(lambda v: jnp.mean(v, axis=0), z)
     variance, parts = _ratios(means, estimator)
-    d_variance, d_parts = _ratios(means, estimator, jax.tree.map(lambda v, mu: v - mu, z, means))
-    values, influence = {"variance": variance}, {"variance": d_variance}
+    _, d_parts = _ratios(means, estimator, jax.tree.map(lambda v, mu: v - mu, z, means))
+    values, influence = {"variance": variance}, {}
     for name, (num, den) in parts.items():
         d_num, d_den = d_parts[name]
         values[name] = value = num / den
@@ -314,13 +315,66 @@ def _resampled_rows(key, n):
     return fields.reshape(-1)[:n].astype(jnp.int32)
 
 
-def _bootstrap(key, z, estimator, weights, num_bootstrap, confidence):
-    """Percentile bootstrap intervals from multinomially re-weighted means.
+def _order_statistics(x, positions, largest):
+    """Order statistics of ``x`` ``(..., B)`` at ``positions`` counted from the smallest (or,
+    with ``largest``, from the largest), by repeatedly taking out the extreme value and all
+    its copies: each step is a pass over ``x``, and ``max(positions) + 1`` steps suffice."""
+    extreme, fill = (jnp.max, -jnp.inf) if largest else (jnp.min, jnp.inf)
+
+    def step(_: int, carry: tuple) -> tuple:
+        y, start, values = carry
+        m = extreme(y, axis=-1)
+        tie = y == m[..., None]
+        stop = start + jnp.sum(tie, axis=-1, dtype=jnp.int32)
+        # the copies of m fill the positions start .. stop - 1 of the ordered values
+        values = [
+            jnp.where((start <= k) & (k < stop), m, v)
+            for k, v in zip(positions, values, strict=True)
+        ]
+        return jnp.where(tie, fill, y), stop, values
+
+    start = jnp.zeros(x.shape[:-1], jnp.int32)
+    init = (x, start, [jnp.zeros(x.shape[:-1], x.dtype)] * len(positions))
+    return jax.lax.fori_loop(0, max(positions) + 1, step, init)[2]
+
+
+def _percentiles(r, confidence):
+    """Both percentile bounds ``(low, high)`` of the replicates ``r`` ``(..., B)``, exactly as
+    ``jnp.quantile`` (linear interpolation) of the ``B`` values, NaN where any is NaN.
+
+    The two order statistics either side of each level are taken out from the nearer end
+    (:func:`_order_statistics`) when that takes few passes, which on a CPU costs a small part
+    of the full sort of ``jnp.quantile`` (used otherwise).
+    """
+    num = r.shape[-1]
+    alpha = 0.5 * (1.0 - confidence)
+    levels = np.asarray([alpha, 1.0 - alpha], r.dtype)
+    positions = levels * r.dtype.type(num - 1)
+    low, high = np.floor(positions).astype(int), np.ceil(positions).astype(int)
+    steps = int(high[0]) + 1 + num - int(low[1])
+    if steps > 8 * num.bit_length():
+        bounds = jnp.quantile(r, jnp.asarray(levels), axis=-1)
+        return bounds[0], bounds[1]
+    lower = _order_statistics(r, (int(low[0]), int(high[0])), largest=False)
+    upper = _order_statistics(r, (num - 1 - int(low[1]), num - 1 - int(high[1])), largest=True)
+    weight = positions - np.floor(positions)  # of the upper order statistic, as jnp.quantile
+    nan = jnp.isnan(jnp.sum(r, axis=-1))
+
+    def interpolate(pair: list[jax.Array], w: np.floating) -> jax.Array:
+        value = pair[0] * (r.dtype.type(1) - w) + pair[1] * w
+        return jnp.where(nan, jnp.nan, value)
+
+    return interpolate(lower, weight[0]), interpolate(upper, weight[1])
+
+
+def _bootstrap(key, z, estimator, num_bootstrap, confidence):
+    """Percentile bootstrap intervals of the per-component indices from re-weighted means.
 
     Replicate ``r`` draws its rows from the ``r``-th key of ``split(key, num_bootstrap)``
     (:func:`_resampled_rows`), so it does not depend on how replicates are batched. A batch
     of :func:`_bootstrap_batch` replicates re-weights each statistic in one matrix product,
-    counts ``(batch, n)`` times statistics ``(n, k)``; only the means are mapped to indices.
+    counts ``(batch, n)`` times statistics ``(n, k)``; only the means are mapped to indices,
+    and only to the reported ones (not the variance or the aggregated indices).
     """
     n = jax.tree.leaves(z)[0].shape[0]
     flat = jax.tree.map(lambda v: v.reshape(n, -1), z)
@@ -329,17 +383,17 @@ def _bootstrap(key, z, estimator, weights, num_bootstrap, confidence):
         rows = _resampled_rows(key, n)
         counts = jnp.zeros((n,), flat["ab"].dtype).at[rows].add(1.0) / n
         means = jax.tree.map(lambda v, full: (counts @ v).reshape(full.shape[1:]), flat, z)
-        return _indices_from_means(means, estimator, weights)
+        _, parts = _ratios(means, estimator)
+        return {name: num / den for name, (num, den) in parts.items()}
 
     keys = jax.random.split(key, num_bootstrap)
     k = sum(v.shape[1] for v in jax.tree.leaves(flat))
     reps = jax.lax.map(replicate, keys, batch_size=_bootstrap_batch(num_bootstrap, n, k))
-    alpha = 0.5 * (1.0 - confidence)
-    levels = jnp.asarray([alpha, 1.0 - alpha])
-    # both levels from one sort, along the last (contiguous) axis: faster on a CPU
-    return jax.tree.map(
-        lambda r: Interval(*jnp.quantile(jnp.moveaxis(r, 0, -1), levels, axis=-1)), reps
-    )
+    # percentiles along the last (contiguous) axis
+    return {
+        name: Interval(*_percentiles(jnp.moveaxis(r, 0, -1), confidence))
+        for name, r in reps.items()
+    }
 
 
 def _standardisation(pieces):
@@ -380,10 +434,13 @@ def _estimate(key, y_a, y_b, y_ab, y_ba, estimator, num_bootstrap, confidence, p
     Outputs are standardised per component before any sum (:func:`_standardisation`), so
     the indices are invariant to the scale and offset of each output, as they are
     mathematically, and float32 handles outputs of any magnitude it can represent. Returns
-    ``(values, stderr, boot, relative)``, ``relative`` ``(p,)`` the outputs' half-range over
-    their magnitude (:func:`_standardisation`), 0 where the ``A`` and ``B`` outputs do not
-    vary. ``pooled``: the same outputs as arrays ``(..., p)`` in any arrangement (e.g. all
-    of them in one array, which the pooled sums then read without slicing it), or ``None``.
+    ``(values, stderr, boot, relative, finite)``, ``relative`` ``(p,)`` the outputs'
+    half-range over their magnitude (:func:`_standardisation`), 0 where the ``A`` and ``B``
+    outputs do not vary, and ``finite`` whether every output is finite (read from the
+    extremes the standardisation takes: a NaN or an infinity makes its component's mid-range
+    non-finite, and the mid-range of finite extremes never overflows). ``pooled``: the same
+    outputs as arrays ``(..., p)`` in any arrangement (e.g. all of them in one array, which
+    the pooled sums then read without slicing it), or ``None``.
     """
     if pooled is None:
         pooled = [y_a, y_b, y_ab] if y_ba is None else [y_a, y_b, y_ab, y_ba]
@@ -406,12 +463,12 @@ def _estimate(key, y_a, y_b, y_ab, y_ba, estimator, num_bootstrap, confidence, p
     values, stderr = _delta_stderr(z, estimator, weights)
     boot = None
     if num_bootstrap:
-        boot = _bootstrap(key, z, estimator, weights, num_bootstrap, confidence)
+        boot = _bootstrap(key, z, estimator, num_bootstrap, confidence)
     # a component whose A and B outputs do not vary counts as constant
     relative = jnp.where(values["variance"] > 0, relative, jnp.zeros_like(relative))
     # in the original units: may overflow (or underflow) where the dtype cannot hold it
     values["variance"] = values["variance"] * scale * scale
-    return values, stderr, boot, relative
+    return values, stderr, boot, relative, jnp.all(jnp.isfinite(mid))
 
 
 _estimate_jit = jax.jit(_estimate, static_argnums=(5, 6, 7))
@@ -598,7 +655,7 @@ def sobol_indices_from_outputs(
     def flat(y: jax.Array | None) -> jax.Array | None:
         return None if y is None else jnp.moveaxis(y.reshape(g, n, p), 0, 1)
 
-    values, stderr, boot, _ = _estimate_jit(
+    values, stderr, boot, _, _ = _estimate_jit(
         key,
         y_a.reshape(n, p),
         y_b.reshape(n, p),

@@ -15,7 +15,7 @@ from numpyro.distributions import Distribution
 from edtjax._checks import check_choice, check_int, check_memory, is_concrete
 from edtjax._sharding import axis_name, device_mesh
 from edtjax._typing import ArrayLike, Devices, PRNGKey, PyTree
-from edtjax.sensitivity.designs import _check_saltelli_sobol, _unit_rows
+from edtjax.sensitivity._sequences import check_saltelli_sobol, unit_rows
 from edtjax.sensitivity.estimators import (
     _BOOTSTRAP_ENTRIES,
     IndexEstimates,
@@ -83,7 +83,7 @@ def _evaluate(
         offset: jax.Array,
         width: int,
     ) -> jax.Array:
-        rows = _unit_rows(key, sampler, num_dims, dtype, num_chunks * chunk_rows)
+        rows = unit_rows(key, sampler, num_dims, dtype, num_chunks * chunk_rows)
         factors = Factors(tuple(leaves), treedef)
 
         def chunk(c: jax.Array) -> jax.Array:
@@ -185,22 +185,22 @@ def _sobol_outputs(
 def _sobol_estimates(key, y, *, num_groups, second_order, estimator, num_bootstrap, confidence):
     """Second compiled stage: the estimators on the outputs of :func:`_sobol_outputs`, and
     how many outputs are not finite and where the first one is."""
-    # a NaN or an infinity makes the largest or the smallest output non-finite; only then are
-    # the non-finite outputs counted and the first one looked for (a pass over every output
-    # that costs more than the estimators on a CPU)
-    finite = jnp.isfinite(jnp.max(y)) & jnp.isfinite(jnp.min(y))
+    y_ab = jnp.moveaxis(y[2 : 2 + num_groups], 0, 1)
+    y_ba = jnp.moveaxis(y[2 + num_groups :], 0, 1) if second_order else None
+    *estimates, finite = _estimate(
+        key, y[0], y[1], y_ab, y_ba, estimator, num_bootstrap, confidence, pooled=[y]
+    )
 
+    # a NaN or an infinity makes the largest or the smallest output of its component
+    # non-finite (``finite`` is read from the extremes the standardisation takes anyway);
+    # only then are the non-finite outputs counted and the first one looked for (a pass over
+    # every output that costs more than the estimators on a CPU)
     def locate(y: jax.Array) -> tuple[jax.Array, jax.Array]:
         bad = ~jnp.isfinite(y)
         return jnp.sum(bad), jnp.argmax(bad.reshape(-1))
 
     count, first = jax.lax.cond(
         finite, lambda y: (jnp.zeros((), int), jnp.zeros((), int)), locate, y
-    )
-    y_ab = jnp.moveaxis(y[2 : 2 + num_groups], 0, 1)
-    y_ba = jnp.moveaxis(y[2 + num_groups :], 0, 1) if second_order else None
-    estimates = _estimate(
-        key, y[0], y[1], y_ab, y_ba, estimator, num_bootstrap, confidence, pooled=[y]
     )
     return *estimates, (count, first)
 
@@ -604,7 +604,7 @@ def pick_freeze_indices(
             f"group used, got {len(group_ids)} ids"
         )
     if sampler == "sobol":
-        _check_saltelli_sobol(
+        check_saltelli_sobol(
             num_dims,
             num_samples,
             lambda limit: (
