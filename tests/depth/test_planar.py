@@ -84,6 +84,7 @@ def test_float64_depths_are_exact_rationals(key, x64):
     np.testing.assert_array_equal(simp, exact_simp)
 
 
+@pytest.mark.slow
 def test_against_brute_force_on_a_larger_anisotropic_sample(key, x64):
     # 60 points (34 220 triangles), stretched as in the peer comparison below
     k1, k2 = jax.random.split(key)
@@ -191,6 +192,7 @@ def test_points_on_the_sample_and_the_centre():
     np.testing.assert_allclose(halfspace_depth_planar(square[:1], square), 0.25)
 
 
+@pytest.mark.slow
 def test_affine_invariant(key):
     k1, k2 = jax.random.split(key)
     x = jax.random.normal(k1, (200, 2))

@@ -64,6 +64,7 @@ def test_fallback_selection_adds_exactly_the_fallback_rows(fallback_run):
     assert float(np.max(res.surrogate_rmse)) < 1e-4
 
 
+@pytest.mark.slow
 def test_refining_on_a_moved_law_lowers_the_fallback_rate(fallback_run):
     # the deployment law is moved 4 standard deviations: the Mahalanobis guard (alpha = 0.1)
     # rejects almost all of it at first (a N(4 e_1, I) point is inside the chi2_2 90% ball

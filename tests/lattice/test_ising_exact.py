@@ -149,7 +149,10 @@ def _assert_stated_accuracy(size, beta):
     assert abs(float(exact.specific_heat) - specific_heat) <= 1e-10
 
 
-@pytest.mark.parametrize("size", [256, 512, 1024])
+@pytest.mark.parametrize(
+    "size",
+    [256, pytest.param(512, marks=pytest.mark.slow), pytest.param(1024, marks=pytest.mark.slow)],
+)
 @pytest.mark.parametrize("beta", [BETA_CRITICAL, 0.7])
 def test_kaufman_is_accurate_at_large_l(x64, size, beta):
     # Second-order autodiff through logaddexp missed the specific heat by 3.7e-8, 1.2e-6 and

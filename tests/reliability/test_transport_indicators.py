@@ -48,6 +48,7 @@ def test_score_is_one_minus_mk_depth(gaussian_fit):
     assert 0.0 <= float(s[0]) < 0.2 < 0.85 < float(s[1]) < 1.0
 
 
+@pytest.mark.slow
 def test_false_alarm_rate_over_repeated_calibrations(gaussian_fit):
     """P(flag | in-domain) <= alpha, over R = 40 independent calibration sets of n = 99.
 

@@ -78,6 +78,7 @@ def test_quadrature_sum_of_uniforms():
     assert np.all(lo < np.asarray(r.first_order)) and np.all(np.asarray(r.first_order) < hi)
 
 
+@pytest.mark.slow
 def test_closed_form_linear_gaussian_and_monotone_invariance():
     # Vector output (a . x, exp(a . x)): the index sees only the ranks of each component, so
     # both columns give the same numbers; those match the closed form within 5 bootstrap sd.
@@ -182,6 +183,7 @@ def test_chatterjee_matches_scipy():
         assert float(r.chatterjee_p_value[i]) == pytest.approx(ref.pvalue, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_chatterjee_closed_form_linear_gaussian():
     # The rank-based estimate of the Cramer-von Mises index is within 5 batch-means standard
     # errors of the closed form (the slow test below checks the interval's coverage).

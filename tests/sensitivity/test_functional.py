@@ -56,6 +56,7 @@ def test_pick_freeze_trajectories_match_closed_form():
     np.testing.assert_allclose(r.aggregated_first_order, part.aggregated_first_order, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_given_data_trajectories_match_closed_form():
     x = jax.random.uniform(jax.random.key(2), (4096, 2))
     y = _model(x)
