@@ -431,8 +431,10 @@ def _run_checks(names: list[str]) -> dict[str, str]:
 
 # ------------------------------------------------------------------------- the pytest side
 
-FAST = ["devices_argument", "run_chains", "run_chains_resume", "sobol", "ensemble", "reliability"]
-SLOW = ["sobol_slow", "ensemble_slow", "indicators_slow", "audit_slow"]
+# the default selection runs FAST; the slow one runs SLOW, and FAST + BASIC on two processes
+FAST = ["devices_argument", "run_chains", "run_chains_resume", "sobol"]
+BASIC = ["ensemble", "reliability"]
+SLOW = [*BASIC, "sobol_slow", "ensemble_slow", "indicators_slow", "audit_slow"]
 
 
 def _on_four_devices(names: list[str]) -> dict[str, str]:
@@ -516,7 +518,7 @@ def test_sharded_equals_single_device_more_cases(slow_results, name):
 @pytest.mark.slow
 def test_two_processes_like_two_hosts():
     # the same checks with jax.distributed: a global mesh over both processes' devices
-    for process, results in enumerate(_on_two_processes(FAST)):
+    for process, results in enumerate(_on_two_processes([*FAST, *BASIC])):
         for name, outcome in results.items():
             assert outcome == "ok", f"process {process}, {name}: {outcome}"
 

@@ -93,6 +93,7 @@ def test_ising_is_deterministic_given_the_key(key):
     assert not np.array_equal(a.inputs, c.inputs)
 
 
+@pytest.mark.slow
 def test_ising_given_thin_and_partial_last_chain(key):
     ds = ising_configuration_dataset(key, 4, 0.3, 7, num_chains=2, thin=5, pilot_sweeps=40)
     assert ds.inputs.shape == (7, 16) and ds.metadata["thin"] == [5]

@@ -235,6 +235,7 @@ def test_default_epsilon_of_point_masses_is_exactly_degenerate():
     assert float(jax.jit(sk._default_epsilon)(x, x)) == pytest.approx(0.05)
 
 
+@pytest.mark.slow
 def test_conformal_boundary_is_the_edge_of_the_region(key):
     """The drawn boundary is where the score |T(r)| equals the threshold t.
 

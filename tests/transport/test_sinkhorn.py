@@ -47,7 +47,7 @@ def test_cost_and_plan_agree_with_pot(key, x64):
     assert float(res.epsilon) == eps
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", [pytest.param("float32", marks=pytest.mark.slow), "float64"])
 def test_transport_cost_equals_ott_primal_cost(key, request, dtype):
     # The cost is read from the potentials in one pass; ott-jax's primal_cost of the same solve
     # is the same sum of n m non-negative terms, reached through the low-rank factorisation of

@@ -14,6 +14,7 @@ from edtjax.transport.weights import (
 )
 
 
+@pytest.mark.slow
 def test_layer_distance_is_invariant_to_unit_permutations(key, x64):
     k1, k2, k3 = jax.random.split(key, 3)
     w = jax.random.normal(k1, (6, 24))

@@ -89,6 +89,7 @@ def _per_point(score, y, samples, **kw):
     return jax.vmap(lambda yy, xx: score(yy[None], xx[:, None], **kw), in_axes=(0, 1))(y, samples)
 
 
+@pytest.mark.slow
 def test_fair_crps_is_unbiased_for_the_gaussian_closed_form(key):
     """E[fair CRPS of s draws of N(mu, sigma^2)] = CRPS(N(mu, sigma^2), y) (Gneiting & Raftery
     2007, eq. 21), while the plug-in estimate exceeds it by E|X - X'| / (2s) = sigma /
@@ -115,6 +116,7 @@ def test_fair_crps_is_unbiased_for_the_gaussian_closed_form(key):
     assert plain.mean() > 20 * plain.std() / np.sqrt(n)  # the plug-in bias is detected
 
 
+@pytest.mark.slow
 def test_fair_energy_score_is_unbiased_for_the_gaussian_closed_form(key):
     """Isotropic N(0, sigma^2 I_3) forecasts of y = 0: E||X|| = sigma c_d with c_d =
     sqrt(2) Gamma((d+1)/2) / Gamma(d/2) and E||X - X'|| = sqrt(2) sigma c_d, so
@@ -144,6 +146,7 @@ def test_energy_score_reduces_to_crps_in_one_dimension(key):
     np.testing.assert_allclose(energy_score(y, draws), crps_samples(y, draws), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_energy_score_prefers_true_correlation(key):
     """The energy score is proper: the true correlated Gaussian beats an independent one."""
     k1, k2, k3 = jax.random.split(key, 3)
@@ -179,6 +182,7 @@ def test_interval_metrics_exact():
     np.testing.assert_allclose(hi, 2 * stats.norm.ppf(0.975), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences(x64):
     y = jnp.array([0.3, -1.0, 2.0])
     mu = jnp.array([0.1, 0.5, 1.0])
